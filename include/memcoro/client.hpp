@@ -1,0 +1,310 @@
+#pragma once
+/// \file
+/// memcoro::client: every memcached operation as an Asio asynchronous operation.
+
+#include <memcoro/config.hpp>
+#include <memcoro/detail/op.hpp>
+#include <memcoro/error.hpp>
+#include <memcoro/types.hpp>
+#include <memcoro/use_awaitable.hpp>
+
+#include <chrono>
+#include <memory>
+#include <ranges>
+#include <string>
+#include <string_view>
+
+namespace memcoro {
+
+namespace detail {
+class client_impl;
+}
+
+/// A memcached client bound to an executor.
+///
+/// Every operation `async_X(..., token)` follows Asio's completion-token model with
+/// completion signature `void(std::error_code, R)` (`void(std::error_code)` where noted); the
+/// default token `memcoro::use_awaitable` makes it `co_await`-able and throws
+/// `memcoro::error` on failure. Outcomes that are not failures (a miss, NOT_STORED, EXISTS,
+/// NOT_FOUND) are values of R.
+///
+/// **Arguments** are copied when the operation is initiated; the caller's strings may go away
+/// at once. **Cancellation**: terminal, partial and total cancellation are honoured. A
+/// request cancelled (or timed out) before it was written is never sent; one already written
+/// may still take effect on the server, and its reply is read and discarded, so it can never
+/// be delivered to another caller.
+///
+/// **Threads**: the client's state lives on its executor. Calls may be made from any thread:
+/// they are dispatched to that executor. If the io_context runs on several threads, give the
+/// client a strand (`asio::make_strand(ioc)`); completion handlers run on their own
+/// associated executor (the coroutine's, for `co_await`).
+///
+/// **Lifetime**: connections are opened on first use and kept. Destroying the client (or
+/// calling close()) completes pending operations with `asio::error::operation_aborted`.
+class client {
+public:
+    using executor_type = asio::any_io_executor;
+
+    /// Throws std::invalid_argument for an unusable configuration (e.g. no servers).
+    client(executor_type ex, client_config cfg);
+    /// `servers`: "host:port[:weight],..." as parsed by server_address::parse_list.
+    client(executor_type ex, std::string_view servers);
+    ~client();
+    client(client&&) noexcept;
+    client& operator=(client&&) noexcept;
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    executor_type get_executor() const noexcept;
+    const client_config& config() const noexcept;
+
+    /// Closes every connection; pending operations complete with operation_aborted.
+    void close();
+
+    // ---- retrieval -----------------------------------------------------------------------
+
+    /// get: `void(std::error_code, get_result)`; an empty result is a miss.
+    template <class Token = use_awaitable_t>
+    auto async_get(std::string_view key, Token&& token = {})
+    {
+        return start<get_result>(single(proto::command::get, key), std::forward<Token>(token));
+    }
+
+    /// gets: like get, with the item's CAS unique filled in.
+    template <class Token = use_awaitable_t>
+    auto async_gets(std::string_view key, Token&& token = {})
+    {
+        return start<get_result>(single(proto::command::gets, key), std::forward<Token>(token));
+    }
+
+    /// gat: get and set the item's expiry to `expiry`.
+    template <class Token = use_awaitable_t>
+    auto async_gat(std::string_view key, ttl expiry, Token&& token = {})
+    {
+        auto r = single(proto::command::gat, key);
+        r.exptime = expiry.count();
+        return start<get_result>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// gats: gat with the CAS unique.
+    template <class Token = use_awaitable_t>
+    auto async_gats(std::string_view key, ttl expiry, Token&& token = {})
+    {
+        auto r = single(proto::command::gats, key);
+        r.exptime = expiry.count();
+        return start<get_result>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// Multi-key get: one batched request per server.
+    /// `void(std::error_code, get_multi_result)`. An invalid key fails the whole call.
+    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+        requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_get_multi(const Keys& keys, Token&& token = {})
+    {
+        return start<get_multi_result>(multi(proto::command::get, keys, {}),
+                                       std::forward<Token>(token));
+    }
+
+    /// Multi-key gets (with CAS uniques).
+    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+        requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_gets_multi(const Keys& keys, Token&& token = {})
+    {
+        return start<get_multi_result>(multi(proto::command::gets, keys, {}),
+                                       std::forward<Token>(token));
+    }
+
+    /// Multi-key gat: fetch and re-set the expiry of every key.
+    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+        requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_gat_multi(const Keys& keys, ttl expiry, Token&& token = {})
+    {
+        return start<get_multi_result>(multi(proto::command::gat, keys, expiry),
+                                       std::forward<Token>(token));
+    }
+
+    /// touch: `void(std::error_code, touch_status)`.
+    template <class Token = use_awaitable_t>
+    auto async_touch(std::string_view key, ttl expiry, Token&& token = {})
+    {
+        auto r = single(proto::command::touch, key);
+        r.exptime = expiry.count();
+        return start<touch_status>(std::move(r), std::forward<Token>(token));
+    }
+
+    // ---- storage: void(std::error_code, store_status) ------------------------------------
+
+    template <class Token = use_awaitable_t>
+    auto async_set(std::string_view key, std::string_view value, store_options opts = {},
+                   Token&& token = {})
+    {
+        return start<store_status>(store(proto::command::set, key, value, opts, 0),
+                                   std::forward<Token>(token));
+    }
+
+    template <class Token = use_awaitable_t>
+    auto async_add(std::string_view key, std::string_view value, store_options opts = {},
+                   Token&& token = {})
+    {
+        return start<store_status>(store(proto::command::add, key, value, opts, 0),
+                                   std::forward<Token>(token));
+    }
+
+    template <class Token = use_awaitable_t>
+    auto async_replace(std::string_view key, std::string_view value, store_options opts = {},
+                       Token&& token = {})
+    {
+        return start<store_status>(store(proto::command::replace, key, value, opts, 0),
+                                   std::forward<Token>(token));
+    }
+
+    /// append: flags and expiry of the existing item are kept (the options are ignored).
+    template <class Token = use_awaitable_t>
+    auto async_append(std::string_view key, std::string_view value, Token&& token = {})
+    {
+        return start<store_status>(store(proto::command::append, key, value, {}, 0),
+                                   std::forward<Token>(token));
+    }
+
+    template <class Token = use_awaitable_t>
+    auto async_prepend(std::string_view key, std::string_view value, Token&& token = {})
+    {
+        return start<store_status>(store(proto::command::prepend, key, value, {}, 0),
+                                   std::forward<Token>(token));
+    }
+
+    /// cas: stores only if the item's CAS unique is still `cas_unique` (from gets):
+    /// `exists` if it changed, `not_found` if it is gone.
+    template <class Token = use_awaitable_t>
+    auto async_cas(std::string_view key, std::string_view value, std::uint64_t cas_unique,
+                   store_options opts = {}, Token&& token = {})
+    {
+        return start<store_status>(store(proto::command::cas, key, value, opts, cas_unique),
+                                   std::forward<Token>(token));
+    }
+
+    // ---- others ----------------------------------------------------------------------------
+
+    /// delete: `void(std::error_code, delete_status)`.
+    template <class Token = use_awaitable_t>
+    auto async_delete(std::string_view key, Token&& token = {})
+    {
+        return start<delete_status>(single(proto::command::del, key), std::forward<Token>(token));
+    }
+
+    /// incr: `void(std::error_code, arith_result)`: the new value (64-bit, wraps at 2^64),
+    /// or empty if the key does not exist. A non-numeric value is `errc::client_error`.
+    template <class Token = use_awaitable_t>
+    auto async_incr(std::string_view key, std::uint64_t delta, Token&& token = {})
+    {
+        auto r = single(proto::command::incr, key);
+        r.cas = delta;
+        return start<arith_result>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// decr: like incr; memcached stops at 0.
+    template <class Token = use_awaitable_t>
+    auto async_decr(std::string_view key, std::uint64_t delta, Token&& token = {})
+    {
+        auto r = single(proto::command::decr, key);
+        r.cas = delta;
+        return start<arith_result>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// flush_all on every server: `void(std::error_code)`.
+    template <class Token = use_awaitable_t>
+    auto async_flush_all(Token&& token = {})
+    {
+        proto::request r;
+        r.cmd = proto::command::flush_all;
+        return start<void>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// flush_all with a delay: items are invalidated `delay` from now.
+    template <class Token = use_awaitable_t>
+    auto async_flush_all(std::chrono::seconds delay, Token&& token = {})
+    {
+        proto::request r;
+        r.cmd = proto::command::flush_all;
+        r.exptime = delay.count();
+        r.has_delay = true;
+        return start<void>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// version of the first server: `void(std::error_code, std::string)`.
+    template <class Token = use_awaitable_t>
+    auto async_version(Token&& token = {})
+    {
+        proto::request r;
+        r.cmd = proto::command::version;
+        return start<std::string>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// stats of the first server; `group` is "" (general), "items", "slabs", "sizes",
+    /// "settings", "conns", ...: `void(std::error_code, stats_result)`.
+    template <class Token = use_awaitable_t>
+    auto async_stats(std::string_view group = {}, Token&& token = {})
+    {
+        proto::request r;
+        r.cmd = proto::command::stats;
+        r.group = std::string(group);
+        return start<stats_result>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// verbosity on every server: `void(std::error_code)`.
+    template <class Token = use_awaitable_t>
+    auto async_verbosity(unsigned level, Token&& token = {})
+    {
+        proto::request r;
+        r.cmd = proto::command::verbosity;
+        r.exptime = level;
+        return start<void>(std::move(r), std::forward<Token>(token));
+    }
+
+private:
+    template <class R, class Token>
+    auto start(proto::request req, Token&& token)
+    {
+        return asio::async_initiate<Token, typename detail::result_traits<R>::signature>(
+            detail::initiate_op<R>{router()}, token, std::move(req));
+    }
+
+    static proto::request single(proto::command c, std::string_view key)
+    {
+        proto::request r;
+        r.cmd = c;
+        r.key = std::string(key);
+        return r;
+    }
+
+    template <class Keys>
+    static proto::request multi(proto::command c, const Keys& keys, ttl expiry)
+    {
+        proto::request r;
+        r.cmd = c;
+        r.multi_key = true;
+        r.exptime = expiry.count();
+        for (auto&& k : keys)
+            r.keys.emplace_back(std::string_view(k));
+        return r;
+    }
+
+    static proto::request store(proto::command c, std::string_view key, std::string_view value,
+                                const store_options& opts, std::uint64_t cas)
+    {
+        proto::request r;
+        r.cmd = c;
+        r.key = std::string(key);
+        r.value = std::string(value);
+        r.flags = opts.flags;
+        r.exptime = opts.expiry.count();
+        r.cas = cas;
+        return r;
+    }
+
+    std::shared_ptr<detail::router> router() const;
+
+    std::shared_ptr<detail::client_impl> impl_;
+};
+
+} // namespace memcoro

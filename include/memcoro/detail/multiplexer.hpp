@@ -1,0 +1,74 @@
+#pragma once
+/// \file
+/// The pending-request queue of one connection: staging writes and matching replies, in order.
+
+#include <memcoro/detail/op_entry.hpp>
+#include <memcoro/proto/decoder.hpp>
+
+#include <deque>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace memcoro::detail {
+
+/// A piece of the next write: points into an entry's header or value, or at "\r\n".
+struct write_piece {
+    const char* data;
+    std::size_t size;
+};
+
+class multiplexer {
+public:
+    explicit multiplexer(proto::decoder_limits limits = {}) : decoder_(limits) {}
+
+    /// Queues a request (state waiting).
+    void enqueue(entry_ptr e);
+
+    /// Are there requests waiting to be written?
+    bool has_waiting() const noexcept { return !waiting_.empty(); }
+    /// Are there requests on the wire whose replies are owed?
+    bool has_written() const noexcept { return !written_.empty(); }
+    bool empty() const noexcept { return waiting_.empty() && written_.empty(); }
+    std::size_t waiting_count() const noexcept { return waiting_.size(); }
+    std::size_t written_count() const noexcept { return written_.size(); }
+
+    /// Moves waiting requests to written, appending the pieces to send to `out`, until about
+    /// `max_bytes` are staged (at least one request). Requests already completed (timed out or
+    /// cancelled before being sent) are dropped, never sent. Returns the number staged.
+    std::size_t stage(std::vector<write_piece>& out, std::size_t max_bytes);
+
+    /// Parses replies from `in` and completes requests in order. Returns the bytes consumed;
+    /// `ec` is set on a protocol error or desync (the connection must then be reset).
+    std::size_t feed(std::string_view in, std::error_code& ec);
+
+    /// Bytes the reply being parsed needs in all, when known (see decoder::pending_size).
+    std::size_t pending_size() const noexcept { return decoder_.pending_size(); }
+
+    /// The connection is gone: requests on the wire fail with `ec` (their replies will never
+    /// come); waiting ones stay queued for the next connection. Resets the decoder.
+    void fail_written(std::error_code ec);
+    /// Fails every request, written or waiting.
+    void fail_all(std::error_code ec);
+    /// Drops every request without completing it (the execution context is going away).
+    void drop_all() noexcept;
+
+    /// Completes with `ec` every request whose deadline is at or before `now`. Returns the
+    /// earliest deadline still pending (time_point::max() when none).
+    clock::time_point expire(clock::time_point now, std::error_code ec);
+
+    /// The oldest request on the wire, or nullptr.
+    const op_entry* oldest_written() const noexcept
+    {
+        return written_.empty() ? nullptr : written_.front().get();
+    }
+
+private:
+    std::error_code deliver(const proto::reply& r);
+
+    proto::decoder decoder_;
+    std::deque<entry_ptr> waiting_;
+    std::deque<entry_ptr> written_;
+};
+
+} // namespace memcoro::detail

@@ -1,0 +1,121 @@
+#pragma once
+/// \file
+/// The asynchronous operation behind every client call: an op_entry that owns the caller's
+/// completion handler and answers it on the handler's own executor.
+
+#include <memcoro/detail/asio_compat.hpp>
+#include <memcoro/detail/op_entry.hpp>
+#include <memcoro/use_awaitable.hpp>
+
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+
+namespace memcoro::detail {
+
+/// What a result type is made of: its completion signature and how a reply becomes it.
+template <class R>
+struct result_traits {
+    using signature = void(std::error_code, R);
+};
+template <>
+struct result_traits<void> {
+    using signature = void(std::error_code);
+};
+
+// Reply -> result conversions (response is consumed).
+void convert(response& r, get_result& out);
+void convert(response& r, get_multi_result& out);
+void convert(response& r, store_status& out);
+void convert(response& r, delete_status& out);
+void convert(response& r, touch_status& out);
+void convert(response& r, arith_result& out);
+void convert(response& r, std::string& out);
+void convert(response& r, stats_result& out);
+
+/// Routes an entry to its connection; implemented by the client.
+class router {
+public:
+    virtual void submit(entry_ptr e) = 0;
+    virtual const asio::any_io_executor& executor() const noexcept = 0;
+
+protected:
+    ~router() = default;
+};
+
+template <class R, class Handler>
+class op final : public op_entry {
+public:
+    using work_executor = asio::associated_executor_t<Handler, asio::any_io_executor>;
+
+    op(proto::request r, Handler&& h, const asio::any_io_executor& io_ex)
+        : op_entry(std::move(r))
+        , handler_(std::move(h))
+        , work_(asio::get_associated_executor(handler_, io_ex))
+    {}
+
+    Handler& handler() noexcept { return handler_; }
+
+private:
+    void on_complete() override
+    {
+        if (ec)
+            annotate(handler_, server ? std::string_view(*server) : std::string_view{},
+                     resp.text);
+        auto ex = work_.get_executor();
+        work_.reset();
+        if constexpr (std::is_void_v<R>) {
+            asio::post(ex, [h = std::move(handler_), e = ec]() mutable {
+                asio::get_associated_cancellation_slot(h).clear();
+                std::move(h)(e);
+            });
+        } else {
+            R result{};
+            if (!ec)
+                convert(resp, result);
+            asio::post(ex, [h = std::move(handler_), e = ec, r = std::move(result)]() mutable {
+                asio::get_associated_cancellation_slot(h).clear();
+                std::move(h)(e, std::move(r));
+            });
+        }
+    }
+
+    Handler handler_;
+    asio::executor_work_guard<work_executor> work_;
+};
+
+/// Cancels a pending entry from the caller's cancellation slot.
+struct canceller {
+    std::weak_ptr<op_entry> entry;
+    asio::any_io_executor ex;
+
+    void operator()(asio::cancellation_type type)
+    {
+        if (!is_cancellation(type))
+            return;
+        asio::dispatch(ex, [w = entry] {
+            if (auto e = w.lock())
+                e->finish(asio::error::operation_aborted);
+        });
+    }
+};
+
+/// The initiation of every client operation.
+template <class R>
+struct initiate_op {
+    std::shared_ptr<router> target;
+
+    template <class Handler>
+    void operator()(Handler&& handler, proto::request req) const
+    {
+        using op_type = op<R, std::decay_t<Handler>>;
+        auto e = std::make_shared<op_type>(std::move(req), std::move(handler), target->executor());
+        auto slot = asio::get_associated_cancellation_slot(e->handler());
+        if (slot.is_connected())
+            slot.template emplace<canceller>(std::weak_ptr<op_entry>(e), target->executor());
+        target->submit(std::move(e));
+    }
+};
+
+} // namespace memcoro::detail

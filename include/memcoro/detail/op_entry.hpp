@@ -1,0 +1,81 @@
+#pragma once
+/// \file
+/// One request's life inside a connection: request, reply accumulated so far, completion.
+/// No Asio here: completion is a virtual hook, so the queue logic is testable on its own.
+
+#include <memcoro/proto/reply.hpp>
+#include <memcoro/proto/request.hpp>
+#include <memcoro/types.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <system_error>
+
+namespace memcoro::detail {
+
+using clock = std::chrono::steady_clock;
+
+/// The reply of one request, accumulated from decoder events.
+struct response {
+    proto::reply_type status = proto::reply_type::end; ///< the terminal line
+    std::uint64_t number = 0;                          ///< incr/decr result
+    std::string text;                                  ///< VERSION text or the error message
+    std::vector<item> items;                           ///< retrieval hits, in order
+    stats_result stats;                                ///< STAT lines
+    /// Multi-key retrievals split over servers: keys whose server failed.
+    std::vector<std::pair<std::string, std::error_code>> key_errors;
+};
+
+/// States: waiting (queued) -> written (on the wire) -> done. An entry completed early
+/// (timeout, cancellation) after it was written stays queued, `abandoned`, until its reply
+/// has been read and discarded, so later replies stay matched to their requests.
+enum class entry_state : std::uint8_t { waiting, written, done };
+
+class op_entry : public std::enable_shared_from_this<op_entry> {
+public:
+    explicit op_entry(proto::request r)
+        : req(std::move(r))
+        , kind(proto::expected_reply(req.cmd))
+    {}
+    op_entry(const op_entry&) = delete;
+    op_entry& operator=(const op_entry&) = delete;
+    virtual ~op_entry() = default;
+
+    proto::request req;
+    proto::reply_kind kind;
+    std::string header; ///< the encoded command line
+    entry_state state = entry_state::waiting;
+    clock::time_point deadline = clock::time_point::max();
+    std::size_t key_cursor = 0; ///< retrieval: next request key a VALUE may match
+    response resp;
+    std::error_code ec;
+    /// The server that handled (or refused) the request, for error messages.
+    const std::string* server = nullptr;
+
+    /// True once the caller has been answered (normally, by timeout or by cancellation).
+    bool completed() const noexcept { return completed_; }
+    /// Answered early while its reply is still owed by the server.
+    bool abandoned() const noexcept { return completed_ && state == entry_state::written; }
+
+    /// Answers the caller once; later calls do nothing.
+    void finish(std::error_code e)
+    {
+        if (completed_)
+            return;
+        completed_ = true;
+        ec = e;
+        on_complete();
+    }
+
+protected:
+    /// Hands the outcome to the caller. Runs on the connection's executor.
+    virtual void on_complete() = 0;
+
+private:
+    bool completed_ = false;
+};
+
+using entry_ptr = std::shared_ptr<op_entry>;
+
+} // namespace memcoro::detail

@@ -1,0 +1,80 @@
+#pragma once
+/// \file
+/// The dialect-independent request model: one memcached operation as data.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace memcoro::proto {
+
+/// The longest key memcached accepts.
+inline constexpr std::size_t max_key_length = 250;
+
+enum class command : std::uint8_t {
+    get,
+    gets,
+    gat,
+    gats,
+    touch,
+    set,
+    add,
+    replace,
+    append,
+    prepend,
+    cas,
+    del,
+    incr,
+    decr,
+    flush_all,
+    version,
+    stats,
+    verbosity,
+};
+
+/// The shape of reply a command draws, which the decoder checks replies against.
+enum class reply_kind : std::uint8_t {
+    retrieval,  ///< VALUE ... END
+    storage,    ///< STORED / NOT_STORED / EXISTS / NOT_FOUND
+    deletion,   ///< DELETED / NOT_FOUND
+    touch,      ///< TOUCHED / NOT_FOUND
+    arithmetic, ///< a number / NOT_FOUND
+    ok,         ///< OK
+    version,    ///< VERSION text
+    stats,      ///< STAT name value ... END
+};
+
+/// One request. Single-key commands use `key`; multi-key retrievals use `keys`.
+struct request {
+    command cmd = command::get;
+    bool multi_key = false; ///< a retrieval of `keys` (possibly none) rather than of `key`
+    std::string key;
+    std::vector<std::string> keys;
+    std::string value;       ///< payload of the storage commands
+    std::uint32_t flags = 0; ///< storage flags
+    std::int64_t exptime = 0; ///< storage / gat / touch expiry; flush_all delay; verbosity level
+    std::uint64_t cas = 0;   ///< cas unique (cas); delta (incr/decr)
+    bool has_delay = false;  ///< flush_all with a delay
+    std::string group;       ///< stats group ("items", "slabs", ...), empty for general stats
+};
+
+reply_kind expected_reply(command c) noexcept;
+bool is_retrieval(command c) noexcept;
+bool is_storage(command c) noexcept;
+const char* command_name(command c) noexcept;
+
+/// Checks a key: non-empty, at most 250 bytes, no byte <= 0x20 and no 0x7f.
+/// Returns errc::invalid_key or success.
+std::error_code check_key(std::string_view key) noexcept;
+
+/// Checks every key and argument of `req` (keys, stats group); nothing invalid may be encoded.
+std::error_code validate(const request& req) noexcept;
+
+/// Appends the text-protocol command line of `req` to `out`. For storage commands only the
+/// header line ("set k f e n\r\n") is written: the payload and its "\r\n" are sent from the
+/// request itself. `req` must have passed validate().
+void encode_text(const request& req, std::string& out);
+
+} // namespace memcoro::proto

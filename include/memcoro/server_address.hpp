@@ -1,0 +1,36 @@
+#pragma once
+/// \file
+/// Where a memcached server is: TCP host:port or a Unix socket path.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace memcoro {
+
+struct server_address {
+    /// Host name or address as configured (hash rings hash this exact string).
+    std::string host;
+    std::uint16_t port = 11211;
+    /// Unix socket path; when set, host and port are unused.
+    std::string socket_path;
+    /// Relative weight on weighted distributions.
+    std::uint32_t weight = 1;
+    /// Optional name (twemproxy's form `host:port:weight name`).
+    std::string name;
+
+    bool is_unix() const noexcept { return !socket_path.empty(); }
+    /// "host:port", "[v6]:port" or the socket path.
+    std::string to_string() const;
+
+    /// Parses `host:port[:weight][ name]`, `[v6addr]:port[:weight]`, `host` (port 11211) or a
+    /// path starting with '/'. Throws std::invalid_argument on anything else.
+    static server_address parse(std::string_view text);
+    /// Parses a comma (or whitespace) separated list of the above.
+    static std::vector<server_address> parse_list(std::string_view text);
+
+    friend bool operator==(const server_address&, const server_address&) = default;
+};
+
+} // namespace memcoro

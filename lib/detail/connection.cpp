@@ -1,0 +1,278 @@
+#include <memcoro/detail/connection.hpp>
+#include <memcoro/error.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/write.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+namespace memcoro::detail {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr std::size_t initial_read_buffer = 64 * 1024;
+
+proto::decoder_limits limits_for(const client_config& cfg)
+{
+    proto::decoder_limits l;
+    l.max_item_size = cfg.max_item_size;
+    return l;
+}
+
+} // namespace
+
+connection::connection(asio::any_io_executor ex, server_address addr, const client_config& cfg)
+    : ex_(std::move(ex))
+    , addr_(std::move(addr))
+    , name_(addr_.to_string())
+    , cfg_(cfg)
+    , mux_(limits_for(cfg))
+    , socket_(ex_)
+    , wake_run_(ex_, clock::time_point::max())
+    , wake_writer_(ex_, clock::time_point::max())
+    , watchdog_timer_(ex_, clock::time_point::max())
+{
+    cfg_.servers.clear(); // only the connection's own address matters here
+}
+
+connection::~connection() = default;
+
+void connection::submit(entry_ptr e)
+{
+    e->server = &name_;
+    if (closed_) {
+        e->finish(asio::error::operation_aborted);
+        return;
+    }
+    if (cfg_.op_timeout.count() > 0)
+        e->deadline = clock::now() + cfg_.op_timeout;
+    // After a failed connect, fail fast until the retry time instead of queueing callers
+    // behind a server that just refused us.
+    if (!connected_ && last_connect_error_ && clock::now() < retry_at_) {
+        e->finish(last_connect_error_);
+        return;
+    }
+    const bool deadline_sooner = e->deadline < watchdog_timer_.expiry();
+    mux_.enqueue(std::move(e));
+    if (!running_) {
+        running_ = true;
+        asio::co_spawn(ex_, [self = shared_from_this()] { return self->run(); }, asio::detached);
+    }
+    if (!watching_ && cfg_.op_timeout.count() > 0) {
+        watching_ = true;
+        asio::co_spawn(ex_, [self = shared_from_this()] { return self->watchdog(); },
+                       asio::detached);
+    } else if (deadline_sooner) {
+        watchdog_timer_.cancel();
+    }
+    wake_run_.cancel();
+    wake_writer_.cancel();
+}
+
+void connection::close(std::error_code ec)
+{
+    closed_ = true;
+    mux_.fail_all(ec);
+    reset_socket();
+    wake_run_.cancel();
+    wake_writer_.cancel();
+    watchdog_timer_.cancel();
+}
+
+void connection::drop_all() noexcept
+{
+    closed_ = true;
+    mux_.drop_all();
+}
+
+void connection::reset_socket()
+{
+    std::error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+    socket_.close(ignored);
+}
+
+asio::awaitable<void> connection::run()
+{
+    auto self = shared_from_this();
+    while (!closed_) {
+        if (mux_.empty()) {
+            wake_run_.expires_at(clock::time_point::max());
+            co_await wake_run_.async_wait(use_tuple);
+            continue;
+        }
+        if (clock::now() < retry_at_) {
+            wake_run_.expires_at(retry_at_);
+            co_await wake_run_.async_wait(use_tuple);
+            continue;
+        }
+        auto ec = co_await connect();
+        if (closed_)
+            break;
+        if (ec) {
+            last_connect_error_ = ec;
+            backoff_ = std::clamp(backoff_ * 2, cfg_.reconnect_delay, cfg_.max_reconnect_delay);
+            retry_at_ = clock::now() + backoff_;
+            mux_.fail_all(ec);
+            continue;
+        }
+        last_connect_error_ = {};
+        backoff_ = std::chrono::milliseconds{0};
+        connected_ = true;
+        ++connects_;
+        rbegin_ = rend_ = 0;
+        last_read_ = clock::now();
+        auto result = co_await (read_loop() || write_loop());
+        connected_ = false;
+        reset_socket();
+        std::error_code why = std::visit([](auto e) { return e; }, result);
+        if (closed_)
+            break;
+        // Requests on the wire will never be answered now; queued ones go out on the next
+        // connection. A protocol error is reported as such to the requests it hit.
+        mux_.fail_written(why == errc::protocol_error || why == errc::protocol_desync
+                              ? why
+                              : std::error_code(errc::connection_lost));
+    }
+    running_ = false;
+}
+
+asio::awaitable<std::error_code> connection::connect()
+{
+    reset_socket();
+    const auto deadline = clock::now() + cfg_.connect_timeout;
+    asio::steady_timer timer(ex_, deadline);
+
+    std::vector<asio::generic::stream_protocol::endpoint> endpoints;
+    if (addr_.is_unix()) {
+        endpoints.emplace_back(asio::local::stream_protocol::endpoint(addr_.socket_path));
+    } else {
+        asio::ip::tcp::resolver resolver(ex_);
+        auto r = co_await (resolver.async_resolve(addr_.host, std::to_string(addr_.port),
+                                                  asio::ip::tcp::resolver::numeric_service,
+                                                  use_tuple) ||
+                           timer.async_wait(use_tuple));
+        if (r.index() == 1)
+            co_return errc::connect_timeout;
+        auto [ec, results] = std::get<0>(std::move(r));
+        if (ec)
+            co_return errc::resolve_failed;
+        for (const auto& entry : results)
+            endpoints.emplace_back(entry.endpoint());
+        if (endpoints.empty())
+            co_return errc::resolve_failed;
+    }
+
+    for (const auto& ep : endpoints) {
+        reset_socket();
+        std::error_code ec;
+        socket_.open(ep.protocol(), ec);
+        if (ec)
+            continue;
+        auto r = co_await (socket_.async_connect(ep, use_tuple) || timer.async_wait(use_tuple));
+        if (closed_)
+            co_return asio::error::operation_aborted;
+        if (r.index() == 1)
+            co_return errc::connect_timeout;
+        auto [cec] = std::get<0>(r);
+        if (cec)
+            continue;
+        if (!addr_.is_unix())
+            socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+        co_return std::error_code{};
+    }
+    co_return errc::connection_failed;
+}
+
+asio::awaitable<std::error_code> connection::write_loop()
+{
+    auto cs = co_await asio::this_coro::cancellation_state;
+    for (;;) {
+        if (!mux_.has_waiting()) {
+            wake_writer_.expires_at(clock::time_point::max());
+            co_await wake_writer_.async_wait(use_tuple);
+            if (cs.cancelled() != asio::cancellation_type::none || closed_)
+                co_return asio::error::operation_aborted;
+            continue;
+        }
+        pieces_.clear();
+        if (mux_.stage(pieces_, cfg_.max_write_bytes) == 0)
+            continue;
+        buffers_.clear();
+        for (const auto& p : pieces_)
+            buffers_.emplace_back(p.data, p.size);
+        auto [ec, n] = co_await asio::async_write(socket_, buffers_, use_tuple);
+        if (ec)
+            co_return ec;
+    }
+}
+
+asio::awaitable<std::error_code> connection::read_loop()
+{
+    if (rbuf_.size() < initial_read_buffer)
+        rbuf_.resize(initial_read_buffer);
+    for (;;) {
+        // Make room: move the unparsed tail to the front; grow only as far as the reply
+        // being parsed has announced (bounded by the decoder's limits).
+        if (rbegin_ > 0 && (rbegin_ == rend_ || rend_ == rbuf_.size())) {
+            std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+            rend_ -= rbegin_;
+            rbegin_ = 0;
+        }
+        const std::size_t want = std::max(mux_.pending_size(), rend_ - rbegin_ + 4096);
+        if (want > rbuf_.size())
+            rbuf_.resize(want);
+        auto [ec, n] = co_await socket_.async_read_some(
+            asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_), use_tuple);
+        if (ec)
+            co_return ec == asio::error::eof ? std::error_code(errc::connection_lost) : ec;
+        rend_ += n;
+        last_read_ = clock::now();
+        std::error_code pec;
+        rbegin_ += mux_.feed(std::string_view(rbuf_.data() + rbegin_, rend_ - rbegin_), pec);
+        if (pec)
+            co_return pec;
+        if (rbegin_ == rend_)
+            rbegin_ = rend_ = 0;
+        // A large reply may have grown the buffer; give the memory back once it is parsed.
+        if (rbegin_ == rend_ && rbuf_.size() > 4 * initial_read_buffer) {
+            rbuf_.resize(initial_read_buffer);
+            rbuf_.shrink_to_fit();
+        }
+    }
+}
+
+asio::awaitable<void> connection::watchdog()
+{
+    auto self = shared_from_this();
+    const auto timeout = cfg_.op_timeout;
+    while (!closed_) {
+        const auto now = clock::now();
+        auto next = mux_.expire(now, errc::timeout);
+        // A server that has stopped answering (every request on the wire already timed out
+        // and nothing read for a whole timeout) is dropped: the requests behind can only
+        // time out too, and abandoned requests would pile up.
+        if (const op_entry* oldest = mux_.oldest_written();
+            oldest && oldest->completed() && connected_) {
+            const auto silent_until = std::max(last_read_, oldest->deadline) + timeout;
+            if (now >= silent_until)
+                reset_socket();
+            else
+                next = std::min(next, silent_until);
+        }
+        watchdog_timer_.expires_at(next);
+        co_await watchdog_timer_.async_wait(use_tuple);
+    }
+    watching_ = false;
+}
+
+} // namespace memcoro::detail

@@ -1,0 +1,157 @@
+#include <memcoro/detail/multiplexer.hpp>
+#include <memcoro/error.hpp>
+
+namespace memcoro::detail {
+namespace {
+
+constexpr write_piece crlf{"\r\n", 2};
+
+std::error_code error_for(proto::reply_type t) noexcept
+{
+    switch (t) {
+    case proto::reply_type::error: return errc::unknown_command;
+    case proto::reply_type::client_error: return errc::client_error;
+    case proto::reply_type::server_error: return errc::server_error;
+    default: return {};
+    }
+}
+
+} // namespace
+
+void multiplexer::enqueue(entry_ptr e)
+{
+    e->state = entry_state::waiting;
+    waiting_.push_back(std::move(e));
+}
+
+std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_bytes)
+{
+    std::size_t staged = 0, bytes = 0;
+    while (!waiting_.empty()) {
+        auto& e = waiting_.front();
+        if (e->completed()) { // timed out or cancelled before it was sent: never send it
+            e->state = entry_state::done;
+            waiting_.pop_front();
+            continue;
+        }
+        if (staged > 0 && bytes >= max_bytes)
+            break;
+        out.push_back({e->header.data(), e->header.size()});
+        bytes += e->header.size();
+        if (proto::is_storage(e->req.cmd)) {
+            if (!e->req.value.empty())
+                out.push_back({e->req.value.data(), e->req.value.size()});
+            out.push_back(crlf);
+            bytes += e->req.value.size() + 2;
+        }
+        e->state = entry_state::written;
+        written_.push_back(std::move(e));
+        waiting_.pop_front();
+        ++staged;
+    }
+    return staged;
+}
+
+std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
+{
+    ec = {};
+    std::size_t used = 0;
+    while (!written_.empty() && used < in.size()) {
+        proto::reply r;
+        auto res = decoder_.parse(in.substr(used), written_.front()->kind, r, ec);
+        if (ec || res.status == proto::parse_status::need_more)
+            return used;
+        used += res.consumed;
+        if ((ec = deliver(r)))
+            return used;
+    }
+    if (used < in.size() && written_.empty())
+        ec = errc::protocol_error; // bytes nobody asked for
+    return used;
+}
+
+std::error_code multiplexer::deliver(const proto::reply& r)
+{
+    op_entry& e = *written_.front();
+    switch (r.type) {
+    case proto::reply_type::value: {
+        // memcached answers the keys of a retrieval in request order, skipping misses: a
+        // VALUE for a key that was not asked (at this position) means replies are shifted.
+        const bool multi = e.req.multi_key;
+        const std::size_t n = multi ? e.req.keys.size() : 1;
+        std::size_t j = e.key_cursor;
+        for (; j < n; ++j)
+            if ((multi ? e.req.keys[j] : e.req.key) == r.key)
+                break;
+        if (j == n)
+            return errc::protocol_desync;
+        e.key_cursor = j + 1;
+        if (!e.completed())
+            e.resp.items.push_back(
+                item{std::string(r.key), std::string(r.data), r.flags, r.has_cas ? r.cas : 0});
+        return {};
+    }
+    case proto::reply_type::stat:
+        if (!e.completed())
+            e.resp.stats.emplace_back(std::string(r.name), std::string(r.data));
+        return {};
+    default:
+        break;
+    }
+    entry_ptr done = std::move(written_.front());
+    written_.pop_front();
+    done->state = entry_state::done;
+    done->resp.status = r.type;
+    done->resp.number = r.number;
+    if (!r.data.empty() && !done->completed())
+        done->resp.text.assign(r.data);
+    done->finish(error_for(r.type));
+    return {};
+}
+
+void multiplexer::fail_written(std::error_code ec)
+{
+    auto written = std::move(written_);
+    written_.clear();
+    decoder_.reset();
+    for (auto& e : written) {
+        e->state = entry_state::done;
+        e->finish(ec);
+    }
+}
+
+void multiplexer::fail_all(std::error_code ec)
+{
+    fail_written(ec);
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& e : waiting) {
+        e->state = entry_state::done;
+        e->finish(ec);
+    }
+}
+
+void multiplexer::drop_all() noexcept
+{
+    written_.clear();
+    waiting_.clear();
+    decoder_.reset();
+}
+
+clock::time_point multiplexer::expire(clock::time_point now, std::error_code ec)
+{
+    // Deadlines grow in queue order (written requests were queued before waiting ones), so
+    // the scan stops at the first live request that has time left.
+    for (auto* q : {&written_, &waiting_}) {
+        for (auto& e : *q) {
+            if (e->completed())
+                continue;
+            if (e->deadline > now)
+                return e->deadline;
+            e->finish(ec);
+        }
+    }
+    return clock::time_point::max();
+}
+
+} // namespace memcoro::detail

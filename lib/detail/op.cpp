@@ -1,0 +1,59 @@
+#include <memcoro/detail/op.hpp>
+
+namespace memcoro::detail {
+
+void convert(response& r, get_result& out)
+{
+    if (r.items.empty())
+        out.reset();
+    else
+        out = std::move(r.items.front());
+}
+
+void convert(response& r, get_multi_result& out)
+{
+    out.hits = std::move(r.items);
+    out.errors = std::move(r.key_errors);
+}
+
+void convert(response& r, store_status& out)
+{
+    switch (r.status) {
+    case proto::reply_type::stored: out = store_status::stored; break;
+    case proto::reply_type::not_stored: out = store_status::not_stored; break;
+    case proto::reply_type::exists: out = store_status::exists; break;
+    default: out = store_status::not_found; break;
+    }
+}
+
+void convert(response& r, delete_status& out)
+{
+    out = r.status == proto::reply_type::deleted ? delete_status::deleted
+                                                 : delete_status::not_found;
+}
+
+void convert(response& r, touch_status& out)
+{
+    out = r.status == proto::reply_type::touched ? touch_status::touched
+                                                 : touch_status::not_found;
+}
+
+void convert(response& r, arith_result& out)
+{
+    if (r.status == proto::reply_type::number)
+        out = r.number;
+    else
+        out.reset();
+}
+
+void convert(response& r, std::string& out)
+{
+    out = std::move(r.text);
+}
+
+void convert(response& r, stats_result& out)
+{
+    out = std::move(r.stats);
+}
+
+} // namespace memcoro::detail

@@ -1,0 +1,26 @@
+#include <memcoro/types.hpp>
+
+namespace memcoro {
+
+const char* to_string(store_status s) noexcept
+{
+    switch (s) {
+    case store_status::stored: return "stored";
+    case store_status::not_stored: return "not_stored";
+    case store_status::exists: return "exists";
+    case store_status::not_found: return "not_found";
+    }
+    return "?";
+}
+
+const char* to_string(delete_status s) noexcept
+{
+    return s == delete_status::deleted ? "deleted" : "not_found";
+}
+
+const char* to_string(touch_status s) noexcept
+{
+    return s == touch_status::touched ? "touched" : "not_found";
+}
+
+} // namespace memcoro

@@ -1,0 +1,413 @@
+// Every client operation against a real memcached: success and failure outcomes.
+#include <catch2/catch.hpp>
+
+#include "../support/memcached_process.hpp"
+#include "../support/run_coro.hpp"
+
+#include <memcoro/client.hpp>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_future.hpp>
+
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using memcoro::test::memcached_process;
+using memcoro::test::run_coro;
+
+namespace {
+constexpr auto tuple = asio::experimental::as_tuple(asio::use_awaitable);
+}
+
+TEST_CASE("get/set/add/replace/append/prepend outcomes")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+
+        {
+            auto v1_ = co_await c.async_get("missing");
+            CHECK_FALSE(v1_.has_value());
+        }
+
+        auto stored = co_await c.async_set("k", "v1", {.expiry = 0s, .flags = 42});
+        CHECK(stored == memcoro::store_status::stored);
+        auto r = co_await c.async_get("k");
+        REQUIRE(r);
+        CHECK(r->key == "k");
+        CHECK(r->value == "v1");
+        CHECK(r->flags == 42);
+        CHECK(r->cas == 0);
+
+        {
+            auto v2_ = co_await c.async_add("k", "x");
+            CHECK(v2_ == memcoro::store_status::not_stored);
+        }
+        {
+            auto v3_ = co_await c.async_add("k2", "x");
+            CHECK(v3_ == memcoro::store_status::stored);
+        }
+        {
+            auto v4_ = co_await c.async_replace("nope", "x");
+            CHECK(v4_ == memcoro::store_status::not_stored);
+        }
+        {
+            auto v5_ = co_await c.async_replace("k2", "y");
+            CHECK(v5_ == memcoro::store_status::stored);
+        }
+        {
+            auto v6_ = co_await c.async_get("k2");
+            CHECK(v6_->value == "y");
+        }
+
+        {
+            auto v7_ = co_await c.async_append("k", "-tail");
+            CHECK(v7_ == memcoro::store_status::stored);
+        }
+        {
+            auto v8_ = co_await c.async_prepend("k", "head-");
+            CHECK(v8_ == memcoro::store_status::stored);
+        }
+        {
+            auto v9_ = co_await c.async_get("k");
+            CHECK(v9_->value == "head-v1-tail");
+        }
+        {
+            auto v10_ = co_await c.async_get("k");
+            CHECK(v10_->flags == 42);
+        }
+        {
+            auto v11_ = co_await c.async_append("nope", "x");
+            CHECK(v11_ == memcoro::store_status::not_stored);
+        }
+        {
+            auto v12_ = co_await c.async_prepend("nope", "x");
+            CHECK(v12_ == memcoro::store_status::not_stored);
+        }
+
+        // Binary-safe values: NUL, CR LF, "END" lines inside the data.
+        std::string binary("a\0b\r\nEND\r\nVALUE x 0 1\r\n", 25);
+        binary += std::string(1, '\xff');
+        {
+            auto v13_ = co_await c.async_set("bin", binary);
+            CHECK(v13_ == memcoro::store_status::stored);
+        }
+        {
+            auto v14_ = co_await c.async_get("bin");
+            CHECK(v14_->value == binary);
+        }
+
+        // Empty value.
+        {
+            auto v15_ = co_await c.async_set("empty", "");
+            CHECK(v15_ == memcoro::store_status::stored);
+        }
+        auto e = co_await c.async_get("empty");
+        REQUIRE(e);
+        CHECK(e->value.empty());
+    }());
+}
+
+TEST_CASE("gets and cas")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        co_await c.async_set("k", "1");
+        auto r = co_await c.async_gets("k");
+        REQUIRE(r);
+        CHECK(r->cas != 0);
+        {
+            auto v16_ = co_await c.async_cas("k", "2", r->cas);
+            CHECK(v16_ == memcoro::store_status::stored);
+        }
+        {
+            auto v17_ = co_await c.async_cas("k", "3", r->cas);
+            CHECK(v17_ == memcoro::store_status::exists);
+        }
+        {
+            auto v18_ = co_await c.async_get("k");
+            CHECK(v18_->value == "2");
+        }
+        {
+            auto v19_ = co_await c.async_cas("gone", "3", 12345);
+            CHECK(v19_ == memcoro::store_status::not_found);
+        }
+    }());
+}
+
+TEST_CASE("delete, touch, gat, incr and decr")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        co_await c.async_set("k", "v");
+        {
+            auto v20_ = co_await c.async_delete("k");
+            CHECK(v20_ == memcoro::delete_status::deleted);
+        }
+        {
+            auto v21_ = co_await c.async_delete("k");
+            CHECK(v21_ == memcoro::delete_status::not_found);
+        }
+
+        co_await c.async_set("t", "v");
+        {
+            auto v22_ = co_await c.async_touch("t", 100s);
+            CHECK(v22_ == memcoro::touch_status::touched);
+        }
+        {
+            auto v23_ = co_await c.async_touch("none", 100s);
+            CHECK(v23_ == memcoro::touch_status::not_found);
+        }
+        auto g = co_await c.async_gat("t", 200s);
+        REQUIRE(g);
+        CHECK(g->value == "v");
+        auto gs = co_await c.async_gats("t", 200s);
+        REQUIRE(gs);
+        CHECK(gs->cas != 0);
+        {
+            auto v24_ = co_await c.async_gat("none", 1s);
+            CHECK_FALSE(v24_.has_value());
+        }
+        // A negative expiry expires the item at once.
+        {
+            auto v25_ = co_await c.async_touch("t", -1s);
+            CHECK(v25_ == memcoro::touch_status::touched);
+        }
+        {
+            auto v26_ = co_await c.async_get("t");
+            CHECK_FALSE(v26_.has_value());
+        }
+
+        co_await c.async_set("n", "10");
+        {
+            auto v27_ = co_await c.async_incr("n", 5);
+            CHECK(v27_ == memcoro::arith_result(15));
+        }
+        {
+            auto v28_ = co_await c.async_decr("n", 20);
+            CHECK(v28_ == memcoro::arith_result(0));
+        }
+        {
+            auto v29_ = co_await c.async_incr("nothing", 1);
+            CHECK_FALSE(v29_.has_value());
+        }
+        co_await c.async_set("big", "18446744073709551615");
+        {
+            auto v30_ = co_await c.async_incr("big", 2);
+            CHECK(v30_ == memcoro::arith_result(1)); // 64-bit wrap
+        }
+
+        co_await c.async_set("text", "abc");
+        auto [ec, v] = co_await c.async_incr("text", 1, tuple);
+        CHECK(ec == memcoro::errc::client_error);
+        // The connection is still in sync afterwards.
+        {
+            auto v31_ = co_await c.async_get("text");
+            CHECK(v31_->value == "abc");
+        }
+    }());
+}
+
+TEST_CASE("expiry is honoured")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        co_await c.async_set("short", "v", {.expiry = 1s});
+        {
+            auto v32_ = co_await c.async_get("short");
+            CHECK(v32_.has_value());
+        }
+        asio::steady_timer t(co_await asio::this_coro::executor, 2100ms);
+        co_await t.async_wait(asio::use_awaitable);
+        {
+            auto v33_ = co_await c.async_get("short");
+            CHECK_FALSE(v33_.has_value());
+        }
+    }());
+}
+
+TEST_CASE("multi-get returns hits in request order and skips misses")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        for (int i = 0; i < 100; i += 2)
+            co_await c.async_set("m" + std::to_string(i), "v" + std::to_string(i));
+        std::vector<std::string> keys;
+        for (int i = 0; i < 100; ++i)
+            keys.push_back("m" + std::to_string(i));
+        auto r = co_await c.async_get_multi(keys);
+        REQUIRE(r.hits.size() == 50);
+        CHECK(r.errors.empty());
+        for (std::size_t i = 0; i < r.hits.size(); ++i) {
+            CHECK(r.hits[i].key == "m" + std::to_string(2 * i));
+            CHECK(r.hits[i].value == "v" + std::to_string(2 * i));
+        }
+        CHECK(r.find("m4") != nullptr);
+        CHECK(r.find("m5") == nullptr);
+
+        const std::vector<std::string_view> three{"m0", "m1", "m2"};
+        auto rs = co_await c.async_gets_multi(three);
+        REQUIRE(rs.hits.size() == 2);
+        CHECK(rs.hits[0].cas != 0);
+
+        const std::vector<std::string> two{"m0", "m2"};
+        auto rg = co_await c.async_gat_multi(two, 100s);
+        CHECK(rg.hits.size() == 2);
+
+        auto none = co_await c.async_get_multi(std::vector<std::string>{});
+        CHECK(none.hits.empty());
+    }());
+}
+
+TEST_CASE("server-wide commands: version, stats, flush_all, verbosity")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        auto v = co_await c.async_version();
+        CHECK(v.find('.') != std::string::npos);
+
+        auto s = co_await c.async_stats();
+        bool has_pid = false;
+        for (auto& [k, val] : s)
+            if (k == "pid")
+                has_pid = val == std::to_string(mc.pid());
+        CHECK(has_pid);
+        co_await c.async_set("a", "b");
+        const std::vector<std::string> groups{"items", "slabs", "sizes", "settings"};
+        for (const auto& group : groups) {
+            auto g = co_await c.async_stats(group);
+            CHECK_FALSE(g.empty());
+        }
+        auto [bad, none] = co_await c.async_stats("detail dump", tuple);
+        CHECK(bad == memcoro::errc::invalid_argument);
+
+        co_await c.async_verbosity(1);
+        co_await c.async_flush_all();
+        {
+            auto v34_ = co_await c.async_get("a");
+            CHECK_FALSE(v34_.has_value());
+        }
+        co_await c.async_set("a", "b");
+        co_await c.async_flush_all(2s);
+        {
+            auto v35_ = co_await c.async_get("a");
+            CHECK(v35_.has_value()); // not yet
+        }
+    }());
+}
+
+TEST_CASE("invalid keys are refused before anything is sent")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        co_await c.async_set("victim", "alive");
+        const std::vector<std::string> bad_keys{std::string("a\r\nflush_all"),
+                                                std::string("with space"),
+                                                std::string("nul\0x", 5),
+                                                std::string(251, 'k'),
+                                                std::string(),
+                                                std::string("tab\tkey"),
+                                                std::string("del\x7f")};
+        for (const auto& bad : bad_keys) {
+            auto [ec, r] = co_await c.async_get(bad, tuple);
+            CHECK(ec == memcoro::errc::invalid_key);
+            auto [ec2, s] = co_await c.async_set(bad, "x", {}, tuple);
+            CHECK(ec2 == memcoro::errc::invalid_key);
+            const std::vector<std::string> mixed{"ok", bad};
+            auto [ec3, m] = co_await c.async_get_multi(mixed, tuple);
+            CHECK(ec3 == memcoro::errc::invalid_key);
+        }
+        {
+            auto v36_ = co_await c.async_set(std::string(250, 'k'), "max");
+            CHECK(v36_ == memcoro::store_status::stored);
+        }
+        // Nothing was flushed, and the server never saw a bad command.
+        {
+            auto v37_ = co_await c.async_get("victim");
+            CHECK(v37_->value == "alive");
+        }
+        auto s = co_await c.async_stats();
+        for (auto& [k, v] : s)
+            if (k == "cmd_flush")
+                CHECK(v == "0");
+    }());
+}
+
+TEST_CASE("errors: exceptions name the server, error codes via as_tuple and redirect_error")
+{
+    memcached_process mc({"-I", "1m"});
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client_config cfg;
+        cfg.servers = memcoro::server_address::parse_list(mc.address());
+        cfg.max_item_size = 4 * 1024 * 1024; // larger than the server's, to reach the server
+        memcoro::client c(co_await asio::this_coro::executor, cfg);
+        std::string huge(2 * 1024 * 1024, 'x');
+        try {
+            co_await c.async_set("huge", huge);
+            FAIL("expected an exception");
+        } catch (const memcoro::error& e) {
+            CHECK(e.code() == memcoro::errc::server_error);
+            CHECK(e.server() == mc.address());
+            CHECK(std::string(e.what()).find(mc.address()) != std::string::npos);
+            CHECK_FALSE(e.detail().empty());
+        }
+        std::error_code ec;
+        co_await c.async_set("huge", huge, {}, asio::redirect_error(asio::use_awaitable, ec));
+        CHECK(ec == memcoro::errc::server_error);
+        // Still in sync.
+        co_await c.async_set("after", "ok");
+        {
+            auto v38_ = co_await c.async_get("after");
+            CHECK(v38_->value == "ok");
+        }
+
+        memcoro::client_config small = cfg;
+        small.max_item_size = 1000;
+        memcoro::client c2(co_await asio::this_coro::executor, small);
+        auto [ec2, st] = co_await c2.async_set("k", std::string(1001, 'x'), {}, tuple);
+        CHECK(ec2 == memcoro::errc::value_too_large);
+    }());
+}
+
+TEST_CASE("other completion tokens: callback, use_future, deferred")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    memcoro::client c(ioc.get_executor(), mc.address());
+    bool called = false;
+    c.async_set("cb", "v", {}, [&](std::error_code ec, memcoro::store_status s) {
+        CHECK_FALSE(ec);
+        CHECK(s == memcoro::store_status::stored);
+        called = true;
+    });
+    CHECK_FALSE(called); // never called from inside the initiating function
+    while (!called)
+        ioc.run_one();
+
+    std::thread runner([&] { ioc.run_for(5s); });
+    auto fut = c.async_get("cb", asio::use_future);
+    auto r = fut.get();
+    REQUIRE(r);
+    CHECK(r->value == "v");
+    CHECK_FALSE(c.async_version(asio::use_future).get().empty());
+    c.close();
+    runner.join();
+}

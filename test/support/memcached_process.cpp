@@ -1,0 +1,150 @@
+#include "memcached_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace memcoro::test {
+
+std::string memcached_binary()
+{
+    if (const char* env = std::getenv("MEMCACHED_BINARY"); env && *env)
+        return env;
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs(path ? path : "/usr/bin:/usr/local/bin");
+    for (std::string d; std::getline(dirs, d, ':');) {
+        auto candidate = std::filesystem::path(d) / "memcached";
+        if (::access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+    }
+    return {};
+}
+
+memcached_process::memcached_process(std::vector<std::string> extra_args)
+    : extra_(std::move(extra_args))
+{
+    char tmpl[] = "/tmp/memcoro-mc-XXXXXX";
+    if (!::mkdtemp(tmpl))
+        throw std::runtime_error("memcached_process: mkdtemp failed");
+    dir_ = tmpl;
+    start(0);
+}
+
+memcached_process::~memcached_process()
+{
+    if (pid_ > 0) {
+        ::kill(pid_, SIGCONT);
+        ::kill(pid_, SIGKILL); // SIGTERM makes memcached linger for a second
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+}
+
+std::string memcached_process::address() const
+{
+    return "127.0.0.1:" + std::to_string(port_);
+}
+
+void memcached_process::signal(int sig)
+{
+    if (pid_ > 0)
+        ::kill(pid_, sig);
+}
+
+void memcached_process::wait()
+{
+    if (pid_ > 0) {
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+}
+
+void memcached_process::restart()
+{
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        wait();
+    }
+    start(port_);
+}
+
+void memcached_process::start(std::uint16_t port)
+{
+    const std::string binary = memcached_binary();
+    if (binary.empty())
+        throw std::runtime_error("memcached_process: no memcached binary");
+    const std::string port_file = dir_ + "/ports";
+    std::filesystem::remove(port_file);
+
+    // -p -1: the kernel picks a free port, which memcached writes to the port file.
+    std::vector<std::string> args = {binary, "-l", "127.0.0.1", "-p",
+                                     port ? std::to_string(port) : std::string("-1"),
+                                     "-U", "0", "-t", "2", "-c", "4096"};
+    if (::geteuid() == 0) {
+        args.push_back("-u");
+        args.push_back("root");
+    }
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        pid_ = ::fork();
+        if (pid_ < 0)
+            throw std::runtime_error("memcached_process: fork failed");
+        if (pid_ == 0) {
+            ::setenv("MEMCACHED_PORT_FILENAME", port_file.c_str(), 1);
+            int devnull = ::open("/dev/null", O_RDWR);
+            if (devnull >= 0) {
+                ::dup2(devnull, 0);
+                ::dup2(devnull, 1);
+            }
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+        // memcached writes the port file once it listens.
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (std::chrono::steady_clock::now() < until) {
+            std::ifstream in(port_file);
+            std::string line;
+            while (std::getline(in, line)) {
+                const std::string tag = "TCP INET: ";
+                if (line.rfind(tag, 0) == 0) {
+                    port_ = static_cast<std::uint16_t>(std::stoi(line.substr(tag.size())));
+                    return;
+                }
+            }
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                break; // exited: e.g. the fixed port is still in TIME_WAIT
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            wait();
+            throw std::runtime_error("memcached_process: memcached did not start");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    throw std::runtime_error("memcached_process: memcached could not listen on port " +
+                             std::to_string(port));
+}
+
+} // namespace memcoro::test

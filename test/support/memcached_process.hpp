@@ -1,0 +1,46 @@
+#pragma once
+// A real memcached on a kernel-chosen loopback port, started and stopped by a test.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace memcoro::test {
+
+/// The memcached binary: $MEMCACHED_BINARY, else `memcached` on PATH; empty if none.
+std::string memcached_binary();
+
+class memcached_process {
+public:
+    /// Starts `memcached -l 127.0.0.1 -p -1 -U 0` (plus `extra_args`) and waits for its port.
+    /// Throws std::runtime_error if it does not come up.
+    explicit memcached_process(std::vector<std::string> extra_args = {});
+    /// SIGKILL, then waitpid.
+    ~memcached_process();
+    memcached_process(const memcached_process&) = delete;
+    memcached_process& operator=(const memcached_process&) = delete;
+
+    std::uint16_t port() const noexcept { return port_; }
+    /// "127.0.0.1:<port>".
+    std::string address() const;
+    pid_t pid() const noexcept { return pid_; }
+
+    /// Sends a signal (SIGSTOP, SIGCONT, SIGKILL ...). After SIGKILL, call wait().
+    void signal(int sig);
+    /// Reaps the process after it died.
+    void wait();
+    /// Starts it again on the same port (after kill/wait).
+    void restart();
+
+private:
+    void start(std::uint16_t port);
+
+    std::vector<std::string> extra_;
+    std::string dir_;
+    pid_t pid_ = -1;
+    std::uint16_t port_ = 0;
+};
+
+} // namespace memcoro::test
