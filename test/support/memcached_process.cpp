@@ -81,43 +81,48 @@ void memcached_process::restart()
     start(port_);
 }
 
-void memcached_process::start(std::uint16_t port)
+void memcached_process::spawn(const std::vector<std::string>& listen_args)
 {
     const std::string binary = memcached_binary();
     if (binary.empty())
         throw std::runtime_error("memcached_process: no memcached binary");
-    const std::string port_file = dir_ + "/ports";
-    std::filesystem::remove(port_file);
-
-    // -p -1: the kernel picks a free port, which memcached writes to the port file.
-    std::vector<std::string> args = {binary, "-l", "127.0.0.1", "-p",
-                                     port ? std::to_string(port) : std::string("-1"),
-                                     "-U", "0", "-t", "2", "-c", "4096"};
+    std::vector<std::string> args = {binary};
+    args.insert(args.end(), listen_args.begin(), listen_args.end());
+    for (const char* a : {"-U", "0", "-t", "2", "-c", "4096"})
+        args.emplace_back(a);
     if (::geteuid() == 0) {
-        args.push_back("-u");
-        args.push_back("root");
+        args.emplace_back("-u");
+        args.emplace_back("root");
     }
     args.insert(args.end(), extra_.begin(), extra_.end());
     std::vector<char*> argv;
     for (auto& a : args)
         argv.push_back(a.data());
     argv.push_back(nullptr);
+    const std::string port_file = dir_ + "/ports";
 
-    for (int attempt = 0; attempt < 50; ++attempt) {
-        pid_ = ::fork();
-        if (pid_ < 0)
-            throw std::runtime_error("memcached_process: fork failed");
-        if (pid_ == 0) {
-            ::setenv("MEMCACHED_PORT_FILENAME", port_file.c_str(), 1);
-            int devnull = ::open("/dev/null", O_RDWR);
-            if (devnull >= 0) {
-                ::dup2(devnull, 0);
-                ::dup2(devnull, 1);
-            }
-            ::execv(argv[0], argv.data());
-            ::_exit(127);
+    pid_ = ::fork();
+    if (pid_ < 0)
+        throw std::runtime_error("memcached_process: fork failed");
+    if (pid_ == 0) {
+        ::setenv("MEMCACHED_PORT_FILENAME", port_file.c_str(), 1);
+        int devnull = ::open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            ::dup2(devnull, 0);
+            ::dup2(devnull, 1);
         }
-        // memcached writes the port file once it listens.
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+}
+
+void memcached_process::start(std::uint16_t port)
+{
+    const std::string port_file = dir_ + "/ports";
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        std::filesystem::remove(port_file);
+        // -p -1: the kernel picks a free port, which memcached writes to the port file.
+        spawn({"-l", "127.0.0.1", "-p", port ? std::to_string(port) : std::string("-1")});
         const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (std::chrono::steady_clock::now() < until) {
             std::ifstream in(port_file);
@@ -132,7 +137,7 @@ void memcached_process::start(std::uint16_t port)
             int status = 0;
             if (::waitpid(pid_, &status, WNOHANG) == pid_) {
                 pid_ = -1;
-                break; // exited: e.g. the fixed port is still in TIME_WAIT
+                break; // exited: e.g. the fixed port is still in use
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
@@ -145,6 +150,28 @@ void memcached_process::start(std::uint16_t port)
     }
     throw std::runtime_error("memcached_process: memcached could not listen on port " +
                              std::to_string(port));
+}
+
+memcached_process::memcached_process(unix_tag)
+{
+    char tmpl[] = "/tmp/memcoro-mc-XXXXXX";
+    if (!::mkdtemp(tmpl))
+        throw std::runtime_error("memcached_process: mkdtemp failed");
+    dir_ = tmpl;
+    socket_path_ = dir_ + "/memcached.sock";
+    spawn({"-s", socket_path_, "-a", "0700"});
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < until) {
+        if (std::filesystem::exists(socket_path_))
+            return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    throw std::runtime_error("memcached_process: memcached did not create its socket");
+}
+
+std::unique_ptr<memcached_process> memcached_process::unix_socket()
+{
+    return std::unique_ptr<memcached_process>(new memcached_process(unix_tag{}));
 }
 
 } // namespace memcoro::test

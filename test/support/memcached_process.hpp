@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,12 @@ public:
     memcached_process(const memcached_process&) = delete;
     memcached_process& operator=(const memcached_process&) = delete;
 
+    /// A memcached listening on a Unix socket only.
+    static std::unique_ptr<memcached_process> unix_socket();
+
     std::uint16_t port() const noexcept { return port_; }
+    /// The Unix socket path (unix_socket() servers only).
+    const std::string& socket_path() const noexcept { return socket_path_; }
     /// "127.0.0.1:<port>".
     std::string address() const;
     pid_t pid() const noexcept { return pid_; }
@@ -35,12 +41,16 @@ public:
     void restart();
 
 private:
+    struct unix_tag {};
+    explicit memcached_process(unix_tag);
     void start(std::uint16_t port);
+    void spawn(const std::vector<std::string>& listen_args);
 
     std::vector<std::string> extra_;
     std::string dir_;
     pid_t pid_ = -1;
     std::uint16_t port_ = 0;
+    std::string socket_path_;
 };
 
 } // namespace memcoro::test

@@ -87,6 +87,11 @@ private:
 
 /// Cancels a pending entry from the caller's cancellation slot.
 struct canceller {
+    canceller(std::weak_ptr<op_entry> e, asio::any_io_executor x)
+        : entry(std::move(e))
+        , ex(std::move(x))
+    {}
+
     std::weak_ptr<op_entry> entry;
     asio::any_io_executor ex;
 
