@@ -4,7 +4,8 @@
 
 #include <asio/execution_context.hpp>
 
-#include <mutex>
+#include <algorithm>
+#include <functional>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -55,76 +56,57 @@ client_service& service_of(const asio::any_io_executor& ex)
     return asio::use_service<client_service>(asio::query(ex, asio::execution::context));
 }
 
-/// Part of a request split over several servers (multi-key retrievals, broadcasts): reports
-/// into the shared gather, which answers the caller once every part is done.
-class gather : public std::enable_shared_from_this<gather> {
-public:
-    gather(entry_ptr parent, std::size_t parts) : parent_(std::move(parent)), remaining_(parts) {}
-
-    void part_done(op_entry& part)
-    {
-        if (part.ec) {
-            if (!first_error_) {
-                first_error_ = part.ec;
-                parent_->server = part.server;
-            }
-            if (!part.resp.text.empty() && parent_->resp.text.empty())
-                parent_->resp.text = part.resp.text;
-            if (part.req.multi_key)
-                for (auto& k : part.req.keys)
-                    parent_->resp.key_errors.emplace_back(std::move(k), part.ec);
-            else
-                ++failed_broadcasts_;
-        } else {
-            for (auto& i : part.resp.items)
-                parent_->resp.items.push_back(std::move(i));
-            parent_->resp.status = part.resp.status;
-        }
-        if (--remaining_ > 0)
-            return;
-        // Every key failed (or a broadcast failed somewhere): the call as a whole failed.
-        const bool all_keys_failed =
-            parent_->req.multi_key && parent_->resp.key_errors.size() == parent_->req.keys.size();
-        if (first_error_ && (all_keys_failed || failed_broadcasts_ > 0)) {
-            parent_->resp.key_errors.clear();
-            parent_->finish(first_error_);
-        } else {
-            parent_->finish({});
-        }
-    }
-
-private:
-    entry_ptr parent_;
-    std::size_t remaining_;
-    std::size_t failed_broadcasts_ = 0;
-    std::error_code first_error_;
-};
-
+/// One part of a request split over servers; reports to its gather when done.
 class part_entry final : public op_entry {
 public:
-    part_entry(proto::request r, std::shared_ptr<gather> g)
+    part_entry(proto::request r, std::function<void(op_entry&)> done)
         : op_entry(std::move(r))
-        , gather_(std::move(g))
+        , done_(std::move(done))
     {}
 
 private:
-    void on_complete() override { gather_->part_done(*this); }
-    std::shared_ptr<gather> gather_;
+    void on_complete() override { done_(*this); }
+    std::function<void(op_entry&)> done_;
 };
 
-std::uint32_t one_at_a_time(std::string_view key) noexcept
-{
-    std::uint32_t h = 0;
-    for (char c : key) {
-        h += static_cast<std::uint32_t>(static_cast<signed char>(c));
-        h += h << 10;
-        h ^= h >> 6;
+/// Answers the caller of a split request once all its parts are done.
+struct gather {
+    explicit gather(entry_ptr p) : parent(std::move(p)) {}
+
+    entry_ptr parent;
+    std::size_t remaining = 0;
+    std::error_code first_error;
+    const std::string* first_error_server = nullptr;
+    std::vector<std::pair<std::uint32_t, item>> hits; // (index in the request, item)
+
+    void note_error(const op_entry& part)
+    {
+        if (first_error)
+            return;
+        first_error = part.ec;
+        first_error_server = part.server;
+        if (!part.resp.text.empty())
+            parent->resp.text = part.resp.text;
     }
-    h += h << 3;
-    h ^= h >> 11;
-    h += h << 15;
-    return h;
-}
+
+    /// `failed_all`: the call as a whole could not be carried out.
+    void finish(bool failed_all)
+    {
+        if (failed_all && first_error) {
+            parent->server = first_error_server;
+            parent->resp.key_errors.clear();
+            parent->finish(first_error);
+        } else {
+            parent->finish({});
+        }
+    }
+};
+
+/// Keys of a split request bound for one server.
+struct key_group {
+    server* target;
+    std::vector<std::uint32_t> index;
+};
 
 } // namespace
 
@@ -132,12 +114,54 @@ client_impl::client_impl(asio::any_io_executor ex, client_config cfg)
     : ex_(std::move(ex))
     , cfg_(std::move(cfg))
 {
-    if (cfg_.servers.empty())
-        throw std::invalid_argument("memcoro: no servers configured");
-    if (cfg_.max_item_size == 0 || cfg_.max_write_bytes == 0)
-        throw std::invalid_argument("memcoro: max_item_size and max_write_bytes must be positive");
-    for (const auto& s : cfg_.servers)
-        conns_.push_back(std::make_shared<connection>(ex_, s, cfg_));
+    if (cfg_.max_item_size == 0 || cfg_.max_write_bytes == 0 || cfg_.max_keys_per_request == 0 ||
+        cfg_.connections_per_server == 0)
+        throw std::invalid_argument("memcoro: max_item_size, max_write_bytes, "
+                                    "max_keys_per_request and connections_per_server must be "
+                                    "positive");
+    for (const auto& a : cfg_.servers) {
+        server_options o;
+        o.weight = a.weight;
+        servers_.push_back(make_server(a, std::move(o)));
+    }
+    rebuild_ring();
+}
+
+std::shared_ptr<server> client_impl::make_server(server_address addr, server_options opts)
+{
+    if (opts.weight == 0)
+        throw std::invalid_argument("memcoro: server weight must be positive");
+    addr.weight = opts.weight;
+    auto s = std::make_shared<server>();
+    s->address = addr;
+    s->name = addr.to_string();
+    server_state::policy p{cfg_.failure_limit, opts.retry_interval.count() > 0
+                                                   ? opts.retry_interval
+                                                   : cfg_.retry_interval};
+    s->monitor = std::make_shared<server_monitor>(
+        s->name, p, opts.initial_status,
+        opts.failure_callback ? opts.failure_callback : cfg_.on_server_event, ex_);
+    const auto timeout = opts.timeout.count() > 0 ? opts.timeout : cfg_.op_timeout;
+    for (std::size_t i = 0; i < cfg_.connections_per_server; ++i)
+        s->connections.push_back(
+            std::make_shared<connection>(ex_, addr, cfg_, s->monitor, timeout));
+    s->options = std::move(opts);
+    return s;
+}
+
+void client_impl::rebuild_ring()
+{
+    if (servers_.empty()) {
+        ring_.reset();
+        return;
+    }
+    std::vector<ring::node> nodes;
+    for (const auto& s : servers_) {
+        const auto& a = s->address;
+        nodes.push_back(ring::node{a.is_unix() ? a.socket_path : a.host, a.port, a.weight, a.name});
+    }
+    ring_.emplace(cfg_.distribution, cfg_.hash.value_or(ring::default_hash(cfg_.distribution)),
+                  std::move(nodes));
 }
 
 void client_impl::submit(entry_ptr e)
@@ -147,77 +171,249 @@ void client_impl::submit(entry_ptr e)
     });
 }
 
+server* client_impl::target_for(std::string_view key, clock::time_point now)
+{
+    server& own = *servers_[ring_->server_for(key)];
+    if (own.monitor->usable(now))
+        return &own;
+    if (cfg_.on_down == down_policy::fail_fast)
+        return nullptr;
+    // Failover: this key alone moves, to the next distinct usable server on the ring.
+    auto alt = ring_->find(
+        key, [&](std::size_t i) { return servers_[i]->monitor->usable(now); },
+        cfg_.max_failover_attempts);
+    return alt ? servers_[*alt].get() : nullptr;
+}
+
+void client_impl::send(server& s, entry_ptr e)
+{
+    e->header.clear();
+    proto::encode_text(e->req, e->header);
+    s.pick().submit(std::move(e));
+}
+
 void client_impl::route(entry_ptr e)
 {
     if (closed_) {
         e->finish(asio::error::operation_aborted);
         return;
     }
-    if (e->req.multi_key && e->req.keys.empty()) {
+    proto::request& req = e->req;
+    if (req.multi_key && req.keys.empty()) {
         e->finish({}); // nothing to look up
         return;
     }
-    if (auto ec = proto::validate(e->req)) {
+    if (auto ec = proto::validate(req)) {
         e->finish(ec);
         return;
     }
-    if (proto::is_storage(e->req.cmd) && e->req.value.size() > cfg_.max_item_size) {
-        e->finish(errc::value_too_large);
-        return;
-    }
-    const auto cmd = e->req.cmd;
-    if (cmd == proto::command::flush_all || cmd == proto::command::verbosity) {
-        broadcast(std::move(e));
-        return;
-    }
-    if (e->req.multi_key && conns_.size() > 1) {
-        // Group the keys by server; one batched request per server, all sent at once.
-        std::unordered_map<connection*, std::vector<std::string>> by_conn;
-        std::vector<connection*> order;
-        for (auto& k : e->req.keys) {
-            proto::request probe;
-            probe.key = k;
-            auto* c = &connection_for(probe);
-            auto [it, fresh] = by_conn.try_emplace(c);
-            if (fresh)
-                order.push_back(c);
-            it->second.push_back(k);
-        }
-        if (order.size() > 1) {
-            auto g = std::make_shared<gather>(e, order.size());
-            for (auto* c : order) {
-                proto::request part = e->req;
-                part.keys = std::move(by_conn[c]);
-                auto p = std::make_shared<part_entry>(std::move(part), g);
-                proto::encode_text(p->req, p->header);
-                c->submit(std::move(p));
-            }
+    if (proto::is_storage(req.cmd)) {
+        if (req.value.size() > cfg_.max_item_size) {
+            e->finish(errc::value_too_large);
             return;
         }
+        for (const auto& v : req.values)
+            if (v.size() > cfg_.max_item_size) {
+                e->finish(errc::value_too_large);
+                return;
+            }
     }
-    proto::encode_text(e->req, e->header);
-    auto& conn = connection_for(e->req);
-    conn.submit(std::move(e));
+    if (servers_.empty()) {
+        e->finish(errc::no_servers);
+        return;
+    }
+    const auto cmd = req.cmd;
+    if (req.all_servers || cmd == proto::command::flush_all || cmd == proto::command::verbosity) {
+        to_all_servers(std::move(e));
+        return;
+    }
+    if (req.multi_key) {
+        if (proto::is_retrieval(cmd))
+            fan_out_retrieval(std::move(e));
+        else
+            fan_out_writes(std::move(e));
+        return;
+    }
+    if (cmd == proto::command::version || cmd == proto::command::stats) {
+        server& first = *servers_.front();
+        if (!first.monitor->usable(clock::now())) {
+            e->server = &first.name;
+            e->finish(errc::server_down);
+            return;
+        }
+        send(first, std::move(e));
+        return;
+    }
+    server* s = target_for(req.key, clock::now());
+    if (!s) {
+        e->server = &servers_[ring_->server_for(req.key)]->name;
+        e->finish(errc::server_down);
+        return;
+    }
+    send(*s, std::move(e));
 }
 
-void client_impl::broadcast(entry_ptr e)
+void client_impl::fan_out_retrieval(entry_ptr e)
 {
-    auto g = std::make_shared<gather>(e, conns_.size());
-    for (auto& c : conns_) {
-        auto p = std::make_shared<part_entry>(e->req, g);
-        proto::encode_text(p->req, p->header);
-        c->submit(std::move(p));
+    const auto now = clock::now();
+    const auto& keys = e->req.keys;
+    std::vector<key_group> groups;
+    auto g = std::make_shared<gather>(e);
+    for (std::uint32_t i = 0; i < keys.size(); ++i) {
+        server* s = target_for(keys[i], now);
+        if (!s) {
+            e->resp.key_errors.emplace_back(keys[i], errc::server_down);
+            if (!g->first_error) {
+                g->first_error = errc::server_down;
+                g->first_error_server = &servers_[ring_->server_for(keys[i])]->name;
+            }
+            continue;
+        }
+        auto it = std::find_if(groups.begin(), groups.end(),
+                               [&](const key_group& k) { return k.target == s; });
+        if (it == groups.end())
+            it = groups.insert(groups.end(), key_group{s, {}});
+        it->index.push_back(i);
+    }
+    const std::size_t chunk = cfg_.max_keys_per_request;
+    // One server, one request: the caller's own entry goes out as it is.
+    if (groups.size() == 1 && e->resp.key_errors.empty() && keys.size() <= chunk) {
+        send(*groups.front().target, std::move(e));
+        return;
+    }
+    std::size_t parts = 0;
+    for (const auto& grp : groups)
+        parts += (grp.index.size() + chunk - 1) / chunk;
+    if (parts == 0) {
+        g->finish(true);
+        return;
+    }
+    g->remaining = parts;
+    for (const auto& grp : groups) {
+        for (std::size_t from = 0; from < grp.index.size(); from += chunk) {
+            const std::size_t to = std::min(from + chunk, grp.index.size());
+            proto::request part;
+            part.cmd = e->req.cmd;
+            part.exptime = e->req.exptime;
+            part.multi_key = true;
+            std::vector<std::uint32_t> index(grp.index.begin() + from, grp.index.begin() + to);
+            for (auto i : index)
+                part.keys.push_back(keys[i]);
+            auto p = std::make_shared<part_entry>(
+                std::move(part), [g, index = std::move(index)](op_entry& done) {
+                    op_entry& parent = *g->parent;
+                    if (done.ec) {
+                        g->note_error(done);
+                        // Copies: a timed-out part stays queued, its keys still needed to
+                        // check the late reply against.
+                        for (const auto& k : done.req.keys)
+                            parent.resp.key_errors.emplace_back(k, done.ec);
+                    } else {
+                        for (std::size_t k = 0; k < done.resp.items.size(); ++k)
+                            g->hits.emplace_back(index[done.resp.item_index[k]],
+                                                 std::move(done.resp.items[k]));
+                    }
+                    if (--g->remaining > 0)
+                        return;
+                    // Hits in request order, as from a single server.
+                    std::stable_sort(g->hits.begin(), g->hits.end(),
+                                     [](const auto& a, const auto& b) { return a.first < b.first; });
+                    for (auto& [_, it] : g->hits)
+                        parent.resp.items.push_back(std::move(it));
+                    g->finish(parent.resp.key_errors.size() == parent.req.keys.size());
+                });
+            send(*grp.target, std::move(p));
+        }
     }
 }
 
-connection& client_impl::connection_for(const proto::request& req)
+void client_impl::fan_out_writes(entry_ptr e)
 {
-    if (conns_.size() == 1)
-        return *conns_.front();
-    const std::string& key = req.multi_key ? req.keys.front() : req.key;
-    if (key.empty())
-        return *conns_.front(); // server-wide commands go to the first server
-    return *conns_[one_at_a_time(key) % conns_.size()];
+    const auto now = clock::now();
+    const auto& req = e->req;
+    auto g = std::make_shared<gather>(e);
+    auto& outcomes = e->resp.outcomes;
+    outcomes.resize(req.keys.size());
+    g->remaining = req.keys.size();
+    std::size_t failed = 0;
+    auto part_done = [g](std::size_t i) {
+        return [g, i](op_entry& done) {
+            auto& out = g->parent->resp.outcomes[i];
+            out.status = done.resp.status;
+            out.ec = done.ec;
+            if (done.ec)
+                g->note_error(done);
+            if (--g->remaining > 0)
+                return;
+            const auto& all = g->parent->resp.outcomes;
+            g->finish(std::all_of(all.begin(), all.end(), [](const auto& o) { return !!o.ec; }));
+        };
+    };
+    for (std::size_t i = 0; i < req.keys.size(); ++i) {
+        outcomes[i].key = req.keys[i];
+        server* s = target_for(req.keys[i], now);
+        if (!s) {
+            outcomes[i].ec = errc::server_down;
+            ++failed;
+            continue;
+        }
+        proto::request one;
+        one.cmd = req.cmd;
+        one.key = req.keys[i];
+        if (proto::is_storage(req.cmd))
+            one.value = req.values[i];
+        one.flags = req.flags;
+        one.exptime = req.exptime;
+        send(*s, std::make_shared<part_entry>(std::move(one), part_done(i)));
+    }
+    if (failed > 0) {
+        if (!g->first_error) {
+            g->first_error = errc::server_down;
+            g->first_error_server = &servers_[ring_->server_for(req.keys.front())]->name;
+        }
+        g->remaining -= failed;
+        if (g->remaining == 0)
+            g->finish(true);
+    }
+}
+
+void client_impl::to_all_servers(entry_ptr e)
+{
+    const auto now = clock::now();
+    auto g = std::make_shared<gather>(e);
+    auto& per = e->resp.per_server;
+    per.resize(servers_.size());
+    g->remaining = servers_.size();
+    const bool per_server_results = e->req.all_servers;
+    auto done_one = [g, per_server_results]() {
+        if (--g->remaining > 0)
+            return;
+        // stats_all reports per server; flush_all/verbosity fail if any server failed.
+        g->finish(!per_server_results);
+    };
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+        server& s = *servers_[i];
+        std::get<0>(per[i]) = s.name;
+        if (!s.monitor->usable(now)) {
+            std::get<1>(per[i]) = errc::server_down;
+            if (!g->first_error) {
+                g->first_error = errc::server_down;
+                g->first_error_server = &s.name;
+            }
+            done_one();
+            continue;
+        }
+        proto::request one = e->req;
+        one.all_servers = false;
+        send(s, std::make_shared<part_entry>(std::move(one), [g, i, done_one](op_entry& done) {
+                 auto& slot = g->parent->resp.per_server[i];
+                 std::get<1>(slot) = done.ec;
+                 std::get<2>(slot) = std::move(done.resp.stats);
+                 if (done.ec)
+                     g->note_error(done);
+                 done_one();
+             }));
+    }
 }
 
 void client_impl::close()
@@ -226,16 +422,110 @@ void client_impl::close()
         if (self->closed_)
             return;
         self->closed_ = true;
-        for (auto& c : self->conns_)
-            c->close(asio::error::operation_aborted);
+        for (auto& s : self->servers_)
+            s->close(asio::error::operation_aborted);
     });
 }
 
 void client_impl::drop_all() noexcept
 {
     closed_ = true;
-    for (auto& c : conns_)
-        c->drop_all();
+    for (auto& s : servers_)
+        for (auto& c : s->connections)
+            c->drop_all();
+}
+
+void client_impl::add_server(server_address addr, server_options opts)
+{
+    auto s = make_server(std::move(addr), std::move(opts)); // throws on bad options
+    asio::dispatch(ex_, [self = shared_from_this(), s = std::move(s)]() mutable {
+        std::lock_guard lock(self->mutex_);
+        self->servers_.push_back(std::move(s));
+        self->rebuild_ring();
+    });
+}
+
+void client_impl::remove_server(std::string name)
+{
+    asio::dispatch(ex_, [self = shared_from_this(), name = std::move(name)] {
+        std::shared_ptr<server> gone;
+        {
+            std::lock_guard lock(self->mutex_);
+            auto it = std::find_if(self->servers_.begin(), self->servers_.end(),
+                                   [&](const auto& s) { return s->name == name; });
+            if (it == self->servers_.end())
+                return;
+            gone = *it;
+            self->servers_.erase(it);
+            self->rebuild_ring();
+        }
+        gone->close(asio::error::operation_aborted);
+    });
+}
+
+void client_impl::set_server_params(std::string name, server_options opts)
+{
+    asio::dispatch(ex_, [self = shared_from_this(), name = std::move(name),
+                         opts = std::move(opts)]() mutable {
+        std::lock_guard lock(self->mutex_);
+        for (auto& s : self->servers_) {
+            if (s->name != name)
+                continue;
+            const bool reweigh = opts.weight != 0 && opts.weight != s->address.weight;
+            if (reweigh)
+                s->address.weight = opts.weight;
+            s->monitor->set_policy(
+                {self->cfg_.failure_limit, opts.retry_interval.count() > 0
+                                               ? opts.retry_interval
+                                               : self->cfg_.retry_interval},
+                opts.failure_callback ? opts.failure_callback : self->cfg_.on_server_event);
+            const auto timeout = opts.timeout.count() > 0 ? opts.timeout : self->cfg_.op_timeout;
+            for (auto& c : s->connections)
+                c->set_op_timeout(timeout);
+            s->monitor->set_status(opts.initial_status);
+            s->options = std::move(opts);
+            if (reweigh)
+                self->rebuild_ring();
+        }
+    });
+}
+
+void client_impl::set_server_status(std::string name, server_status st)
+{
+    asio::dispatch(ex_, [self = shared_from_this(), name = std::move(name), st] {
+        for (auto& s : self->servers_)
+            if (s->name == name)
+                s->monitor->set_status(st);
+    });
+}
+
+std::vector<server_info> client_impl::servers() const
+{
+    std::lock_guard lock(mutex_);
+    std::vector<server_info> out;
+    for (const auto& s : servers_) {
+        server_info info;
+        info.address = s->address;
+        s->monitor->fill(info);
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+std::optional<server_info> client_impl::server_by_name(std::string_view name) const
+{
+    for (auto& info : servers())
+        if (info.name == name)
+            return info;
+    return std::nullopt;
+}
+
+std::string client_impl::server_for_key(std::string_view key) const
+{
+    std::lock_guard lock(mutex_);
+    if (!ring_)
+        return {};
+    return servers_[ring_->server_for(key)]->name;
 }
 
 } // namespace detail
@@ -246,8 +536,17 @@ client::client(executor_type ex, client_config cfg)
     detail::service_of(impl_->executor()).add(impl_);
 }
 
+namespace {
+client_config config_from(std::string_view servers)
+{
+    client_config cfg;
+    cfg.servers = server_address::parse_list(servers);
+    return cfg;
+}
+} // namespace
+
 client::client(executor_type ex, std::string_view servers)
-    : client(std::move(ex), client_config{server_address::parse_list(servers)})
+    : client(std::move(ex), config_from(servers))
 {}
 
 client::~client()
@@ -285,6 +584,57 @@ const client_config& client::config() const noexcept
 void client::close()
 {
     impl_->close();
+}
+
+void client::add_server(server_address address, server_options options)
+{
+    impl_->add_server(std::move(address), std::move(options));
+}
+
+void client::add_server(std::string_view host, std::uint16_t port, server_options options)
+{
+    server_address a;
+    a.host = std::string(host);
+    a.port = port;
+    add_server(std::move(a), std::move(options));
+}
+
+void client::remove_server(std::string_view name)
+{
+    impl_->remove_server(std::string(name));
+}
+
+void client::set_server_params(std::string_view name, server_options options)
+{
+    impl_->set_server_params(std::string(name), std::move(options));
+}
+
+void client::mark_server(std::string_view name, memcoro::server_status status)
+{
+    impl_->set_server_status(std::string(name), status);
+}
+
+std::optional<server_info> client::server_status(std::string_view host, std::uint16_t port) const
+{
+    server_address a;
+    a.host = std::string(host);
+    a.port = port;
+    return impl_->server_by_name(a.to_string());
+}
+
+std::optional<server_info> client::server(std::string_view name) const
+{
+    return impl_->server_by_name(name);
+}
+
+std::vector<server_info> client::servers() const
+{
+    return impl_->servers();
+}
+
+std::string client::server_for_key(std::string_view key) const
+{
+    return impl_->server_for_key(key);
 }
 
 std::shared_ptr<detail::router> client::router() const

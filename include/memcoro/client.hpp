@@ -5,12 +5,16 @@
 #include <memcoro/config.hpp>
 #include <memcoro/detail/op.hpp>
 #include <memcoro/error.hpp>
+#include <memcoro/server_info.hpp>
 #include <memcoro/types.hpp>
 #include <memcoro/use_awaitable.hpp>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <ranges>
+#include <utility>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -45,7 +49,8 @@ class client {
 public:
     using executor_type = asio::any_io_executor;
 
-    /// Throws std::invalid_argument for an unusable configuration (e.g. no servers).
+    /// Throws std::invalid_argument for an unusable configuration (e.g. a zero weight). With
+    /// no servers, operations fail with errc::no_servers until add_server().
     client(executor_type ex, client_config cfg);
     /// `servers`: "host:port[:weight],..." as parsed by server_address::parse_list.
     client(executor_type ex, std::string_view servers);
@@ -60,6 +65,31 @@ public:
 
     /// Closes every connection; pending operations complete with operation_aborted.
     void close();
+
+    // ---- servers ---------------------------------------------------------------------------
+    // Changes are applied on the client's executor, in order with the operations started
+    // after them. Snapshots may be taken from any thread.
+
+    /// Adds a server (PECL memcache's addServer): weight, timeout, retry interval, initial
+    /// status and failure callback. The ring is rebuilt; about 1/N of the keys move to it.
+    /// Throws std::invalid_argument for a zero weight.
+    void add_server(server_address address, server_options options = {});
+    void add_server(std::string_view host, std::uint16_t port, server_options options = {});
+    /// Removes a server ("host:port"); its pending operations complete with operation_aborted.
+    void remove_server(std::string_view name);
+    /// Changes a server's options at run time (setServerParams), its status included.
+    void set_server_params(std::string_view name, server_options options);
+    /// Marks a server up or down by hand.
+    void mark_server(std::string_view name, memcoro::server_status status);
+    /// A server's state and counters (getServerStatus), or empty if there is no such server.
+    std::optional<server_info> server_status(std::string_view host, std::uint16_t port) const;
+    std::optional<server_info> server(std::string_view name) const;
+    /// Every server's state and counters, in configuration order.
+    std::vector<server_info> servers() const;
+    /// The same as JSON (counters, latency histogram, status) per server.
+    std::string servers_json() const;
+    /// The server ("host:port") a key maps to, ignoring up/down state.
+    std::string server_for_key(std::string_view key) const;
 
     // ---- retrieval -----------------------------------------------------------------------
 
@@ -121,6 +151,38 @@ public:
     {
         return start<get_multi_result>(multi(proto::command::gat, keys, expiry),
                                        std::forward<Token>(token));
+    }
+
+    /// Multi-key set: every key's request is sent at once, to its own server.
+    /// `items`: a range of (key, value) pairs. `void(std::error_code, store_multi_result)`:
+    /// one entry per key, with its status or its error; the call itself fails only when no
+    /// key could be stored anywhere (or a key is invalid).
+    template <std::ranges::input_range Items, class Token = use_awaitable_t>
+    auto async_set_multi(const Items& items, store_options opts = {}, Token&& token = {})
+    {
+        proto::request r;
+        r.cmd = proto::command::set;
+        r.multi_key = true;
+        r.flags = opts.flags;
+        r.exptime = opts.expiry.count();
+        for (auto&& [k, v] : items) {
+            r.keys.emplace_back(std::string_view(k));
+            r.values.emplace_back(std::string_view(v));
+        }
+        return start<store_multi_result>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// Multi-key delete, sent at once: `void(std::error_code, delete_multi_result)`.
+    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+        requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_delete_multi(const Keys& keys, Token&& token = {})
+    {
+        proto::request r;
+        r.cmd = proto::command::del;
+        r.multi_key = true;
+        for (auto&& k : keys)
+            r.keys.emplace_back(std::string_view(k));
+        return start<delete_multi_result>(std::move(r), std::forward<Token>(token));
     }
 
     /// touch: `void(std::error_code, touch_status)`.
@@ -249,6 +311,18 @@ public:
         r.cmd = proto::command::stats;
         r.group = std::string(group);
         return start<stats_result>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// stats of every server at once (PECL's getExtendedStats):
+    /// `void(std::error_code, stats_all_result)`, one entry per server with its error.
+    template <class Token = use_awaitable_t>
+    auto async_stats_all(std::string_view group = {}, Token&& token = {})
+    {
+        proto::request r;
+        r.cmd = proto::command::stats;
+        r.all_servers = true;
+        r.group = std::string(group);
+        return start<stats_all_result>(std::move(r), std::forward<Token>(token));
     }
 
     /// verbosity on every server: `void(std::error_code)`.

@@ -2,17 +2,52 @@
 /// \file
 /// Client configuration.
 
+#include <memcoro/ring/distribution.hpp>
 #include <memcoro/server_address.hpp>
+#include <memcoro/server_info.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 namespace memcoro {
 
+/// What happens to the keys of a server that is down.
+enum class down_policy : std::uint8_t {
+    /// They fail at once with errc::server_down (multi-gets list them under `errors`).
+    fail_fast,
+    /// They alone go to the next distinct live server on the ring (like PECL memcache's
+    /// allow_failover), trying at most max_failover_attempts servers.
+    failover,
+};
+
 struct client_config {
     /// The servers, in the order other clients of the fleet list them (rings depend on it).
     std::vector<server_address> servers;
+
+    /// How keys map to servers (see docs/distributions.md). The default is libmemcached's
+    /// weighted ketama, which php-memcached (LIBKETAMA_COMPATIBLE) and twemproxy (ketama, md5)
+    /// share.
+    ring::distribution_kind distribution = ring::distribution_kind::ketama;
+    /// The key hash; empty: the distribution's own default.
+    std::optional<ring::hash_kind> hash;
+
+    /// Connections per server; requests are pipelined on each.
+    std::size_t connections_per_server = 1;
+
+    /// Consecutive failures that mark a server down, and how long it then stays down before
+    /// one probe request is let through.
+    std::uint32_t failure_limit = 3;
+    std::chrono::milliseconds retry_interval{1000};
+    down_policy on_down = down_policy::fail_fast;
+    std::size_t max_failover_attempts = 20;
+    /// Called (on the client's executor) on every up/down transition of a server that has no
+    /// callback of its own.
+    server_event_callback on_server_event;
+
+    /// Multi-key retrievals send at most this many keys per request.
+    std::size_t max_keys_per_request = 100;
 
     /// Budget for resolving and connecting to a server.
     std::chrono::milliseconds connect_timeout{1000};
@@ -20,11 +55,6 @@ struct client_config {
     /// A request that times out after it was written keeps its place on the connection: its
     /// reply is read and dropped, so no later caller ever receives it.
     std::chrono::milliseconds op_timeout{1000};
-    /// After a failed connect, calls fail at once with the connect error for this long, then
-    /// the next call tries again; the delay doubles on each failure up to max_reconnect_delay.
-    std::chrono::milliseconds reconnect_delay{100};
-    std::chrono::milliseconds max_reconnect_delay{5000};
-
     /// Largest value memcoro sends or accepts (memcached's -I, 1 MiB by default). A reply that
     /// announces more is a protocol error: nothing is allocated for it.
     std::size_t max_item_size = 1024 * 1024;

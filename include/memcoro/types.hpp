@@ -71,6 +71,30 @@ struct store_options {
     std::uint32_t flags = 0;
 };
 
+/// One key's outcome in a multi-key write: its status, or the error that kept it from its
+/// server (then `status` is meaningless).
+template <class Status>
+struct keyed_result {
+    std::string key;
+    Status status{};
+    std::error_code ec;
+};
+
+/// set_multi (and the other multi-key writes): one entry per key, in request order.
+using store_multi_result = std::vector<keyed_result<store_status>>;
+/// delete_multi: one entry per key, in request order.
+using delete_multi_result = std::vector<keyed_result<delete_status>>;
+
+/// One server's answer to a request sent to every server.
+struct server_stats {
+    std::string server;
+    std::error_code ec;
+    stats_result stats;
+};
+
+/// stats_all: one entry per server, in configuration order.
+using stats_all_result = std::vector<server_stats>;
+
 const char* to_string(store_status s) noexcept;
 const char* to_string(delete_status s) noexcept;
 const char* to_string(touch_status s) noexcept;

@@ -1,15 +1,20 @@
 #pragma once
 
+#include "server.hpp"
+
 #include <memcoro/config.hpp>
-#include <memcoro/detail/connection.hpp>
 #include <memcoro/detail/op.hpp>
+#include <memcoro/ring/distribution.hpp>
 
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <vector>
 
 namespace memcoro::detail {
 
-/// The client's state: its servers' connections and the routing of requests to them.
+/// The client's state: its servers, the ring that maps keys to them, and the routing of
+/// requests. Everything but the snapshots runs on the client's executor.
 class client_impl final : public router, public std::enable_shared_from_this<client_impl> {
 public:
     client_impl(asio::any_io_executor ex, client_config cfg);
@@ -23,14 +28,34 @@ public:
     /// Drops every pending request unanswered: the execution context is being destroyed.
     void drop_all() noexcept;
 
+    // Server management: dispatched to the executor, in call order with requests.
+    void add_server(server_address addr, server_options opts);
+    void remove_server(std::string name);
+    void set_server_params(std::string name, server_options opts);
+    void set_server_status(std::string name, server_status s);
+
+    // Snapshots (any thread).
+    std::vector<server_info> servers() const;
+    std::optional<server_info> server_by_name(std::string_view name) const;
+    /// The server a key maps to now ("host:port"), ignoring up/down state.
+    std::string server_for_key(std::string_view key) const;
+
 private:
     void route(entry_ptr e);
-    connection& connection_for(const proto::request& req);
-    void broadcast(entry_ptr e);
+    /// The server for a key, after the down policy; nullptr: fail with server_down.
+    server* target_for(std::string_view key, clock::time_point now);
+    void send(server& s, entry_ptr e);
+    void fan_out_retrieval(entry_ptr e);
+    void fan_out_writes(entry_ptr e);
+    void to_all_servers(entry_ptr e);
+    std::shared_ptr<server> make_server(server_address addr, server_options opts);
+    void rebuild_ring(); // with mutex_ held
 
     asio::any_io_executor ex_;
     client_config cfg_;
-    std::vector<std::shared_ptr<connection>> conns_;
+    mutable std::mutex mutex_; // guards servers_ and ring_ against snapshot readers
+    std::vector<std::shared_ptr<server>> servers_;
+    std::optional<ring::continuum> ring_;
     bool closed_ = false;
 };
 

@@ -30,11 +30,15 @@ proto::decoder_limits limits_for(const client_config& cfg)
 
 } // namespace
 
-connection::connection(asio::any_io_executor ex, server_address addr, const client_config& cfg)
+connection::connection(asio::any_io_executor ex, server_address addr, const client_config& cfg,
+                       std::shared_ptr<entry_observer> observer,
+                       std::chrono::milliseconds op_timeout)
     : ex_(std::move(ex))
     , addr_(std::move(addr))
     , name_(addr_.to_string())
     , cfg_(cfg)
+    , observer_(std::move(observer))
+    , op_timeout_(op_timeout)
     , mux_(limits_for(cfg))
     , socket_(ex_)
     , wake_run_(ex_, clock::time_point::max())
@@ -42,6 +46,7 @@ connection::connection(asio::any_io_executor ex, server_address addr, const clie
     , watchdog_timer_(ex_, clock::time_point::max())
 {
     cfg_.servers.clear(); // only the connection's own address matters here
+    cfg_.on_server_event = nullptr;
 }
 
 connection::~connection() = default;
@@ -49,25 +54,21 @@ connection::~connection() = default;
 void connection::submit(entry_ptr e)
 {
     e->server = &name_;
+    e->observer = observer_.get();
     if (closed_) {
         e->finish(asio::error::operation_aborted);
         return;
     }
-    if (cfg_.op_timeout.count() > 0)
-        e->deadline = clock::now() + cfg_.op_timeout;
-    // After a failed connect, fail fast until the retry time instead of queueing callers
-    // behind a server that just refused us.
-    if (!connected_ && last_connect_error_ && clock::now() < retry_at_) {
-        e->finish(last_connect_error_);
-        return;
-    }
+    e->started = clock::now();
+    if (op_timeout_.count() > 0)
+        e->deadline = e->started + op_timeout_;
     const bool deadline_sooner = e->deadline < watchdog_timer_.expiry();
     mux_.enqueue(std::move(e));
     if (!running_) {
         running_ = true;
         asio::co_spawn(ex_, [self = shared_from_this()] { return self->run(); }, asio::detached);
     }
-    if (!watching_ && cfg_.op_timeout.count() > 0) {
+    if (!watching_ && op_timeout_.count() > 0) {
         watching_ = true;
         asio::co_spawn(ex_, [self = shared_from_this()] { return self->watchdog(); },
                        asio::detached);
@@ -110,25 +111,19 @@ asio::awaitable<void> connection::run()
             co_await wake_run_.async_wait(use_tuple);
             continue;
         }
-        if (clock::now() < retry_at_) {
-            wake_run_.expires_at(retry_at_);
-            co_await wake_run_.async_wait(use_tuple);
-            continue;
-        }
         auto ec = co_await connect();
         if (closed_)
             break;
         if (ec) {
-            last_connect_error_ = ec;
-            backoff_ = std::clamp(backoff_ * 2, cfg_.reconnect_delay, cfg_.max_reconnect_delay);
-            retry_at_ = clock::now() + backoff_;
+            // Every queued request fails now; the server's state (failure count, retry
+            // interval) decides when the next one may try again.
             mux_.fail_all(ec);
             continue;
         }
-        last_connect_error_ = {};
-        backoff_ = std::chrono::milliseconds{0};
         connected_ = true;
         ++connects_;
+        if (observer_)
+            observer_->on_connected();
         rbegin_ = rend_ = 0;
         last_read_ = clock::now();
         auto result = co_await (read_loop() || write_loop());
@@ -254,8 +249,8 @@ asio::awaitable<std::error_code> connection::read_loop()
 asio::awaitable<void> connection::watchdog()
 {
     auto self = shared_from_this();
-    const auto timeout = cfg_.op_timeout;
     while (!closed_) {
+        const auto timeout = op_timeout_;
         const auto now = clock::now();
         auto next = mux_.expire(now, errc::timeout);
         // A server that has stopped answering (every request on the wire already timed out

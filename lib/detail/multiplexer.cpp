@@ -86,9 +86,12 @@ std::error_code multiplexer::deliver(const proto::reply& r)
         if (j == n)
             return errc::protocol_desync;
         e.key_cursor = j + 1;
-        if (!e.completed())
+        if (!e.completed()) {
             e.resp.items.push_back(
                 item{std::string(r.key), std::string(r.data), r.flags, r.has_cas ? r.cas : 0});
+            if (multi)
+                e.resp.item_index.push_back(static_cast<std::uint32_t>(j));
+        }
         return {};
     }
     case proto::reply_type::stat:

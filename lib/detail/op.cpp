@@ -57,3 +57,44 @@ void convert(response& r, stats_result& out)
 }
 
 } // namespace memcoro::detail
+
+namespace memcoro::detail {
+namespace {
+
+template <class Status>
+void convert_keyed(response& r, std::vector<keyed_result<Status>>& out)
+{
+    out.clear();
+    out.reserve(r.outcomes.size());
+    for (std::size_t i = 0; i < r.outcomes.size(); ++i) {
+        response one;
+        one.status = r.outcomes[i].status;
+        keyed_result<Status> k;
+        k.key = std::move(r.outcomes[i].key);
+        k.ec = r.outcomes[i].ec;
+        if (!k.ec)
+            convert(one, k.status);
+        out.push_back(std::move(k));
+    }
+}
+
+} // namespace
+
+void convert(response& r, store_multi_result& out)
+{
+    convert_keyed(r, out);
+}
+
+void convert(response& r, delete_multi_result& out)
+{
+    convert_keyed(r, out);
+}
+
+void convert(response& r, stats_all_result& out)
+{
+    out.clear();
+    for (auto& [name, ec, stats] : r.per_server)
+        out.push_back(server_stats{std::move(name), ec, std::move(stats)});
+}
+
+} // namespace memcoro::detail

@@ -121,7 +121,9 @@ parse_result decoder::parse(std::string_view in, reply_kind expected, reply& out
 
     if (starts_with(line, "VALUE ")) {
         std::string_view rest = line.substr(6), key, flags, bytes, cas;
-        if (!next_token(rest, key) || !next_token(rest, flags) || !next_token(rest, bytes)) {
+        // A trailing space would leave an empty last token that next_token() cannot see.
+        if (line.back() == ' ' || !next_token(rest, key) || !next_token(rest, flags) ||
+            !next_token(rest, bytes)) {
             ec = errc::protocol_error;
             return need_more;
         }

@@ -86,7 +86,9 @@ std::error_code check_key(std::string_view key) noexcept
 std::error_code validate(const request& req) noexcept
 {
     if (req.multi_key) {
-        if (!is_retrieval(req.cmd) || req.keys.empty())
+        const bool storage = is_storage(req.cmd);
+        if (!(is_retrieval(req.cmd) || storage || req.cmd == command::del) || req.keys.empty() ||
+            (storage && req.values.size() != req.keys.size()))
             return errc::invalid_argument;
         for (const auto& k : req.keys)
             if (auto ec = check_key(k))

@@ -216,9 +216,18 @@ TEST_CASE("connection errors name the server and come back quickly")
                 CHECK(std::string(e.what()).find("127.0.0.1:1") != std::string::npos);
             }
             CHECK(std::chrono::steady_clock::now() - start < 500ms);
-            // Right after a failed connect, calls fail fast with the same error.
             auto [ec, r] = co_await c.async_get("k", tuple);
             CHECK(ec == memcoro::errc::connection_failed);
+            auto [ec3, r3] = co_await c.async_get("k", tuple);
+            CHECK(ec3 == memcoro::errc::connection_failed);
+            // Three consecutive failures (the default failure_limit) mark the server down:
+            // further calls fail at once without touching the network.
+            auto [ec4, r4] = co_await c.async_get("k", tuple);
+            CHECK(ec4 == memcoro::errc::server_down);
+            auto info = c.server("127.0.0.1:1");
+            REQUIRE(info);
+            CHECK(info->status == memcoro::server_status::down);
+            CHECK(info->counters.errors == 3);
         }
         {
             memcoro::client c(ex, "no-such-host.invalid:11211");
@@ -235,7 +244,7 @@ TEST_CASE("the client reconnects after the server restarts")
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
         auto cfg = config_for(mc.address(), 1s);
-        cfg.reconnect_delay = 20ms;
+        cfg.retry_interval = 20ms;
         memcoro::client c(ex, cfg);
         co_await c.async_set("k", "before");
         mc.signal(SIGKILL);

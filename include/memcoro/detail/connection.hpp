@@ -22,7 +22,10 @@ namespace memcoro::detail {
 /// in order; a watchdog enforces deadlines. All of it runs on the connection's executor.
 class connection : public std::enable_shared_from_this<connection> {
 public:
-    connection(asio::any_io_executor ex, server_address addr, const client_config& cfg);
+    /// `observer` is told of every finished request (the server's health and counters);
+    /// `op_timeout` is the deadline of the requests sent on this connection (0: none).
+    connection(asio::any_io_executor ex, server_address addr, const client_config& cfg,
+               std::shared_ptr<entry_observer> observer, std::chrono::milliseconds op_timeout);
     ~connection();
 
     /// Queues a request; must be called on the executor.
@@ -37,6 +40,9 @@ public:
     bool is_connected() const noexcept { return connected_; }
     /// Connections made so far (reconnects included).
     std::uint64_t connects() const noexcept { return connects_; }
+    /// Requests queued or on the wire.
+    std::size_t pending() const noexcept { return mux_.waiting_count() + mux_.written_count(); }
+    void set_op_timeout(std::chrono::milliseconds t) noexcept { op_timeout_ = t; }
 
 private:
     asio::awaitable<void> run();
@@ -50,6 +56,8 @@ private:
     server_address addr_;
     std::string name_;
     client_config cfg_;
+    std::shared_ptr<entry_observer> observer_;
+    std::chrono::milliseconds op_timeout_;
     multiplexer mux_;
     asio::generic::stream_protocol::socket socket_;
     asio::steady_timer wake_run_;    // idle run loop: waits for work
@@ -60,9 +68,6 @@ private:
     bool closed_ = false;
     bool connected_ = false;
     std::uint64_t connects_ = 0;
-    std::error_code last_connect_error_;
-    clock::time_point retry_at_{};
-    std::chrono::milliseconds backoff_{0};
     clock::time_point last_read_{};
     std::vector<char> rbuf_;
     std::size_t rbegin_ = 0, rend_ = 0;

@@ -33,6 +33,9 @@ void convert(response& r, touch_status& out);
 void convert(response& r, arith_result& out);
 void convert(response& r, std::string& out);
 void convert(response& r, stats_result& out);
+void convert(response& r, store_multi_result& out);
+void convert(response& r, delete_multi_result& out);
+void convert(response& r, stats_all_result& out);
 
 /// Routes an entry to its connection; implemented by the client.
 class router {

@@ -11,6 +11,9 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 namespace memcoro::detail {
 
@@ -23,8 +26,32 @@ struct response {
     std::string text;                                  ///< VERSION text or the error message
     std::vector<item> items;                           ///< retrieval hits, in order
     stats_result stats;                                ///< STAT lines
+    /// Multi-key retrievals: for each of `items`, the index of its key in the request.
+    std::vector<std::uint32_t> item_index;
     /// Multi-key retrievals split over servers: keys whose server failed.
     std::vector<std::pair<std::string, std::error_code>> key_errors;
+    /// Multi-key storage/delete: per key, its reply and error, in request order.
+    struct keyed_outcome {
+        std::string key;
+        proto::reply_type status = proto::reply_type::end;
+        std::error_code ec;
+    };
+    std::vector<keyed_outcome> outcomes;
+    /// Requests to every server: per server, its name, error and stats.
+    std::vector<std::tuple<std::string, std::error_code, stats_result>> per_server;
+};
+
+class op_entry;
+
+/// Told of every finished request, before its caller is: the server's health and counters.
+class entry_observer {
+public:
+    virtual void on_finished(const op_entry& e) noexcept = 0;
+    /// A connection to the server was established.
+    virtual void on_connected() noexcept {}
+
+protected:
+    ~entry_observer() = default;
 };
 
 /// States: waiting (queued) -> written (on the wire) -> done. An entry completed early
@@ -52,6 +79,9 @@ public:
     std::error_code ec;
     /// The server that handled (or refused) the request, for error messages.
     const std::string* server = nullptr;
+    /// Told when the request finishes; set by the connection it was sent on.
+    entry_observer* observer = nullptr;
+    clock::time_point started{};
 
     /// True once the caller has been answered (normally, by timeout or by cancellation).
     bool completed() const noexcept { return completed_; }
@@ -65,6 +95,8 @@ public:
             return;
         completed_ = true;
         ec = e;
+        if (observer)
+            observer->on_finished(*this);
         on_complete();
     }
 

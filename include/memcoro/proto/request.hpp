@@ -49,10 +49,15 @@ enum class reply_kind : std::uint8_t {
 /// One request. Single-key commands use `key`; multi-key retrievals use `keys`.
 struct request {
     command cmd = command::get;
-    bool multi_key = false; ///< a retrieval of `keys` (possibly none) rather than of `key`
+    /// A retrieval of `keys` (possibly none) in one request, or, for storage commands and
+    /// delete, one request per key of `keys` (with `values`), sent together.
+    bool multi_key = false;
+    /// Server-wide commands: to every server, one result per server.
+    bool all_servers = false;
     std::string key;
     std::vector<std::string> keys;
     std::string value;       ///< payload of the storage commands
+    std::vector<std::string> values; ///< multi-key storage: one payload per key
     std::uint32_t flags = 0; ///< storage flags
     std::int64_t exptime = 0; ///< storage / gat / touch expiry; flush_all delay; verbosity level
     std::uint64_t cas = 0;   ///< cas unique (cas); delta (incr/decr)

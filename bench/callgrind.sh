@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Instructions per operation of memcoro and libmemcached under valgrind --tool=callgrind: each
+# benchmark runs a fixed number of ops (--ops) of one scenario against its own memcached
+# servers; the benchmark zeroes callgrind's counters when the measured ops begin and dumps
+# them when they end (callgrind client requests), so preloading and warm-up are not counted.
+#
+#   bench/callgrind.sh BUILD_DIR [--ops N] [--scenario NAME] [--annotate N] [--keep DIR]
+#
+# Defaults: --ops 20000 --scenario get_seq_1srv. --annotate N also prints the N costliest
+# functions (self cost) of each client. --keep DIR keeps the callgrind.out files.
+#
+# Counts user-space instructions of the client process only: the kernel's share of each
+# syscall and the server are not in it. Use a scenario with one caller (get_seq_1srv,
+# set_seq_1srv, mget100_4srv, mget10k_4srv): libmemcached runs a thread per caller, and
+# callgrind's zero/dump requests act on the calling thread only.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+usage() {
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+[[ $# -ge 1 ]] || usage
+build=$1
+shift
+ops=20000
+scenario=get_seq_1srv
+annotate=0
+keep=
+while [[ $# -gt 0 ]]; do
+  case $1 in
+  --ops) ops=$2; shift 2 ;;
+  --scenario) scenario=$2; shift 2 ;;
+  --annotate) annotate=$2; shift 2 ;;
+  --keep) keep=$2; shift 2 ;;
+  -h | --help) usage ;;
+  *) echo "unknown option: $1" >&2; usage ;;
+  esac
+done
+command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install valgrind" >&2; exit 2; }
+for b in memcoro_bench libmemcached_bench; do
+  [[ -x $build/bench/$b ]] || { echo "$build/bench/$b not found" >&2; exit 2; }
+done
+
+scratch=$(mktemp -d /tmp/memcoro-callgrind-XXXXXX)
+# shellcheck source=servers.sh
+source "$here/servers.sh"
+cleanup() {
+  stop_servers
+  rm -rf "$scratch"
+}
+start_servers 4 "$scratch" || { cleanup; exit 1; }
+trap cleanup EXIT
+out=${keep:-$scratch/out}
+mkdir -p "$out"
+
+echo "valgrind $(valgrind --version | sed 's/valgrind-//'), scenario $scenario, $ops measured ops" \
+  "(+1000 warm-up), servers $SERVERS"
+printf '%-14s %14s %10s %12s\n' client "Ir measured" ops "Ir per op"
+for client in memcoro libmemcached; do
+  rm -f "$out/$client".*
+  # A small key space keeps the (uncounted) preload short under valgrind.
+  valgrind --tool=callgrind --separate-threads=yes \
+    --callgrind-out-file="$out/$client.%p" \
+    "$build/bench/${client}_bench" --servers "$SERVERS" --scenario "$scenario" \
+    --ops "$ops" --warmup-ops 1000 --keys 10000 \
+    >"$out/$client.json" 2>"$out/$client.log" ||
+    { echo "$client failed:" >&2; tail -20 "$out/$client.log" >&2; exit 1; }
+  # The dump part triggered by the "measured" client request: one file per thread that ran.
+  files=$(grep -l '^desc: Trigger: Client Request: measured' "$out/$client".* || true)
+  [[ -n $files ]] || { echo "no measured dump for $client" >&2; exit 1; }
+  ir=0
+  for f in $files; do
+    ir=$((ir + $(sed -n 's/^summary: //p' "$f")))
+  done
+  printf '%-14s %14d %10d %12s\n' "$client" "$ir" "$ops" "$(awk -v a="$ir" -v b="$ops" 'BEGIN { printf "%.0f", a / b }')"
+  if ((annotate > 0)); then
+    for f in $files; do
+      callgrind_annotate --inclusive=no --threshold=100 "$f" 2>/dev/null |
+        sed -n '/^-\+$/,$p' | grep -E '^ *[0-9,]+ ' | head -n "$annotate" | sed "s/^/  /"
+    done
+  fi
+done

@@ -1,0 +1,279 @@
+// memcoro_bench: the named scenarios (bench/common.hpp) with memcoro. Coroutines on one
+// io_context thread and one client (per server set); concurrency = that many coroutines, each
+// looping. --threads N: N io_context threads, a client each, the callers split between them.
+
+#include "common.hpp"
+
+#include <memcoro/client.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+#include <algorithm>
+#include <exception>
+#include <iostream>
+#include <latch>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace bench;
+
+/// One io_context thread with its clients: `one` talks to the first server, `four` to the
+/// first four (absent with fewer servers).
+struct io_thread {
+    asio::io_context ioc{1};
+    asio::executor_work_guard<asio::io_context::executor_type> guard{ioc.get_executor()};
+    std::optional<memcoro::client> one;
+    std::optional<memcoro::client> four;
+    std::thread th;
+};
+
+memcoro::client_config config_for(const options& o, unsigned n)
+{
+    memcoro::client_config cfg;
+    for (unsigned i = 0; i < n; ++i) {
+        memcoro::server_address a;
+        a.host = o.servers[i].host;
+        a.port = static_cast<std::uint16_t>(o.servers[i].port);
+        cfg.servers.push_back(a);
+    }
+    return cfg;
+}
+
+// ---- callers -------------------------------------------------------------------------------
+
+asio::awaitable<void> get_caller(memcoro::client& c, const keyspace& ks, run_control& ctl, tally& t,
+                                 std::uint64_t seed)
+{
+    rng r(seed);
+    while (ctl.running()) {
+        const std::size_t i = r.below(ks.size());
+        const auto t0 = bench_clock::now();
+        try {
+            const memcoro::get_result res = co_await c.async_get(ks.key(i));
+            if (!res)
+                t.mismatch("miss for " + ks.key(i));
+            else if (res->key != ks.key(i) || res->value != ks.value(i) || res->flags != 0)
+                t.mismatch("wrong item for " + ks.key(i));
+        } catch (const std::exception& e) {
+            t.error(e.what());
+        }
+        t.record(ctl, t0);
+    }
+}
+
+asio::awaitable<void> mget_caller(memcoro::client& c, const keyspace& ks, run_control& ctl,
+                                  tally& t, std::uint64_t seed, std::size_t n)
+{
+    rng r(seed);
+    multi_checker check(n);
+    while (ctl.running()) {
+        const std::size_t first = r.below(ks.size() - n + 1);
+        const std::span<const std::string> keys(ks.keys().data() + first, n);
+        const auto t0 = bench_clock::now();
+        try {
+            const memcoro::get_multi_result res = co_await c.async_get_multi(keys);
+            check.reset(first, n);
+            bool flags_ok = true;
+            for (const auto& it : res.hits) {
+                check.add(ks, it.key, it.value);
+                flags_ok = flags_ok && it.flags == 0;
+            }
+            if (!check.complete() || !flags_ok)
+                t.mismatch("multi-get from " + ks.key(first) + ": " +
+                           std::to_string(check.count()) + " of " + std::to_string(n) + " right");
+            if (!res.errors.empty())
+                t.error("multi-get: " + res.errors.front().second.message());
+        } catch (const std::exception& e) {
+            t.error(e.what());
+        }
+        t.record(ctl, t0);
+    }
+}
+
+asio::awaitable<void> set_caller(memcoro::client& c, const keyspace& ks, run_control& ctl, tally& t,
+                                 std::uint64_t seed)
+{
+    rng r(seed);
+    while (ctl.running()) {
+        const std::size_t i = r.below(ks.size());
+        const auto t0 = bench_clock::now();
+        try {
+            const memcoro::store_status st = co_await c.async_set(ks.key(i), ks.value(i));
+            if (st != memcoro::store_status::stored)
+                t.mismatch(std::string("set ") + ks.key(i) + ": " + memcoro::to_string(st));
+        } catch (const std::exception& e) {
+            t.error(e.what());
+        }
+        t.record(ctl, t0);
+    }
+}
+
+/// 90% get, 10% set.
+asio::awaitable<void> mixed_caller(memcoro::client& c, const keyspace& ks, run_control& ctl,
+                                   tally& t, std::uint64_t seed)
+{
+    rng r(seed);
+    while (ctl.running()) {
+        const bool is_set = r.next() % 10 == 0;
+        const std::size_t i = r.below(ks.size());
+        const auto t0 = bench_clock::now();
+        try {
+            if (is_set) {
+                const memcoro::store_status st = co_await c.async_set(ks.key(i), ks.value(i));
+                if (st != memcoro::store_status::stored)
+                    t.mismatch(std::string("set ") + ks.key(i) + ": " + memcoro::to_string(st));
+            } else {
+                const memcoro::get_result res = co_await c.async_get(ks.key(i));
+                if (!res)
+                    t.mismatch("miss for " + ks.key(i));
+                else if (res->key != ks.key(i) || res->value != ks.value(i) || res->flags != 0)
+                    t.mismatch("wrong item for " + ks.key(i));
+            }
+        } catch (const std::exception& e) {
+            t.error(e.what());
+        }
+        t.record(ctl, t0);
+    }
+}
+
+/// Sets keys first, first+step, ... (not measured).
+asio::awaitable<void> preload_caller(memcoro::client& c, const keyspace& ks, std::size_t first,
+                                     std::size_t step, tally& t)
+{
+    for (std::size_t i = first; i < ks.size(); i += step) {
+        try {
+            const memcoro::store_status st = co_await c.async_set(ks.key(i), ks.value(i));
+            if (st != memcoro::store_status::stored)
+                t.mismatch(std::string("preload ") + ks.key(i) + ": " + memcoro::to_string(st));
+        } catch (const std::exception& e) {
+            t.error(e.what());
+        }
+    }
+}
+
+asio::awaitable<void> make_caller(const scenario& sc, memcoro::client& c, const keyspace& ks,
+                                  run_control& ctl, tally& t, std::uint64_t seed)
+{
+    switch (sc.k) {
+    case kind::get:
+        return get_caller(c, ks, ctl, t, seed);
+    case kind::mget:
+        return mget_caller(c, ks, ctl, t, seed, sc.keys_per_op);
+    case kind::set:
+    case kind::set_pipe:
+        return set_caller(c, ks, ctl, t, seed);
+    case kind::mixed:
+        return mixed_caller(c, ks, ctl, t, seed);
+    }
+    std::terminate();
+}
+
+// ---- driver --------------------------------------------------------------------------------
+
+bool preload(io_thread& io, memcoro::client& c, const keyspace& ks, std::string_view what)
+{
+    constexpr std::size_t callers = 64;
+    tally t;
+    std::latch done(callers);
+    for (std::size_t j = 0; j < callers; ++j)
+        asio::co_spawn(io.ioc, preload_caller(c, ks, j, callers, t),
+                       [&done, &t](std::exception_ptr e) {
+                           if (e)
+                               t.error("preload caller died");
+                           done.count_down();
+                       });
+    done.wait();
+    if (!t.verified || t.errors) {
+        std::cerr << "memcoro_bench: preload (" << what << ") failed: " << t.first_problem << '\n';
+        return false;
+    }
+    return true;
+}
+
+bool run_scenario(const scenario& sc, std::size_t sc_index, const options& o, const keyspace& ks,
+                  std::vector<std::unique_ptr<io_thread>>& threads, const std::string& client)
+{
+    const auto nthreads = static_cast<unsigned>(threads.size());
+    const unsigned per_thread = std::max(1u, sc.callers / nthreads);
+    run_control ctl(o);
+    std::vector<tally> tallies(nthreads);
+    std::latch done(static_cast<std::ptrdiff_t>(nthreads) * per_thread);
+    for (unsigned ti = 0; ti < nthreads; ++ti) {
+        io_thread& io = *threads[ti];
+        memcoro::client& c = sc.servers == 1 ? *io.one : *io.four;
+        tally& t = tallies[ti];
+        for (unsigned j = 0; j < per_thread; ++j) {
+            const std::uint64_t seed = o.seed * 1'000'003 + sc_index * 10'007 + ti * 1'009 + j;
+            asio::co_spawn(io.ioc, make_caller(sc, c, ks, ctl, t, seed),
+                           [&done, &t](std::exception_ptr e) {
+                               if (e)
+                                   t.error("caller died");
+                               done.count_down();
+                           });
+        }
+    }
+    ctl.wait();
+    done.wait();
+    tally all;
+    for (const auto& t : tallies)
+        all.merge(t);
+    return report(client, sc, o, nthreads, per_thread * nthreads, ctl, all);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    const options o = parse_options(argc, argv, "memcoro");
+    const keyspace ks(o.keys, o.value_size);
+    const std::string client =
+        o.threads == 1 ? std::string("memcoro") : "memcoro-" + std::to_string(o.threads) + "t";
+
+    bool need_one = false, need_four = false;
+    for (const auto* sc : o.selected)
+        (sc->servers == 1 ? need_one : need_four) = true;
+    const bool have_four = o.servers.size() >= 4;
+    if (need_four && !have_four)
+        std::cerr << "memcoro_bench: fewer than 4 servers, skipping the 4-server scenarios\n";
+
+    std::vector<std::unique_ptr<io_thread>> threads;
+    for (unsigned i = 0; i < o.threads; ++i) {
+        auto io = std::make_unique<io_thread>();
+        io->one.emplace(io->ioc.get_executor(), config_for(o, 1));
+        if (have_four)
+            io->four.emplace(io->ioc.get_executor(), config_for(o, 4));
+        io->th = std::thread([p = io.get()] { p->ioc.run(); });
+        threads.push_back(std::move(io));
+    }
+
+    bool ok = true;
+    // Every client has the same placement, so the first thread's clients preload for all.
+    if (need_one)
+        ok = preload(*threads[0], *threads[0]->one, ks, "1 server") && ok;
+    if (need_four && have_four)
+        ok = preload(*threads[0], *threads[0]->four, ks, "4 servers") && ok;
+
+    if (ok) {
+        for (const auto* sc : o.selected) {
+            if (sc->servers > o.servers.size())
+                continue;
+            const auto index = static_cast<std::size_t>(sc - std::begin(scenarios));
+            ok = run_scenario(*sc, index, o, ks, threads, client) && ok;
+        }
+    }
+
+    for (auto& io : threads) {
+        io->ioc.stop();
+        io->th.join();
+    }
+    threads.clear();
+    return ok ? 0 : 1;
+}

@@ -1,0 +1,70 @@
+#pragma once
+/// \file
+/// What a client knows about each of its servers: options, state, counters, latencies.
+
+#include <memcoro/server_address.hpp>
+#include <memcoro/server_state.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <system_error>
+
+namespace memcoro {
+
+/// A server went down or came back up.
+struct server_event {
+    std::string server;       ///< "host:port" (or socket path)
+    server_status status;     ///< the new status
+    std::error_code reason;   ///< the failure that marked it down (empty when marked up)
+};
+
+using server_event_callback = std::function<void(const server_event&)>;
+
+/// Per-server settings, as PECL memcache's addServer has them.
+struct server_options {
+    std::uint32_t weight = 1;
+    /// Per-operation timeout for this server; zero: the client's op_timeout.
+    std::chrono::milliseconds timeout{0};
+    /// How long the server stays down before a probe; zero: the client's retry_interval.
+    std::chrono::milliseconds retry_interval{0};
+    server_status initial_status = server_status::up;
+    /// Called on each up/down transition of this server; empty: the client's callback.
+    server_event_callback failure_callback;
+};
+
+/// Latencies of completed requests in power-of-two buckets: bucket 0 counts latencies under
+/// 16 µs, bucket i (i > 0) those in [16·2^(i-1), 16·2^i) µs; the last bucket is open-ended.
+struct latency_histogram {
+    static constexpr std::size_t buckets = 24;
+    std::array<std::uint64_t, buckets> counts{};
+
+    /// Upper bound of bucket i in microseconds (the last one is unbounded).
+    static constexpr std::uint64_t upper_us(std::size_t i) noexcept { return 16ull << i; }
+    /// The latency below which `q` (0..1) of the requests completed (a bucket's upper bound).
+    std::uint64_t quantile_us(double q) const noexcept;
+};
+
+struct server_counters {
+    std::uint64_t requests = 0;    ///< requests sent (or queued) to the server
+    std::uint64_t hits = 0;        ///< keys found by retrievals
+    std::uint64_t misses = 0;      ///< keys not found by retrievals
+    std::uint64_t errors = 0;      ///< requests that failed (timeouts included)
+    std::uint64_t timeouts = 0;    ///< requests that timed out
+    std::uint64_t transitions = 0; ///< up/down changes
+    std::uint64_t connects = 0;    ///< connections opened
+    latency_histogram latency;
+};
+
+/// A snapshot of one server.
+struct server_info {
+    server_address address;
+    std::string name; ///< "host:port" or the socket path
+    server_status status = server_status::up;
+    std::uint32_t consecutive_failures = 0;
+    server_counters counters;
+};
+
+} // namespace memcoro

@@ -1,0 +1,124 @@
+#include "server.hpp"
+
+#include <memcoro/error.hpp>
+
+namespace memcoro::detail {
+
+server_monitor::server_monitor(std::string name, server_state::policy policy,
+                               server_status initial, server_event_callback callback,
+                               asio::any_io_executor ex)
+    : name_(std::move(name))
+    , ex_(std::move(ex))
+    , state_(policy, initial)
+    , callback_(std::move(callback))
+    , status_(initial)
+{
+    if (initial == server_status::down)
+        state_.mark_down(clock::now());
+}
+
+bool server_monitor::usable(clock::time_point now) noexcept
+{
+    return state_.usable(now);
+}
+
+void server_monitor::on_finished(const op_entry& e) noexcept
+{
+    const auto now = clock::now();
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    if (e.started != clock::time_point{}) {
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - e.started);
+        std::size_t b = 0;
+        while (b + 1 < latency_histogram::buckets &&
+               static_cast<std::uint64_t>(us.count()) >= latency_histogram::upper_us(b))
+            ++b;
+        latency_[b].fetch_add(1, std::memory_order_relaxed);
+    }
+    const std::error_code& ec = e.ec;
+    if (!ec || ec == errc::server_error || ec == errc::client_error ||
+        ec == errc::unknown_command) {
+        // The server answered: it is alive, whatever it said.
+        if (ec)
+            errors_.fetch_add(1, std::memory_order_relaxed);
+        else if (proto::is_retrieval(e.req.cmd)) {
+            const std::size_t asked = e.req.multi_key ? e.req.keys.size() : 1;
+            const std::size_t found = e.resp.items.size();
+            hits_.fetch_add(found, std::memory_order_relaxed);
+            misses_.fetch_add(asked > found ? asked - found : 0, std::memory_order_relaxed);
+        }
+        changed(state_.record_success(), {});
+    } else if (ec == asio::error::operation_aborted) {
+        state_.record_inconclusive(); // the caller gave up: says nothing about the server
+    } else {
+        errors_.fetch_add(1, std::memory_order_relaxed);
+        if (ec == errc::timeout)
+            timeouts_.fetch_add(1, std::memory_order_relaxed);
+        changed(state_.record_failure(now), ec);
+    }
+    failures_.store(state_.consecutive_failures(), std::memory_order_relaxed);
+}
+
+void server_monitor::changed(server_state::change c, std::error_code why)
+{
+    if (c == server_state::change::none)
+        return;
+    const auto s = c == server_state::change::marked_down ? server_status::down : server_status::up;
+    status_.store(s, std::memory_order_relaxed);
+    transitions_.fetch_add(1, std::memory_order_relaxed);
+    if (callback_)
+        // Posted: the callback may call the client, which must not re-enter the reply path.
+        asio::post(ex_, [cb = callback_, ev = server_event{name_, s, why}] { cb(ev); });
+}
+
+void server_monitor::set_status(server_status s)
+{
+    if (s == state_.status())
+        return;
+    if (s == server_status::down) {
+        state_.mark_down(clock::now());
+        changed(server_state::change::marked_down, {});
+    } else {
+        state_.mark_up();
+        changed(server_state::change::marked_up, {});
+    }
+}
+
+void server_monitor::set_policy(server_state::policy p, server_event_callback cb)
+{
+    state_.set_policy(p);
+    callback_ = std::move(cb);
+}
+
+void server_monitor::fill(server_info& info) const
+{
+    info.name = name_;
+    info.status = status_.load(std::memory_order_relaxed);
+    info.consecutive_failures = failures_.load(std::memory_order_relaxed);
+    auto& c = info.counters;
+    c.requests = requests_.load(std::memory_order_relaxed);
+    c.hits = hits_.load(std::memory_order_relaxed);
+    c.misses = misses_.load(std::memory_order_relaxed);
+    c.errors = errors_.load(std::memory_order_relaxed);
+    c.timeouts = timeouts_.load(std::memory_order_relaxed);
+    c.transitions = transitions_.load(std::memory_order_relaxed);
+    c.connects = connects_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < latency_histogram::buckets; ++i)
+        c.latency.counts[i] = latency_[i].load(std::memory_order_relaxed);
+}
+
+connection& server::pick() const noexcept
+{
+    connection* best = connections.front().get();
+    for (const auto& c : connections)
+        if (c->pending() < best->pending())
+            best = c.get();
+    return *best;
+}
+
+void server::close(std::error_code ec)
+{
+    for (auto& c : connections)
+        c->close(ec);
+}
+
+} // namespace memcoro::detail

@@ -1,0 +1,66 @@
+#pragma once
+// One server of a client: its connections, its up/down state and its counters.
+
+#include <memcoro/config.hpp>
+#include <memcoro/detail/connection.hpp>
+#include <memcoro/detail/op_entry.hpp>
+#include <memcoro/server_info.hpp>
+#include <memcoro/server_state.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace memcoro::detail {
+
+/// Health and counters of one server, told of every finished request. State changes happen
+/// on the client's executor; snapshots may be taken from any thread.
+class server_monitor final : public entry_observer {
+public:
+    server_monitor(std::string name, server_state::policy policy, server_status initial,
+                   server_event_callback callback, asio::any_io_executor ex);
+
+    void on_finished(const op_entry& e) noexcept override;
+
+    /// May a request go to this server now? (Down: only the probe, once per interval.)
+    bool usable(clock::time_point now) noexcept;
+    /// Marks the server up or down by hand.
+    void set_status(server_status s);
+    void set_policy(server_state::policy p, server_event_callback cb);
+    server_status status() const noexcept { return status_.load(std::memory_order_relaxed); }
+    void on_connected() noexcept override { connects_.fetch_add(1, std::memory_order_relaxed); }
+
+    /// Counters and state, readable from any thread.
+    void fill(server_info& info) const;
+    const std::string& name() const noexcept { return name_; }
+
+private:
+    void changed(server_state::change c, std::error_code why);
+
+    std::string name_;
+    asio::any_io_executor ex_;
+    server_state state_;
+    server_event_callback callback_;
+    std::atomic<server_status> status_;
+    std::atomic<std::uint32_t> failures_{0};
+    std::atomic<std::uint64_t> requests_{0}, hits_{0}, misses_{0}, errors_{0}, timeouts_{0},
+        transitions_{0}, connects_{0};
+    std::array<std::atomic<std::uint64_t>, latency_histogram::buckets> latency_{};
+};
+
+/// A server: where it is, its options, its monitor and its connections.
+struct server {
+    server_address address;
+    std::string name;
+    server_options options;
+    std::shared_ptr<server_monitor> monitor;
+    std::vector<std::shared_ptr<connection>> connections;
+
+    /// The connection with the fewest requests pending.
+    connection& pick() const noexcept;
+    void close(std::error_code ec);
+};
+
+} // namespace memcoro::detail

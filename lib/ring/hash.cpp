@@ -1,0 +1,412 @@
+// Key hash functions. Each is written from the algorithm's published definition, with the
+// deviations of the memcached clients we must agree with (libhashkit, PECL memcache, twemproxy)
+// noted where they occur: placement compatibility matters more than textbook purity here.
+
+#include <memcoro/ring/hash.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace memcoro::ring {
+namespace {
+
+/// A key byte the way the C clients see it on x86-64: `(uint32_t)c` of a signed `char`, so bytes
+/// >= 0x80 become 0xFFFFFFxx. Reproduced everywhere so that non-ASCII keys land where they do in
+/// the x86-64 fleets.
+constexpr std::uint32_t sign_extend32(char c) noexcept
+{
+    return static_cast<std::uint32_t>(static_cast<std::int32_t>(static_cast<signed char>(c)));
+}
+
+/// As sign_extend32, to 64 bits (libhashkit's 64-bit FNV-1 does `(uint64_t)key[x]`).
+constexpr std::uint64_t sign_extend64(char c) noexcept
+{
+    return static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<signed char>(c)));
+}
+
+constexpr std::uint32_t byte(char c) noexcept
+{
+    return static_cast<unsigned char>(c);
+}
+
+constexpr std::uint32_t rotl(std::uint32_t x, unsigned n) noexcept
+{
+    return (x << n) | (x >> (32 - n));
+}
+
+std::uint32_t load_le32(const char* p) noexcept
+{
+    return byte(p[0]) | (byte(p[1]) << 8) | (byte(p[2]) << 16) | (byte(p[3]) << 24);
+}
+
+std::uint32_t load_le16(const char* p) noexcept
+{
+    return byte(p[0]) | (byte(p[1]) << 8);
+}
+
+std::uint32_t one_at_a_time(std::string_view key) noexcept
+{
+    std::uint32_t h = 0;
+    for (char c : key) {
+        h += sign_extend32(c);
+        h += h << 10;
+        h ^= h >> 6;
+    }
+    h += h << 3;
+    h ^= h >> 11;
+    h += h << 15;
+    return h;
+}
+
+std::uint32_t md5_hash(std::string_view key) noexcept
+{
+    unsigned char digest[16];
+    md5(key, digest);
+    return std::uint32_t{digest[0]} | (std::uint32_t{digest[1]} << 8) |
+           (std::uint32_t{digest[2]} << 16) | (std::uint32_t{digest[3]} << 24);
+}
+
+constexpr std::array<std::uint32_t, 256> make_crc_table() noexcept
+{
+    std::array<std::uint32_t, 256> table{};
+    for (std::uint32_t n = 0; n < 256; ++n) {
+        std::uint32_t c = n;
+        for (int k = 0; k < 8; ++k)
+            c = (c & 1) != 0 ? 0xedb88320U ^ (c >> 1) : c >> 1;
+        table[n] = c;
+    }
+    return table;
+}
+
+constexpr std::array<std::uint32_t, 256> crc_table = make_crc_table();
+
+constexpr std::uint32_t fnv32_basis = 0x811c9dc5U;
+constexpr std::uint32_t fnv32_prime = 0x01000193U;
+constexpr std::uint64_t fnv64_basis = 0xcbf29ce484222325ULL;
+constexpr std::uint64_t fnv64_prime = 0x100000001b3ULL;
+
+std::uint32_t fnv1_32(std::string_view key) noexcept
+{
+    std::uint32_t h = fnv32_basis;
+    for (char c : key) {
+        h *= fnv32_prime;
+        h ^= sign_extend32(c);
+    }
+    return h;
+}
+
+std::uint32_t fnv1a_32(std::string_view key) noexcept
+{
+    std::uint32_t h = fnv32_basis;
+    for (char c : key) {
+        h ^= sign_extend32(c);
+        h *= fnv32_prime;
+    }
+    return h;
+}
+
+std::uint32_t fnv1_64(std::string_view key) noexcept
+{
+    std::uint64_t h = fnv64_basis;
+    for (char c : key) {
+        h *= fnv64_prime;
+        h ^= sign_extend64(c);
+    }
+    return static_cast<std::uint32_t>(h);
+}
+
+/// libhashkit (and twemproxy) keep the hash in a uint32_t and truncate both 64-bit constants.
+/// That is still the low half of the real FNV-1a 64 (low product bits only depend on low factor
+/// bits), so the cheaper 32-bit arithmetic is kept.
+std::uint32_t fnv1a_64_truncated(std::string_view key) noexcept
+{
+    std::uint32_t h = static_cast<std::uint32_t>(fnv64_basis);
+    for (char c : key) {
+        h ^= sign_extend32(c);
+        h *= static_cast<std::uint32_t>(fnv64_prime);
+    }
+    return h;
+}
+
+/// SuperFastHash (Paul Hsieh, 2004) in libhashkit's variant, which differs from the published
+/// code in two ways that we keep: the hash starts at 0 rather than at the length, and a single
+/// trailing byte is added unsigned while the third of three trailing bytes is sign-extended.
+/// libmemcached 1.1.4 as shipped by Debian does not compile hsieh in, so this is checked only
+/// against hand-computed values (test_hash.cpp), not against libmemcached itself.
+std::uint32_t hsieh(std::string_view key) noexcept
+{
+    if (key.empty())
+        return 0;
+    std::uint32_t h = 0;
+    const char* p = key.data();
+    const std::size_t rem = key.size() & 3;
+    for (std::size_t blocks = key.size() >> 2; blocks > 0; --blocks) {
+        h += load_le16(p);
+        const std::uint32_t tmp = (load_le16(p + 2) << 11) ^ h;
+        h = (h << 16) ^ tmp;
+        p += 4;
+        h += h >> 11;
+    }
+    switch (rem) {
+    case 3:
+        h += load_le16(p);
+        h ^= h << 16;
+        h ^= sign_extend32(p[2]) << 18;
+        h += h >> 11;
+        break;
+    case 2:
+        h += load_le16(p);
+        h ^= h << 11;
+        h += h >> 17;
+        break;
+    case 1:
+        h += byte(p[0]);
+        h ^= h << 10;
+        h += h >> 1;
+        break;
+    default:
+        break;
+    }
+    h ^= h << 3;
+    h += h >> 5;
+    h ^= h << 4;
+    h += h >> 17;
+    h ^= h << 25;
+    h += h >> 6;
+    return h;
+}
+
+/// MurmurHash2 (Austin Appleby), 32 bit, with libhashkit's seed `0xdeadbeef * length`; bytes are
+/// unsigned.
+std::uint32_t murmur2(std::string_view key) noexcept
+{
+    constexpr std::uint32_t m = 0x5bd1e995U;
+    constexpr unsigned r = 24;
+    const auto length = static_cast<std::uint32_t>(key.size());
+    const std::uint32_t seed = 0xdeadbeefU * length;
+    std::uint32_t h = seed ^ length;
+    const char* p = key.data();
+    std::size_t left = key.size();
+    while (left >= 4) {
+        std::uint32_t k = load_le32(p);
+        k *= m;
+        k ^= k >> r;
+        k *= m;
+        h *= m;
+        h ^= k;
+        p += 4;
+        left -= 4;
+    }
+    switch (left) {
+    case 3:
+        h ^= byte(p[2]) << 16;
+        [[fallthrough]];
+    case 2:
+        h ^= byte(p[1]) << 8;
+        [[fallthrough]];
+    case 1:
+        h ^= byte(p[0]);
+        h *= m;
+        break;
+    default:
+        break;
+    }
+    h ^= h >> 13;
+    h *= m;
+    h ^= h >> 15;
+    return h;
+}
+
+/// Bob Jenkins' lookup3 `hashlittle`, initval 13 as libhashkit uses it; bytes are unsigned.
+std::uint32_t jenkins(std::string_view key) noexcept
+{
+    std::uint32_t a = 0xdeadbeefU + static_cast<std::uint32_t>(key.size()) + 13;
+    std::uint32_t b = a;
+    std::uint32_t c = a;
+    const char* p = key.data();
+    std::size_t left = key.size();
+    while (left > 12) {
+        a += load_le32(p);
+        b += load_le32(p + 4);
+        c += load_le32(p + 8);
+        // mix(a, b, c)
+        a -= c;
+        a ^= rotl(c, 4);
+        c += b;
+        b -= a;
+        b ^= rotl(a, 6);
+        a += c;
+        c -= b;
+        c ^= rotl(b, 8);
+        b += a;
+        a -= c;
+        a ^= rotl(c, 16);
+        c += b;
+        b -= a;
+        b ^= rotl(a, 19);
+        a += c;
+        c -= b;
+        c ^= rotl(b, 4);
+        b += a;
+        p += 12;
+        left -= 12;
+    }
+    if (left == 0)
+        return c; // lookup3 skips the final mix for an empty tail
+    // The last 1..12 bytes, zero-padded, go into a, b, c little-endian.
+    std::array<std::uint32_t, 3> tail{};
+    for (std::size_t i = 0; i < left; ++i)
+        tail[i / 4] |= byte(p[i]) << (8 * (i % 4));
+    a += tail[0];
+    b += tail[1];
+    c += tail[2];
+    // final(a, b, c)
+    c ^= b;
+    c -= rotl(b, 14);
+    a ^= c;
+    a -= rotl(c, 11);
+    b ^= a;
+    b -= rotl(a, 25);
+    c ^= b;
+    c -= rotl(b, 16);
+    a ^= c;
+    a -= rotl(c, 4);
+    b ^= a;
+    b -= rotl(a, 14);
+    c ^= b;
+    c -= rotl(b, 24);
+    return c;
+}
+
+} // namespace
+
+/// MurmurHash3_x86_32 (Austin Appleby); bytes are unsigned.
+std::uint32_t murmur3_x86_32(std::string_view key, std::uint32_t seed) noexcept
+{
+    constexpr std::uint32_t c1 = 0xcc9e2d51U;
+    constexpr std::uint32_t c2 = 0x1b873593U;
+    std::uint32_t h = seed;
+    const char* p = key.data();
+    std::size_t left = key.size();
+    while (left >= 4) {
+        std::uint32_t k = load_le32(p);
+        k *= c1;
+        k = rotl(k, 15);
+        k *= c2;
+        h ^= k;
+        h = rotl(h, 13);
+        h = h * 5 + 0xe6546b64U;
+        p += 4;
+        left -= 4;
+    }
+    std::uint32_t k = 0;
+    switch (left) {
+    case 3:
+        k ^= byte(p[2]) << 16;
+        [[fallthrough]];
+    case 2:
+        k ^= byte(p[1]) << 8;
+        [[fallthrough]];
+    case 1:
+        k ^= byte(p[0]);
+        k *= c1;
+        k = rotl(k, 15);
+        k *= c2;
+        h ^= k;
+        break;
+    default:
+        break;
+    }
+    h ^= static_cast<std::uint32_t>(key.size());
+    h ^= h >> 16;
+    h *= 0x85ebca6bU;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35U;
+    h ^= h >> 16;
+    return h;
+}
+
+std::uint32_t crc32(std::string_view data) noexcept
+{
+    std::uint32_t c = 0xffffffffU;
+    for (char ch : data)
+        c = crc_table[(c ^ byte(ch)) & 0xff] ^ (c >> 8);
+    return c ^ 0xffffffffU;
+}
+
+std::uint32_t hash(hash_kind kind, std::string_view key) noexcept
+{
+    switch (kind) {
+    case hash_kind::one_at_a_time:
+        return one_at_a_time(key);
+    case hash_kind::md5:
+        return md5_hash(key);
+    case hash_kind::crc:
+        return (crc32(key) >> 16) & 0x7fff;
+    case hash_kind::crc32:
+        return crc32(key);
+    case hash_kind::fnv1_32:
+        return fnv1_32(key);
+    case hash_kind::fnv1a_32:
+        return fnv1a_32(key);
+    case hash_kind::fnv1_64:
+        return fnv1_64(key);
+    case hash_kind::fnv1a_64:
+        return fnv1a_64_truncated(key);
+    case hash_kind::hsieh:
+        return hsieh(key);
+    case hash_kind::murmur:
+        return murmur2(key);
+    case hash_kind::murmur3:
+        // libhashkit seeds murmur3 like its murmur: 0xdeadbeef * length.
+        return murmur3_x86_32(key, 0xdeadbeefU * static_cast<std::uint32_t>(key.size()));
+    case hash_kind::jenkins:
+        return jenkins(key);
+    }
+    return one_at_a_time(key); // unreachable for valid enumerators
+}
+
+const char* to_string(hash_kind kind) noexcept
+{
+    switch (kind) {
+    case hash_kind::one_at_a_time:
+        return "one-at-a-time";
+    case hash_kind::md5:
+        return "md5";
+    case hash_kind::crc:
+        return "crc";
+    case hash_kind::crc32:
+        return "crc32";
+    case hash_kind::fnv1_32:
+        return "fnv1_32";
+    case hash_kind::fnv1a_32:
+        return "fnv1a_32";
+    case hash_kind::fnv1_64:
+        return "fnv1_64";
+    case hash_kind::fnv1a_64:
+        return "fnv1a_64";
+    case hash_kind::hsieh:
+        return "hsieh";
+    case hash_kind::murmur:
+        return "murmur";
+    case hash_kind::murmur3:
+        return "murmur3";
+    case hash_kind::jenkins:
+        return "jenkins";
+    }
+    return "unknown";
+}
+
+std::optional<hash_kind> parse_hash(std::string_view name) noexcept
+{
+    if (name == "one_at_a_time")
+        return hash_kind::one_at_a_time;
+    for (hash_kind kind : all_hash_kinds) {
+        if (name == to_string(kind))
+            return kind;
+    }
+    return std::nullopt;
+}
+
+} // namespace memcoro::ring

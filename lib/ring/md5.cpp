@@ -1,0 +1,135 @@
+// MD5 as defined by RFC 1321. Written here rather than taken from a crypto library because the
+// ring layer must not depend on anything, and ketama needs nothing more than a plain digest.
+
+#include <memcoro/ring/hash.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace memcoro::ring {
+namespace {
+
+// T[i] = floor(abs(sin(i + 1)) * 2^32) (RFC 1321, 3.4).
+constexpr std::array<std::uint32_t, 64> sine_table = {
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+};
+
+// Per-round left-rotation amounts (RFC 1321, 3.4: four per round, repeated four times).
+constexpr std::array<std::array<unsigned, 4>, 4> shifts = {{
+    {7, 12, 17, 22},
+    {5, 9, 14, 20},
+    {4, 11, 16, 23},
+    {6, 10, 15, 21},
+}};
+
+constexpr std::uint32_t rotl(std::uint32_t x, unsigned n) noexcept
+{
+    return (x << n) | (x >> (32 - n));
+}
+
+std::uint32_t load_le32(const unsigned char* p) noexcept
+{
+    return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) |
+           (std::uint32_t{p[3]} << 24);
+}
+
+void store_le32(std::uint32_t v, unsigned char* p) noexcept
+{
+    p[0] = static_cast<unsigned char>(v);
+    p[1] = static_cast<unsigned char>(v >> 8);
+    p[2] = static_cast<unsigned char>(v >> 16);
+    p[3] = static_cast<unsigned char>(v >> 24);
+}
+
+/// Processes one 64-byte block into the state (a, b, c, d).
+void transform(std::array<std::uint32_t, 4>& state, const unsigned char* block) noexcept
+{
+    std::array<std::uint32_t, 16> x{};
+    for (std::size_t i = 0; i < 16; ++i)
+        x[i] = load_le32(block + 4 * i);
+
+    std::uint32_t a = state[0];
+    std::uint32_t b = state[1];
+    std::uint32_t c = state[2];
+    std::uint32_t d = state[3];
+    for (std::size_t i = 0; i < 64; ++i) {
+        const std::size_t round = i / 16;
+        std::uint32_t f = 0;
+        std::size_t g = 0;
+        switch (round) {
+        case 0: // F(X,Y,Z) = XY v not(X) Z
+            f = (b & c) | (~b & d);
+            g = i;
+            break;
+        case 1: // G(X,Y,Z) = XZ v Y not(Z)
+            f = (b & d) | (c & ~d);
+            g = (5 * i + 1) % 16;
+            break;
+        case 2: // H(X,Y,Z) = X xor Y xor Z
+            f = b ^ c ^ d;
+            g = (3 * i + 5) % 16;
+            break;
+        default: // I(X,Y,Z) = Y xor (X v not(Z))
+            f = c ^ (b | ~d);
+            g = (7 * i) % 16;
+            break;
+        }
+        const std::uint32_t rotated = rotl(a + f + x[g] + sine_table[i], shifts[round][i % 4]);
+        a = d;
+        d = c;
+        c = b;
+        b = b + rotated;
+    }
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+}
+
+} // namespace
+
+void md5(std::string_view data, unsigned char out[16]) noexcept
+{
+    std::array<std::uint32_t, 4> state = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+    const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+    std::size_t left = data.size();
+    while (left >= 64) {
+        transform(state, bytes);
+        bytes += 64;
+        left -= 64;
+    }
+
+    // Padding (RFC 1321, 3.1-3.2): 0x80, zeros up to 56 mod 64, then the bit length as 64-bit LE.
+    std::array<unsigned char, 128> tail{};
+    if (left != 0)
+        std::memcpy(tail.data(), bytes, left);
+    tail[left] = 0x80;
+    const std::size_t tail_size = left < 56 ? 64 : 128;
+    const std::uint64_t bits = static_cast<std::uint64_t>(data.size()) * 8;
+    for (std::size_t i = 0; i < 8; ++i)
+        tail[tail_size - 8 + i] = static_cast<unsigned char>(bits >> (8 * i));
+    transform(state, tail.data());
+    if (tail_size == 128)
+        transform(state, tail.data() + 64);
+
+    for (std::size_t i = 0; i < 4; ++i)
+        store_le32(state[i], out + 4 * i);
+}
+
+md5_digest md5(std::string_view data) noexcept
+{
+    md5_digest digest{};
+    md5(data, digest.data());
+    return digest;
+}
+
+} // namespace memcoro::ring

@@ -1,0 +1,347 @@
+// The server dies, freezes or restarts under load (scenarios 1, 2 and 7 of docs/reliability.md).
+#include "faults_common.hpp"
+
+#include <signal.h>
+
+using namespace memcoro::faults;
+
+namespace {
+
+/// A failure that says "the server is not there": the connection broke or was refused, or
+/// the server was marked down after repeated failures.
+bool is_connection_error(std::error_code ec)
+{
+    return ec == memcoro::errc::connection_lost || ec == memcoro::errc::connection_failed ||
+           ec == memcoro::errc::server_down;
+}
+
+} // namespace
+
+// Scenario 1.
+TEST_CASE("kill: SIGKILL with 1,000 operations in flight, each completes within its deadline",
+          "[faults][kill]")
+{
+    constexpr int n = 1000;
+    constexpr ms op_timeout = 1000ms;
+    memcached_process mc;
+    asio::io_context ioc;
+    bool frozen_first = false;
+    SECTION("every request on the wire: the server is frozen, then killed")
+    {
+        frozen_first = true;
+    }
+    SECTION("the server is killed while it is answering")
+    {
+        frozen_first = false;
+    }
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client c(ex, config_for(mc.address(), op_timeout));
+        co_await preload(c, n);
+        if (frozen_first)
+            mc.signal(SIGSTOP);
+        auto ops = std::make_shared<std::vector<outcome>>(static_cast<std::size_t>(n));
+        clock::time_point killed_at;
+        if (frozen_first) {
+            launch_range(c, ops, 0, n, n);
+            co_await sleep_for(50ms); // written: the kernel buffers them for the frozen server
+            killed_at = clock::now();
+            mc.signal(SIGKILL);
+        } else {
+            // Batches of 50 every millisecond; the server dies after the fourth, while the
+            // earlier ones are being answered, so requests are answered, on the wire and
+            // queued when it dies.
+            for (int b = 0; b < n / 50; ++b) {
+                launch_range(c, ops, b * 50, (b + 1) * 50, n);
+                if (b == 3) {
+                    killed_at = clock::now();
+                    mc.signal(SIGKILL);
+                }
+                co_await sleep_for(1ms);
+            }
+        }
+        co_await wait_until([&] { return all_done(ops); }, op_timeout + 5s);
+        const double settle_ms = to_ms(clock::now() - killed_at);
+        mc.wait();
+
+        REQUIRE(count_done(ops) == n);
+        int ok = 0, lost = 0, failed = 0, down = 0, timed_out = 0, other = 0;
+        for (const auto& o : *ops) {
+            if (!o.ec)
+                ++ok;
+            else if (o.ec == memcoro::errc::connection_lost)
+                ++lost;
+            else if (o.ec == memcoro::errc::connection_failed)
+                ++failed;
+            else if (o.ec == memcoro::errc::server_down)
+                ++down;
+            else if (o.ec == memcoro::errc::timeout)
+                ++timed_out;
+            else
+                ++other;
+        }
+        const double worst = max_latency_ms(ops);
+        WARN("kill (" << (frozen_first ? "frozen first" : "while answering") << "): " << ok
+                      << " ok, " << lost << " connection_lost, " << failed
+                      << " connection_failed, " << down << " server_down, " << timed_out
+                      << " timeout; all done "
+                      << settle_ms << " ms after SIGKILL; worst latency " << worst
+                      << " ms (op_timeout " << op_timeout.count() << " ms)");
+        CHECK(other == 0);
+        CHECK(wrong_values(ops, n) == 0);
+        CHECK(worst <= to_ms(op_timeout + timing_slack));
+        CHECK(ok < n); // the kill did hit requests
+        if (frozen_first) {
+            CHECK(ok == 0);
+            CHECK(lost > 0); // the requests on the wire learn of the death at once
+            CHECK(timed_out == 0);
+        }
+    }());
+}
+
+// Scenario 2.
+TEST_CASE("stop: SIGSTOP, timeouts fire at their deadline; after SIGCONT nobody gets another's "
+          "reply",
+          "[faults][stop]")
+{
+    constexpr int keys = 300;
+    constexpr ms op_timeout = 200ms;
+    memcached_process mc;
+    asio::io_context ioc;
+    bool short_stop = true;
+    SECTION("SIGCONT while the abandoned requests' replies are still owed on the connection")
+    {
+        short_stop = true;
+    }
+    SECTION("SIGCONT after the silent connection was dropped and a new one opened")
+    {
+        short_stop = false;
+    }
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        auto cfg = config_for(mc.address(), op_timeout);
+        // Keep sending to the frozen server: this test is about deadlines and reply matching
+        // on the connection, not about marking the server down (see the restart tests).
+        cfg.failure_limit = 1000000;
+        memcoro::client c(ex, cfg);
+        co_await preload(c, keys);
+        auto before = co_await c.async_stats();
+
+        double worst_late = 0, best_late = 1e9;
+        auto check_deadlines = [&](const outcomes& ops) {
+            for (const auto& o : *ops) {
+                const double late = o.latency_ms() - to_ms(op_timeout);
+                worst_late = std::max(worst_late, late);
+                best_late = std::min(best_late, late);
+            }
+            CHECK(count_error(ops, memcoro::errc::timeout) == keys);
+        };
+
+        mc.signal(SIGSTOP);
+        const auto stopped_at = clock::now();
+        auto wave1 = launch_gets(c, keys, keys);
+        co_await wait_until([&] { return all_done(wave1); }, op_timeout + 2s);
+        REQUIRE(all_done(wave1));
+        check_deadlines(wave1);
+
+        outcomes wave2;
+        if (short_stop) {
+            // wave2 is written behind wave1's abandoned requests; the server wakes up before
+            // the watchdog drops the silent connection (at stop + 2 * op_timeout).
+            wave2 = launch_gets(c, keys, keys);
+            co_await sleep_for(40ms);
+            mc.signal(SIGCONT);
+        } else {
+            // Stay frozen past the watchdog (the connection is dropped at stop + 2 timeouts);
+            // wave2 goes out on a new connection the frozen server's kernel accepted.
+            co_await sleep_for(stopped_at + 3 * op_timeout - clock::now());
+            wave2 = launch_gets(c, keys, keys);
+            co_await wait_until([&] { return all_done(wave2); }, op_timeout + 2s);
+            REQUIRE(all_done(wave2));
+            check_deadlines(wave2);
+            mc.signal(SIGCONT);
+        }
+        const auto resumed_at = clock::now();
+        co_await wait_until([&] { return all_done(wave2); }, op_timeout + 2s);
+        REQUIRE(all_done(wave2));
+        CHECK(wrong_values(wave2, keys) == 0);
+        if (short_stop) // answered after SIGCONT; wave1's replies, read first, were dropped
+            CHECK(right_values(wave2, keys) == keys);
+
+        // Right after SIGCONT, while the server works through its backlog: waves of gets,
+        // every success must be the caller's own key and value.
+        int successes = 0, wrong = 0;
+        while (clock::now() - resumed_at < 600ms) {
+            auto wave = launch_gets(c, keys, keys);
+            co_await wait_until([&] { return all_done(wave); }, op_timeout + 2s);
+            REQUIRE(all_done(wave));
+            successes += right_values(wave, keys);
+            wrong += wrong_values(wave, keys);
+        }
+        CHECK(wrong == 0);
+        CHECK(successes > 0);
+        auto last = launch_gets(c, keys, keys);
+        co_await wait_until([&] { return all_done(last); }, op_timeout + 2s);
+        CHECK(right_values(last, keys) == keys);
+
+        auto after = co_await c.async_stats();
+        const auto reconnects =
+            stat_num(after, "total_connections") - stat_num(before, "total_connections");
+        if (short_stop)
+            CHECK(reconnects == 0); // the late replies were drained; the connection was kept
+        else
+            CHECK(reconnects >= 1);
+        WARN("stop (" << (short_stop ? "short" : "long") << "): timeouts fired " << best_late
+                      << " to " << worst_late << " ms after their deadline (op_timeout "
+                      << op_timeout.count() << " ms, tolerance " << timing_slack.count()
+                      << " ms); " << successes << " right answers after SIGCONT, " << wrong
+                      << " wrong; reconnects " << reconnects);
+        CHECK(best_late >= 0);
+        CHECK(worst_late <= to_ms(timing_slack));
+    }());
+}
+
+// Scenario 7.
+TEST_CASE("restart: the client reconnects by itself after the server restarts",
+          "[faults][restart]")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            auto cfg = config_for(mc.address(), 1000ms);
+            cfg.failure_limit = 3;
+            cfg.retry_interval = 200ms;
+            memcoro::client c(ex, cfg);
+            co_await c.async_set("k", "before");
+            co_await preload(c, 100);
+
+            mc.signal(SIGKILL);
+            mc.wait();
+            {
+                auto [ec, r] = co_await c.async_get("k", tuple);
+                CHECK(is_connection_error(ec));
+            }
+            // While it is down, every call fails fast with a connection error or server_down
+            // (never hangs); after failure_limit failures the server is marked down.
+            double worst_down = 0;
+            int down_calls = 0, marked_down = 0;
+            const auto down_since = clock::now();
+            while (clock::now() - down_since < 500ms) {
+                const auto t = clock::now();
+                auto [ec, r] = co_await c.async_get("k", tuple);
+                worst_down = std::max(worst_down, to_ms(clock::now() - t));
+                ++down_calls;
+                CHECK(is_connection_error(ec));
+                if (ec == memcoro::errc::server_down)
+                    ++marked_down;
+                co_await sleep_for(5ms);
+            }
+            CHECK(worst_down < 50);
+            CHECK(marked_down > 0);
+            {
+                auto info = c.servers();
+                REQUIRE(info.size() == 1);
+                CHECK(info[0].status == memcoro::server_status::down);
+            }
+
+            mc.restart();
+            const auto restarted_at = clock::now();
+            std::error_code last;
+            for (int attempts = 0; attempts < 1000; ++attempts) {
+                auto [e, st] = co_await c.async_set("k", "after", {}, tuple);
+                last = e;
+                if (!e)
+                    break;
+                CHECK(is_connection_error(e));
+                co_await sleep_for(5ms);
+            }
+            const double recovered_ms = to_ms(clock::now() - restarted_at);
+            REQUIRE_FALSE(last);
+            WARN("restart: calls failed fast while down (worst "
+                 << worst_down << " ms over " << down_calls << " calls, " << marked_down
+                 << " of them server_down); recovered " << recovered_ms
+                 << " ms after the restart (retry_interval " << cfg.retry_interval.count()
+                 << " ms)");
+            // The next probe is at most retry_interval away.
+            CHECK(recovered_ms <= to_ms(cfg.retry_interval + timing_slack));
+            {
+                auto info = c.servers();
+                REQUIRE(info.size() == 1);
+                CHECK(info[0].status == memcoro::server_status::up);
+                CHECK(info[0].counters.connects == 2);
+            }
+
+            auto v = co_await c.async_get("k");
+            REQUIRE(v);
+            CHECK(v->value == "after");
+            // The old items died with the old process; new ones are served correctly.
+            auto gone = co_await c.async_get(key_for(1));
+            CHECK_FALSE(gone.has_value());
+            co_await preload(c, 100);
+            auto again = launch_gets(c, 100, 100);
+            co_await wait_until([&] { return all_done(again); }, 5s);
+            CHECK(right_values(again, 100) == 100);
+        }(),
+        30s);
+}
+
+TEST_CASE("restart: a dead server is retried once per retry_interval, never in a tight loop",
+          "[faults][restart]")
+{
+    asio::io_context ioc;
+    black_hole hole(ioc); // every connect attempt hangs until connect_timeout
+    run_coro(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            auto cfg = config_for(hole.address(), 2000ms);
+            cfg.connect_timeout = 60ms;
+            cfg.failure_limit = 3;
+            cfg.retry_interval = 200ms;
+            memcoro::client c(ex, cfg);
+
+            // Sequential calls: one that makes a connect attempt takes connect_timeout; one
+            // made while the server is down fails at once with server_down.
+            struct attempt {
+                clock::time_point start, end;
+            };
+            std::vector<attempt> attempts;
+            double worst_fast = 0;
+            int fast = 0;
+            const auto begin = clock::now();
+            while (clock::now() - begin < 2300ms) {
+                const auto t = clock::now();
+                auto [ec, r] = co_await c.async_get("k", tuple);
+                const auto took = clock::now() - t;
+                if (took >= 40ms) {
+                    CHECK(ec == memcoro::errc::connect_timeout);
+                    attempts.push_back({t, clock::now()});
+                } else {
+                    CHECK(ec == memcoro::errc::server_down);
+                    worst_fast = std::max(worst_fast, to_ms(took));
+                    ++fast;
+                }
+                co_await sleep_for(2ms);
+            }
+            // 3 attempts back to back (failure_limit), then one probe per retry_interval.
+            REQUIRE(attempts.size() >= 6);
+            std::ostringstream gaps;
+            for (std::size_t i = 1; i < attempts.size(); ++i) {
+                const double gap = to_ms(attempts[i].start - attempts[i - 1].end);
+                gaps << static_cast<int>(gap) << " ";
+                const double expected = i < 3 ? 0.0 : to_ms(cfg.retry_interval);
+                CHECK(gap >= expected - 1);
+                CHECK(gap <= expected + to_ms(timing_slack));
+            }
+            WARN("retry: " << attempts.size() << " connect attempts in 2.3 s, gaps (ms): "
+                           << gaps.str() << "(expected 0 0 then " << cfg.retry_interval.count()
+                           << "); " << fast << " calls in between failed with server_down "
+                           << "within " << worst_fast << " ms");
+            CHECK(attempts.size() <= 3 + 2300 / 200);
+            CHECK(worst_fast < 20);
+        }(),
+        30s);
+}

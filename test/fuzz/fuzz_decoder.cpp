@@ -1,0 +1,452 @@
+// libFuzzer target for the reply decoder and the multiplexer that feeds it.
+//
+// Input layout: the first byte selects the run, the rest is the server's byte stream.
+//   bits 0-2  the expected reply_kind (0 retrieval, 1 storage, 2 deletion, 3 touch,
+//             4 arithmetic, 5 ok, 6 version, 7 stats): '0'..'7' select them too
+//   bits 3-5  the chunking of the stream (see make_cuts)
+//   bit  6    small decoder limits (max_item_size 64, max_line 48)
+//   bit  7    abandon two written requests before their replies arrive
+//
+// Each input runs the decoder and the multiplexer twice, on the whole stream and chunked, and
+// checks that both see the same replies and completions. Bytes not yet "received" and bytes
+// already consumed are poisoned under AddressSanitizer, so any read outside the unconsumed
+// input is caught. A broken invariant aborts (a crash for libFuzzer, a failure for the replay).
+
+#include <memcoro/detail/multiplexer.hpp>
+#include <memcoro/error.hpp>
+#include <memcoro/proto/decoder.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#if __has_include(<sanitizer/asan_interface.h>)
+#include <sanitizer/asan_interface.h>
+#endif
+#ifndef ASAN_POISON_MEMORY_REGION
+#define ASAN_POISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#endif
+
+namespace {
+
+using memcoro::errc;
+using memcoro::proto::decoder;
+using memcoro::proto::decoder_limits;
+using memcoro::proto::parse_status;
+using memcoro::proto::reply_kind;
+using memcoro::proto::reply_type;
+
+[[noreturn]] void broken(const char* what, const char* file, int line)
+{
+    std::fprintf(stderr, "%s:%d: fuzz invariant broken: %s\n", file, line, what);
+    std::fflush(stderr);
+    std::abort();
+}
+
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            broken(#cond, __FILE__, __LINE__);                                                     \
+    } while (0)
+
+struct selector {
+    reply_kind kind;
+    unsigned chunking;
+    bool small_limits;
+    bool abandon;
+};
+
+selector decode_selector(std::uint8_t b)
+{
+    return {static_cast<reply_kind>(b & 7u), (b >> 3) & 7u, (b & 0x40u) != 0, (b & 0x80u) != 0};
+}
+
+decoder_limits limits_for(const selector& s)
+{
+    return s.small_limits ? decoder_limits{64, 48} : decoder_limits{};
+}
+
+/// Offsets at which the stream is split into reads.
+std::vector<std::size_t> make_cuts(std::size_t n, unsigned pattern)
+{
+    std::vector<std::size_t> cuts;
+    auto every = [&](std::size_t step) {
+        for (std::size_t i = step; i < n; i += step)
+            cuts.push_back(i);
+    };
+    switch (pattern) {
+    case 0:
+        break; // one read
+    case 1:
+        every(1);
+        break;
+    case 2:
+        every(2);
+        break;
+    case 3:
+        every(7);
+        break;
+    case 4:
+        if (n > 1)
+            cuts.push_back(n / 2);
+        break;
+    case 5: // growing reads: 1, 2, 3, ...
+        for (std::size_t i = 1, step = 1; i < n; i += ++step)
+            cuts.push_back(i);
+        break;
+    case 6: { // pseudo-random reads of 1..32 bytes, seeded by the length
+        std::uint32_t x = static_cast<std::uint32_t>(n) * 2654435761u + 1;
+        for (std::size_t i = 0;;) {
+            x = x * 1664525u + 1013904223u;
+            i += 1 + (x >> 27);
+            if (i >= n)
+                break;
+            cuts.push_back(i);
+        }
+        break;
+    }
+    default: // alternating 3 and 61 bytes
+        for (std::size_t i = 3, k = 0; i < n; i += (++k % 2) ? 61 : 3)
+            cuts.push_back(i);
+        break;
+    }
+    return cuts;
+}
+
+/// The stream in an allocation of its exact size; the part a reader does not hold is poisoned.
+class stream_buffer {
+public:
+    explicit stream_buffer(std::string_view s)
+        : size_(s.size())
+        , data_(new char[s.size() ? s.size() : 1])
+    {
+        if (!s.empty())
+            std::memcpy(data_.get(), s.data(), s.size());
+    }
+    ~stream_buffer() { ASAN_UNPOISON_MEMORY_REGION(data_.get(), size_); }
+    stream_buffer(const stream_buffer&) = delete;
+    stream_buffer& operator=(const stream_buffer&) = delete;
+
+    /// The unconsumed, received bytes [from, to); everything else is made unreadable.
+    std::string_view hold(std::size_t from, std::size_t to)
+    {
+        ASAN_UNPOISON_MEMORY_REGION(data_.get(), size_);
+        ASAN_POISON_MEMORY_REGION(data_.get(), from);
+        ASAN_POISON_MEMORY_REGION(data_.get() + to, size_ - to);
+        return {data_.get() + from, to - from};
+    }
+    void release() { ASAN_UNPOISON_MEMORY_REGION(data_.get(), size_); }
+    std::size_t size() const noexcept { return size_; }
+
+private:
+    std::size_t size_;
+    std::unique_ptr<char[]> data_;
+};
+
+bool allowed(reply_kind k, reply_type t)
+{
+    if (t == reply_type::error || t == reply_type::client_error || t == reply_type::server_error)
+        return true;
+    switch (k) {
+    case reply_kind::retrieval:
+        return t == reply_type::value || t == reply_type::end;
+    case reply_kind::storage:
+        return t == reply_type::stored || t == reply_type::not_stored || t == reply_type::exists ||
+               t == reply_type::not_found;
+    case reply_kind::deletion:
+        return t == reply_type::deleted || t == reply_type::not_found;
+    case reply_kind::touch:
+        return t == reply_type::touched || t == reply_type::not_found;
+    case reply_kind::arithmetic:
+        return t == reply_type::number || t == reply_type::not_found;
+    case reply_kind::ok:
+        return t == reply_type::ok;
+    case reply_kind::version:
+        return t == reply_type::version;
+    case reply_kind::stats:
+        return t == reply_type::stat || t == reply_type::end;
+    }
+    return false;
+}
+
+bool inside(std::string_view v, std::string_view in, std::size_t consumed)
+{
+    return v.empty() || (v.data() >= in.data() && v.data() + v.size() <= in.data() + consumed);
+}
+
+// ---- the decoder alone -----------------------------------------------------------------------
+
+struct decoded {
+    std::string replies; ///< every reply, serialized
+    std::error_code ec;
+    std::size_t consumed = 0;
+
+    bool operator==(const decoded&) const = default;
+};
+
+void append_reply(std::string& out, const memcoro::proto::reply& r, std::size_t consumed)
+{
+    out += std::to_string(static_cast<int>(r.type)) + '|' + std::to_string(r.key.size()) + ':';
+    out.append(r.key);
+    out += '|' + std::to_string(r.data.size()) + ':';
+    out.append(r.data);
+    out += '|' + std::to_string(r.name.size()) + ':';
+    out.append(r.name);
+    out += '|' + std::to_string(r.flags) + '|' + std::to_string(r.cas) + '|' +
+           std::to_string(r.has_cas) + '|' + std::to_string(r.number) + '|' +
+           std::to_string(consumed) + '\n';
+}
+
+decoded run_decoder(stream_buffer& buf, reply_kind kind, const std::vector<std::size_t>& cuts,
+                    const decoder_limits& limits)
+{
+    decoded out;
+    decoder dec(limits);
+    const std::size_t max_pending = limits.max_line + limits.max_item_size + 2;
+    for (std::size_t i = 0; i <= cuts.size() && !out.ec; ++i) {
+        const std::size_t received = i < cuts.size() ? cuts[i] : buf.size();
+        for (;;) {
+            const std::string_view in = buf.hold(out.consumed, received);
+            memcoro::proto::reply r;
+            std::error_code ec;
+            const auto res = dec.parse(in, kind, r, ec);
+            FUZZ_CHECK(dec.pending_size() <= max_pending);
+            if (ec) {
+                FUZZ_CHECK(ec == errc::protocol_error);
+                FUZZ_CHECK(res.status == parse_status::need_more && res.consumed == 0);
+                out.ec = ec;
+                break;
+            }
+            if (res.status == parse_status::need_more) {
+                FUZZ_CHECK(res.consumed == 0);
+                // a pending size is more than what is held, never a lie about a line
+                FUZZ_CHECK(dec.pending_size() == 0 || dec.pending_size() > in.size());
+                break;
+            }
+            FUZZ_CHECK(res.consumed >= 2 && res.consumed <= in.size());
+            FUZZ_CHECK(inside(r.key, in, res.consumed));
+            FUZZ_CHECK(inside(r.data, in, res.consumed));
+            FUZZ_CHECK(inside(r.name, in, res.consumed));
+            FUZZ_CHECK(allowed(kind, r.type));
+            FUZZ_CHECK(dec.pending_size() == 0);
+            FUZZ_CHECK(in[res.consumed - 2] == '\r' && in[res.consumed - 1] == '\n');
+            if (r.type == reply_type::value) {
+                FUZZ_CHECK(!r.key.empty() && r.key.size() <= memcoro::proto::max_key_length);
+                FUZZ_CHECK(r.data.size() <= limits.max_item_size);
+                FUZZ_CHECK(r.key.find(' ') == std::string_view::npos);
+            } else {
+                FUZZ_CHECK(res.consumed <= limits.max_line);
+            }
+            append_reply(out.replies, r, res.consumed);
+            out.consumed += res.consumed;
+        }
+    }
+    buf.release();
+    return out;
+}
+
+// ---- the multiplexer -------------------------------------------------------------------------
+
+using memcoro::detail::entry_state;
+using memcoro::detail::multiplexer;
+using memcoro::detail::op_entry;
+using memcoro::proto::command;
+using memcoro::proto::request;
+
+struct journal {
+    std::string log; ///< completions in order, serialized
+    std::vector<int> completions;
+    std::vector<int> order; ///< ids in completion order
+};
+
+class fuzz_entry final : public op_entry {
+public:
+    fuzz_entry(request r, int id, journal& j)
+        : op_entry(std::move(r))
+        , id_(id)
+        , journal_(&j)
+    {
+        memcoro::proto::encode_text(req, header);
+    }
+
+private:
+    void on_complete() override
+    {
+        auto& j = *journal_;
+        ++j.completions.at(static_cast<std::size_t>(id_));
+        j.order.push_back(id_);
+        j.log += '#' + std::to_string(id_) + ' ' + std::to_string(ec.value()) + ' ' +
+                 std::to_string(static_cast<int>(resp.status)) + ' ' + std::to_string(resp.number) +
+                 ' ' + std::to_string(resp.text.size()) + ':' + resp.text;
+        for (const auto& i : resp.items)
+            j.log += " [" + i.key + ' ' + std::to_string(i.flags) + ' ' + std::to_string(i.cas) +
+                     ' ' + std::to_string(i.value.size()) + ':' + i.value + ']';
+        for (const auto& [n, v] : resp.stats)
+            j.log += " {" + n + '=' + v + '}';
+        j.log += '\n';
+    }
+
+    int id_;
+    journal* journal_;
+};
+
+request request_for(reply_kind k)
+{
+    request r;
+    r.key = "k";
+    switch (k) {
+    case reply_kind::retrieval:
+        r.cmd = command::gets;
+        r.multi_key = true;
+        r.keys = {"a", "b", "c", "k"};
+        break;
+    case reply_kind::storage:
+        r.cmd = command::set;
+        r.value = "v";
+        break;
+    case reply_kind::deletion:
+        r.cmd = command::del;
+        break;
+    case reply_kind::touch:
+        r.cmd = command::touch;
+        break;
+    case reply_kind::arithmetic:
+        r.cmd = command::incr;
+        r.cas = 1;
+        break;
+    case reply_kind::ok:
+        r.cmd = command::flush_all;
+        break;
+    case reply_kind::version:
+        r.cmd = command::version;
+        break;
+    case reply_kind::stats:
+        r.cmd = command::stats;
+        break;
+    }
+    return r;
+}
+
+struct muxed {
+    std::string log;
+    std::error_code ec;
+    std::size_t consumed = 0;
+
+    bool operator==(const muxed&) const = default;
+};
+
+muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector<std::size_t>& cuts)
+{
+    // The selected kind first, then one request of every kind, and one cancelled before it
+    // was sent (never staged, never owed a reply).
+    std::vector<request> reqs;
+    reqs.push_back(request_for(sel.kind));
+    request plain_get;
+    plain_get.cmd = command::get;
+    plain_get.key = "k";
+    reqs.push_back(plain_get);
+    request never_sent = plain_get;
+    never_sent.key = "never";
+    reqs.push_back(never_sent);
+    for (int k = 1; k < 8; ++k)
+        reqs.push_back(request_for(static_cast<reply_kind>(k)));
+    reqs.push_back(request_for(reply_kind::retrieval));
+
+    journal j;
+    j.completions.assign(reqs.size(), 0);
+    multiplexer mux(limits_for(sel));
+    std::vector<std::shared_ptr<fuzz_entry>> entries;
+    for (std::size_t i = 0; i < reqs.size(); ++i) {
+        FUZZ_CHECK(!memcoro::proto::validate(reqs[i]));
+        entries.push_back(std::make_shared<fuzz_entry>(reqs[i], static_cast<int>(i), j));
+        mux.enqueue(entries.back());
+    }
+    entries[2]->finish(errc::timeout);
+
+    std::vector<memcoro::detail::write_piece> pieces;
+    std::size_t staged = mux.stage(pieces, 16);
+    FUZZ_CHECK(staged >= 1);
+    staged += mux.stage(pieces, 1 << 20);
+    FUZZ_CHECK(staged == reqs.size() - 1);
+    FUZZ_CHECK(!mux.has_waiting() && mux.written_count() == staged);
+    FUZZ_CHECK(entries[2]->state == entry_state::done);
+    if (sel.abandon) {
+        entries[0]->finish(errc::timeout);
+        entries[3]->finish(std::make_error_code(std::errc::operation_canceled));
+        FUZZ_CHECK(entries[0]->abandoned() && entries[3]->abandoned());
+    }
+
+    muxed out;
+    const std::size_t max_pending = limits_for(sel).max_line + limits_for(sel).max_item_size + 2;
+    for (std::size_t i = 0; i <= cuts.size() && !out.ec; ++i) {
+        const std::size_t received = i < cuts.size() ? cuts[i] : buf.size();
+        const std::string_view in = buf.hold(out.consumed, received);
+        std::error_code ec;
+        const std::size_t used = mux.feed(in, ec);
+        FUZZ_CHECK(used <= in.size());
+        FUZZ_CHECK(mux.pending_size() <= max_pending);
+        out.consumed += used;
+        if (ec) {
+            FUZZ_CHECK(ec == errc::protocol_error || ec == errc::protocol_desync);
+            out.ec = ec;
+        } else {
+            // without an error, feed stops only for want of bytes (or of requests)
+            FUZZ_CHECK(used == in.size() || mux.has_written());
+        }
+    }
+    buf.release();
+
+    // Requests answered by replies complete in queue order; each one exactly once.
+    int last = -1;
+    for (int id : j.order) {
+        const bool early = id == 2 || (sel.abandon && (id == 0 || id == 3));
+        if (!early) {
+            FUZZ_CHECK(id > last);
+            last = id;
+        }
+    }
+    for (int c : j.completions)
+        FUZZ_CHECK(c <= 1);
+    out.log = j.log;
+
+    // The connection goes away: everything left is answered, once.
+    mux.fail_written(out.ec ? out.ec : std::error_code(errc::connection_lost));
+    FUZZ_CHECK(mux.empty());
+    FUZZ_CHECK(mux.pending_size() == 0);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        FUZZ_CHECK(j.completions[i] == 1);
+        FUZZ_CHECK(entries[i]->state == entry_state::done);
+    }
+    return out;
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
+    if (size == 0)
+        return 0;
+    const selector sel = decode_selector(data[0]);
+    stream_buffer buf(std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
+    const auto cuts = make_cuts(buf.size(), sel.chunking);
+    const decoder_limits limits = limits_for(sel);
+
+    // Any chunking gives the same replies, and the same error at the same place.
+    const decoded whole = run_decoder(buf, sel.kind, {}, limits);
+    const decoded chunked = run_decoder(buf, sel.kind, cuts, limits);
+    FUZZ_CHECK(whole == chunked);
+    FUZZ_CHECK(whole.consumed <= buf.size());
+
+    const muxed mux_whole = run_multiplexer(buf, sel, {});
+    const muxed mux_chunked = run_multiplexer(buf, sel, cuts);
+    FUZZ_CHECK(mux_whole == mux_chunked);
+    FUZZ_CHECK(mux_whole.consumed <= buf.size());
+    return 0;
+}

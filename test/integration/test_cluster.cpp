@@ -1,0 +1,373 @@
+// A client over several real memcached servers: placement, fan-out, fleet-wide commands,
+// and a server dying and coming back while a multi-get loop runs.
+#include <catch2/catch.hpp>
+
+#include "../support/memcached_process.hpp"
+#include "../support/run_coro.hpp"
+
+#include <memcoro/client.hpp>
+#include <memcoro/ring/distribution.hpp>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <signal.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+using namespace std::chrono_literals;
+using memcoro::test::memcached_process;
+using memcoro::test::run_coro;
+
+namespace {
+
+constexpr auto tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+struct fleet {
+    std::vector<std::unique_ptr<memcached_process>> servers;
+
+    explicit fleet(int n)
+    {
+        for (int i = 0; i < n; ++i)
+            servers.push_back(std::make_unique<memcached_process>());
+    }
+
+    std::vector<memcoro::server_address> addresses() const
+    {
+        std::vector<memcoro::server_address> out;
+        for (const auto& s : servers)
+            out.push_back(memcoro::server_address::parse(s->address()));
+        return out;
+    }
+};
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d)
+{
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(tuple);
+}
+
+std::string value_of(const std::string& key)
+{
+    return "v(" + key + ")";
+}
+
+std::vector<std::string> make_keys(int n)
+{
+    std::vector<std::string> keys;
+    for (int i = 0; i < n; ++i)
+        keys.push_back("cluster:" + std::to_string(i));
+    return keys;
+}
+
+// Reads every key straight from one server, to see where the client put it.
+asio::awaitable<std::set<std::string>> keys_on(const memcached_process& p,
+                                               const std::vector<std::string>& keys)
+{
+    memcoro::client direct(co_await asio::this_coro::executor, p.address());
+    auto r = co_await direct.async_get_multi(keys);
+    std::set<std::string> found;
+    for (auto& i : r.hits)
+        found.insert(i.key);
+    co_return found;
+}
+
+} // namespace
+
+TEST_CASE("keys land on the server the ring names, and a 10,000-key multi-get fans out")
+{
+    fleet f(4);
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client_config cfg;
+        cfg.servers = f.addresses();
+        memcoro::client c(ex, cfg);
+        auto keys = make_keys(10000);
+        std::vector<std::pair<std::string, std::string>> items;
+        for (const auto& k : keys)
+            items.emplace_back(k, value_of(k));
+        auto stored = co_await c.async_set_multi(items);
+        REQUIRE(stored.size() == keys.size());
+        for (const auto& s : stored) {
+            CHECK_FALSE(s.ec);
+            CHECK(s.status == memcoro::store_status::stored);
+        }
+
+        // Each key is on exactly the server the ketama ring names (and nowhere else).
+        std::vector<memcoro::ring::node> nodes;
+        for (const auto& a : cfg.servers)
+            nodes.push_back({a.host, a.port, a.weight, a.name});
+        memcoro::ring::continuum ring(memcoro::ring::distribution_kind::ketama, nodes);
+        std::size_t misplaced = 0, total = 0;
+        for (std::size_t i = 0; i < f.servers.size(); ++i) {
+            auto found = co_await keys_on(*f.servers[i], keys);
+            total += found.size();
+            for (const auto& k : found)
+                if (ring.server_for(k) != i)
+                    ++misplaced;
+        }
+        CHECK(total == keys.size());
+        CHECK(misplaced == 0);
+        CHECK(c.server_for_key(keys[0]) == f.servers[ring.server_for(keys[0])]->address());
+
+        // One multi-get of 10,000 keys (plus misses): every hit, in request order.
+        auto asked = keys;
+        asked.push_back("cluster:missing-1");
+        asked.push_back("cluster:missing-2");
+        auto r = co_await c.async_get_multi(asked);
+        REQUIRE(r.hits.size() == keys.size());
+        CHECK(r.errors.empty());
+        bool in_order = true, right = true;
+        for (std::size_t i = 0; i < r.hits.size(); ++i) {
+            in_order = in_order && r.hits[i].key == keys[i];
+            right = right && r.hits[i].value == value_of(r.hits[i].key);
+        }
+        CHECK(in_order);
+        CHECK(right);
+
+        // Every server saw requests, and requests were split (<= 100 keys each).
+        std::uint64_t requests = 0;
+        for (const auto& s : c.servers()) {
+            CHECK(s.counters.hits > 0);
+            requests += s.counters.requests;
+        }
+        CHECK(requests >= keys.size() + 100); // 10,000 sets, then >= 100 get requests
+
+        auto deleted = co_await c.async_delete_multi(std::vector<std::string>(
+            keys.begin(), keys.begin() + 10));
+        REQUIRE(deleted.size() == 10);
+        for (const auto& d : deleted)
+            CHECK(d.status == memcoro::delete_status::deleted);
+        auto after = co_await c.async_get_multi(keys);
+        CHECK(after.hits.size() == keys.size() - 10);
+    }());
+}
+
+TEST_CASE("fleet-wide stats, flush_all on every server, per-server counters as JSON")
+{
+    fleet f(3);
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client_config cfg;
+        cfg.servers = f.addresses();
+        memcoro::client c(ex, cfg);
+        auto all = co_await c.async_stats_all();
+        REQUIRE(all.size() == 3);
+        for (std::size_t i = 0; i < 3; ++i) {
+            CHECK(all[i].server == f.servers[i]->address());
+            CHECK_FALSE(all[i].ec);
+            std::string pid;
+            for (auto& [k, v] : all[i].stats)
+                if (k == "pid")
+                    pid = v;
+            CHECK(pid == std::to_string(f.servers[i]->pid()));
+        }
+        auto keys = make_keys(300);
+        for (const auto& k : keys)
+            co_await c.async_set(k, value_of(k));
+        co_await c.async_flush_all();
+        auto r = co_await c.async_get_multi(keys);
+        CHECK(r.hits.empty());
+        const std::string json = c.servers_json();
+        for (const auto& s : f.servers)
+            CHECK(json.find("\"" + s->address() + "\"") != std::string::npos);
+        CHECK(json.find("\"latency_histogram\"") != std::string::npos);
+    }());
+}
+
+namespace {
+
+// The kill/restart scenario: a multi-get loop over 4 servers while one is SIGKILLed and later
+// restarted. Returns nothing; CHECKs inside.
+asio::awaitable<void> kill_and_restart(fleet& f, memcoro::down_policy policy)
+{
+    auto ex = co_await asio::this_coro::executor;
+    memcoro::client_config cfg;
+    cfg.servers = f.addresses();
+    cfg.op_timeout = 500ms;
+    cfg.failure_limit = 2;
+    cfg.retry_interval = 200ms;
+    cfg.on_down = policy;
+    std::vector<memcoro::server_event> events;
+    cfg.on_server_event = [&](const memcoro::server_event& e) { events.push_back(e); };
+    memcoro::client c(ex, cfg);
+
+    auto keys = make_keys(2000);
+    std::vector<std::pair<std::string, std::string>> items;
+    for (const auto& k : keys)
+        items.emplace_back(k, value_of(k));
+    co_await c.async_set_multi(items);
+
+    memcached_process& victim = *f.servers[1];
+    const std::string victim_name = victim.address();
+    std::set<std::string> victim_keys;
+    for (const auto& k : keys)
+        if (c.server_for_key(k) == victim_name)
+            victim_keys.insert(k);
+    REQUIRE_FALSE(victim_keys.empty());
+
+    std::size_t wrong = 0, lost_other = 0, rounds = 0;
+    bool saw_down = false;
+    auto check_round = [&](const memcoro::get_multi_result& r) {
+        std::set<std::string> hit;
+        for (const auto& i : r.hits) {
+            hit.insert(i.key);
+            if (i.value != value_of(i.key))
+                ++wrong; // another key's value: never
+        }
+        for (const auto& k : keys)
+            if (!victim_keys.count(k) && !hit.count(k))
+                ++lost_other; // a live server's key went missing
+        for (const auto& [k, ec] : r.errors) {
+            CHECK(victim_keys.count(k) == 1); // only the dead server's keys fail
+            if (ec == memcoro::errc::server_down)
+                saw_down = true;
+        }
+    };
+
+    for (int i = 0; i < 5; ++i) {
+        auto r = co_await c.async_get_multi(keys);
+        check_round(r);
+        CHECK(r.hits.size() == keys.size());
+        ++rounds;
+    }
+    victim.signal(SIGKILL);
+    victim.wait();
+    // Loop until the client has marked it down and the keys of the others keep coming.
+    for (int i = 0; i < 40; ++i) {
+        auto [ec, r] = co_await c.async_get_multi(keys, tuple);
+        CHECK_FALSE(ec);
+        check_round(r);
+        ++rounds;
+        if (policy == memcoro::down_policy::failover) {
+            // Failover: the dead server's keys are misses on their new server, not errors,
+            // once it is marked down.
+            auto info = c.server(victim_name);
+            if (info && info->status == memcoro::server_status::down)
+                saw_down = true;
+        }
+        co_await sleep_for(10ms);
+    }
+    auto info = c.server(victim_name);
+    REQUIRE(info);
+    CHECK(info->status == memcoro::server_status::down);
+    CHECK(saw_down);
+    CHECK(info->counters.transitions >= 1);
+
+    // With failover, the dead server's keys can be written to their failover server.
+    if (policy == memcoro::down_policy::failover) {
+        const std::string& k = *victim_keys.begin();
+        auto st = co_await c.async_set(k, value_of(k));
+        CHECK(st == memcoro::store_status::stored);
+        auto v = co_await c.async_get(k);
+        REQUIRE(v);
+        CHECK(v->value == value_of(k));
+    } else {
+        auto [ec, v] = co_await c.async_get(*victim_keys.begin(), tuple);
+        CHECK(ec == memcoro::errc::server_down);
+    }
+
+    victim.restart();
+    // After the retry interval one probe goes through and marks it up again.
+    bool up = false;
+    for (int i = 0; i < 100 && !up; ++i) {
+        auto [ec, r] = co_await c.async_get_multi(keys, tuple);
+        CHECK_FALSE(ec);
+        check_round(r);
+        auto s = c.server(victim_name);
+        up = s && s->status == memcoro::server_status::up;
+        co_await sleep_for(20ms);
+    }
+    CHECK(up);
+    // The restarted server is empty: its keys are misses now, everyone else's still hits.
+    auto r = co_await c.async_get_multi(keys);
+    check_round(r);
+    CHECK(r.errors.empty());
+    CHECK(wrong == 0);
+    CHECK(lost_other == 0);
+    co_await sleep_for(10ms); // let the posted transition callbacks run
+    REQUIRE(events.size() >= 2);
+    CHECK(events.front().server == victim_name);
+    CHECK(events.front().status == memcoro::server_status::down);
+    CHECK(events.front().reason);
+    CHECK(events.back().status == memcoro::server_status::up);
+}
+
+} // namespace
+
+TEST_CASE("a killed server is marked down and back up; other keys never move (fail_fast)")
+{
+    fleet f(4);
+    asio::io_context ioc;
+    run_coro(ioc, kill_and_restart(f, memcoro::down_policy::fail_fast), 60s);
+}
+
+TEST_CASE("a killed server is marked down and back up; its keys fail over")
+{
+    fleet f(4);
+    asio::io_context ioc;
+    run_coro(ioc, kill_and_restart(f, memcoro::down_policy::failover), 60s);
+}
+
+TEST_CASE("servers added, removed and marked by hand at run time")
+{
+    fleet f(3);
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client c(ex, memcoro::client_config{});
+        auto [none, r0] = co_await c.async_get("k", tuple);
+        CHECK(none == memcoro::errc::no_servers);
+
+        memcoro::server_options opts;
+        opts.weight = 2;
+        opts.timeout = 2s;
+        opts.initial_status = memcoro::server_status::down;
+        c.add_server("127.0.0.1", f.servers[0]->port(), opts);
+        auto [down, r1] = co_await c.async_get("k", tuple);
+        CHECK(down == memcoro::errc::server_down);
+        auto st = c.server_status("127.0.0.1", f.servers[0]->port());
+        REQUIRE(st);
+        CHECK(st->status == memcoro::server_status::down);
+        CHECK(st->address.weight == 2);
+
+        // Equal weights from here on: weighted ketama rescales every server's points when the
+        // total weight changes, so only equal weights keep the other servers' keys in place.
+        opts.weight = 1;
+        opts.initial_status = memcoro::server_status::up;
+        c.set_server_params(f.servers[0]->address(), opts);
+        co_await c.async_set("k", "v");
+        {
+            auto v1_ = co_await c.async_get("k");
+            CHECK(v1_->value == "v");
+        }
+
+        c.add_server(memcoro::server_address::parse(f.servers[1]->address()));
+        c.add_server(memcoro::server_address::parse(f.servers[2]->address()));
+        co_await c.async_version(); // ordered after the changes
+        CHECK(c.servers().size() == 3);
+        CHECK(c.servers().front().address.weight == 1);
+        auto keys = make_keys(1000);
+        std::map<std::string, std::string> before;
+        for (const auto& k : keys)
+            before[k] = c.server_for_key(k);
+        c.remove_server(f.servers[2]->address());
+        co_await c.async_version();
+        std::size_t moved = 0;
+        for (const auto& k : keys) {
+            const auto now = c.server_for_key(k);
+            if (before[k] == f.servers[2]->address())
+                CHECK(now != before[k]);
+            else if (now != before[k])
+                ++moved; // keys of the remaining servers stay put
+        }
+        CHECK(moved == 0);
+        CHECK(c.servers().size() == 2);
+    }());
+}

@@ -1,0 +1,326 @@
+// Every key → server mapping recorded from the real clients (libmemcached 1.1.4, PECL memcache,
+// php-memcached, twemproxy) must be reproduced exactly: these files are the definition of
+// "compatible" for the ring layer.
+
+#include "compat_data.hpp"
+
+#include <memcoro/ring/distribution.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+using memcoro::ring::continuum;
+using memcoro::ring::distribution_kind;
+using memcoro::ring::hash_kind;
+using memcoro::ring::node;
+using memcoro::ring::test::load_compat;
+using nlohmann::json;
+
+struct setup {
+    distribution_kind distribution;
+    hash_kind key_hash;
+};
+
+/// The word after `name=` in libmemcached's `effective` read-back string.
+std::string effective_field(const std::string& effective, const std::string& name)
+{
+    const auto at = effective.find(" " + name + "=");
+    REQUIRE(at != std::string::npos);
+    const auto begin = at + name.size() + 2;
+    return effective.substr(begin, effective.find(' ', begin) - begin);
+}
+
+hash_kind libmemcached_hash(const std::string& name)
+{
+    static const std::map<std::string, hash_kind> names = {
+        {"DEFAULT", hash_kind::one_at_a_time},
+        {"MD5", hash_kind::md5},
+        {"CRC", hash_kind::crc},
+        {"FNV1_64", hash_kind::fnv1_64},
+        {"FNV1A_64", hash_kind::fnv1a_64},
+        {"FNV1_32", hash_kind::fnv1_32},
+        {"FNV1A_32", hash_kind::fnv1a_32},
+        {"HSIEH", hash_kind::hsieh},
+        {"MURMUR", hash_kind::murmur},
+        {"JENKINS", hash_kind::jenkins},
+        {"MURMUR3", hash_kind::murmur3},
+    };
+    const auto it = names.find(name);
+    REQUIRE(it != names.end());
+    return it->second;
+}
+
+/// Translates a vector file's implementation + config into a distribution and key hash.
+setup setup_for(const json& file)
+{
+    const std::string implementation = file.at("implementation");
+    const json& config = file.at("config");
+    if (implementation == "libmemcached") {
+        // What the library reported after setup, e.g. "... distribution=MEMCACHED_DISTRIBUTION_
+        // CONSISTENT_WEIGHTED key_hash=MD5 distribution_hash=MD5 ketama_weighted=1 servers=5".
+        const std::string effective = config.at("effective");
+        const std::string dist = effective_field(effective, "distribution");
+        const hash_kind key_hash = libmemcached_hash(effective_field(effective, "key_hash"));
+        if (dist == "MEMCACHED_DISTRIBUTION_MODULA")
+            return {distribution_kind::modula, key_hash};
+        if (dist == "MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED")
+            return {distribution_kind::ketama, key_hash};
+        if (dist == "MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA_SPY")
+            return {distribution_kind::ketama_spy, key_hash};
+        if (dist == "MEMCACHED_DISTRIBUTION_CONSISTENT" ||
+            dist == "MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA") {
+            // Weighted points here come only from the weight > 1 quirk, which the continuum
+            // applies by itself; check the file agrees that this is what happened.
+            bool any_weight = false;
+            for (const json& s : file.at("servers"))
+                any_weight = any_weight || s.at("weight").get<int>() > 1;
+            CHECK((effective_field(effective, "ketama_weighted") == "1") == any_weight);
+            return {distribution_kind::consistent, key_hash};
+        }
+        FAIL("unknown libmemcached distribution " << dist);
+    }
+    if (implementation == "php-memcached") {
+        // libmemcached enum values read back through Memcached::getOption().
+        const json& options = config.at("options_read_back");
+        const int dist = options.at("OPT_DISTRIBUTION");
+        static const std::map<int, hash_kind> hashes = {
+            {0, hash_kind::one_at_a_time}, {1, hash_kind::md5},      {2, hash_kind::crc},
+            {3, hash_kind::fnv1_64},       {4, hash_kind::fnv1a_64}, {5, hash_kind::fnv1_32},
+            {6, hash_kind::fnv1a_32},      {7, hash_kind::hsieh},    {8, hash_kind::murmur},
+        };
+        const auto h = hashes.find(options.at("OPT_HASH").get<int>());
+        REQUIRE(h != hashes.end());
+        if (dist == 0)
+            return {distribution_kind::modula, h->second};
+        if (dist == 1)
+            return {distribution_kind::consistent, h->second};
+        if (dist == 5)
+            return {distribution_kind::ketama, h->second};
+        FAIL("unknown php-memcached OPT_DISTRIBUTION " << dist);
+    }
+    if (implementation == "pecl-memcache") {
+        const std::string strategy = config.at("memcache.hash_strategy");
+        const std::string function = config.at("memcache.hash_function");
+        REQUIRE((function == "crc32" || function == "fnv"));
+        // PECL's fnv is FNV-1a 32 bit.
+        const hash_kind h = function == "crc32" ? hash_kind::crc32 : hash_kind::fnv1a_32;
+        REQUIRE((strategy == "consistent" || strategy == "standard"));
+        return {strategy == "consistent" ? distribution_kind::pecl_consistent
+                                         : distribution_kind::pecl_standard,
+                h};
+    }
+    if (implementation == "twemproxy") {
+        const std::string dist = config.at("distribution");
+        const std::string name = config.at("hash");
+        // twemproxy's "crc32" is libmemcached's 15-bit CRC, its "crc32a" the full CRC-32.
+        static const std::map<std::string, hash_kind> hashes = {
+            {"one_at_a_time", hash_kind::one_at_a_time},
+            {"md5", hash_kind::md5},
+            {"crc32", hash_kind::crc},
+            {"crc32a", hash_kind::crc32},
+            {"fnv1_64", hash_kind::fnv1_64},
+            {"fnv1a_64", hash_kind::fnv1a_64},
+            {"fnv1_32", hash_kind::fnv1_32},
+            {"fnv1a_32", hash_kind::fnv1a_32},
+            {"hsieh", hash_kind::hsieh},
+            {"murmur", hash_kind::murmur},
+            {"jenkins", hash_kind::jenkins},
+        };
+        const auto h = hashes.find(name);
+        REQUIRE(h != hashes.end());
+        REQUIRE((dist == "ketama" || dist == "modula"));
+        return {dist == "ketama" ? distribution_kind::twemproxy_ketama
+                                 : distribution_kind::twemproxy_modula,
+                h->second};
+    }
+    FAIL("unknown implementation " << implementation);
+    return {};
+}
+
+std::vector<node> nodes_of(const json& file)
+{
+    std::vector<node> nodes;
+    for (const json& s : file.at("servers")) {
+        node n;
+        n.host = s.at("host").get<std::string>();
+        n.port = s.at("port").get<std::uint16_t>();
+        n.weight = s.at("weight").get<std::uint32_t>();
+        if (s.contains("name"))
+            n.name = s.at("name").get<std::string>();
+        nodes.push_back(std::move(n));
+    }
+    return nodes;
+}
+
+/// Builds the file's configuration and checks every key of its mapping.
+void check_file(const std::string& config_id)
+{
+    const json file = load_compat(config_id + ".public.json");
+    REQUIRE(file.at("schema_version") == 1);
+    REQUIRE(file.at("config_id") == config_id);
+    const setup s = setup_for(file);
+    const continuum ring(s.distribution, s.key_hash, nodes_of(file));
+    INFO(config_id << ": " << to_string(s.distribution) << " / " << to_string(s.key_hash));
+
+    std::set<std::string> rejected;
+    if (file.contains("rejected_keys"))
+        for (const json& k : file.at("rejected_keys"))
+            rejected.insert(k.get<std::string>());
+
+    std::vector<std::size_t> per_server(ring.size());
+    std::size_t checked = 0;
+    for (const json& entry : file.at("mapping")) {
+        const std::string key = entry.at(0);
+        const std::size_t expected = entry.at(1);
+        if (rejected.count(key) != 0)
+            continue;
+        INFO("key '" << key << "'");
+        CHECK(ring.server_for(key) == expected);
+        REQUIRE(expected < per_server.size());
+        ++per_server[expected];
+        ++checked;
+    }
+    CHECK(checked > 1000);
+    // Cross-check our reading of the file against its own summary.
+    CHECK(per_server ==
+          file.at("verification").at("keys_per_server").get<std::vector<std::size_t>>());
+}
+
+} // namespace
+
+#define COMPAT_FILE(id)                                                                            \
+    TEST_CASE("compat vectors: " #id, "[ring][compat]")                                            \
+    {                                                                                              \
+        check_file(#id);                                                                           \
+    }
+
+COMPAT_FILE(libmemcached_consistent_oaat_w123)
+COMPAT_FILE(libmemcached_ketama_oaat)
+COMPAT_FILE(libmemcached_ketama_spy_md5)
+COMPAT_FILE(libmemcached_ketama_weighted_md5)
+COMPAT_FILE(libmemcached_ketama_weighted_md5_localhost)
+COMPAT_FILE(libmemcached_ketama_weighted_md5_port11211)
+COMPAT_FILE(libmemcached_ketama_weighted_md5_w123)
+COMPAT_FILE(libmemcached_ketama_weighted_md5_wfloat)
+COMPAT_FILE(libmemcached_modula_crc)
+COMPAT_FILE(libmemcached_modula_fnv1a_32)
+COMPAT_FILE(libmemcached_modula_fnv1a_64)
+COMPAT_FILE(libmemcached_modula_md5)
+COMPAT_FILE(libmemcached_modula_oaat)
+COMPAT_FILE(libmemcached_modula_oaat_w123)
+COMPAT_FILE(pecl_memcache_consistent_crc32)
+COMPAT_FILE(pecl_memcache_consistent_crc32_localhost)
+COMPAT_FILE(pecl_memcache_consistent_crc32_w123)
+COMPAT_FILE(pecl_memcache_consistent_fnv)
+COMPAT_FILE(pecl_memcache_standard_crc32)
+COMPAT_FILE(pecl_memcache_standard_crc32_w123)
+COMPAT_FILE(pecl_memcache_standard_fnv)
+COMPAT_FILE(php_memcached_consistent)
+COMPAT_FILE(php_memcached_default)
+COMPAT_FILE(php_memcached_default_binary)
+COMPAT_FILE(php_memcached_libketama)
+COMPAT_FILE(php_memcached_libketama_binary)
+COMPAT_FILE(php_memcached_libketama_w123)
+COMPAT_FILE(php_memcached_libketama_wfloat)
+COMPAT_FILE(twemproxy_ketama_fnv1a_64)
+COMPAT_FILE(twemproxy_ketama_md5)
+COMPAT_FILE(twemproxy_ketama_md5_named)
+COMPAT_FILE(twemproxy_ketama_md5_w123)
+COMPAT_FILE(twemproxy_ketama_md5_wfloat)
+COMPAT_FILE(twemproxy_modula_fnv1a_64)
+COMPAT_FILE(twemproxy_modula_fnv1a_64_named)
+COMPAT_FILE(twemproxy_modula_fnv1a_64_w123)
+
+TEST_CASE("compat vectors: every vector file has a test case", "[ring][compat]")
+{
+    // A file added to test/data/compat must not go unchecked.
+    const std::set<std::string> covered = {
+        "libmemcached_consistent_oaat_w123",
+        "libmemcached_ketama_oaat",
+        "libmemcached_ketama_spy_md5",
+        "libmemcached_ketama_weighted_md5",
+        "libmemcached_ketama_weighted_md5_localhost",
+        "libmemcached_ketama_weighted_md5_port11211",
+        "libmemcached_ketama_weighted_md5_w123",
+        "libmemcached_ketama_weighted_md5_wfloat",
+        "libmemcached_modula_crc",
+        "libmemcached_modula_fnv1a_32",
+        "libmemcached_modula_fnv1a_64",
+        "libmemcached_modula_md5",
+        "libmemcached_modula_oaat",
+        "libmemcached_modula_oaat_w123",
+        "pecl_memcache_consistent_crc32",
+        "pecl_memcache_consistent_crc32_localhost",
+        "pecl_memcache_consistent_crc32_w123",
+        "pecl_memcache_consistent_fnv",
+        "pecl_memcache_standard_crc32",
+        "pecl_memcache_standard_crc32_w123",
+        "pecl_memcache_standard_fnv",
+        "php_memcached_consistent",
+        "php_memcached_default",
+        "php_memcached_default_binary",
+        "php_memcached_libketama",
+        "php_memcached_libketama_binary",
+        "php_memcached_libketama_w123",
+        "php_memcached_libketama_wfloat",
+        "twemproxy_ketama_fnv1a_64",
+        "twemproxy_ketama_md5",
+        "twemproxy_ketama_md5_named",
+        "twemproxy_ketama_md5_w123",
+        "twemproxy_ketama_md5_wfloat",
+        "twemproxy_modula_fnv1a_64",
+        "twemproxy_modula_fnv1a_64_named",
+        "twemproxy_modula_fnv1a_64_w123",
+    };
+    const std::string suffix = ".public.json";
+    std::set<std::string> present;
+    for (const auto& entry : std::filesystem::directory_iterator(
+             std::filesystem::path(memcoro::ring::test::compat_path("")))) {
+        const std::string name = entry.path().filename().string();
+        if (name.size() > suffix.size() &&
+            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+            present.insert(name.substr(0, name.size() - suffix.size()));
+    }
+    present.erase("libmemcached_hash_values"); // raw hash values, test_hash.cpp
+    CHECK(present == covered);
+}
+
+TEST_CASE("compat vectors: point counts of the weighted formulas", "[ring][compat]")
+{
+    auto counts = [](const continuum& ring) {
+        std::vector<std::size_t> out;
+        for (std::size_t i = 0; i < ring.size(); ++i)
+            out.push_back(ring.points_of(i));
+        return out;
+    };
+    auto servers = [](std::vector<std::uint32_t> weights) {
+        std::vector<node> nodes;
+        for (std::size_t i = 0; i < weights.size(); ++i)
+            nodes.push_back({"127.0.0.1", static_cast<std::uint16_t>(22201 + i), weights[i], ""});
+        return nodes;
+    };
+    using v = std::vector<std::size_t>;
+    // Single-precision float: 28, not the 32 that double precision would give.
+    CHECK(counts(continuum(distribution_kind::ketama, servers({1, 1, 3, 10, 10}))) ==
+          v{28, 28, 92, 320, 320});
+    CHECK(counts(continuum(distribution_kind::twemproxy_ketama, servers({1, 1, 3, 10, 10}))) ==
+          v{28, 28, 92, 320, 320});
+    CHECK(counts(continuum(distribution_kind::ketama, servers({1, 2, 3}))) == v{80, 160, 240});
+    CHECK(counts(continuum(distribution_kind::ketama, servers({1, 1, 1, 1, 1}))) ==
+          v{160, 160, 160, 160, 160});
+    CHECK(counts(continuum(distribution_kind::consistent, servers({1, 1, 1}))) == v{100, 100, 100});
+    // The weight > 1 quirk: consistent switches to weighted points.
+    CHECK(counts(continuum(distribution_kind::consistent, servers({1, 2, 3}))) == v{80, 160, 240});
+    CHECK(counts(continuum(distribution_kind::pecl_consistent, servers({1, 2, 3}))) ==
+          v{160, 320, 480});
+    CHECK(counts(continuum(distribution_kind::pecl_standard, servers({1, 2, 3}))) == v{1, 2, 3});
+    CHECK(counts(continuum(distribution_kind::twemproxy_modula, servers({2, 3, 1}))) == v{2, 3, 1});
+    CHECK(counts(continuum(distribution_kind::modula, servers({1, 2, 3}))) == v{1, 1, 1});
+}
