@@ -4,15 +4,17 @@
 # table of medians over the rounds (bench/aggregate.py).
 #
 #   bench/run.sh BUILD_DIR [--rounds N] [--seconds S] [--warmup S] [--scenario A,B,...]
-#                [--no-threads] [--out DIR] [-- extra options for both benchmarks]
+#                [--no-threads] [--nice N] [--out DIR] [-- extra options for both benchmarks]
 #
 # --no-threads skips the third program of each round, memcoro with --threads 2 (a client
-# per io_context thread), reported as its own column. --out keeps the raw JSON lines there.
+# per io_context thread), reported as its own column. --nice N runs the servers and both
+# clients under `nice -n N` (a negative N, as root, shields them from other load on the
+# machine). --out keeps the raw JSON lines there.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -25,6 +27,7 @@ warmup=0.5
 scenario=
 threads2=1
 out=
+nice_level=
 extra=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -34,6 +37,7 @@ while [[ $# -gt 0 ]]; do
   --scenario) scenario=$2; shift 2 ;;
   --no-threads) threads2=0; shift ;;
   --out) out=$2; shift 2 ;;
+  --nice) nice_level=$2; shift 2 ;;
   --) shift; extra=("$@"); break ;;
   -h | --help) usage ;;
   *) echo "unknown option: $1" >&2; usage ;;
@@ -47,6 +51,8 @@ for b in "$mc_bench" "$lm_bench"; do
   [[ -x $b ]] || { echo "$b not found: meson setup $build -Dbench=enabled -Dbuildtype=release && ninja -C $build" >&2; exit 2; }
 done
 
+RUN_PREFIX=()
+[[ -n $nice_level ]] && RUN_PREFIX=(nice -n "$nice_level")
 scratch=$(mktemp -d /tmp/memcoro-bench-XXXXXX)
 # shellcheck source=servers.sh
 source "$here/servers.sh"
@@ -71,7 +77,7 @@ args+=("${extra[@]}")
 {
   echo "memcached: $(${MEMCACHED_BINARY:-memcached} -V) -t 1 x4 on $SERVERS"
   echo "cpus: $(nproc), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "rounds: $rounds, ${seconds}s measured + ${warmup}s warm-up per scenario"
+  echo "rounds: $rounds, ${seconds}s measured + ${warmup}s warm-up per scenario${nice_level:+, nice $nice_level}"
 } | tee "$results/info.txt" >&2
 
 failed=0
@@ -79,7 +85,7 @@ run_one() { # label, file, command...
   local label=$1 file=$2
   shift 2
   echo "round $r: $label" >&2
-  if ! "$@" >"$file"; then
+  if ! ${RUN_PREFIX[@]+"${RUN_PREFIX[@]}"} "$@" >"$file"; then
     echo "!!! $label failed in round $r (see above)" >&2
     failed=1
   fi

@@ -3,9 +3,12 @@
 #
 #   start_servers N DIR   sets SERVERS ("127.0.0.1:PORT,...") and SERVER_PIDS
 #   stop_servers          kills them (installed as an EXIT trap by start_servers)
+#
+# RUN_PREFIX (an array, e.g. (nice -n -10)) is put before the memcached command.
 
 SERVER_PIDS=()
 SERVERS=
+RUN_PREFIX=(${RUN_PREFIX[@]+"${RUN_PREFIX[@]}"})
 
 stop_servers() {
   local pid
@@ -33,7 +36,7 @@ start_servers() { # count, scratch dir
     rm -f "$dir/server$i/ports"
     # -p -1: the kernel picks a free port, which memcached writes to MEMCACHED_PORT_FILENAME.
     MEMCACHED_PORT_FILENAME="$dir/server$i/ports" \
-      "$bin" -l 127.0.0.1 -p -1 -U 0 -t 1 -c 4096 -m 256 "${user_args[@]}" \
+      ${RUN_PREFIX[@]+"${RUN_PREFIX[@]}"} "$bin" -l 127.0.0.1 -p -1 -U 0 -t 1 -c 4096 -m 256 "${user_args[@]}" \
       </dev/null >"$dir/server$i/log" 2>&1 &
     SERVER_PIDS+=($!)
   done

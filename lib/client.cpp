@@ -20,7 +20,10 @@ class client_service final : public asio::execution_context::service {
 public:
     static inline asio::execution_context::id id;
 
-    explicit client_service(asio::execution_context& ctx) : service(ctx) {}
+    explicit client_service(asio::execution_context& ctx)
+        : service(ctx)
+    {
+    }
 
     void add(const std::shared_ptr<client_impl>& c)
     {
@@ -62,7 +65,8 @@ public:
     part_entry(proto::request r, std::function<void(op_entry&)> done)
         : op_entry(std::move(r))
         , done_(std::move(done))
-    {}
+    {
+    }
 
 private:
     void on_complete() override { done_(*this); }
@@ -71,7 +75,10 @@ private:
 
 /// Answers the caller of a split request once all its parts are done.
 struct gather {
-    explicit gather(entry_ptr p) : parent(std::move(p)) {}
+    explicit gather(entry_ptr p)
+        : parent(std::move(p))
+    {
+    }
 
     entry_ptr parent;
     std::size_t remaining = 0;
@@ -299,29 +306,29 @@ void client_impl::fan_out_retrieval(entry_ptr e)
             std::vector<std::uint32_t> index(grp.index.begin() + from, grp.index.begin() + to);
             for (auto i : index)
                 part.keys.push_back(keys[i]);
-            auto p = std::make_shared<part_entry>(
-                std::move(part), [g, index = std::move(index)](op_entry& done) {
-                    op_entry& parent = *g->parent;
-                    if (done.ec) {
-                        g->note_error(done);
-                        // Copies: a timed-out part stays queued, its keys still needed to
-                        // check the late reply against.
-                        for (const auto& k : done.req.keys)
-                            parent.resp.key_errors.emplace_back(k, done.ec);
-                    } else {
-                        for (std::size_t k = 0; k < done.resp.items.size(); ++k)
-                            g->hits.emplace_back(index[done.resp.item_index[k]],
-                                                 std::move(done.resp.items[k]));
-                    }
-                    if (--g->remaining > 0)
-                        return;
-                    // Hits in request order, as from a single server.
-                    std::stable_sort(g->hits.begin(), g->hits.end(),
-                                     [](const auto& a, const auto& b) { return a.first < b.first; });
-                    for (auto& [_, it] : g->hits)
-                        parent.resp.items.push_back(std::move(it));
-                    g->finish(parent.resp.key_errors.size() == parent.req.keys.size());
-                });
+            auto p = std::make_shared<part_entry>(std::move(part), [g, index = std::move(index)](
+                                                                       op_entry& done) {
+                op_entry& parent = *g->parent;
+                if (done.ec) {
+                    g->note_error(done);
+                    // Copies: a timed-out part stays queued, its keys still needed to
+                    // check the late reply against.
+                    for (const auto& k : done.req.keys)
+                        parent.resp.key_errors.emplace_back(k, done.ec);
+                } else {
+                    for (std::size_t k = 0; k < done.resp.items.size(); ++k)
+                        g->hits.emplace_back(index[done.resp.item_index[k]],
+                                             std::move(done.resp.items[k]));
+                }
+                if (--g->remaining > 0)
+                    return;
+                // Hits in request order, as from a single server.
+                std::stable_sort(g->hits.begin(), g->hits.end(),
+                                 [](const auto& a, const auto& b) { return a.first < b.first; });
+                for (auto& [_, it] : g->hits)
+                    parent.resp.items.push_back(std::move(it));
+                g->finish(parent.resp.key_errors.size() == parent.req.keys.size());
+            });
             send(*grp.target, std::move(p));
         }
     }
@@ -475,9 +482,8 @@ void client_impl::set_server_params(std::string name, server_options opts)
             if (reweigh)
                 s->address.weight = opts.weight;
             s->monitor->set_policy(
-                {self->cfg_.failure_limit, opts.retry_interval.count() > 0
-                                               ? opts.retry_interval
-                                               : self->cfg_.retry_interval},
+                {self->cfg_.failure_limit,
+                 opts.retry_interval.count() > 0 ? opts.retry_interval : self->cfg_.retry_interval},
                 opts.failure_callback ? opts.failure_callback : self->cfg_.on_server_event);
             const auto timeout = opts.timeout.count() > 0 ? opts.timeout : self->cfg_.op_timeout;
             for (auto& c : s->connections)
@@ -547,7 +553,8 @@ client_config config_from(std::string_view servers)
 
 client::client(executor_type ex, std::string_view servers)
     : client(std::move(ex), config_from(servers))
-{}
+{
+}
 
 client::~client()
 {

@@ -12,21 +12,36 @@ public:
         switch (static_cast<errc>(ev)) {
         case errc::invalid_key:
             return "invalid key (empty, over 250 bytes, or containing space or control bytes)";
-        case errc::invalid_argument: return "invalid argument";
-        case errc::value_too_large: return "value larger than the maximum item size";
-        case errc::timeout: return "operation timed out";
-        case errc::connect_timeout: return "connect timed out";
-        case errc::connection_failed: return "connection failed";
-        case errc::connection_lost: return "connection lost before the reply arrived";
-        case errc::resolve_failed: return "host name did not resolve";
-        case errc::server_error: return "server error";
-        case errc::client_error: return "client error reported by the server";
-        case errc::unknown_command: return "the server does not know the command";
-        case errc::protocol_error: return "malformed or unexpected reply from the server";
-        case errc::protocol_desync: return "reply does not match its request";
-        case errc::server_down: return "server is marked down";
-        case errc::no_servers: return "no servers configured";
-        case errc::shutting_down: return "client is shutting down";
+        case errc::invalid_argument:
+            return "invalid argument";
+        case errc::value_too_large:
+            return "value larger than the maximum item size";
+        case errc::timeout:
+            return "operation timed out";
+        case errc::connect_timeout:
+            return "connect timed out";
+        case errc::connection_failed:
+            return "connection failed";
+        case errc::connection_lost:
+            return "connection lost before the reply arrived";
+        case errc::resolve_failed:
+            return "host name did not resolve";
+        case errc::server_error:
+            return "server error";
+        case errc::client_error:
+            return "client error reported by the server";
+        case errc::unknown_command:
+            return "the server does not know the command";
+        case errc::protocol_error:
+            return "malformed or unexpected reply from the server";
+        case errc::protocol_desync:
+            return "reply does not match its request";
+        case errc::server_down:
+            return "server is marked down";
+        case errc::no_servers:
+            return "no servers configured";
+        case errc::shutting_down:
+            return "client is shutting down";
         }
         return "unknown memcoro error";
     }
@@ -78,6 +93,7 @@ error::error(std::error_code ec, std::string server, std::string detail)
     , what_(describe(ec, server, detail))
     , server_(std::move(server))
     , detail_(std::move(detail))
-{}
+{
+}
 
 } // namespace memcoro

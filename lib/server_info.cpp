@@ -38,8 +38,8 @@ std::string client::servers_json() const
         nlohmann::json hist = nlohmann::json::array();
         for (std::size_t i = 0; i < latency_histogram::buckets; ++i)
             if (c.latency.counts[i])
-                hist.push_back({{"below_us", latency_histogram::upper_us(i)},
-                                {"count", c.latency.counts[i]}});
+                hist.push_back(
+                    {{"below_us", latency_histogram::upper_us(i)}, {"count", c.latency.counts[i]}});
         out[s.name] = {
             {"status", to_string(s.status)},
             {"weight", s.address.weight},

@@ -5,10 +5,14 @@ namespace memcoro {
 const char* to_string(store_status s) noexcept
 {
     switch (s) {
-    case store_status::stored: return "stored";
-    case store_status::not_stored: return "not_stored";
-    case store_status::exists: return "exists";
-    case store_status::not_found: return "not_found";
+    case store_status::stored:
+        return "stored";
+    case store_status::not_stored:
+        return "not_stored";
+    case store_status::exists:
+        return "exists";
+    case store_status::not_found:
+        return "not_found";
     }
     return "?";
 }

@@ -13,10 +13,10 @@
 #include <memory>
 #include <optional>
 #include <ranges>
-#include <utility>
-#include <vector>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace memcoro {
 
@@ -128,7 +128,7 @@ public:
     /// Multi-key get: one batched request per server.
     /// `void(std::error_code, get_multi_result)`. An invalid key fails the whole call.
     template <std::ranges::input_range Keys, class Token = use_awaitable_t>
-        requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_get_multi(const Keys& keys, Token&& token = {})
     {
         return start<get_multi_result>(multi(proto::command::get, keys, {}),
@@ -137,7 +137,7 @@ public:
 
     /// Multi-key gets (with CAS uniques).
     template <std::ranges::input_range Keys, class Token = use_awaitable_t>
-        requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gets_multi(const Keys& keys, Token&& token = {})
     {
         return start<get_multi_result>(multi(proto::command::gets, keys, {}),
@@ -146,7 +146,7 @@ public:
 
     /// Multi-key gat: fetch and re-set the expiry of every key.
     template <std::ranges::input_range Keys, class Token = use_awaitable_t>
-        requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gat_multi(const Keys& keys, ttl expiry, Token&& token = {})
     {
         return start<get_multi_result>(multi(proto::command::gat, keys, expiry),
@@ -174,7 +174,7 @@ public:
 
     /// Multi-key delete, sent at once: `void(std::error_code, delete_multi_result)`.
     template <std::ranges::input_range Keys, class Token = use_awaitable_t>
-        requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_delete_multi(const Keys& keys, Token&& token = {})
     {
         proto::request r;

@@ -16,9 +16,9 @@ namespace memcoro {
 
 /// A server went down or came back up.
 struct server_event {
-    std::string server;       ///< "host:port" (or socket path)
-    server_status status;     ///< the new status
-    std::error_code reason;   ///< the failure that marked it down (empty when marked up)
+    std::string server;     ///< "host:port" (or socket path)
+    server_status status;   ///< the new status
+    std::error_code reason; ///< the failure that marked it down (empty when marked up)
 };
 
 using server_event_callback = std::function<void(const server_event&)>;

@@ -31,7 +31,8 @@ public:
     explicit server_state(policy p = {}, server_status initial = server_status::up) noexcept
         : policy_(p)
         , status_(initial)
-    {}
+    {
+    }
 
     /// May a request be sent now? Up: yes. Down: no, except once per retry interval, when
     /// the first caller after the interval becomes the probe.

@@ -66,12 +66,13 @@ void connection::submit(entry_ptr e)
     mux_.enqueue(std::move(e));
     if (!running_) {
         running_ = true;
-        asio::co_spawn(ex_, [self = shared_from_this()] { return self->run(); }, asio::detached);
+        asio::co_spawn(
+            ex_, [self = shared_from_this()] { return self->run(); }, asio::detached);
     }
     if (!watching_ && op_timeout_.count() > 0) {
         watching_ = true;
-        asio::co_spawn(ex_, [self = shared_from_this()] { return self->watchdog(); },
-                       asio::detached);
+        asio::co_spawn(
+            ex_, [self = shared_from_this()] { return self->watchdog(); }, asio::detached);
     } else if (deadline_sooner) {
         watchdog_timer_.cancel();
     }
@@ -152,10 +153,10 @@ asio::awaitable<std::error_code> connection::connect()
         endpoints.emplace_back(asio::local::stream_protocol::endpoint(addr_.socket_path));
     } else {
         asio::ip::tcp::resolver resolver(ex_);
-        auto r = co_await (resolver.async_resolve(addr_.host, std::to_string(addr_.port),
-                                                  asio::ip::tcp::resolver::numeric_service,
-                                                  use_tuple) ||
-                           timer.async_wait(use_tuple));
+        auto r =
+            co_await (resolver.async_resolve(addr_.host, std::to_string(addr_.port),
+                                             asio::ip::tcp::resolver::numeric_service, use_tuple) ||
+                      timer.async_wait(use_tuple));
         if (r.index() == 1)
             co_return errc::connect_timeout;
         auto [ec, results] = std::get<0>(std::move(r));

@@ -9,10 +9,14 @@ constexpr write_piece crlf{"\r\n", 2};
 std::error_code error_for(proto::reply_type t) noexcept
 {
     switch (t) {
-    case proto::reply_type::error: return errc::unknown_command;
-    case proto::reply_type::client_error: return errc::client_error;
-    case proto::reply_type::server_error: return errc::server_error;
-    default: return {};
+    case proto::reply_type::error:
+        return errc::unknown_command;
+    case proto::reply_type::client_error:
+        return errc::client_error;
+    case proto::reply_type::server_error:
+        return errc::server_error;
+    default:
+        return {};
     }
 }
 

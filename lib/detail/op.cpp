@@ -19,23 +19,30 @@ void convert(response& r, get_multi_result& out)
 void convert(response& r, store_status& out)
 {
     switch (r.status) {
-    case proto::reply_type::stored: out = store_status::stored; break;
-    case proto::reply_type::not_stored: out = store_status::not_stored; break;
-    case proto::reply_type::exists: out = store_status::exists; break;
-    default: out = store_status::not_found; break;
+    case proto::reply_type::stored:
+        out = store_status::stored;
+        break;
+    case proto::reply_type::not_stored:
+        out = store_status::not_stored;
+        break;
+    case proto::reply_type::exists:
+        out = store_status::exists;
+        break;
+    default:
+        out = store_status::not_found;
+        break;
     }
 }
 
 void convert(response& r, delete_status& out)
 {
-    out = r.status == proto::reply_type::deleted ? delete_status::deleted
-                                                 : delete_status::not_found;
+    out =
+        r.status == proto::reply_type::deleted ? delete_status::deleted : delete_status::not_found;
 }
 
 void convert(response& r, touch_status& out)
 {
-    out = r.status == proto::reply_type::touched ? touch_status::touched
-                                                 : touch_status::not_found;
+    out = r.status == proto::reply_type::touched ? touch_status::touched : touch_status::not_found;
 }
 
 void convert(response& r, arith_result& out)

@@ -4,9 +4,8 @@
 
 namespace memcoro::detail {
 
-server_monitor::server_monitor(std::string name, server_state::policy policy,
-                               server_status initial, server_event_callback callback,
-                               asio::any_io_executor ex)
+server_monitor::server_monitor(std::string name, server_state::policy policy, server_status initial,
+                               server_event_callback callback, asio::any_io_executor ex)
     : name_(std::move(name))
     , ex_(std::move(ex))
     , state_(policy, initial)

@@ -76,10 +76,14 @@ struct simple_line {
 };
 
 constexpr simple_line simple_lines[] = {
-    {"END", reply_type::end},           {"STORED", reply_type::stored},
-    {"NOT_STORED", reply_type::not_stored}, {"EXISTS", reply_type::exists},
-    {"NOT_FOUND", reply_type::not_found}, {"DELETED", reply_type::deleted},
-    {"TOUCHED", reply_type::touched},   {"OK", reply_type::ok},
+    {"END", reply_type::end},
+    {"STORED", reply_type::stored},
+    {"NOT_STORED", reply_type::not_stored},
+    {"EXISTS", reply_type::exists},
+    {"NOT_FOUND", reply_type::not_found},
+    {"DELETED", reply_type::deleted},
+    {"TOUCHED", reply_type::touched},
+    {"OK", reply_type::ok},
     {"ERROR", reply_type::error},
 };
 

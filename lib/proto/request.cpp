@@ -51,24 +51,42 @@ bool is_storage(command c) noexcept
 const char* command_name(command c) noexcept
 {
     switch (c) {
-    case command::get: return "get";
-    case command::gets: return "gets";
-    case command::gat: return "gat";
-    case command::gats: return "gats";
-    case command::touch: return "touch";
-    case command::set: return "set";
-    case command::add: return "add";
-    case command::replace: return "replace";
-    case command::append: return "append";
-    case command::prepend: return "prepend";
-    case command::cas: return "cas";
-    case command::del: return "delete";
-    case command::incr: return "incr";
-    case command::decr: return "decr";
-    case command::flush_all: return "flush_all";
-    case command::version: return "version";
-    case command::stats: return "stats";
-    case command::verbosity: return "verbosity";
+    case command::get:
+        return "get";
+    case command::gets:
+        return "gets";
+    case command::gat:
+        return "gat";
+    case command::gats:
+        return "gats";
+    case command::touch:
+        return "touch";
+    case command::set:
+        return "set";
+    case command::add:
+        return "add";
+    case command::replace:
+        return "replace";
+    case command::append:
+        return "append";
+    case command::prepend:
+        return "prepend";
+    case command::cas:
+        return "cas";
+    case command::del:
+        return "delete";
+    case command::incr:
+        return "incr";
+    case command::decr:
+        return "decr";
+    case command::flush_all:
+        return "flush_all";
+    case command::version:
+        return "version";
+    case command::stats:
+        return "stats";
+    case command::verbosity:
+        return "verbosity";
     }
     return "?";
 }

@@ -362,6 +362,29 @@ $server"
 rc=$?
 check "locate --help" test "$rc" = 0
 
+# Commands route keys exactly as locate says: with a live and a dead server, a key that locate
+# puts on the live one is stored (exit 0), one it puts on the dead one fails naming it (exit 2).
+for i in $(seq 1 16); do echo "$i:route:$((i * 7919))"; done >"$tmpdir/rkeys"
+pair="$server,127.0.0.1:1"
+for dist in ketama modula consistent pecl-consistent pecl-standard twemproxy-ketama; do
+    "$memcoro" --servers "$pair" locate --distribution "$dist" <"$tmpdir/rkeys" >"$tmpdir/placed" 2>/dev/null
+    bad=""
+    live=0
+    while IFS= read -r key && IFS= read -r owner <&3; do
+        "$memcoro" --servers "$pair" --distribution "$dist" --timeout 500 set "$key" v \
+            >/dev/null 2>"$tmpdir/rerr"
+        r=$?
+        if [[ $owner == "$server" ]]; then
+            live=$((live + 1))
+            [[ $r == 0 ]] || bad+=" $key(exit $r)"
+        else
+            [[ $r == 2 ]] && grep -q "127.0.0.1:1" "$tmpdir/rerr" || bad+=" $key(exit $r)"
+        fi
+    done <"$tmpdir/rkeys" 3<"$tmpdir/placed"
+    check "set routes keys where locate says ($dist, $live of 16 on the live server)${bad:+:$bad}" \
+        test -z "$bad" -a "$live" -gt 0 -a "$live" -lt 16
+done
+
 echo "1..$n"
 if [[ $failed != 0 ]]; then
     echo "# $failed of $n checks failed"

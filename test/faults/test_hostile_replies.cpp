@@ -221,7 +221,7 @@ TEST_CASE("truncated reply: bytes lost in the middle of a data block never make 
         const auto took = clock::now() - t;
         CHECK(ec == memcoro::errc::timeout);
         CHECK(took >= op_timeout);
-        CHECK(took <= op_timeout + timing_slack);
+        CHECK(took <= op_timeout + load_slack);
         co_await sleep_for(op_timeout + 100ms);
         auto ok = co_await c.async_get("a");
         REQUIRE(ok);
@@ -260,7 +260,7 @@ TEST_CASE("slow replies: late replies are drained on the same connection, never 
 {
     proxied_server srv;
     asio::io_context ioc;
-    constexpr ms op_timeout = 100ms;
+    constexpr ms op_timeout = 200ms;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
         memcoro::client c(ex, proxied_config(srv.proxy, op_timeout));
@@ -268,14 +268,14 @@ TEST_CASE("slow replies: late replies are drained on the same connection, never 
         co_await preload(c, n);
 
         // Slower than the deadline: everything times out on time.
-        srv.proxy.set_delay(op_timeout + 20ms);
+        srv.proxy.set_delay(op_timeout + 40ms);
         auto slow = launch_gets(c, n, n);
         co_await wait_until([&] { return all_done(slow); }, 5s);
         CHECK(count_error(slow, memcoro::errc::timeout) == n);
-        CHECK(max_latency_ms(slow) <= to_ms(op_timeout + timing_slack));
-        // Their replies arrive 20 ms later, while these are on the wire: each of these must
-        // get its own reply, not one of the abandoned ones.
-        srv.proxy.set_delay(30ms);
+        CHECK(max_latency_ms(slow) <= to_ms(op_timeout + load_slack));
+        // Their replies arrive later, while these are on the wire: each of these must get
+        // its own reply, not one of the abandoned ones.
+        srv.proxy.set_delay(60ms);
         auto behind = launch_gets(c, n, n);
         co_await wait_until([&] { return all_done(behind); }, 5s);
         CHECK(wrong_values(behind, n) == 0);
@@ -283,7 +283,7 @@ TEST_CASE("slow replies: late replies are drained on the same connection, never 
         double fastest = 1e9;
         for (const auto& o : *behind)
             fastest = std::min(fastest, o.latency_ms());
-        CHECK(fastest >= 30);
+        CHECK(fastest >= 60);
         srv.proxy.set_delay(0ms);
         auto fresh = launch_gets(c, n, n);
         co_await wait_until([&] { return all_done(fresh); }, 5s);
@@ -434,8 +434,8 @@ TEST_CASE("split replies: every reply cut at every byte boundary parses as from 
                 auto b = co_await split.async_add("plain", "x");
                 CHECK(a == b);
                 CHECK(a == memcoro::store_status::not_stored);
-                auto c1 = co_await direct.async_cas("plain", "x", 1);
-                auto c2 = co_await split.async_cas("plain", "x", 1);
+                auto c1 = co_await direct.async_cas("plain", "x", 0xfffffffffff);
+                auto c2 = co_await split.async_cas("plain", "x", 0xfffffffffff);
                 CHECK(c1 == c2);
                 CHECK(c1 == memcoro::store_status::exists);
                 auto t1 = co_await direct.async_touch("missing", 10s);

@@ -89,7 +89,7 @@ TEST_CASE("kill: SIGKILL with 1,000 operations in flight, each completes within 
                       << " ms (op_timeout " << op_timeout.count() << " ms)");
         CHECK(other == 0);
         CHECK(wrong_values(ops, n) == 0);
-        CHECK(worst <= to_ms(op_timeout + timing_slack));
+        CHECK(worst <= to_ms(op_timeout + load_slack));
         CHECK(ok < n); // the kill did hit requests
         if (frozen_first) {
             CHECK(ok == 0);
@@ -105,7 +105,7 @@ TEST_CASE("stop: SIGSTOP, timeouts fire at their deadline; after SIGCONT nobody 
           "[faults][stop]")
 {
     constexpr int keys = 300;
-    constexpr ms op_timeout = 200ms;
+    constexpr ms op_timeout = 400ms;
     memcached_process mc;
     asio::io_context ioc;
     bool short_stop = true;
@@ -127,45 +127,51 @@ TEST_CASE("stop: SIGSTOP, timeouts fire at their deadline; after SIGCONT nobody 
         co_await preload(c, keys);
         auto before = co_await c.async_stats();
 
-        double worst_late = 0, best_late = 1e9;
-        auto check_deadlines = [&](const outcomes& ops) {
+        // Lateness of each timeout past its deadline, and of a bare Asio timer armed for the
+        // same instant (the scheduling delay of the moment, on this loaded machine).
+        double worst_late = 0, best_late = 1e9, worst_ref = 0, worst_excess = -1e9;
+        auto timed_wave = [&]() -> asio::awaitable<outcomes> {
+            const auto t0 = clock::now();
+            auto ref = reference_timer(ex, t0 + op_timeout);
+            auto ops = launch_gets(c, keys, keys);
+            co_await wait_until([&] { return all_done(ops) && *ref != clock::time_point{}; },
+                                op_timeout + 5s);
+            REQUIRE(all_done(ops));
+            const double ref_late = to_ms(*ref - (t0 + op_timeout));
+            worst_ref = std::max(worst_ref, ref_late);
             for (const auto& o : *ops) {
                 const double late = o.latency_ms() - to_ms(op_timeout);
                 worst_late = std::max(worst_late, late);
                 best_late = std::min(best_late, late);
+                worst_excess = std::max(worst_excess, late - ref_late);
             }
             CHECK(count_error(ops, memcoro::errc::timeout) == keys);
+            co_return ops;
         };
 
         mc.signal(SIGSTOP);
         const auto stopped_at = clock::now();
-        auto wave1 = launch_gets(c, keys, keys);
-        co_await wait_until([&] { return all_done(wave1); }, op_timeout + 2s);
-        REQUIRE(all_done(wave1));
-        check_deadlines(wave1);
+        co_await timed_wave();
 
         outcomes wave2;
         if (short_stop) {
-            // wave2 is written behind wave1's abandoned requests; the server wakes up before
-            // the watchdog drops the silent connection (at stop + 2 * op_timeout).
+            // wave2 is written behind wave1's abandoned requests; the server wakes up long
+            // before the watchdog would drop the silent connection (stop + 2 op_timeouts).
             wave2 = launch_gets(c, keys, keys);
-            co_await sleep_for(40ms);
             mc.signal(SIGCONT);
         } else {
             // Stay frozen past the watchdog (the connection is dropped at stop + 2 timeouts);
             // wave2 goes out on a new connection the frozen server's kernel accepted.
             co_await sleep_for(stopped_at + 3 * op_timeout - clock::now());
+            co_await timed_wave();
             wave2 = launch_gets(c, keys, keys);
-            co_await wait_until([&] { return all_done(wave2); }, op_timeout + 2s);
-            REQUIRE(all_done(wave2));
-            check_deadlines(wave2);
             mc.signal(SIGCONT);
         }
         const auto resumed_at = clock::now();
-        co_await wait_until([&] { return all_done(wave2); }, op_timeout + 2s);
+        co_await wait_until([&] { return all_done(wave2); }, op_timeout + 5s);
         REQUIRE(all_done(wave2));
         CHECK(wrong_values(wave2, keys) == 0);
-        if (short_stop) // answered after SIGCONT; wave1's replies, read first, were dropped
+        if (short_stop) // answered after SIGCONT; wave1's late replies, read first, were dropped
             CHECK(right_values(wave2, keys) == keys);
 
         // Right after SIGCONT, while the server works through its backlog: waves of gets,
@@ -173,7 +179,7 @@ TEST_CASE("stop: SIGSTOP, timeouts fire at their deadline; after SIGCONT nobody 
         int successes = 0, wrong = 0;
         while (clock::now() - resumed_at < 600ms) {
             auto wave = launch_gets(c, keys, keys);
-            co_await wait_until([&] { return all_done(wave); }, op_timeout + 2s);
+            co_await wait_until([&] { return all_done(wave); }, op_timeout + 5s);
             REQUIRE(all_done(wave));
             successes += right_values(wave, keys);
             wrong += wrong_values(wave, keys);
@@ -181,7 +187,7 @@ TEST_CASE("stop: SIGSTOP, timeouts fire at their deadline; after SIGCONT nobody 
         CHECK(wrong == 0);
         CHECK(successes > 0);
         auto last = launch_gets(c, keys, keys);
-        co_await wait_until([&] { return all_done(last); }, op_timeout + 2s);
+        co_await wait_until([&] { return all_done(last); }, op_timeout + 5s);
         CHECK(right_values(last, keys) == keys);
 
         auto after = co_await c.async_stats();
@@ -193,11 +199,14 @@ TEST_CASE("stop: SIGSTOP, timeouts fire at their deadline; after SIGCONT nobody 
             CHECK(reconnects >= 1);
         WARN("stop (" << (short_stop ? "short" : "long") << "): timeouts fired " << best_late
                       << " to " << worst_late << " ms after their deadline (op_timeout "
-                      << op_timeout.count() << " ms, tolerance " << timing_slack.count()
-                      << " ms); " << successes << " right answers after SIGCONT, " << wrong
+                      << op_timeout.count() << " ms); a bare timer was " << worst_ref
+                      << " ms late, memcoro at most " << worst_excess
+                      << " ms behind it (tolerance " << timer_slack.count() << " ms); "
+                      << successes << " right answers after SIGCONT, " << wrong
                       << " wrong; reconnects " << reconnects);
         CHECK(best_late >= 0);
-        CHECK(worst_late <= to_ms(timing_slack));
+        CHECK(worst_excess <= to_ms(timer_slack));
+        CHECK(worst_late <= to_ms(load_slack));
     }());
 }
 
@@ -239,7 +248,7 @@ TEST_CASE("restart: the client reconnects by itself after the server restarts",
                     ++marked_down;
                 co_await sleep_for(5ms);
             }
-            CHECK(worst_down < 50);
+            CHECK(worst_down < to_ms(load_slack));
             CHECK(marked_down > 0);
             {
                 auto info = c.servers();
@@ -250,11 +259,15 @@ TEST_CASE("restart: the client reconnects by itself after the server restarts",
             mc.restart();
             const auto restarted_at = clock::now();
             std::error_code last;
+            std::ostringstream seen; // the errors on the way back
             for (int attempts = 0; attempts < 1000; ++attempts) {
                 auto [e, st] = co_await c.async_set("k", "after", {}, tuple);
                 last = e;
                 if (!e)
                     break;
+                if (e != memcoro::errc::server_down)
+                    seen << e.message() << " at " << to_ms(clock::now() - restarted_at)
+                         << " ms; ";
                 CHECK(is_connection_error(e));
                 co_await sleep_for(5ms);
             }
@@ -264,9 +277,9 @@ TEST_CASE("restart: the client reconnects by itself after the server restarts",
                  << worst_down << " ms over " << down_calls << " calls, " << marked_down
                  << " of them server_down); recovered " << recovered_ms
                  << " ms after the restart (retry_interval " << cfg.retry_interval.count()
-                 << " ms)");
+                 << " ms); failed probes: " << seen.str());
             // The next probe is at most retry_interval away.
-            CHECK(recovered_ms <= to_ms(cfg.retry_interval + timing_slack));
+            CHECK(recovered_ms <= to_ms(cfg.retry_interval + load_slack));
             {
                 auto info = c.servers();
                 REQUIRE(info.size() == 1);
@@ -316,8 +329,8 @@ TEST_CASE("restart: a dead server is retried once per retry_interval, never in a
                 const auto t = clock::now();
                 auto [ec, r] = co_await c.async_get("k", tuple);
                 const auto took = clock::now() - t;
-                if (took >= 40ms) {
-                    CHECK(ec == memcoro::errc::connect_timeout);
+                if (ec == memcoro::errc::connect_timeout) { // this call made an attempt
+                    CHECK(took >= cfg.connect_timeout - 1ms);
                     attempts.push_back({t, clock::now()});
                 } else {
                     CHECK(ec == memcoro::errc::server_down);
@@ -334,14 +347,14 @@ TEST_CASE("restart: a dead server is retried once per retry_interval, never in a
                 gaps << static_cast<int>(gap) << " ";
                 const double expected = i < 3 ? 0.0 : to_ms(cfg.retry_interval);
                 CHECK(gap >= expected - 1);
-                CHECK(gap <= expected + to_ms(timing_slack));
+                CHECK(gap <= expected + to_ms(load_slack));
             }
             WARN("retry: " << attempts.size() << " connect attempts in 2.3 s, gaps (ms): "
                            << gaps.str() << "(expected 0 0 then " << cfg.retry_interval.count()
                            << "); " << fast << " calls in between failed with server_down "
                            << "within " << worst_fast << " ms");
             CHECK(attempts.size() <= 3 + 2300 / 200);
-            CHECK(worst_fast < 20);
+            CHECK(worst_fast < to_ms(load_slack));
         }(),
         30s);
 }

@@ -138,8 +138,8 @@ TEST_CASE("keys land on the server the ring names, and a 10,000-key multi-get fa
         }
         CHECK(requests >= keys.size() + 100); // 10,000 sets, then >= 100 get requests
 
-        auto deleted = co_await c.async_delete_multi(std::vector<std::string>(
-            keys.begin(), keys.begin() + 10));
+        auto deleted = co_await c.async_delete_multi(
+            std::vector<std::string>(keys.begin(), keys.begin() + 10));
         REQUIRE(deleted.size() == 10);
         for (const auto& d : deleted)
             CHECK(d.status == memcoro::delete_status::deleted);

@@ -59,8 +59,8 @@ private:
     asio::awaitable<void> accept_loop()
     {
         for (;;) {
-            auto [ec, sock] = co_await acceptor_.async_accept(
-                asio::experimental::as_tuple(asio::use_awaitable));
+            auto [ec, sock] =
+                co_await acceptor_.async_accept(asio::experimental::as_tuple(asio::use_awaitable));
             if (ec)
                 co_return;
             ++connections_;
@@ -73,8 +73,8 @@ private:
         constexpr auto tuple = asio::experimental::as_tuple(asio::use_awaitable);
         std::string buf;
         for (;;) {
-            auto [ec, n] = co_await asio::async_read_until(sock, asio::dynamic_buffer(buf),
-                                                           "\r\n", tuple);
+            auto [ec, n] =
+                co_await asio::async_read_until(sock, asio::dynamic_buffer(buf), "\r\n", tuple);
             if (ec)
                 co_return;
             std::string line = buf.substr(0, n - 2);

@@ -112,7 +112,8 @@ struct fault_proxy::impl {
             , client(std::move(c))
             , server(owner.ioc)
             , wake(owner.ioc, clock::time_point::max())
-        {}
+        {
+        }
 
         impl& p;
         tcp::socket client;
@@ -146,8 +147,8 @@ struct fault_proxy::impl {
     {
         for (;;) {
             const auto mode = snapshot().mode;
-            if (mode == accept_mode::stop_accepting || mode == accept_mode::reject) {
-                if (mode == accept_mode::reject && acceptor.is_open()) {
+            if (mode == accept_mode::reject) {
+                if (acceptor.is_open()) {
                     std::error_code ignored;
                     acceptor.close(ignored);
                 }
@@ -169,6 +170,11 @@ struct fault_proxy::impl {
                     co_await accept_wake.async_wait(tuple);
                     continue;
                 }
+            }
+            if (mode == accept_mode::stop_accepting) { // listening, not accepting
+                accept_wake.expires_at(clock::time_point::max());
+                co_await accept_wake.async_wait(tuple);
+                continue;
             }
             auto [ec, sock] = co_await acceptor.async_accept(tuple);
             if (ec) {
@@ -232,8 +238,8 @@ struct fault_proxy::impl {
             auto [ec, n] = co_await s->client.async_read_some(asio::buffer(buf), tuple);
             if (ec || s->closed)
                 break;
-            auto [wec, wn] = co_await asio::async_write(s->server, asio::buffer(buf.data(), n),
-                                                        tuple);
+            auto [wec, wn] =
+                co_await asio::async_write(s->server, asio::buffer(buf.data(), n), tuple);
             if (wec)
                 break;
             bytes_to_server += wn;
@@ -277,8 +283,8 @@ struct fault_proxy::impl {
         }
         asio::steady_timer pause(ioc);
         for (std::size_t i = 0; i < data.size(); ++i) {
-            auto [ec, n] = co_await asio::async_write(s.client, asio::buffer(data.data() + i, 1),
-                                                      tuple);
+            auto [ec, n] =
+                co_await asio::async_write(s.client, asio::buffer(data.data() + i, 1), tuple);
             ++client_writes;
             bytes_to_client += n;
             if (ec || s.closed)
@@ -391,7 +397,8 @@ struct fault_proxy::impl {
 
 fault_proxy::fault_proxy(std::uint16_t upstream_port)
     : impl_(std::make_unique<impl>(upstream_port))
-{}
+{
+}
 
 fault_proxy::~fault_proxy() = default;
 
@@ -458,9 +465,8 @@ void fault_proxy::set_accept_mode(accept_mode m)
 
 void fault_proxy::drop_connections()
 {
-    asio::post(impl_->ioc, [p = impl_.get()] {
-        p->for_each_session([](impl::session& s) { s.close(); });
-    });
+    asio::post(impl_->ioc,
+               [p = impl_.get()] { p->for_each_session([](impl::session& s) { s.close(); }); });
 }
 
 void fault_proxy::clear_faults()

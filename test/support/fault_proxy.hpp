@@ -18,8 +18,8 @@ class fault_proxy {
 public:
     /// What happens to new connections.
     enum class accept_mode {
-        normal,        ///< accept and forward
-        close_at_once, ///< accept (counted), then close the socket at once: the peer sees EOF
+        normal,         ///< accept and forward
+        close_at_once,  ///< accept (counted), then close the socket at once: the peer sees EOF
         stop_accepting, ///< stop calling accept(): the kernel still completes handshakes
                         ///< into the listen backlog, so connects succeed but nobody answers
         reject,         ///< close the listening socket: connects are refused (ECONNREFUSED);

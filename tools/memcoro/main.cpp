@@ -91,8 +91,13 @@ Commands:
                             memcoro help
 
 Options:
-  --servers LIST   host:port[:weight],... (default: $MEMCACHED_SERVERS, else 127.0.0.1:11211)
-                   Keys are spread over the servers by the client's hash.
+  --servers LIST   host:port[:weight][ name],... (default: $MEMCACHED_SERVERS, else
+                   127.0.0.1:11211)
+  --distribution NAME  how keys map to servers, as the fleet's other clients do it:
+                   ketama (default), modula, consistent, ketama-spy, pecl-consistent,
+                   pecl-standard, twemproxy-ketama, twemproxy-modula (docs/distributions.md)
+  --hash NAME      the key hash (default: the distribution's own): one-at-a-time, md5, crc,
+                   crc32, fnv1_32, fnv1a_32, fnv1_64, fnv1a_64, hsieh, murmur, murmur3, jenkins
   --timeout MS     connect and per-operation timeout in milliseconds (default 1000)
   --ttl S          set/add/replace: lifetime in seconds (0: never expires, the default;
                    over 30 days: an absolute Unix time; negative: expires at once)
@@ -118,6 +123,8 @@ struct usage_error : std::runtime_error {
 
 struct options {
     std::optional<std::string> servers;
+    std::optional<std::string> distribution;
+    std::optional<std::string> hash;
     std::chrono::milliseconds timeout{1000};
     std::optional<std::int64_t> ttl;
     std::optional<std::uint32_t> flags;
@@ -192,7 +199,8 @@ options parse_command_line(int argc, char** argv)
             name = arg.substr(0, eq);
             value = arg.substr(eq + 1);
         }
-        if (name != "--servers" && name != "--timeout" && name != "--ttl" && name != "--flags")
+        if (name != "--servers" && name != "--timeout" && name != "--ttl" && name != "--flags" &&
+            name != "--distribution" && name != "--hash")
             throw usage_error(fmt::format("unknown option '{}'", arg));
         if (!value) {
             if (i + 1 == argc)
@@ -201,6 +209,10 @@ options parse_command_line(int argc, char** argv)
         }
         if (name == "--servers") {
             o.servers = std::string(*value);
+        } else if (name == "--distribution") {
+            o.distribution = std::string(*value);
+        } else if (name == "--hash") {
+            o.hash = std::string(*value);
         } else if (name == "--timeout") {
             const auto ms = parse_number<std::int64_t>(*value, "--timeout");
             if (ms <= 0)
@@ -468,6 +480,14 @@ int dispatch_locate(const options& o)
         args.push_back("--servers");
         args.push_back(env);
     }
+    if (o.distribution) {
+        args.push_back("--distribution");
+        args.push_back(*o.distribution);
+    }
+    if (o.hash) {
+        args.push_back("--hash");
+        args.push_back(*o.hash);
+    }
     args.insert(args.end(), o.locate_args.begin(), o.locate_args.end());
 #ifdef MEMCORO_HAVE_LOCATE
     return locate_main(args, std::cin, std::cout, std::cerr);
@@ -518,6 +538,18 @@ int main_impl(int argc, char** argv)
         throw usage_error(fmt::format("no server in '{}'", servers));
     cfg.connect_timeout = o.timeout;
     cfg.op_timeout = o.timeout;
+    if (o.distribution) {
+        auto d = memcoro::ring::parse_distribution(*o.distribution);
+        if (!d)
+            throw usage_error(fmt::format("unknown distribution '{}'", *o.distribution));
+        cfg.distribution = *d;
+    }
+    if (o.hash) {
+        auto h = memcoro::ring::parse_hash(*o.hash);
+        if (!h)
+            throw usage_error(fmt::format("unknown hash '{}'", *o.hash));
+        cfg.hash = *h;
+    }
 
     // The value comes from the command line, or all of stdin, before anything is sent.
     std::string value;

@@ -20,7 +20,10 @@ struct write_piece {
 
 class multiplexer {
 public:
-    explicit multiplexer(proto::decoder_limits limits = {}) : decoder_(limits) {}
+    explicit multiplexer(proto::decoder_limits limits = {})
+        : decoder_(limits)
+    {
+    }
 
     /// Queues a request (state waiting).
     void enqueue(entry_ptr e);

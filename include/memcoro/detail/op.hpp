@@ -56,7 +56,8 @@ public:
         : op_entry(std::move(r))
         , handler_(std::move(h))
         , work_(asio::get_associated_executor(handler_, io_ex))
-    {}
+    {
+    }
 
     Handler& handler() noexcept { return handler_; }
 
@@ -64,8 +65,7 @@ private:
     void on_complete() override
     {
         if (ec)
-            annotate(handler_, server ? std::string_view(*server) : std::string_view{},
-                     resp.text);
+            annotate(handler_, server ? std::string_view(*server) : std::string_view{}, resp.text);
         auto ex = work_.get_executor();
         work_.reset();
         if constexpr (std::is_void_v<R>) {
@@ -93,7 +93,8 @@ struct canceller {
     canceller(std::weak_ptr<op_entry> e, asio::any_io_executor x)
         : entry(std::move(e))
         , ex(std::move(x))
-    {}
+    {
+    }
 
     std::weak_ptr<op_entry> entry;
     asio::any_io_executor ex;

@@ -64,7 +64,8 @@ public:
     explicit op_entry(proto::request r)
         : req(std::move(r))
         , kind(proto::expected_reply(req.cmd))
-    {}
+    {
+    }
     op_entry(const op_entry&) = delete;
     op_entry& operator=(const op_entry&) = delete;
     virtual ~op_entry() = default;

@@ -33,7 +33,10 @@ struct decoder_limits {
 class decoder {
 public:
     decoder() = default;
-    explicit decoder(decoder_limits limits) noexcept : limits_(limits) {}
+    explicit decoder(decoder_limits limits) noexcept
+        : limits_(limits)
+    {
+    }
 
     /// Parses at most one reply from `in`, expected to answer a request of kind `expected`.
     parse_result parse(std::string_view in, reply_kind expected, reply& out, std::error_code& ec);

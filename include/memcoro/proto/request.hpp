@@ -56,13 +56,13 @@ struct request {
     bool all_servers = false;
     std::string key;
     std::vector<std::string> keys;
-    std::string value;       ///< payload of the storage commands
+    std::string value;               ///< payload of the storage commands
     std::vector<std::string> values; ///< multi-key storage: one payload per key
-    std::uint32_t flags = 0; ///< storage flags
+    std::uint32_t flags = 0;         ///< storage flags
     std::int64_t exptime = 0; ///< storage / gat / touch expiry; flush_all delay; verbosity level
-    std::uint64_t cas = 0;   ///< cas unique (cas); delta (incr/decr)
-    bool has_delay = false;  ///< flush_all with a delay
-    std::string group;       ///< stats group ("items", "slabs", ...), empty for general stats
+    std::uint64_t cas = 0;    ///< cas unique (cas); delta (incr/decr)
+    bool has_delay = false;   ///< flush_all with a delay
+    std::string group;        ///< stats group ("items", "slabs", ...), empty for general stats
 };
 
 reply_kind expected_reply(command c) noexcept;
