@@ -89,27 +89,33 @@ def main(argv):
         return med([throughput(per[r], scenario) for r in per])
 
     def ratio(a, b, scenario):
+        """Median, min and max of the per-round throughput ratios a/b."""
         pa, pb = runs.get((a, scenario), {}), runs.get((b, scenario), {})
         rs = [throughput(pa[r], scenario) / throughput(pb[r], scenario)
               for r in rounds if r in pa and r in pb and throughput(pb[r], scenario) > 0]
-        return med(rs), len(rs)
+        return (med(rs), min(rs), max(rs)) if rs else (None, None, None)
 
-    head = ["scenario", "memcoro /s", "libmemcached /s", "ratio mc/lm",
+    def fmt_ratio(r):
+        m, lo, hi = r
+        if m is None:
+            return "–"
+        return f"{m:.2f} ({lo:.2f}–{hi:.2f})" if hi > lo else f"{m:.2f}"
+
+    head = ["scenario", "memcoro /s", "libmemcached /s", "ratio mc/lm (min–max)",
             "p50 / p99 µs memcoro", "p50 / p99 µs libmemcached",
             "CPU µs/op mc", "CPU µs/op lm", "allocs/op mc", "allocs/op lm"]
     if have_mc2:
-        head += ["memcoro 2 threads /s", "ratio 2t/1t"]
+        head += ["memcoro 2 threads /s", "ratio 2t/1t (min–max)"]
     rows = []
     for sc in SCENARIOS:
         if not any(s == sc for _, s in runs):
             continue
-        r_mc_lm, _ = ratio(MC, LM, sc)
         unit = " keys" if sc.startswith("mget") else ""
         row = [
             sc,
             fmt_rate(tput(MC, sc)) + unit,
             fmt_rate(tput(LM, sc)) + unit,
-            f"{r_mc_lm:.2f}" if r_mc_lm is not None else "–",
+            fmt_ratio(ratio(MC, LM, sc)),
             fmt_lat(metric(MC, sc, "p50_us"), metric(MC, sc, "p99_us")),
             fmt_lat(metric(LM, sc, "p50_us"), metric(LM, sc, "p99_us")),
             fmt_num(metric(MC, sc, "cpu_us_per_op"), 2),
@@ -118,12 +124,11 @@ def main(argv):
             fmt_num(metric(LM, sc, "allocs_per_op"), 1),
         ]
         if have_mc2:
-            r2, _ = ratio(MC2, MC, sc)
-            row += [fmt_rate(tput(MC2, sc)) + unit, f"{r2:.2f}" if r2 is not None else "–"]
+            row += [fmt_rate(tput(MC2, sc)) + unit, fmt_ratio(ratio(MC2, MC, sc))]
         rows.append(row)
 
     print(f"Medians over {len(rounds)} round(s); ops/s (keys/s for the multi-gets); "
-          f"ratios are medians of the per-round ratios.")
+          f"ratios: median (min–max) of the per-round ratios.")
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|")
     for row in rows:

@@ -4,35 +4,42 @@
 # servers; the benchmark zeroes callgrind's counters when the measured ops begin and dumps
 # them when they end (callgrind client requests), so preloading and warm-up are not counted.
 #
-#   bench/callgrind.sh BUILD_DIR [--ops N] [--scenario NAME] [--annotate N] [--keep DIR]
+#   bench/callgrind.sh BUILD_DIR [--ops N] [--warmup-ops N] [--scenario NAME] [--annotate N]
+#                     [--lm-args "ARGS"] [--keep DIR]
 #
-# Defaults: --ops 20000 --scenario get_seq_1srv. --annotate N also prints the N costliest
-# functions (self cost) of each client. --keep DIR keeps the callgrind.out files.
+# Defaults: --ops 20000 --warmup-ops 1000 --scenario get_seq_1srv. --annotate N also prints
+# the N costliest functions (self cost) of each client. --keep DIR keeps the callgrind.out
+# files. --lm-args passes options to libmemcached_bench only (e.g. "--ketama").
 #
 # Counts user-space instructions of the client process only: the kernel's share of each
-# syscall and the server are not in it. Use a scenario with one caller (get_seq_1srv,
-# set_seq_1srv, mget100_4srv, mget10k_4srv): libmemcached runs a thread per caller, and
-# callgrind's zero/dump requests act on the calling thread only.
+# syscall and the server are not in it. For libmemcached use a scenario with one caller
+# (get_seq_1srv, set_seq_1srv, mget100_4srv, mget10k_4srv, set_pipe100_1srv): it runs a
+# thread per caller, and callgrind's zero/dump requests act on the calling thread only
+# (memcoro runs all its callers on one thread, so any scenario is counted whole).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [[ $# -ge 1 ]] || usage
 build=$1
 shift
 ops=20000
+warmup_ops=1000
 scenario=get_seq_1srv
 annotate=0
+lm_args=
 keep=
 while [[ $# -gt 0 ]]; do
   case $1 in
   --ops) ops=$2; shift 2 ;;
+  --warmup-ops) warmup_ops=$2; shift 2 ;;
   --scenario) scenario=$2; shift 2 ;;
   --annotate) annotate=$2; shift 2 ;;
   --keep) keep=$2; shift 2 ;;
+  --lm-args) lm_args=$2; shift 2 ;;
   -h | --help) usage ;;
   *) echo "unknown option: $1" >&2; usage ;;
   esac
@@ -55,15 +62,18 @@ out=${keep:-$scratch/out}
 mkdir -p "$out"
 
 echo "valgrind $(valgrind --version | sed 's/valgrind-//'), scenario $scenario, $ops measured ops" \
-  "(+1000 warm-up), servers $SERVERS"
+  "(+$warmup_ops warm-up), servers $SERVERS"
 printf '%-14s %14s %10s %12s\n' client "Ir measured" ops "Ir per op"
+read -r -a lm_extra <<<"$lm_args"
 for client in memcoro libmemcached; do
   rm -f "$out/$client".*
+  extra=()
+  [[ $client == libmemcached ]] && extra=(${lm_extra[@]+"${lm_extra[@]}"})
   # A small key space keeps the (uncounted) preload short under valgrind.
   valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$out/$client.%p" \
     "$build/bench/${client}_bench" --servers "$SERVERS" --scenario "$scenario" \
-    --ops "$ops" --warmup-ops 1000 --keys 10000 \
+    --ops "$ops" --warmup-ops "$warmup_ops" --keys 10000 ${extra[@]+"${extra[@]}"} \
     >"$out/$client.json" 2>"$out/$client.log" ||
     { echo "$client failed:" >&2; tail -20 "$out/$client.log" >&2; exit 1; }
   # The dump part triggered by the "measured" client request: one file per thread that ran.
@@ -77,7 +87,8 @@ for client in memcoro libmemcached; do
   if ((annotate > 0)); then
     for f in $files; do
       callgrind_annotate --inclusive=no --threshold=100 "$f" 2>/dev/null |
-        sed -n '/^-\+$/,$p' | grep -E '^ *[0-9,]+ ' | head -n "$annotate" | sed "s/^/  /"
+        grep -E '^ *[0-9,]+ \( *[0-9.]+%\) ' | grep -v -e 'PROGRAM TOTALS' -e '(100.0%)' |
+        sed -E 's/ \[[^]]*\]$//' | head -n "$annotate" | cut -c1-160 | sed "s/^/  /" || true
     done
   fi
 done

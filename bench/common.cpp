@@ -101,6 +101,10 @@ options parse_options(int argc, char** argv, std::string_view which)
             o.lm_no_block = true;
             continue;
         }
+        if (a == "--ketama" && which == "libmemcached") {
+            o.lm_ketama = true;
+            continue;
+        }
         if (i + 1 >= argc)
             usage(which, "unknown option or missing value: " + std::string(a));
         const std::string v = argv[++i];

@@ -73,6 +73,7 @@ struct options {
     std::vector<const scenario*> selected;
     unsigned threads = 1;             ///< memcoro: io_context threads, one client each
     bool lm_no_block = false;         ///< libmemcached: MEMCACHED_BEHAVIOR_NO_BLOCK
+    bool lm_ketama = false;           ///< libmemcached: MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED (MD5)
     std::string lm_get_api = "fetch"; ///< libmemcached single gets: "fetch" or "get"
     std::uint64_t seed = 1;
 };

@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Runs memcoro_bench and libmemcached_bench against the same 4 memcached servers (-t 1,
-# loopback, kernel-chosen ports), alternately A B A B for --rounds rounds, then prints the
-# table of medians over the rounds (bench/aggregate.py).
+# loopback, kernel-chosen ports), alternately A B A B for --rounds rounds (default 3), then
+# prints the table of medians over the rounds (bench/aggregate.py). Each round runs the
+# scenarios one by one, each program in turn (a process per scenario, which preloads its
+# data first); --per-program runs all scenarios in one process per program instead.
 #
 #   bench/run.sh BUILD_DIR [--rounds N] [--seconds S] [--warmup S] [--scenario A,B,...]
-#                [--no-threads] [--nice N] [--out DIR] [-- extra options for both benchmarks]
+#                [--no-threads] [--per-program] [--nice N] [--lm-args "ARGS"] [--out DIR]
+#                [-- extra options for both benchmarks]
 #
 # --no-threads skips the third program of each round, memcoro with --threads 2 (a client
 # per io_context thread), reported as its own column. --nice N runs the servers and both
 # clients under `nice -n N` (a negative N, as root, shields them from other load on the
-# machine). --out keeps the raw JSON lines there.
+# machine). --lm-args passes options to libmemcached_bench only (e.g. "--ketama").
+# --out keeps the raw JSON lines there.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -26,8 +30,10 @@ seconds=2
 warmup=0.5
 scenario=
 threads2=1
+per_program=0
 out=
 nice_level=
+lm_args=
 extra=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -36,8 +42,10 @@ while [[ $# -gt 0 ]]; do
   --warmup) warmup=$2; shift 2 ;;
   --scenario) scenario=$2; shift 2 ;;
   --no-threads) threads2=0; shift ;;
+  --per-program) per_program=1; shift ;;
   --out) out=$2; shift 2 ;;
   --nice) nice_level=$2; shift 2 ;;
+  --lm-args) lm_args=$2; shift 2 ;;
   --) shift; extra=("$@"); break ;;
   -h | --help) usage ;;
   *) echo "unknown option: $1" >&2; usage ;;
@@ -71,10 +79,19 @@ else
 fi
 
 args=(--servers "$SERVERS" --seconds "$seconds" --warmup "$warmup")
-[[ -n $scenario ]] && args+=(--scenario "$scenario")
 args+=("${extra[@]}")
 
+read -r -a lm_extra <<<"$lm_args"
+root=$(cd "$here/.." && pwd)
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$root" --no-optional-locks status --porcelain -- lib include 2>/dev/null) ]]; then
+  rev="$rev + uncommitted changes in lib/ include/"
+fi
 {
+  buildtype=$(python3 -c 'import json, sys
+print(next(o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildtype"))' \
+    "$build/meson-info/intro-buildoptions.json" 2>/dev/null || echo "?")
+  echo "memcoro: $rev; $build, buildtype $buildtype"
   echo "memcached: $(${MEMCACHED_BINARY:-memcached} -V) -t 1 x4 on $SERVERS"
   echo "cpus: $(nproc), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "rounds: $rounds, ${seconds}s measured + ${warmup}s warm-up per scenario${nice_level:+, nice $nice_level}"
@@ -84,17 +101,38 @@ failed=0
 run_one() { # label, file, command...
   local label=$1 file=$2
   shift 2
-  echo "round $r: $label" >&2
-  if ! ${RUN_PREFIX[@]+"${RUN_PREFIX[@]}"} "$@" >"$file"; then
-    echo "!!! $label failed in round $r (see above)" >&2
+  echo "round $r${step:+, $step}: $label" >&2
+  if ! ${RUN_PREFIX[@]+"${RUN_PREFIX[@]}"} "$@" >>"$file"; then
+    echo "!!! $label failed in round $r${step:+ ($step)} (see above)" >&2
     failed=1
   fi
 }
-for ((r = 1; r <= rounds; r++)); do
-  run_one memcoro "$results/round$r.a.memcoro.jsonl" "$mc_bench" "${args[@]}"
-  run_one libmemcached "$results/round$r.b.libmemcached.jsonl" "$lm_bench" "${args[@]}"
+run_round() { # scenario option...
+  run_one memcoro "$results/round$r.a.memcoro.jsonl" "$mc_bench" "${args[@]}" "$@"
+  run_one libmemcached "$results/round$r.b.libmemcached.jsonl" "$lm_bench" "${args[@]}" "$@" \
+    ${lm_extra[@]+"${lm_extra[@]}"}
   if ((threads2)); then
-    run_one "memcoro --threads 2" "$results/round$r.c.memcoro-2t.jsonl" "$mc_bench" "${args[@]}" --threads 2
+    run_one "memcoro --threads 2" "$results/round$r.c.memcoro-2t.jsonl" "$mc_bench" "${args[@]}" \
+      "$@" --threads 2
+  fi
+}
+if [[ -n $scenario ]]; then
+  IFS=, read -r -a scenario_list <<<"$scenario"
+else
+  scenario_list=(get_seq_1srv get_conc8_1srv get_conc32_1srv get_conc256_1srv mget100_4srv
+    mget100_conc8_4srv mget10k_4srv set_seq_1srv set_pipe100_1srv mixed90_conc32_4srv)
+fi
+for ((r = 1; r <= rounds; r++)); do
+  rm -f "$results/round$r".*.jsonl
+  if ((per_program)); then
+    step=
+    run_round ${scenario:+--scenario "$scenario"}
+  else
+    # Scenario by scenario, so that the programs compared run seconds apart, not minutes:
+    # on a shared machine the load drifts.
+    for step in "${scenario_list[@]}"; do
+      run_round --scenario "$step"
+    done
   fi
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$results/info.txt" >&2

@@ -1,6 +1,7 @@
 #include <memcoro/server_address.hpp>
 
 #include <charconv>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace memcoro {
@@ -117,6 +118,12 @@ std::vector<server_address> server_address::parse_list(std::string_view text)
         text.remove_prefix(comma + 1);
     }
     return out;
+}
+
+std::vector<server_address> server_address::from_environment(std::string_view fallback)
+{
+    const char* env = std::getenv("MEMCACHED_SERVERS");
+    return parse_list(env && *env ? std::string_view(env) : fallback);
 }
 
 } // namespace memcoro

@@ -27,8 +27,11 @@ struct server_address {
     /// Parses `host:port[:weight][ name]`, `[v6addr]:port[:weight]`, `host` (port 11211) or a
     /// path starting with '/'. Throws std::invalid_argument on anything else.
     static server_address parse(std::string_view text);
-    /// Parses a comma (or whitespace) separated list of the above.
+    /// Parses a comma-separated list of the above (libmemcached's `host:port:weight` syntax,
+    /// twemproxy's trailing names).
     static std::vector<server_address> parse_list(std::string_view text);
+    /// The list in $MEMCACHED_SERVERS, else `fallback` parsed.
+    static std::vector<server_address> from_environment(std::string_view fallback = "127.0.0.1:11211");
 
     friend bool operator==(const server_address&, const server_address&) = default;
 };

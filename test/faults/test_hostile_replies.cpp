@@ -32,8 +32,7 @@ std::size_t get_reply_size(int i)
 }
 
 /// Stalls the proxy, sends gets of keys [0, n), waits until the proxy holds all n replies.
-asio::awaitable<outcomes> gets_held_by_stalled_proxy(memcoro::client& c, fault_proxy& proxy,
-                                                     int n)
+asio::awaitable<outcomes> gets_held_by_stalled_proxy(memcoro::client& c, fault_proxy& proxy, int n)
 {
     proxy.set_stalled(true);
     const auto held_before = proxy.held_bytes();
@@ -41,8 +40,8 @@ asio::awaitable<outcomes> gets_held_by_stalled_proxy(memcoro::client& c, fault_p
     for (int i = 0; i < n; ++i)
         expected += get_reply_size(i);
     auto ops = launch_gets(c, n, n);
-    const bool held = co_await wait_until(
-        [&] { return proxy.held_bytes() - held_before >= expected; }, 5s);
+    const bool held =
+        co_await wait_until([&] { return proxy.held_bytes() - held_before >= expected; }, 5s);
     REQUIRE(held);
     co_return ops;
 }
@@ -54,11 +53,11 @@ TEST_CASE("garbage: an unknown reply line fails that connection's pending operat
           "protocol_error; the connection is replaced",
           "[faults][garbage][proxy]")
 {
-    const std::string garbage = GENERATE(as<std::string>{}, "BOGUS\r\n", "STORED\r\n",
-                                         "VALUE\r\n", "\r\n", "END\n", "SERVER_ERRORx\r\n",
-                                         "VALUE key-0 0 1 2 3\r\n", "VALUE key-0 abc 1\r\n",
-                                         "VALUE key-0 4294967296 1\r\n", "VERSION\r\n",
-                                         "12345678901234567890123\r\n", std::string(10000, 'x'));
+    const std::string garbage =
+        GENERATE(as<std::string>{}, "BOGUS\r\n", "STORED\r\n", "VALUE\r\n", "\r\n", "END\n",
+                 "SERVER_ERRORx\r\n", "VALUE key-0 0 1 2 3\r\n", "VALUE key-0 abc 1\r\n",
+                 "VALUE key-0 4294967296 1\r\n", "VERSION\r\n", "12345678901234567890123\r\n",
+                 std::string(10000, 'x'));
     INFO("garbage: " << garbage.substr(0, 40));
     proxied_server srv;
     asio::io_context ioc;
@@ -310,10 +309,11 @@ TEST_CASE("split replies: every reply cut at every byte boundary parses as from 
             const auto writes_before = srv.proxy.client_writes();
             const auto bytes_before = srv.proxy.bytes_to_client();
 
-            std::string binary("a\0b\r\nEND\r\nVALUE x 0 1\r\n", 25);
+            constexpr char raw[] = "a\0b\r\nEND\r\nVALUE x 0 1\r\n";
+            std::string binary(raw, sizeof raw - 1);
             binary += "STAT 1 2\r\nSERVER_ERROR no\r\n\xff";
-            const std::vector<std::string> keys = {"plain", "bin", "empty", "flags", "big",
-                                                   "missing", "k"};
+            const std::vector<std::string> keys = {"plain", "bin",     "empty", "flags",
+                                                   "big",   "missing", "k"};
             co_await direct.async_set("plain", "hello");
             co_await direct.async_set("bin", binary);
             co_await direct.async_set("empty", "");
@@ -368,9 +368,9 @@ TEST_CASE("split replies: every reply cut at every byte boundary parses as from 
             REQUIRE(dg.size() == sg.size());
             for (std::size_t i = 0; i < dg.size(); ++i)
                 CHECK(dg[i].first == sg[i].first);
-            const std::vector<std::string> stable = {"pid",          "version", "libevent",
-                                                     "pointer_size", "threads", "limit_maxbytes",
-                                                     "max_connections"};
+            const std::vector<std::string> stable = {
+                "pid",     "version",        "libevent",       "pointer_size",
+                "threads", "limit_maxbytes", "max_connections"};
             for (const auto& name : stable)
                 CHECK(stat(dg, name) == stat(sg, name));
 
@@ -512,11 +512,90 @@ TEST_CASE("hostile VALUE header: huge, negative or non-numeric length is refused
         const double peak_growth = to_mib(hwm_after) - to_mib(hwm_before);
         WARN("hostile VALUE: RSS " << to_mib(rss_before) << " -> " << to_mib(rss_after)
                                    << " MiB; peak (VmHWM" << (hwm_reset ? ", reset" : "")
-                                   << ") grew " << peak_growth << " MiB over "
-                                   << lengths.size() << " attacks");
+                                   << ") grew " << peak_growth << " MiB over " << lengths.size()
+                                   << " attacks");
         CHECK(rss_growth < 4.0);
         if (hwm_reset)
             CHECK(peak_growth < 4.0);
         CHECK(srv.proxy.connections() == static_cast<int>(lengths.size()) + 2);
+    }());
+}
+
+TEST_CASE("hostile STAT flood: a stats reply that never ends is cut off, memory bounded",
+          "[faults][hostile][proxy][bug][!mayfail]")
+{
+    proxied_server srv;
+    asio::io_context ioc;
+    run_coro(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            memcoro::client c(ex, proxied_config(srv.proxy, 10s));
+            co_await c.async_version();
+            constexpr std::size_t lines = 3000000; // 30 MB on the wire
+            std::string flood;
+            flood.reserve(lines * 10);
+            for (std::size_t i = 0; i < lines; ++i)
+                flood += "STAT a b\r\n";
+            const auto rss_before = rss_bytes();
+            const bool hwm_reset = reset_hwm();
+            srv.proxy.inject_before_next_reply(std::move(flood));
+            auto [ec, stats] = co_await c.async_stats(std::string_view{}, tuple);
+            const auto peak = hwm_bytes();
+            const double growth = to_mib(peak) - to_mib(rss_before);
+            WARN("STAT flood: " << (ec ? ec.message() : "success") << " with " << stats.size()
+                                << " stats; peak RSS grew " << growth << " MiB"
+                                << (hwm_reset ? "" : " (VmHWM not reset)"));
+            CHECK(ec == memcoro::errc::protocol_error);
+            CHECK(growth < 64.0);
+        }(),
+        60s);
+}
+
+TEST_CASE("slow-loris: a reply that trickles forever is cut off; the connection is replaced",
+          "[faults][proxy][bug][!mayfail]")
+{
+    proxied_server srv;
+    asio::io_context ioc;
+    constexpr ms op_timeout = 300ms;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client c(ex, proxied_config(srv.proxy, op_timeout));
+        co_await preload(c, 10);
+        srv.proxy.stall_open_connections(); // the real replies on this connection are held
+        auto stats = std::make_shared<outcome>();
+        c.async_stats(std::string_view{}, [stats](std::error_code ec, memcoro::stats_result) {
+            stats->ec = ec;
+            stats->done = true;
+        });
+        co_await sleep_for(5ms);
+        // The "server" answers the stats request one STAT line every 50 ms, never ending it
+        // (until the client gives up on the connection); a get every 50 ms meanwhile.
+        constexpr int n = 60;
+        auto gets = std::make_shared<std::vector<outcome>>(n);
+        const auto t0 = clock::now();
+        double replaced_ms = -1;
+        for (int i = 0; i < n; ++i) {
+            if (srv.proxy.connections() == 1)
+                srv.proxy.inject_now("STAT trickle 1\r\n");
+            else if (replaced_ms < 0)
+                replaced_ms = to_ms(clock::now() - t0);
+            launch_range(c, gets, i, i + 1, 10);
+            co_await sleep_for(50ms);
+        }
+        co_await wait_until([&] { return all_done(gets); }, 5s);
+        REQUIRE(all_done(gets));
+        CHECK(stats->ec == memcoro::errc::timeout);
+        CHECK(wrong_values(gets, 10) == 0); // holds either way
+        const int right = right_values(gets, 10);
+        WARN("slow-loris: connection replaced after "
+             << replaced_ms << " ms (-1: never, in " << to_ms(clock::now() - t0) << " ms); "
+             << right << " of " << n << " gets served, "
+             << count_error(gets, memcoro::errc::timeout) << " timed out");
+        // Wanted: dropped about op_timeout after the stats request's deadline, like a silent
+        // server; the gets after that are served by a new connection.
+        CHECK(replaced_ms >= 0);
+        CHECK(replaced_ms <= to_ms(2 * op_timeout + load_slack));
+        CHECK(right > n / 2);
     }());
 }

@@ -15,10 +15,10 @@ namespace {
 const std::vector<std::string>& watched_stats()
 {
     static const std::vector<std::string> names = {
-        "cmd_get",        "cmd_set",         "cmd_flush",     "cmd_touch",   "curr_items",
-        "total_items",    "get_misses",      "get_hits",      "delete_misses", "delete_hits",
-        "incr_misses",    "incr_hits",       "decr_misses",   "decr_hits",   "cas_misses",
-        "cas_hits",       "cas_badval",      "touch_hits",    "touch_misses", "total_connections",
+        "cmd_get",         "cmd_set",    "cmd_flush",   "cmd_touch",     "curr_items",
+        "total_items",     "get_misses", "get_hits",    "delete_misses", "delete_hits",
+        "incr_misses",     "incr_hits",  "decr_misses", "decr_hits",     "cas_misses",
+        "cas_hits",        "cas_badval", "touch_hits",  "touch_misses",  "total_connections",
         "curr_connections"};
     return names;
 }
@@ -134,8 +134,8 @@ TEST_CASE("key injection: keys with CR LF, spaces, NUL or over 250 bytes are ref
         auto sentinel = co_await observer.async_get("sentinel");
         REQUIRE(sentinel);
         CHECK(sentinel->value == "alive");
-        WARN("key injection: " << refused << " of " << calls << " calls with "
-                               << bad_keys.size() << " hostile keys refused with invalid_key; "
+        WARN("key injection: " << refused << " of " << calls << " calls with " << bad_keys.size()
+                               << " hostile keys refused with invalid_key; "
                                << "the server's counters did not move");
 
         // Values are length-prefixed, so protocol text inside one is only data.
@@ -222,8 +222,8 @@ TEST_CASE("too large: the server's SERVER_ERROR comes back as server_error with 
 
         // Above the client's own limit: refused before anything is sent.
         const auto sets_before = stat_num(after, "cmd_set");
-        auto [ec, st] = co_await c.async_set("k", std::string(cfg.max_item_size + 1, 'x'), {},
-                                             tuple);
+        auto [ec, st] =
+            co_await c.async_set("k", std::string(cfg.max_item_size + 1, 'x'), {}, tuple);
         CHECK(ec == memcoro::errc::value_too_large);
         auto end = co_await c.async_stats();
         CHECK(stat_num(end, "cmd_set") == sets_before);

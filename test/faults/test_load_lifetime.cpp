@@ -97,9 +97,9 @@ TEST_CASE("load: 100,000 concurrent operations on one client all complete, memor
             const double peak_growth = to_mib(peak) - to_mib(rss_before);
             WARN("load (" << (coroutines ? "coroutines" : "callbacks") << "): " << n
                           << " gets on one connection in " << took << " ms; peak RSS "
-                          << to_mib(peak) << " MiB (VmHWM" << (hwm_reset ? ", reset" : "")
-                          << "), " << peak_growth << " MiB above the "
-                          << to_mib(rss_before) << " MiB before");
+                          << to_mib(peak) << " MiB (VmHWM" << (hwm_reset ? ", reset" : "") << "), "
+                          << peak_growth << " MiB above the " << to_mib(rss_before)
+                          << " MiB before");
             // Measured (g++ -O2): ~20 MiB for callbacks, ~60 MiB for coroutines; twice that
             // and more under AddressSanitizer.
             const double bound = (coroutines ? 200.0 : 100.0) * (sanitized ? 4 : 1);
@@ -189,8 +189,8 @@ TEST_CASE("lifetime: destroying the client completes every pending operation wit
     SECTION("destroyed from another thread while the io_context runs")
     {
         proxy.set_stalled(true);
-        auto c = std::make_unique<memcoro::client>(ioc.get_executor(),
-                                                   config_for(proxy.address(), 10s));
+        auto c =
+            std::make_unique<memcoro::client>(ioc.get_executor(), config_for(proxy.address(), 10s));
         auto work = asio::make_work_guard(ioc);
         std::thread runner([&] { ioc.run(); });
         for (int i = 0; i < 500; ++i)
@@ -228,10 +228,9 @@ TEST_CASE("lifetime: destroying the io_context destroys pending handlers without
             auto c = std::make_shared<memcoro::client>(ioc.get_executor(),
                                                        config_for(proxy.address(), 10s));
             for (int i = 0; i < 200; ++i)
-                c->async_get(key_for(i), [c, census, token = census_token(census)](
-                                             std::error_code, memcoro::get_result) {
-                    ++census->called;
-                });
+                c->async_get(key_for(i),
+                             [c, census, token = census_token(census)](
+                                 std::error_code, memcoro::get_result) { ++census->called; });
             // Coroutines suspended inside the client, owning it.
             for (int i = 0; i < 50; ++i)
                 asio::co_spawn(
@@ -273,10 +272,9 @@ TEST_CASE("lifetime: destroying the io_context destroys pending handlers without
             cfg.connect_timeout = 10s;
             auto c = std::make_shared<memcoro::client>(ioc.get_executor(), cfg);
             for (int i = 0; i < 100; ++i)
-                c->async_get(key_for(i), [c, census, token = census_token(census)](
-                                             std::error_code, memcoro::get_result) {
-                    ++census->called;
-                });
+                c->async_get(key_for(i),
+                             [c, census, token = census_token(census)](
+                                 std::error_code, memcoro::get_result) { ++census->called; });
             expected = 100;
             c.reset();
             ioc.run_for(50ms);

@@ -82,11 +82,10 @@ TEST_CASE("kill: SIGKILL with 1,000 operations in flight, each completes within 
         }
         const double worst = max_latency_ms(ops);
         WARN("kill (" << (frozen_first ? "frozen first" : "while answering") << "): " << ok
-                      << " ok, " << lost << " connection_lost, " << failed
-                      << " connection_failed, " << down << " server_down, " << timed_out
-                      << " timeout; all done "
-                      << settle_ms << " ms after SIGKILL; worst latency " << worst
-                      << " ms (op_timeout " << op_timeout.count() << " ms)");
+                      << " ok, " << lost << " connection_lost, " << failed << " connection_failed, "
+                      << down << " server_down, " << timed_out << " timeout; all done " << settle_ms
+                      << " ms after SIGKILL; worst latency " << worst << " ms (op_timeout "
+                      << op_timeout.count() << " ms)");
         CHECK(other == 0);
         CHECK(wrong_values(ops, n) == 0);
         CHECK(worst <= to_ms(op_timeout + load_slack));
@@ -200,10 +199,10 @@ TEST_CASE("stop: SIGSTOP, timeouts fire at their deadline; after SIGCONT nobody 
         WARN("stop (" << (short_stop ? "short" : "long") << "): timeouts fired " << best_late
                       << " to " << worst_late << " ms after their deadline (op_timeout "
                       << op_timeout.count() << " ms); a bare timer was " << worst_ref
-                      << " ms late, memcoro at most " << worst_excess
-                      << " ms behind it (tolerance " << timer_slack.count() << " ms); "
-                      << successes << " right answers after SIGCONT, " << wrong
-                      << " wrong; reconnects " << reconnects);
+                      << " ms late, memcoro at most " << worst_excess << " ms behind it (tolerance "
+                      << timer_slack.count() << " ms); " << successes
+                      << " right answers after SIGCONT, " << wrong << " wrong; reconnects "
+                      << reconnects);
         CHECK(best_late >= 0);
         CHECK(worst_excess <= to_ms(timer_slack));
         CHECK(worst_late <= to_ms(load_slack));
@@ -211,8 +210,7 @@ TEST_CASE("stop: SIGSTOP, timeouts fire at their deadline; after SIGCONT nobody 
 }
 
 // Scenario 7.
-TEST_CASE("restart: the client reconnects by itself after the server restarts",
-          "[faults][restart]")
+TEST_CASE("restart: the client reconnects by itself after the server restarts", "[faults][restart]")
 {
     memcached_process mc;
     asio::io_context ioc;
@@ -266,8 +264,7 @@ TEST_CASE("restart: the client reconnects by itself after the server restarts",
                 if (!e)
                     break;
                 if (e != memcoro::errc::server_down)
-                    seen << e.message() << " at " << to_ms(clock::now() - restarted_at)
-                         << " ms; ";
+                    seen << e.message() << " at " << to_ms(clock::now() - restarted_at) << " ms; ";
                 CHECK(is_connection_error(e));
                 co_await sleep_for(5ms);
             }

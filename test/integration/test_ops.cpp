@@ -7,6 +7,7 @@
 #include <memcoro/client.hpp>
 
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
@@ -408,6 +409,13 @@ TEST_CASE("other completion tokens: callback, use_future, deferred")
     REQUIRE(r);
     CHECK(r->value == "v");
     CHECK_FALSE(c.async_version(asio::use_future).get().empty());
+
+    // deferred: nothing happens until the deferred operation is launched with a token.
+    auto deferred_get = c.async_get("cb", asio::experimental::deferred);
+    auto launched = std::move(deferred_get)(asio::use_future);
+    auto d = launched.get();
+    REQUIRE(d);
+    CHECK(d->value == "v");
     c.close();
     runner.join();
 }

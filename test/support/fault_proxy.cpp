@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -122,6 +123,7 @@ struct fault_proxy::impl {
         std::deque<chunk> queue;
         std::size_t queued = 0;
         std::string unsolicited;
+        bool stalled = false; // this connection alone (stall_open_connections)
         bool upstream_done = false;
         bool closed = false;
 
@@ -238,11 +240,11 @@ struct fault_proxy::impl {
             auto [ec, n] = co_await s->client.async_read_some(asio::buffer(buf), tuple);
             if (ec || s->closed)
                 break;
+            bytes_to_server += n; // counted first, like bytes_to_client
             auto [wec, wn] =
                 co_await asio::async_write(s->server, asio::buffer(buf.data(), n), tuple);
             if (wec)
                 break;
-            bytes_to_server += wn;
         }
         s->close();
     }
@@ -275,18 +277,19 @@ struct fault_proxy::impl {
     asio::awaitable<std::error_code> write_client(session& s, std::string_view data, bool split,
                                                   std::chrono::microseconds gap)
     {
+        // Counted before writing: a client that has read the bytes sees them counted.
         if (!split || data.size() <= 1) {
-            auto [ec, n] = co_await asio::async_write(s.client, asio::buffer(data), tuple);
             ++client_writes;
-            bytes_to_client += n;
+            bytes_to_client += data.size();
+            auto [ec, n] = co_await asio::async_write(s.client, asio::buffer(data), tuple);
             co_return ec;
         }
         asio::steady_timer pause(ioc);
         for (std::size_t i = 0; i < data.size(); ++i) {
+            ++client_writes;
+            ++bytes_to_client;
             auto [ec, n] =
                 co_await asio::async_write(s.client, asio::buffer(data.data() + i, 1), tuple);
-            ++client_writes;
-            bytes_to_client += n;
             if (ec || s.closed)
                 co_return ec ? ec : asio::error::operation_aborted;
             if (gap.count() > 0 && i + 1 < data.size()) {
@@ -310,7 +313,7 @@ struct fault_proxy::impl {
             }
             auto now = clock::now();
             const auto cfg_now = snapshot();
-            if (s->queue.empty() || cfg_now.stalled) {
+            if (s->queue.empty() || cfg_now.stalled || s->stalled) {
                 if (s->queue.empty() && s->upstream_done)
                     break;
                 s->wake.expires_at(clock::time_point::max());
@@ -420,6 +423,23 @@ void fault_proxy::set_delay(std::chrono::milliseconds d)
 void fault_proxy::set_stalled(bool stalled)
 {
     impl_->change([&](impl::settings& s) { s.stalled = stalled; });
+    if (!stalled)
+        asio::post(impl_->ioc, [p = impl_.get()] {
+            p->for_each_session([](impl::session& s) {
+                s.stalled = false;
+                s.wake.cancel();
+            });
+        });
+}
+
+void fault_proxy::stall_open_connections()
+{
+    std::promise<void> applied;
+    asio::post(impl_->ioc, [p = impl_.get(), &applied] {
+        p->for_each_session([](impl::session& s) { s.stalled = true; });
+        applied.set_value();
+    });
+    applied.get_future().wait();
 }
 
 void fault_proxy::close_after(std::size_t n)
@@ -472,6 +492,7 @@ void fault_proxy::drop_connections()
 void fault_proxy::clear_faults()
 {
     impl_->change([](impl::settings& s) { s = impl::settings{}; });
+    set_stalled(false);
 }
 
 int fault_proxy::connections() const noexcept

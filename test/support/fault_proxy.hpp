@@ -42,7 +42,11 @@ public:
     void set_delay(std::chrono::milliseconds d);
     /// Stops (true) or resumes (false) forwarding server -> client. Server bytes read while
     /// stalled are held (see held_bytes()) and forwarded, in order, on resume.
+    /// set_stalled(false) also resumes connections stalled by stall_open_connections().
     void set_stalled(bool stalled);
+    /// Stalls the connections open now, and only them: connections accepted later forward
+    /// normally. Returns once applied.
+    void stall_open_connections();
     /// After `n` more server -> client bytes (on any connection), closes that connection
     /// (both sides) without forwarding the rest: a reply cut off mid-way. One-shot.
     void close_after(std::size_t n);
