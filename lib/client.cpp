@@ -178,16 +178,30 @@ void client_impl::submit(entry_ptr e)
     });
 }
 
+bool client_impl::usable(server& s, clock::time_point now)
+{
+    if (s.monitor->usable())
+        return true;
+    if (s.monitor->take_probe(now)) {
+        // The client's own request decides whether the server is back; callers' requests
+        // keep failing fast (or over) meanwhile, so none of them pays for a dead server.
+        proto::request probe;
+        probe.cmd = proto::command::version;
+        send(s, std::make_shared<part_entry>(std::move(probe), [](op_entry&) {}));
+    }
+    return false;
+}
+
 server* client_impl::target_for(std::string_view key, clock::time_point now)
 {
     server& own = *servers_[ring_->server_for(key)];
-    if (own.monitor->usable(now))
+    if (usable(own, now))
         return &own;
     if (cfg_.on_down == down_policy::fail_fast)
         return nullptr;
     // Failover: this key alone moves, to the next distinct usable server on the ring.
     auto alt = ring_->find(
-        key, [&](std::size_t i) { return servers_[i]->monitor->usable(now); },
+        key, [&](std::size_t i) { return usable(*servers_[i], now); },
         cfg_.max_failover_attempts);
     return alt ? servers_[*alt].get() : nullptr;
 }
@@ -243,7 +257,7 @@ void client_impl::route(entry_ptr e)
     }
     if (cmd == proto::command::version || cmd == proto::command::stats) {
         server& first = *servers_.front();
-        if (!first.monitor->usable(clock::now())) {
+        if (!usable(first, clock::now())) {
             e->server = &first.name;
             e->finish(errc::server_down);
             return;
@@ -401,7 +415,7 @@ void client_impl::to_all_servers(entry_ptr e)
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         server& s = *servers_[i];
         std::get<0>(per[i]) = s.name;
-        if (!s.monitor->usable(now)) {
+        if (!usable(s, now)) {
             std::get<1>(per[i]) = errc::server_down;
             if (!g->first_error) {
                 g->first_error = errc::server_down;

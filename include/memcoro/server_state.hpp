@@ -1,7 +1,8 @@
 #pragma once
 /// \file
-/// A server's up/down state: consecutive failures mark it down, a retry interval lets one
-/// probe through, the probe's outcome marks it up again or restarts the interval. No Asio and
+/// A server's up/down state: consecutive failures mark it down; once its retry interval has
+/// passed, one probe is sent, and the probe's outcome marks it up again or restarts the
+/// interval. No Asio and
 /// no clock of its own: callers pass the time, so tests run instantly.
 
 #include <chrono>
@@ -34,13 +35,15 @@ public:
     {
     }
 
-    /// May a request be sent now? Up: yes. Down: no, except once per retry interval, when
-    /// the first caller after the interval becomes the probe.
-    bool usable(clock::time_point now) noexcept
+    /// May requests be sent to it now? Only while it is up.
+    bool usable() const noexcept { return status_ == server_status::up; }
+
+    /// Down, and its retry interval has passed with no probe under way: the caller sends one
+    /// probe request now (its outcome, recorded like any other, decides). True once per
+    /// interval.
+    bool take_probe(clock::time_point now) noexcept
     {
-        if (status_ == server_status::up)
-            return true;
-        if (probing_ || now < retry_at_)
+        if (status_ == server_status::up || probing_ || now < retry_at_)
             return false;
         probing_ = true;
         return true;
@@ -74,8 +77,8 @@ public:
         return change::none;
     }
 
-    /// A request ended without telling anything about the server (cancelled by its caller):
-    /// if it was the probe, the next request after the interval probes instead.
+    /// A request ended without telling anything about the server (cancelled): if it was the
+    /// probe, another may be sent.
     void record_inconclusive() noexcept { probing_ = false; }
 
     void mark_down(clock::time_point now) noexcept

@@ -45,6 +45,8 @@ private:
     /// The server for a key, after the down policy; nullptr: fail with server_down.
     server* target_for(std::string_view key, clock::time_point now);
     void send(server& s, entry_ptr e);
+    /// Is the server up? If it is down and due for a probe, sends the probe (a `version`).
+    bool usable(server& s, clock::time_point now);
     void fan_out_retrieval(entry_ptr e);
     void fan_out_writes(entry_ptr e);
     void to_all_servers(entry_ptr e);

@@ -16,11 +16,6 @@ server_monitor::server_monitor(std::string name, server_state::policy policy, se
         state_.mark_down(clock::now());
 }
 
-bool server_monitor::usable(clock::time_point now) noexcept
-{
-    return state_.usable(now);
-}
-
 void server_monitor::on_finished(const op_entry& e) noexcept
 {
     const auto now = clock::now();

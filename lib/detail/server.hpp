@@ -24,8 +24,10 @@ public:
 
     void on_finished(const op_entry& e) noexcept override;
 
-    /// May a request go to this server now? (Down: only the probe, once per interval.)
-    bool usable(clock::time_point now) noexcept;
+    /// May requests go to this server now (is it up)?
+    bool usable() const noexcept { return state_.usable(); }
+    /// Down and due for its probe (once per retry interval): the caller sends it.
+    bool take_probe(clock::time_point now) noexcept { return state_.take_probe(now); }
     /// Marks the server up or down by hand.
     void set_status(server_status s);
     void set_policy(server_state::policy p, server_event_callback cb);
