@@ -194,7 +194,8 @@ bool client_impl::usable(server& s, clock::time_point now)
 
 server* client_impl::target_for(std::string_view key, clock::time_point now)
 {
-    server& own = *servers_[ring_->server_for(key)];
+    // One server: no hashing at all.
+    server& own = *servers_[servers_.size() == 1 ? 0 : ring_->server_for(key)];
     if (usable(own, now))
         return &own;
     if (cfg_.on_down == down_policy::fail_fast)

@@ -76,8 +76,11 @@ void connection::submit(entry_ptr e)
     } else if (deadline_sooner) {
         watchdog_timer_.cancel();
     }
-    wake_run_.cancel();
-    wake_writer_.cancel();
+    // Wake only who is asleep: a cancel costs a trip through the reactor.
+    if (run_idle_)
+        wake_run_.cancel();
+    if (writer_idle_)
+        wake_writer_.cancel();
 }
 
 void connection::close(std::error_code ec)
@@ -109,7 +112,9 @@ asio::awaitable<void> connection::run()
     while (!closed_) {
         if (mux_.empty()) {
             wake_run_.expires_at(clock::time_point::max());
+            run_idle_ = true;
             co_await wake_run_.async_wait(use_tuple);
+            run_idle_ = false;
             continue;
         }
         auto ec = co_await connect();
@@ -195,7 +200,9 @@ asio::awaitable<std::error_code> connection::write_loop()
     for (;;) {
         if (!mux_.has_waiting()) {
             wake_writer_.expires_at(clock::time_point::max());
+            writer_idle_ = true;
             co_await wake_writer_.async_wait(use_tuple);
+            writer_idle_ = false;
             if (cs.cancelled() != asio::cancellation_type::none || closed_)
                 co_return asio::error::operation_aborted;
             continue;

@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Builds test/consumer/consumer.cpp against memcoro twice: through pkg-config after
 # `meson install`, and as a Meson subproject found with dependency('memcoro').
-# Usage: run.sh SOURCE_ROOT BUILD_ROOT
+# Usage: run.sh SOURCE_ROOT BUILD_ROOT [SANITIZERS]
 set -euo pipefail
 src=$1
 build=$2
+sanitize=${3:-none}
+san_flags=()
+meson_san=()
+if [[ $sanitize != none ]]; then
+    # A library built with sanitizers needs consumers built with them too.
+    san_flags=("-fsanitize=$sanitize")
+    [[ $sanitize == *undefined* && ${CXX:-} == *clang* ]] && san_flags+=(-fno-sanitize=function)
+    meson_san=("-Db_sanitize=$sanitize" -Db_lundef=false)
+fi
 tmp=$(mktemp -d /tmp/memcoro-consumer-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cxx=${CXX:-c++}
@@ -16,7 +25,7 @@ export PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$tmp/root
 flags=$(pkg-config --cflags --libs memcoro)
 echo "pkg-config: $flags"
 libdir=$(dirname "$(find "$tmp/root" -name 'libmemcoro.so*' | head -n1)")
-$cxx -std=c++20 "$src/test/consumer/consumer.cpp" -o "$tmp/consumer-pc" $flags
+$cxx -std=c++20 "${san_flags[@]}" "$src/test/consumer/consumer.cpp" -o "$tmp/consumer-pc" $flags
 LD_LIBRARY_PATH="$libdir" "$tmp/consumer-pc"
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 
@@ -38,7 +47,7 @@ directory = memcoro
 [provide]
 memcoro = memcoro_dep
 WRAP
-CXX=$cxx meson setup "$tmp/proj/build" "$tmp/proj" --force-fallback-for=memcoro >/dev/null
+CXX=$cxx meson setup "$tmp/proj/build" "$tmp/proj" --force-fallback-for=memcoro "${meson_san[@]}" >/dev/null
 ninja -C "$tmp/proj/build" >/dev/null
 "$tmp/proj/build/consumer"
 echo "both consumers built and ran"

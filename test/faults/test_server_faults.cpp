@@ -299,6 +299,83 @@ TEST_CASE("restart: the client reconnects by itself after the server restarts", 
 }
 
 TEST_CASE("restart: a dead server is retried once per retry_interval, never in a tight loop",
+          "[faults][restart][proxy]")
+{
+    // The "server" accepts every connection and hangs up at once: each connection the proxy
+    // counts is one attempt by the client.
+    memcached_process mc;
+    fault_proxy proxy(mc.port());
+    proxy.set_accept_mode(fault_proxy::accept_mode::close_at_once);
+    asio::io_context ioc;
+    run_coro(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            auto cfg = config_for(proxy.address(), 2000ms);
+            cfg.failure_limit = 3;
+            cfg.retry_interval = 200ms;
+            memcoro::client c(ex, cfg);
+
+            // A call every 2 ms for 2.3 s. The first failure_limit calls each try (and fail);
+            // then the server is down: calls fail at once with server_down, and the client
+            // probes it by itself once per retry_interval.
+            std::vector<clock::time_point> attempts; // when the proxy saw a new connection
+            int seen = 0, failed_trying = 0, down = 0;
+            double worst_down = 0;
+            const auto begin = clock::now();
+            while (clock::now() - begin < 2300ms) {
+                const auto t = clock::now();
+                auto [ec, r] = co_await c.async_get("k", tuple);
+                if (ec == memcoro::errc::server_down) {
+                    ++down;
+                    worst_down = std::max(worst_down, to_ms(clock::now() - t));
+                } else {
+                    ++failed_trying;
+                    CHECK(ec == memcoro::errc::connection_lost);
+                }
+                for (; seen < proxy.connections(); ++seen)
+                    attempts.push_back(clock::now());
+                co_await sleep_for(2ms);
+            }
+            CHECK(failed_trying == static_cast<int>(cfg.failure_limit));
+            REQUIRE(attempts.size() >= 6);
+            std::ostringstream gaps;
+            double min_gap = 1e9, max_gap = 0;
+            for (std::size_t i = cfg.failure_limit; i < attempts.size(); ++i) {
+                const double gap = to_ms(attempts[i] - attempts[i - 1]);
+                gaps << static_cast<int>(gap) << " ";
+                min_gap = std::min(min_gap, gap);
+                max_gap = std::max(max_gap, gap);
+            }
+            WARN("retry: " << attempts.size() << " connections in 2.3 s (" << cfg.failure_limit
+                           << " by callers, then probes " << gaps.str()
+                           << "ms apart; retry_interval " << cfg.retry_interval.count() << " ms); "
+                           << down << " calls failed with server_down within " << worst_down
+                           << " ms");
+            CHECK(min_gap >= to_ms(cfg.retry_interval) - 5); // never a tight loop
+            CHECK(max_gap <= to_ms(cfg.retry_interval + load_slack));
+            CHECK(attempts.size() <= cfg.failure_limit + 2300 / 200 + 1);
+            CHECK(worst_down < to_ms(load_slack));
+
+            // The server comes back: the next probe finds it, callers are served again.
+            proxy.set_accept_mode(fault_proxy::accept_mode::normal);
+            const auto back = clock::now();
+            std::error_code last;
+            for (int i = 0; i < 500; ++i) {
+                auto [ec, st] = co_await c.async_set("k", "v", {}, tuple);
+                last = ec;
+                if (!ec)
+                    break;
+                CHECK(ec == memcoro::errc::server_down);
+                co_await sleep_for(2ms);
+            }
+            CHECK_FALSE(last);
+            CHECK(to_ms(clock::now() - back) <= to_ms(cfg.retry_interval + load_slack));
+        }(),
+        30s);
+}
+
+TEST_CASE("restart: callers never wait for a server that does not answer its connects",
           "[faults][restart]")
 {
     asio::io_context ioc;
@@ -313,14 +390,8 @@ TEST_CASE("restart: a dead server is retried once per retry_interval, never in a
             cfg.retry_interval = 200ms;
             memcoro::client c(ex, cfg);
 
-            // Sequential calls: one that makes a connect attempt takes connect_timeout; one
-            // made while the server is down fails at once with server_down.
-            struct attempt {
-                clock::time_point start, end;
-            };
-            std::vector<attempt> attempts;
-            double worst_fast = 0;
-            int fast = 0;
+            int paid = 0, down = 0;
+            double worst_down = 0;
             const auto begin = clock::now();
             while (clock::now() - begin < 2300ms) {
                 const auto t = clock::now();
@@ -328,30 +399,28 @@ TEST_CASE("restart: a dead server is retried once per retry_interval, never in a
                 const auto took = clock::now() - t;
                 if (ec == memcoro::errc::connect_timeout) { // this call made an attempt
                     CHECK(took >= cfg.connect_timeout - 1ms);
-                    attempts.push_back({t, clock::now()});
+                    ++paid;
                 } else {
                     CHECK(ec == memcoro::errc::server_down);
-                    worst_fast = std::max(worst_fast, to_ms(took));
-                    ++fast;
+                    worst_down = std::max(worst_down, to_ms(took));
+                    ++down;
                 }
                 co_await sleep_for(2ms);
             }
-            // 3 attempts back to back (failure_limit), then one probe per retry_interval.
-            REQUIRE(attempts.size() >= 6);
-            std::ostringstream gaps;
-            for (std::size_t i = 1; i < attempts.size(); ++i) {
-                const double gap = to_ms(attempts[i].start - attempts[i - 1].end);
-                gaps << static_cast<int>(gap) << " ";
-                const double expected = i < 3 ? 0.0 : to_ms(cfg.retry_interval);
-                CHECK(gap >= expected - 1);
-                CHECK(gap <= expected + to_ms(load_slack));
-            }
-            WARN("retry: " << attempts.size() << " connect attempts in 2.3 s, gaps (ms): "
-                           << gaps.str() << "(expected 0 0 then " << cfg.retry_interval.count()
-                           << "); " << fast << " calls in between failed with server_down "
-                           << "within " << worst_fast << " ms");
-            CHECK(attempts.size() <= 3 + 2300 / 200);
-            CHECK(worst_fast < to_ms(load_slack));
+            // Probes (the client's own, each hanging for connect_timeout) count as failures.
+            auto info = c.servers();
+            REQUIRE(info.size() == 1);
+            const auto errors = static_cast<int>(info[0].counters.errors);
+            const int probes = errors - paid;
+            WARN("black hole: " << paid << " calls waited for connect_timeout ("
+                                << cfg.connect_timeout.count() << " ms), " << down
+                                << " failed with server_down within " << worst_down
+                                << " ms; the client probed " << probes << " times in 2.3 s");
+            CHECK(paid == static_cast<int>(cfg.failure_limit));
+            CHECK(worst_down < to_ms(load_slack));
+            CHECK(probes >= 2300 / (200 + 60) - 3);
+            CHECK(probes <= 2300 / (200 + 60) + 1);
+            CHECK(info[0].status == memcoro::server_status::down);
         }(),
         30s);
 }

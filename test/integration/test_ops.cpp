@@ -92,7 +92,8 @@ TEST_CASE("get/set/add/replace/append/prepend outcomes")
         }
 
         // Binary-safe values: NUL, CR LF, "END" lines inside the data.
-        std::string binary("a\0b\r\nEND\r\nVALUE x 0 1\r\n", 25);
+        const char raw[] = "a\0b\r\nEND\r\nVALUE x 0 1\r\n";
+        std::string binary(raw, sizeof raw - 1);
         binary += std::string(1, '\xff');
         {
             auto v13_ = co_await c.async_set("bin", binary);

@@ -64,6 +64,8 @@ private:
     asio::steady_timer wake_writer_; // idle writer: waits for work
     asio::steady_timer watchdog_timer_;
     bool running_ = false;
+    bool run_idle_ = false;    // run() waits on wake_run_
+    bool writer_idle_ = false; // the writer waits on wake_writer_
     bool watching_ = false;
     bool closed_ = false;
     bool connected_ = false;
