@@ -202,8 +202,7 @@ server* client_impl::target_for(std::string_view key, clock::time_point now)
         return nullptr;
     // Failover: this key alone moves, to the next distinct usable server on the ring.
     auto alt = ring_->find(
-        key, [&](std::size_t i) { return usable(*servers_[i], now); },
-        cfg_.max_failover_attempts);
+        key, [&](std::size_t i) { return usable(*servers_[i], now); }, cfg_.max_failover_attempts);
     return alt ? servers_[*alt].get() : nullptr;
 }
 

@@ -48,6 +48,10 @@ struct client_config {
 
     /// Multi-key retrievals send at most this many keys per request.
     std::size_t max_keys_per_request = 100;
+    /// Concurrent single-key gets (and gets) bound for the same connection and written
+    /// together go out as one multi-key request of at most this many keys; each caller still
+    /// gets its own key's outcome. 0 or 1: every get is its own request.
+    std::size_t merge_gets = 100;
 
     /// Budget for resolving and connecting to a server.
     std::chrono::milliseconds connect_timeout{1000};

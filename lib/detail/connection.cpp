@@ -39,7 +39,7 @@ connection::connection(asio::any_io_executor ex, server_address addr, const clie
     , cfg_(cfg)
     , observer_(std::move(observer))
     , op_timeout_(op_timeout)
-    , mux_(limits_for(cfg))
+    , mux_(limits_for(cfg), cfg.merge_gets)
     , socket_(ex_)
     , wake_run_(ex_, clock::time_point::max())
     , wake_writer_(ex_, clock::time_point::max())

@@ -28,9 +28,26 @@ void multiplexer::enqueue(entry_ptr e)
     waiting_.push_back(std::move(e));
 }
 
+std::size_t multiplexer::mergeable() const noexcept
+{
+    if (merge_gets_ < 2)
+        return 1;
+    const auto is_single_get = [](const op_entry& e, proto::command cmd) {
+        return !e.req.multi_key && e.req.cmd == cmd && !e.completed();
+    };
+    const op_entry& first = *waiting_.front();
+    if (first.req.cmd != proto::command::get && first.req.cmd != proto::command::gets)
+        return 1;
+    std::size_t n = 1;
+    while (n < waiting_.size() && n < merge_gets_ && is_single_get(*waiting_[n], first.req.cmd))
+        ++n;
+    return n;
+}
+
 std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_bytes)
 {
     std::size_t staged = 0, bytes = 0;
+    merged_lines_.clear(); // the previous write is complete
     while (!waiting_.empty()) {
         auto& e = waiting_.front();
         if (e->completed()) { // timed out or cancelled before it was sent: never send it
@@ -40,6 +57,28 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
         }
         if (staged > 0 && bytes >= max_bytes)
             break;
+        if (const std::size_t n = mergeable(); n > 1) {
+            // Concurrent single-key gets go out as one "get k1 k2 ...": one request for the
+            // server to parse, one END for all of them.
+            std::string& line = merged_lines_.emplace_back(proto::command_name(e->req.cmd));
+            for (std::size_t i = 0; i < n; ++i) {
+                line += ' ';
+                line += waiting_[i]->req.key;
+            }
+            line += "\r\n";
+            out.push_back({line.data(), line.size()});
+            bytes += line.size();
+            for (std::size_t i = 0; i < n; ++i) {
+                auto& m = waiting_.front();
+                m->group = i == 0 ? static_cast<std::uint32_t>(n) : 0;
+                m->state = entry_state::written;
+                written_.push_back(std::move(m));
+                waiting_.pop_front();
+            }
+            staged += n;
+            continue;
+        }
+        e->group = 1;
         out.push_back({e->header.data(), e->header.size()});
         bytes += e->header.size();
         if (proto::is_storage(e->req.cmd)) {
@@ -74,8 +113,62 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
     return used;
 }
 
+std::error_code multiplexer::deliver_merged(const proto::reply& r)
+{
+    op_entry& head = *written_.front();
+    const std::size_t n = head.group;
+    if (r.type == proto::reply_type::value) {
+        // Hits come in request order: the next group member (from the cursor) with this key.
+        std::size_t j = head.key_cursor;
+        for (; j < n; ++j)
+            if (written_[j]->req.key == r.key)
+                break;
+        if (j == n)
+            return errc::protocol_desync;
+        head.key_cursor = j + 1;
+        op_entry& e = *written_[j];
+        if (!e.completed())
+            e.resp.items.push_back(
+                item{std::string(r.key), std::string(r.data), r.flags, r.has_cas ? r.cas : 0});
+        return {};
+    }
+    if (r.type == proto::reply_type::stat)
+        return errc::protocol_error;
+    // END (or an error line) answers every get of the group.
+    std::vector<entry_ptr> done;
+    done.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        done.push_back(std::move(written_.front()));
+        written_.pop_front();
+    }
+    std::error_code ec;
+    switch (r.type) {
+    case proto::reply_type::error:
+        ec = errc::unknown_command;
+        break;
+    case proto::reply_type::client_error:
+        ec = errc::client_error;
+        break;
+    case proto::reply_type::server_error:
+        ec = errc::server_error;
+        break;
+    default:
+        break;
+    }
+    for (auto& e : done) {
+        e->state = entry_state::done;
+        e->resp.status = r.type;
+        if (!r.data.empty() && !e->completed())
+            e->resp.text.assign(r.data);
+        e->finish(ec);
+    }
+    return {};
+}
+
 std::error_code multiplexer::deliver(const proto::reply& r)
 {
+    if (written_.front()->group > 1)
+        return deliver_merged(r);
     op_entry& e = *written_.front();
     switch (r.type) {
     case proto::reply_type::value: {

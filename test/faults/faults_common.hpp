@@ -22,11 +22,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -116,6 +118,34 @@ inline long long stat_num(const memcoro::stats_result& s, std::string_view name)
 {
     const auto v = stat(s, name);
     return v.empty() ? -1 : std::stoll(v);
+}
+
+/// Waits until every thread of `pid` is stopped (after SIGSTOP, which kill() only queues),
+/// or none is; false if that does not happen within `limit`.
+inline bool wait_stopped(pid_t pid, bool stopped, ms limit = 2000ms)
+{
+    const auto until = clock::now() + limit;
+    const auto task_dir = std::filesystem::path("/proc") / std::to_string(pid) / "task";
+    for (;;) {
+        bool all = true, none = true;
+        std::error_code ec;
+        for (const auto& t : std::filesystem::directory_iterator(task_dir, ec)) {
+            std::ifstream in(t.path() / "stat");
+            std::string line;
+            std::getline(in, line);
+            // "pid (comm) S ...": the state follows the last ')'.
+            const auto close = line.rfind(')');
+            const bool is_stopped = close != std::string::npos && close + 2 < line.size() &&
+                                    (line[close + 2] == 'T' || line[close + 2] == 't');
+            all = all && is_stopped;
+            none = none && !is_stopped;
+        }
+        if (!ec && (stopped ? all : none))
+            return true;
+        if (clock::now() >= until)
+            return false;
+        std::this_thread::sleep_for(1ms);
+    }
 }
 
 /// Resident set size now (/proc/self/statm).

@@ -43,6 +43,7 @@ TEST_CASE("kill: SIGKILL with 1,000 operations in flight, each completes within 
         auto ops = std::make_shared<std::vector<outcome>>(static_cast<std::size_t>(n));
         clock::time_point killed_at;
         if (frozen_first) {
+            REQUIRE(wait_stopped(mc.pid(), true));
             launch_range(c, ops, 0, n, n);
             co_await sleep_for(50ms); // written: the kernel buffers them for the frozen server
             killed_at = clock::now();
@@ -149,6 +150,7 @@ TEST_CASE("stop: SIGSTOP, timeouts fire at their deadline; after SIGCONT nobody 
         };
 
         mc.signal(SIGSTOP);
+        REQUIRE(wait_stopped(mc.pid(), true)); // kill() only queues the signal
         const auto stopped_at = clock::now();
         co_await timed_wave();
 

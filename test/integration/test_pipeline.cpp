@@ -91,6 +91,55 @@ TEST_CASE("1,000 concurrent coroutines on one connection each get their own valu
     }());
 }
 
+TEST_CASE("concurrent gets are merged into multi-key requests, each caller answered alone")
+{
+    fake_server server(0ms);
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client c(ex, config_for(server.address(), 5s));
+        co_await c.async_version();
+        const int before = server.lines();
+        constexpr int n = 200;
+        int done = 0, right = 0;
+        for (int i = 0; i < n; ++i)
+            asio::co_spawn(
+                ex,
+                [&, i]() -> asio::awaitable<void> {
+                    const std::string k = "m" + std::to_string(i);
+                    auto r = co_await c.async_get(k);
+                    if (r && r->key == k && r->value == "value-of-" + k)
+                        ++right;
+                },
+                [&](std::exception_ptr) { ++done; });
+        while (done < n)
+            co_await sleep_for(1ms);
+        CHECK(right == n);
+        const int lines = server.lines() - before;
+        CHECK(lines >= 2);     // at most 100 keys per merged request
+        CHECK(lines <= n / 4); // far fewer requests than gets
+        UNSCOPED_INFO("200 concurrent gets went out as " << lines << " requests");
+
+        // Merging off: one request per get.
+        auto cfg = config_for(server.address(), 5s);
+        cfg.merge_gets = 0;
+        memcoro::client plain(ex, cfg);
+        co_await plain.async_version();
+        const int before2 = server.lines();
+        done = 0;
+        for (int i = 0; i < 20; ++i)
+            asio::co_spawn(
+                ex,
+                [&, i]() -> asio::awaitable<void> {
+                    co_await plain.async_get("p" + std::to_string(i));
+                },
+                [&](std::exception_ptr) { ++done; });
+        while (done < 20)
+            co_await sleep_for(1ms);
+        CHECK(server.lines() - before2 == 20);
+    }());
+}
+
 TEST_CASE("a cancelled request's late reply never reaches a later caller")
 {
     fake_server server(300ms);

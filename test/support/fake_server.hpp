@@ -48,6 +48,9 @@ public:
     /// Connections accepted so far.
     int connections() const { return connections_.load(); }
 
+    /// Request lines received so far.
+    int lines() const { return lines_.load(); }
+
     /// Every key requested, in arrival order.
     std::vector<std::string> requested() const
     {
@@ -79,6 +82,7 @@ private:
                 co_return;
             std::string line = buf.substr(0, n - 2);
             buf.erase(0, n);
+            ++lines_;
             std::istringstream words(line);
             std::string cmd, key, reply;
             words >> cmd;
@@ -115,6 +119,7 @@ private:
     asio::ip::tcp::acceptor acceptor_;
     std::thread thread_;
     std::atomic<int> connections_{0};
+    std::atomic<int> lines_{0};
     mutable std::mutex mutex_;
     std::vector<std::string> requested_;
 };

@@ -20,8 +20,12 @@ struct write_piece {
 
 class multiplexer {
 public:
-    explicit multiplexer(proto::decoder_limits limits = {})
+    /// `merge_gets`: consecutive single-key get (or gets) requests staged together go out as
+    /// one multi-key request, at most `merge_gets` keys each (0 or 1: never merged). Each
+    /// caller still gets exactly its own key's outcome.
+    explicit multiplexer(proto::decoder_limits limits = {}, std::size_t merge_gets = 0)
         : decoder_(limits)
+        , merge_gets_(merge_gets)
     {
     }
 
@@ -68,8 +72,14 @@ public:
 
 private:
     std::error_code deliver(const proto::reply& r);
+    std::error_code deliver_merged(const proto::reply& r);
+    /// How many waiting entries from the front can go out merged with the first.
+    std::size_t mergeable() const noexcept;
 
     proto::decoder decoder_;
+    std::size_t merge_gets_;
+    /// Command lines of merged gets staged by the last stage() call (stable addresses).
+    std::deque<std::string> merged_lines_;
     std::deque<entry_ptr> waiting_;
     std::deque<entry_ptr> written_;
 };

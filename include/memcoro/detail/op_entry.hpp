@@ -76,6 +76,9 @@ public:
     entry_state state = entry_state::waiting;
     clock::time_point deadline = clock::time_point::max();
     std::size_t key_cursor = 0; ///< retrieval: next request key a VALUE may match
+    /// Single-key gets merged into one request on the wire: the first entry of the group
+    /// holds the group's size, the others 0 (see multiplexer::stage).
+    std::uint32_t group = 1;
     response resp;
     std::error_code ec;
     /// The server that handled (or refused) the request, for error messages.
