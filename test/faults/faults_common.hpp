@@ -106,6 +106,25 @@ inline std::shared_ptr<clock::time_point> reference_timer(const asio::any_io_exe
     return fired;
 }
 
+/// True once a counter has reached `min` and then not moved for `quiet` (call repeatedly):
+/// "all the replies are in", whether the client sent one request per get or merged them.
+class settled {
+public:
+    bool operator()(std::uint64_t value, std::uint64_t min, clock::duration quiet = 20ms)
+    {
+        const auto now = clock::now();
+        if (value != last_) {
+            last_ = value;
+            since_ = now;
+        }
+        return value >= min && now - since_ >= quiet;
+    }
+
+private:
+    std::uint64_t last_ = ~std::uint64_t{0};
+    clock::time_point since_{};
+};
+
 inline std::string stat(const memcoro::stats_result& s, std::string_view name)
 {
     for (const auto& [k, v] : s)

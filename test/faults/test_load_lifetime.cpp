@@ -129,7 +129,8 @@ TEST_CASE("lifetime: destroying the client completes every pending operation wit
             for (int i = 0; i < 1000; ++i)
                 counted_get(*c, key_for(i), census);
             expected = 1000;
-            co_await wait_until([&] { return proxy.held_bytes() >= 1000 * 5; }, 5s);
+            settled all_in; // the replies of all of them (merged or not) are held
+            co_await wait_until([&] { return all_in(proxy.held_bytes(), 5); }, 5s);
             // A coroutine suspended in an operation, too.
             bool coro_done = false;
             std::error_code coro_ec;
@@ -173,7 +174,8 @@ TEST_CASE("lifetime: destroying the client completes every pending operation wit
             for (int i = 0; i < 100; ++i)
                 counted_get(*c, key_for(i), census);
             expected = 100;
-            co_await wait_until([&] { return proxy.held_bytes() >= 100 * 5; }, 5s);
+            settled all_in;
+            co_await wait_until([&] { return all_in(proxy.held_bytes(), 5); }, 5s);
             // An operation that completes at once (invalid key) while the others are pending;
             // its handler destroys the client.
             bool first_done = false;
@@ -196,11 +198,13 @@ TEST_CASE("lifetime: destroying the client completes every pending operation wit
         for (int i = 0; i < 500; ++i)
             counted_get(*c, key_for(i), census); // any thread may start operations
         expected = 500;
+        settled all_in;
         const auto until = clock::now() + 5s;
-        while (proxy.held_bytes() < 500 * 5 && clock::now() < until)
+        while (!all_in(proxy.held_bytes(), 5) && clock::now() < until)
             std::this_thread::sleep_for(1ms);
         c.reset();
-        while (census->called < expected && clock::now() < until)
+        const auto until2 = clock::now() + 5s;
+        while (census->called < expected && clock::now() < until2)
             std::this_thread::sleep_for(1ms);
         work.reset();
         ioc.stop();
@@ -242,7 +246,8 @@ TEST_CASE("lifetime: destroying the io_context destroys pending handlers without
             expected = 250;
             c.reset();
             const auto until = clock::now() + 5s;
-            while (proxy.held_bytes() < 250 * 5 && clock::now() < until)
+            settled all_in;
+            while (!all_in(proxy.held_bytes(), 5) && clock::now() < until)
                 ioc.run_for(5ms);
             ioc.stop();
         } // ~io_context
@@ -258,7 +263,8 @@ TEST_CASE("lifetime: destroying the io_context destroys pending handlers without
                 counted_get(*c, key_for(i), census);
             expected = 200;
             const auto until = clock::now() + 5s;
-            while (proxy.held_bytes() < 200 * 5 && clock::now() < until)
+            settled all_in;
+            while (!all_in(proxy.held_bytes(), 5) && clock::now() < until)
                 ioc.run_for(5ms);
             c.reset(); // posts the close; the context never runs it
         }
