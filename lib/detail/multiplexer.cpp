@@ -141,20 +141,7 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
         done.push_back(std::move(written_.front()));
         written_.pop_front();
     }
-    std::error_code ec;
-    switch (r.type) {
-    case proto::reply_type::error:
-        ec = errc::unknown_command;
-        break;
-    case proto::reply_type::client_error:
-        ec = errc::client_error;
-        break;
-    case proto::reply_type::server_error:
-        ec = errc::server_error;
-        break;
-    default:
-        break;
-    }
+    const std::error_code ec = error_for(r.type);
     for (auto& e : done) {
         e->state = entry_state::done;
         e->resp.status = r.type;
