@@ -148,6 +148,44 @@ TEST_CASE("keys land on the server the ring names, and a 10,000-key multi-get fa
     }());
 }
 
+TEST_CASE("a 100,000-key multi-get goes out in bounded requests")
+{
+    fleet f(4);
+    asio::io_context ioc;
+    run_coro(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            auto ex = co_await asio::this_coro::executor;
+            memcoro::client_config cfg;
+            cfg.servers = f.addresses();
+            cfg.op_timeout = 10s;
+            memcoro::client c(ex, cfg);
+            auto keys = make_keys(100000);
+            std::vector<std::pair<std::string, std::string>> items;
+            for (std::size_t i = 0; i < keys.size(); i += 2) // every other key is stored
+                items.emplace_back(keys[i], value_of(keys[i]));
+            co_await c.async_set_multi(items);
+            std::uint64_t before = 0;
+            for (const auto& s : c.servers())
+                before += s.counters.requests;
+            auto r = co_await c.async_get_multi(keys);
+            CHECK(r.errors.empty());
+            REQUIRE(r.hits.size() == keys.size() / 2);
+            bool right = true;
+            for (std::size_t i = 0; i < r.hits.size(); ++i)
+                right = right && r.hits[i].key == keys[2 * i] &&
+                        r.hits[i].value == value_of(keys[2 * i]);
+            CHECK(right);
+            std::uint64_t after = 0;
+            for (const auto& s : c.servers())
+                after += s.counters.requests;
+            // At most 100 keys per request: at least 1,000 requests, spread over the 4 servers.
+            CHECK(after - before >= keys.size() / cfg.max_keys_per_request);
+            CHECK(after - before <= keys.size() / cfg.max_keys_per_request + 4);
+        }(),
+        120s);
+}
+
 TEST_CASE("fleet-wide stats, flush_all on every server, per-server counters as JSON")
 {
     fleet f(3);
