@@ -131,7 +131,7 @@ asio::awaitable<void> connection::run()
         if (observer_)
             observer_->on_connected();
         rbegin_ = rend_ = 0;
-        last_read_ = clock::now();
+        last_progress_ = clock::now();
         auto result = co_await (read_loop() || write_loop());
         connected_ = false;
         reset_socket();
@@ -239,9 +239,11 @@ asio::awaitable<std::error_code> connection::read_loop()
         if (ec)
             co_return ec == asio::error::eof ? std::error_code(errc::connection_lost) : ec;
         rend_ += n;
-        last_read_ = clock::now();
         std::error_code pec;
+        const std::size_t owed = mux_.written_count();
         rbegin_ += mux_.feed(std::string_view(rbuf_.data() + rbegin_, rend_ - rbegin_), pec);
+        if (mux_.written_count() < owed)
+            last_progress_ = clock::now(); // a reply was completed (bytes alone are not progress)
         if (pec)
             co_return pec;
         if (rbegin_ == rend_)
@@ -261,12 +263,13 @@ asio::awaitable<void> connection::watchdog()
         const auto timeout = op_timeout_;
         const auto now = clock::now();
         auto next = mux_.expire(now, errc::timeout);
-        // A server that has stopped answering (every request on the wire already timed out
-        // and nothing read for a whole timeout) is dropped: the requests behind can only
-        // time out too, and abandoned requests would pile up.
+        // A server that has stopped answering is dropped: the oldest request on the wire has
+        // timed out and no reply has been completed for a whole timeout more. Bytes alone do
+        // not count: a reply that trickles in forever is as dead as silence. The requests
+        // behind it could only time out too, and abandoned requests would pile up.
         if (const op_entry* oldest = mux_.oldest_written();
             oldest && oldest->completed() && connected_) {
-            const auto silent_until = std::max(last_read_, oldest->deadline) + timeout;
+            const auto silent_until = std::max(last_progress_, oldest->deadline) + timeout;
             if (now >= silent_until)
                 reset_socket();
             else

@@ -179,6 +179,10 @@ std::error_code multiplexer::deliver(const proto::reply& r)
         return {};
     }
     case proto::reply_type::stat:
+        // A stats reply that never ends would grow without bound: cap it.
+        e.stats_bytes += r.name.size() + r.data.size() + 7;
+        if (e.stats_bytes > decoder_.limits().max_stats_bytes)
+            return errc::protocol_error;
         if (!e.completed())
             e.resp.stats.emplace_back(std::string(r.name), std::string(r.data));
         return {};

@@ -70,7 +70,7 @@ private:
     bool closed_ = false;
     bool connected_ = false;
     std::uint64_t connects_ = 0;
-    clock::time_point last_read_{};
+    clock::time_point last_progress_{}; // when a reply was last completed
     std::vector<char> rbuf_;
     std::size_t rbegin_ = 0, rend_ = 0;
     std::vector<write_piece> pieces_;

@@ -79,6 +79,8 @@ public:
     /// Single-key gets merged into one request on the wire: the first entry of the group
     /// holds the group's size, the others 0 (see multiplexer::stage).
     std::uint32_t group = 1;
+    /// Stats: bytes of STAT lines received so far (bounded by decoder_limits).
+    std::size_t stats_bytes = 0;
     response resp;
     std::error_code ec;
     /// The server that handled (or refused) the request, for error messages.

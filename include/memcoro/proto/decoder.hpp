@@ -24,6 +24,9 @@ struct decoder_limits {
     std::size_t max_item_size = 1024 * 1024;
     /// Longest reply line, "\r\n" included.
     std::size_t max_line = 8192;
+    /// Most bytes of STAT lines one stats reply may have (memcached's largest, `stats sizes`
+    /// with a big item size, is well under 1 MiB).
+    std::size_t max_stats_bytes = 4 * 1024 * 1024;
 };
 
 /// Parses one reply unit at a time. Feed it the unconsumed bytes; on `done`, drop `consumed`
