@@ -547,7 +547,7 @@ TEST_CASE("hostile VALUE header: huge, negative or non-numeric length is refused
 }
 
 TEST_CASE("hostile STAT flood: a stats reply that never ends is cut off, memory bounded",
-          "[faults][hostile][proxy][bug][!mayfail]")
+          "[faults][hostile][proxy]")
 {
     proxied_server srv;
     asio::io_context ioc;
@@ -578,7 +578,7 @@ TEST_CASE("hostile STAT flood: a stats reply that never ends is cut off, memory 
 }
 
 TEST_CASE("slow-loris: a reply that trickles forever is cut off; the connection is replaced",
-          "[faults][proxy][bug][!mayfail]")
+          "[faults][proxy]")
 {
     proxied_server srv;
     asio::io_context ioc;
