@@ -572,7 +572,9 @@ TEST_CASE("hostile STAT flood: a stats reply that never ends is cut off, memory 
                                 << " stats; peak RSS grew " << growth << " MiB"
                                 << (hwm_reset ? "" : " (VmHWM not reset)"));
             CHECK(ec == memcoro::errc::protocol_error);
-            CHECK(growth < 64.0);
+            // Most of the growth is the test's own 30 MB flood (and, under AddressSanitizer,
+            // its quarantine); the unbounded behaviour grew +256 MiB (+438 MiB with ASan).
+            CHECK(growth < (sanitized ? 160.0 : 64.0));
         }(),
         60s);
 }
