@@ -123,6 +123,8 @@ asio::awaitable<void> connection::run()
         if (ec) {
             // Every queued request fails now; the server's state (failure count, retry
             // interval) decides when the next one may try again.
+            if (observer_)
+                observer_->on_connection_failed(ec);
             mux_.fail_all(ec);
             continue;
         }
@@ -140,9 +142,13 @@ asio::awaitable<void> connection::run()
             break;
         // Requests on the wire will never be answered now; queued ones go out on the next
         // connection. A protocol error is reported as such to the requests it hit.
-        mux_.fail_written(why == errc::protocol_error || why == errc::protocol_desync
-                              ? why
-                              : std::error_code(errc::connection_lost));
+        const std::error_code lost = why == errc::protocol_error || why == errc::protocol_desync
+                                         ? why
+                                         : std::error_code(errc::connection_lost);
+        // An idle connection closed by the server (restart, idle timeout) cost nobody anything.
+        if (observer_ && mux_.has_written())
+            observer_->on_connection_failed(lost);
+        mux_.fail_written(lost);
     }
     running_ = false;
 }

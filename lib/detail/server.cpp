@@ -47,8 +47,24 @@ void server_monitor::on_finished(const op_entry& e) noexcept
         errors_.fetch_add(1, std::memory_order_relaxed);
         if (ec == errc::timeout)
             timeouts_.fetch_add(1, std::memory_order_relaxed);
-        changed(state_.record_failure(now), ec);
+        // A broken or refused connection is one failure of the server, counted once by
+        // on_connection_failed, not once per request it took down.
+        if (!connection_level(ec))
+            changed(state_.record_failure(now), ec);
     }
+    failures_.store(state_.consecutive_failures(), std::memory_order_relaxed);
+}
+
+bool server_monitor::connection_level(const std::error_code& ec) noexcept
+{
+    return ec == errc::connection_lost || ec == errc::connection_failed ||
+           ec == errc::connect_timeout || ec == errc::resolve_failed ||
+           ec == errc::protocol_error || ec == errc::protocol_desync;
+}
+
+void server_monitor::on_connection_failed(std::error_code ec) noexcept
+{
+    changed(state_.record_failure(clock::now()), ec);
     failures_.store(state_.consecutive_failures(), std::memory_order_relaxed);
 }
 

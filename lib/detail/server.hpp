@@ -33,12 +33,14 @@ public:
     void set_policy(server_state::policy p, server_event_callback cb);
     server_status status() const noexcept { return status_.load(std::memory_order_relaxed); }
     void on_connected() noexcept override { connects_.fetch_add(1, std::memory_order_relaxed); }
+    void on_connection_failed(std::error_code ec) noexcept override;
 
     /// Counters and state, readable from any thread.
     void fill(server_info& info) const;
     const std::string& name() const noexcept { return name_; }
 
 private:
+    static bool connection_level(const std::error_code& ec) noexcept;
     void changed(server_state::change c, std::error_code why);
 
     std::string name_;

@@ -49,6 +49,9 @@ public:
     virtual void on_finished(const op_entry& e) noexcept = 0;
     /// A connection to the server was established.
     virtual void on_connected() noexcept {}
+    /// A connection failed (could not be made, or broke with requests on it): one failure of
+    /// the server, however many requests it took down with it.
+    virtual void on_connection_failed(std::error_code) noexcept {}
 
 protected:
     ~entry_observer() = default;
