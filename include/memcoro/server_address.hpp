@@ -31,7 +31,8 @@ struct server_address {
     /// twemproxy's trailing names).
     static std::vector<server_address> parse_list(std::string_view text);
     /// The list in $MEMCACHED_SERVERS, else `fallback` parsed.
-    static std::vector<server_address> from_environment(std::string_view fallback = "127.0.0.1:11211");
+    static std::vector<server_address>
+    from_environment(std::string_view fallback = "127.0.0.1:11211");
 
     friend bool operator==(const server_address&, const server_address&) = default;
 };

@@ -36,7 +36,7 @@ TEST_CASE("server_state: one probe per retry interval; its outcome decides")
     CHECK_FALSE(s.take_probe(t0 + 500ms));
     CHECK(s.take_probe(t0 + 1000ms)); // the probe
     CHECK(s.probing());
-    CHECK_FALSE(s.usable()); // requests still wait for the probe's outcome
+    CHECK_FALSE(s.usable());                // requests still wait for the probe's outcome
     CHECK_FALSE(s.take_probe(t0 + 1000ms)); // only one
     CHECK_FALSE(s.take_probe(t0 + 5000ms));
     // The probe fails: wait a whole interval again from now.
