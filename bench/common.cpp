@@ -37,7 +37,9 @@ namespace {
               << "  --value-size N             bytes per value (default 100)\n"
               << "  --seed N                   seed of the key choice\n";
     if (which == "memcoro")
-        std::cerr << "  --threads N                io_context threads, a client each (default 1)\n";
+        std::cerr << "  --threads N                io_context threads, a client each (default 1)\n"
+                  << "  --get-api into|value       single gets: async_get_into a reused item\n"
+                  << "                             (default) or async_get (a new item each)\n";
     else
         std::cerr
             << "  --get-api fetch|get        single gets: memcached_mget+fetch_result into a\n"
@@ -148,6 +150,10 @@ options parse_options(int argc, char** argv, std::string_view which)
             o.seed = number<std::uint64_t>(which, a, v);
         } else if (a == "--threads" && which == "memcoro") {
             o.threads = number<unsigned>(which, a, v);
+        } else if (a == "--get-api" && which == "memcoro") {
+            if (v != "into" && v != "value")
+                usage(which, "--get-api is into or value");
+            o.mc_get_api = v;
         } else if (a == "--get-api" && which == "libmemcached") {
             if (v != "fetch" && v != "get")
                 usage(which, "--get-api is fetch or get");
@@ -450,6 +456,7 @@ bool report(std::string_view client, const scenario& sc, const options& opt, uns
     j["callers"] = callers;
     j["threads"] = threads;
     j["value_size"] = opt.value_size;
+    j["get_api"] = client == "memcoro" ? opt.mc_get_api : opt.lm_get_api;
     std::cout << j.dump() << std::endl;
     if (!t.first_problem.empty())
         std::cerr << client << ' ' << sc.name << ": " << t.first_problem << '\n';

@@ -75,6 +75,7 @@ struct options {
     bool lm_no_block = false;         ///< libmemcached: MEMCACHED_BEHAVIOR_NO_BLOCK
     bool lm_ketama = false;           ///< libmemcached: MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED (MD5)
     std::string lm_get_api = "fetch"; ///< libmemcached single gets: "fetch" or "get"
+    std::string mc_get_api = "into";  ///< memcoro single gets: "into" or "value"
     std::uint64_t seed = 1;
 };
 

@@ -49,19 +49,38 @@ memcoro::client_config config_for(const options& o, unsigned n)
 
 // ---- callers -------------------------------------------------------------------------------
 
+/// Checks one get's outcome (`got`: the item, nullptr on a miss).
+void check_get(const keyspace& ks, std::size_t i, const memcoro::item* got, tally& t)
+{
+    if (!got)
+        t.mismatch("miss for " + ks.key(i));
+    else if (got->key != ks.key(i) || got->value != ks.value(i) || got->flags != 0)
+        t.mismatch("wrong item for " + ks.key(i));
+}
+
+// A get is awaited in the caller itself, not in a helper coroutine: each nested frame would
+// be one more allocation per operation once many callers are suspended at once.
+#define MEMCORO_BENCH_GET(c, ks, i, into, buf, t)                                                  \
+    do {                                                                                           \
+        if (into) {                                                                                \
+            const bool hit_ = co_await (c).async_get_into((ks).key(i), (buf));                     \
+            check_get((ks), (i), hit_ ? &(buf) : nullptr, (t));                                    \
+        } else {                                                                                   \
+            const memcoro::get_result res_ = co_await (c).async_get((ks).key(i));                  \
+            check_get((ks), (i), res_ ? &*res_ : nullptr, (t));                                    \
+        }                                                                                          \
+    } while (false)
+
 asio::awaitable<void> get_caller(memcoro::client& c, const keyspace& ks, run_control& ctl, tally& t,
-                                 std::uint64_t seed)
+                                 std::uint64_t seed, bool into)
 {
     rng r(seed);
+    memcoro::item buf;
     while (ctl.running()) {
         const std::size_t i = r.below(ks.size());
         const auto t0 = bench_clock::now();
         try {
-            const memcoro::get_result res = co_await c.async_get(ks.key(i));
-            if (!res)
-                t.mismatch("miss for " + ks.key(i));
-            else if (res->key != ks.key(i) || res->value != ks.value(i) || res->flags != 0)
-                t.mismatch("wrong item for " + ks.key(i));
+            MEMCORO_BENCH_GET(c, ks, i, into, buf, t);
         } catch (const std::exception& e) {
             t.error(e.what());
         }
@@ -118,9 +137,10 @@ asio::awaitable<void> set_caller(memcoro::client& c, const keyspace& ks, run_con
 
 /// 90% get, 10% set.
 asio::awaitable<void> mixed_caller(memcoro::client& c, const keyspace& ks, run_control& ctl,
-                                   tally& t, std::uint64_t seed)
+                                   tally& t, std::uint64_t seed, bool into)
 {
     rng r(seed);
+    memcoro::item buf;
     while (ctl.running()) {
         const bool is_set = r.next() % 10 == 0;
         const std::size_t i = r.below(ks.size());
@@ -131,11 +151,7 @@ asio::awaitable<void> mixed_caller(memcoro::client& c, const keyspace& ks, run_c
                 if (st != memcoro::store_status::stored)
                     t.mismatch(std::string("set ") + ks.key(i) + ": " + memcoro::to_string(st));
             } else {
-                const memcoro::get_result res = co_await c.async_get(ks.key(i));
-                if (!res)
-                    t.mismatch("miss for " + ks.key(i));
-                else if (res->key != ks.key(i) || res->value != ks.value(i) || res->flags != 0)
-                    t.mismatch("wrong item for " + ks.key(i));
+                MEMCORO_BENCH_GET(c, ks, i, into, buf, t);
             }
         } catch (const std::exception& e) {
             t.error(e.what());
@@ -160,18 +176,18 @@ asio::awaitable<void> preload_caller(memcoro::client& c, const keyspace& ks, std
 }
 
 asio::awaitable<void> make_caller(const scenario& sc, memcoro::client& c, const keyspace& ks,
-                                  run_control& ctl, tally& t, std::uint64_t seed)
+                                  run_control& ctl, tally& t, std::uint64_t seed, bool into)
 {
     switch (sc.k) {
     case kind::get:
-        return get_caller(c, ks, ctl, t, seed);
+        return get_caller(c, ks, ctl, t, seed, into);
     case kind::mget:
         return mget_caller(c, ks, ctl, t, seed, sc.keys_per_op);
     case kind::set:
     case kind::set_pipe:
         return set_caller(c, ks, ctl, t, seed);
     case kind::mixed:
-        return mixed_caller(c, ks, ctl, t, seed);
+        return mixed_caller(c, ks, ctl, t, seed, into);
     }
     std::terminate();
 }
@@ -212,7 +228,7 @@ bool run_scenario(const scenario& sc, std::size_t sc_index, const options& o, co
         tally& t = tallies[ti];
         for (unsigned j = 0; j < per_thread; ++j) {
             const std::uint64_t seed = o.seed * 1'000'003 + sc_index * 10'007 + ti * 1'009 + j;
-            asio::co_spawn(io.ioc, make_caller(sc, c, ks, ctl, t, seed),
+            asio::co_spawn(io.ioc, make_caller(sc, c, ks, ctl, t, seed, o.mc_get_api == "into"),
                            [&done, &t](std::exception_ptr e) {
                                if (e)
                                    t.error("caller died");

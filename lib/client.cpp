@@ -62,15 +62,16 @@ client_service& service_of(const asio::any_io_executor& ex)
 /// One part of a request split over servers; reports to its gather when done.
 class part_entry final : public op_entry {
 public:
-    part_entry(proto::request r, std::function<void(op_entry&)> done)
+    /// `done(part, may_run_inline)`, see op_entry::complete.
+    part_entry(proto::request r, std::function<void(op_entry&, bool)> done)
         : op_entry(std::move(r))
         , done_(std::move(done))
     {
     }
 
 private:
-    void on_complete() override { done_(*this); }
-    std::function<void(op_entry&)> done_;
+    void on_complete(bool may_run_inline) override { done_(*this, may_run_inline); }
+    std::function<void(op_entry&, bool)> done_;
 };
 
 /// Answers the caller of a split request once all its parts are done.
@@ -97,15 +98,16 @@ struct gather {
     }
 
     /// `failed_all`: the call as a whole could not be carried out.
-    void finish(bool failed_all)
+    void finish(bool failed_all, bool may_run_inline = false)
     {
+        std::error_code ec;
         if (failed_all && first_error) {
             parent->server = first_error_server;
             parent->resp.key_errors.clear();
-            parent->finish(first_error);
-        } else {
-            parent->finish({});
+            ec = first_error;
         }
+        if (parent->settle(ec))
+            parent->complete(may_run_inline);
     }
 };
 
@@ -187,7 +189,7 @@ bool client_impl::usable(server& s, clock::time_point now)
         // keep failing fast (or over) meanwhile, so none of them pays for a dead server.
         proto::request probe;
         probe.cmd = proto::command::version;
-        send(s, std::make_shared<part_entry>(std::move(probe), [](op_entry&) {}));
+        send(s, std::make_shared<part_entry>(std::move(probe), [](op_entry&, bool) {}));
     }
     return false;
 }
@@ -208,8 +210,6 @@ server* client_impl::target_for(std::string_view key, clock::time_point now)
 
 void client_impl::send(server& s, entry_ptr e)
 {
-    e->header.clear();
-    proto::encode_text(e->req, e->header);
     s.pick().submit(std::move(e));
 }
 
@@ -321,7 +321,8 @@ void client_impl::fan_out_retrieval(entry_ptr e)
             for (auto i : index)
                 part.keys.push_back(keys[i]);
             auto p = std::make_shared<part_entry>(std::move(part), [g, index = std::move(index)](
-                                                                       op_entry& done) {
+                                                                       op_entry& done,
+                                                                       bool may_run_inline) {
                 op_entry& parent = *g->parent;
                 if (done.ec) {
                     g->note_error(done);
@@ -341,7 +342,7 @@ void client_impl::fan_out_retrieval(entry_ptr e)
                                  [](const auto& a, const auto& b) { return a.first < b.first; });
                 for (auto& [_, it] : g->hits)
                     parent.resp.items.push_back(std::move(it));
-                g->finish(parent.resp.key_errors.size() == parent.req.keys.size());
+                g->finish(parent.resp.key_errors.size() == parent.req.keys.size(), may_run_inline);
             });
             send(*grp.target, std::move(p));
         }
@@ -358,7 +359,7 @@ void client_impl::fan_out_writes(entry_ptr e)
     g->remaining = req.keys.size();
     std::size_t failed = 0;
     auto part_done = [g](std::size_t i) {
-        return [g, i](op_entry& done) {
+        return [g, i](op_entry& done, bool may_run_inline) {
             auto& out = g->parent->resp.outcomes[i];
             out.status = done.resp.status;
             out.ec = done.ec;
@@ -367,7 +368,8 @@ void client_impl::fan_out_writes(entry_ptr e)
             if (--g->remaining > 0)
                 return;
             const auto& all = g->parent->resp.outcomes;
-            g->finish(std::all_of(all.begin(), all.end(), [](const auto& o) { return !!o.ec; }));
+            g->finish(std::all_of(all.begin(), all.end(), [](const auto& o) { return !!o.ec; }),
+                      may_run_inline);
         };
     };
     for (std::size_t i = 0; i < req.keys.size(); ++i) {
@@ -406,11 +408,11 @@ void client_impl::to_all_servers(entry_ptr e)
     per.resize(servers_.size());
     g->remaining = servers_.size();
     const bool per_server_results = e->req.all_servers;
-    auto done_one = [g, per_server_results]() {
+    auto done_one = [g, per_server_results](bool may_run_inline) {
         if (--g->remaining > 0)
             return;
         // stats_all reports per server; flush_all/verbosity fail if any server failed.
-        g->finish(!per_server_results);
+        g->finish(!per_server_results, may_run_inline);
     };
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         server& s = *servers_[i];
@@ -421,19 +423,20 @@ void client_impl::to_all_servers(entry_ptr e)
                 g->first_error = errc::server_down;
                 g->first_error_server = &s.name;
             }
-            done_one();
+            done_one(false);
             continue;
         }
         proto::request one = e->req;
         one.all_servers = false;
-        send(s, std::make_shared<part_entry>(std::move(one), [g, i, done_one](op_entry& done) {
-                 auto& slot = g->parent->resp.per_server[i];
-                 std::get<1>(slot) = done.ec;
-                 std::get<2>(slot) = std::move(done.resp.stats);
-                 if (done.ec)
-                     g->note_error(done);
-                 done_one();
-             }));
+        send(s, std::make_shared<part_entry>(std::move(one),
+                                             [g, i, done_one](op_entry& done, bool may_run_inline) {
+                                                 auto& slot = g->parent->resp.per_server[i];
+                                                 std::get<1>(slot) = done.ec;
+                                                 std::get<2>(slot) = std::move(done.resp.stats);
+                                                 if (done.ec)
+                                                     g->note_error(done);
+                                                 done_one(may_run_inline);
+                                             }));
     }
 }
 

@@ -100,6 +100,22 @@ public:
         return start<get_result>(single(proto::command::get, key), std::forward<Token>(token));
     }
 
+    /// get into the caller's item: `void(std::error_code, bool)`, true on a hit, when `out`
+    /// holds the item (key, value, flags). `out` must stay valid until the operation
+    /// completes; its strings' capacity is reused, so a warm `out` costs no allocation.
+    template <class Token = use_awaitable_t>
+    auto async_get_into(std::string_view key, item& out, Token&& token = {})
+    {
+        return start<bool>(single(proto::command::get, key), std::forward<Token>(token), &out);
+    }
+
+    /// gets into the caller's item (with its CAS unique), as async_get_into.
+    template <class Token = use_awaitable_t>
+    auto async_gets_into(std::string_view key, item& out, Token&& token = {})
+    {
+        return start<bool>(single(proto::command::gets, key), std::forward<Token>(token), &out);
+    }
+
     /// gets: like get, with the item's CAS unique filled in.
     template <class Token = use_awaitable_t>
     auto async_gets(std::string_view key, Token&& token = {})
@@ -112,7 +128,7 @@ public:
     auto async_gat(std::string_view key, ttl expiry, Token&& token = {})
     {
         auto r = single(proto::command::gat, key);
-        r.exptime = expiry.count();
+        r->exptime = expiry.count();
         return start<get_result>(std::move(r), std::forward<Token>(token));
     }
 
@@ -121,7 +137,7 @@ public:
     auto async_gats(std::string_view key, ttl expiry, Token&& token = {})
     {
         auto r = single(proto::command::gats, key);
-        r.exptime = expiry.count();
+        r->exptime = expiry.count();
         return start<get_result>(std::move(r), std::forward<Token>(token));
     }
 
@@ -160,14 +176,14 @@ public:
     template <std::ranges::input_range Items, class Token = use_awaitable_t>
     auto async_set_multi(const Items& items, store_options opts = {}, Token&& token = {})
     {
-        proto::request r;
-        r.cmd = proto::command::set;
-        r.multi_key = true;
-        r.flags = opts.flags;
-        r.exptime = opts.expiry.count();
+        auto r = detail::make_request();
+        r->cmd = proto::command::set;
+        r->multi_key = true;
+        r->flags = opts.flags;
+        r->exptime = opts.expiry.count();
         for (auto&& [k, v] : items) {
-            r.keys.emplace_back(std::string_view(k));
-            r.values.emplace_back(std::string_view(v));
+            r->keys.emplace_back(std::string_view(k));
+            r->values.emplace_back(std::string_view(v));
         }
         return start<store_multi_result>(std::move(r), std::forward<Token>(token));
     }
@@ -177,11 +193,11 @@ public:
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_delete_multi(const Keys& keys, Token&& token = {})
     {
-        proto::request r;
-        r.cmd = proto::command::del;
-        r.multi_key = true;
+        auto r = detail::make_request();
+        r->cmd = proto::command::del;
+        r->multi_key = true;
         for (auto&& k : keys)
-            r.keys.emplace_back(std::string_view(k));
+            r->keys.emplace_back(std::string_view(k));
         return start<delete_multi_result>(std::move(r), std::forward<Token>(token));
     }
 
@@ -190,7 +206,7 @@ public:
     auto async_touch(std::string_view key, ttl expiry, Token&& token = {})
     {
         auto r = single(proto::command::touch, key);
-        r.exptime = expiry.count();
+        r->exptime = expiry.count();
         return start<touch_status>(std::move(r), std::forward<Token>(token));
     }
 
@@ -260,7 +276,7 @@ public:
     auto async_incr(std::string_view key, std::uint64_t delta, Token&& token = {})
     {
         auto r = single(proto::command::incr, key);
-        r.cas = delta;
+        r->cas = delta;
         return start<arith_result>(std::move(r), std::forward<Token>(token));
     }
 
@@ -269,7 +285,7 @@ public:
     auto async_decr(std::string_view key, std::uint64_t delta, Token&& token = {})
     {
         auto r = single(proto::command::decr, key);
-        r.cas = delta;
+        r->cas = delta;
         return start<arith_result>(std::move(r), std::forward<Token>(token));
     }
 
@@ -277,8 +293,8 @@ public:
     template <class Token = use_awaitable_t>
     auto async_flush_all(Token&& token = {})
     {
-        proto::request r;
-        r.cmd = proto::command::flush_all;
+        auto r = detail::make_request();
+        r->cmd = proto::command::flush_all;
         return start<void>(std::move(r), std::forward<Token>(token));
     }
 
@@ -286,10 +302,10 @@ public:
     template <class Token = use_awaitable_t>
     auto async_flush_all(std::chrono::seconds delay, Token&& token = {})
     {
-        proto::request r;
-        r.cmd = proto::command::flush_all;
-        r.exptime = delay.count();
-        r.has_delay = true;
+        auto r = detail::make_request();
+        r->cmd = proto::command::flush_all;
+        r->exptime = delay.count();
+        r->has_delay = true;
         return start<void>(std::move(r), std::forward<Token>(token));
     }
 
@@ -297,8 +313,8 @@ public:
     template <class Token = use_awaitable_t>
     auto async_version(Token&& token = {})
     {
-        proto::request r;
-        r.cmd = proto::command::version;
+        auto r = detail::make_request();
+        r->cmd = proto::command::version;
         return start<std::string>(std::move(r), std::forward<Token>(token));
     }
 
@@ -307,9 +323,9 @@ public:
     template <class Token = use_awaitable_t>
     auto async_stats(std::string_view group = {}, Token&& token = {})
     {
-        proto::request r;
-        r.cmd = proto::command::stats;
-        r.group = std::string(group);
+        auto r = detail::make_request();
+        r->cmd = proto::command::stats;
+        r->group = std::string(group);
         return start<stats_result>(std::move(r), std::forward<Token>(token));
     }
 
@@ -318,10 +334,10 @@ public:
     template <class Token = use_awaitable_t>
     auto async_stats_all(std::string_view group = {}, Token&& token = {})
     {
-        proto::request r;
-        r.cmd = proto::command::stats;
-        r.all_servers = true;
-        r.group = std::string(group);
+        auto r = detail::make_request();
+        r->cmd = proto::command::stats;
+        r->all_servers = true;
+        r->group = std::string(group);
         return start<stats_all_result>(std::move(r), std::forward<Token>(token));
     }
 
@@ -329,50 +345,50 @@ public:
     template <class Token = use_awaitable_t>
     auto async_verbosity(unsigned level, Token&& token = {})
     {
-        proto::request r;
-        r.cmd = proto::command::verbosity;
-        r.exptime = level;
+        auto r = detail::make_request();
+        r->cmd = proto::command::verbosity;
+        r->exptime = level;
         return start<void>(std::move(r), std::forward<Token>(token));
     }
 
 private:
     template <class R, class Token>
-    auto start(proto::request req, Token&& token)
+    auto start(detail::request_ptr req, Token&& token, item* sink = nullptr)
     {
         return asio::async_initiate<Token, typename detail::result_traits<R>::signature>(
-            detail::initiate_op<R>{router()}, token, std::move(req));
+            detail::initiate_op<R>{router(), sink}, token, std::move(req));
     }
 
-    static proto::request single(proto::command c, std::string_view key)
+    static detail::request_ptr single(proto::command c, std::string_view key)
     {
-        proto::request r;
-        r.cmd = c;
-        r.key = std::string(key);
+        auto r = detail::make_request();
+        r->cmd = c;
+        r->key.assign(key);
         return r;
     }
 
     template <class Keys>
-    static proto::request multi(proto::command c, const Keys& keys, ttl expiry)
+    static detail::request_ptr multi(proto::command c, const Keys& keys, ttl expiry)
     {
-        proto::request r;
-        r.cmd = c;
-        r.multi_key = true;
-        r.exptime = expiry.count();
+        auto r = detail::make_request();
+        r->cmd = c;
+        r->multi_key = true;
+        r->exptime = expiry.count();
         for (auto&& k : keys)
-            r.keys.emplace_back(std::string_view(k));
+            r->keys.emplace_back(std::string_view(k));
         return r;
     }
 
-    static proto::request store(proto::command c, std::string_view key, std::string_view value,
-                                const store_options& opts, std::uint64_t cas)
+    static detail::request_ptr store(proto::command c, std::string_view key, std::string_view value,
+                                     const store_options& opts, std::uint64_t cas)
     {
-        proto::request r;
-        r.cmd = c;
-        r.key = std::string(key);
-        r.value = std::string(value);
-        r.flags = opts.flags;
-        r.exptime = opts.expiry.count();
-        r.cas = cas;
+        auto r = detail::make_request();
+        r->cmd = c;
+        r->key.assign(key);
+        r->value.assign(value);
+        r->flags = opts.flags;
+        r->exptime = opts.expiry.count();
+        r->cas = cas;
         return r;
     }
 

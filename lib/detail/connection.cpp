@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 
 namespace memcoro::detail {
 namespace {
@@ -42,7 +43,7 @@ connection::connection(asio::any_io_executor ex, server_address addr, const clie
     , mux_(limits_for(cfg), cfg.merge_gets)
     , socket_(ex_)
     , wake_run_(ex_, clock::time_point::max())
-    , wake_writer_(ex_, clock::time_point::max())
+    , session_end_(ex_, clock::time_point::max())
     , watchdog_timer_(ex_, clock::time_point::max())
 {
     cfg_.servers.clear(); // only the connection's own address matters here
@@ -79,17 +80,17 @@ void connection::submit(entry_ptr e)
     // Wake only who is asleep: a cancel costs a trip through the reactor.
     if (run_idle_)
         wake_run_.cancel();
-    if (writer_idle_)
-        wake_writer_.cancel();
+    if (in_session_ && !writing_ && !corked_)
+        start_write();
 }
 
 void connection::close(std::error_code ec)
 {
     closed_ = true;
     mux_.fail_all(ec);
+    end_session(asio::error::operation_aborted);
     reset_socket();
     wake_run_.cancel();
-    wake_writer_.cancel();
     watchdog_timer_.cancel();
 }
 
@@ -134,10 +135,19 @@ asio::awaitable<void> connection::run()
             observer_->on_connected();
         rbegin_ = rend_ = 0;
         last_progress_ = clock::now();
-        auto result = co_await (read_loop() || write_loop());
+        ++session_;
+        in_session_ = true;
+        writing_ = corked_ = false;
+        session_error_ = {};
+        session_end_.expires_at(clock::time_point::max());
+        start_read();
+        if (mux_.has_waiting())
+            start_write();
+        while (in_session_)
+            co_await session_end_.async_wait(use_tuple);
         connected_ = false;
         reset_socket();
-        std::error_code why = std::visit([](auto e) { return e; }, result);
+        const std::error_code why = session_error_;
         if (closed_)
             break;
         // Requests on the wire will never be answered now; queued ones go out on the next
@@ -200,66 +210,121 @@ asio::awaitable<std::error_code> connection::connect()
     co_return errc::connection_failed;
 }
 
-asio::awaitable<std::error_code> connection::write_loop()
+/// A completion handler of the reader or writer: memory from the pool, and the session it
+/// belongs to (a handler of a closed connection's last read or write does nothing).
+struct connection::io_handler {
+    std::shared_ptr<connection> self;
+    std::uint64_t session;
+    void (connection::*fn)(std::uint64_t, std::error_code, std::size_t);
+
+    using allocator_type = pool_allocator<void>;
+    allocator_type get_allocator() const noexcept { return {}; }
+
+    void operator()(std::error_code ec, std::size_t n) { ((*self).*fn)(session, ec, n); }
+};
+
+void connection::end_session(std::error_code why)
 {
-    auto cs = co_await asio::this_coro::cancellation_state;
-    for (;;) {
-        if (!mux_.has_waiting()) {
-            wake_writer_.expires_at(clock::time_point::max());
-            writer_idle_ = true;
-            co_await wake_writer_.async_wait(use_tuple);
-            writer_idle_ = false;
-            if (cs.cancelled() != asio::cancellation_type::none || closed_)
-                co_return asio::error::operation_aborted;
-            continue;
-        }
-        pieces_.clear();
-        if (mux_.stage(pieces_, cfg_.max_write_bytes) == 0)
-            continue;
-        buffers_.clear();
-        for (const auto& p : pieces_)
-            buffers_.emplace_back(p.data, p.size);
-        auto [ec, n] = co_await asio::async_write(socket_, buffers_, use_tuple);
-        if (ec)
-            co_return ec;
-    }
+    if (!in_session_)
+        return;
+    in_session_ = false;
+    session_error_ = why;
+    reset_socket();
+    session_end_.cancel();
 }
 
-asio::awaitable<std::error_code> connection::read_loop()
+void connection::start_write()
 {
+    if (writing_ || corked_ || !in_session_ || !mux_.has_waiting())
+        return;
+    pieces_.clear();
+    if (mux_.stage(pieces_, cfg_.max_write_bytes) == 0)
+        return; // all of them were cancelled before being sent
+    buffers_.clear();
+    for (const auto& p : pieces_)
+        buffers_.emplace_back(p.data, p.size);
+    writing_ = true;
+    // A span: the write keeps a copy of its buffer sequence, which must not allocate.
+    asio::async_write(socket_, std::span<const asio::const_buffer>(buffers_),
+                      io_handler{shared_from_this(), session_, &connection::on_written});
+}
+
+void connection::on_written(std::uint64_t session, std::error_code ec, std::size_t)
+{
+    if (session != session_ || !in_session_)
+        return;
+    writing_ = false;
+    if (ec) {
+        end_session(ec);
+        return;
+    }
+    start_write();
+}
+
+void connection::start_read()
+{
+    // Make room: move the unparsed tail to the front; grow only as far as the reply being
+    // parsed has announced (bounded by the decoder's limits).
     if (rbuf_.size() < initial_read_buffer)
         rbuf_.resize(initial_read_buffer);
-    for (;;) {
-        // Make room: move the unparsed tail to the front; grow only as far as the reply
-        // being parsed has announced (bounded by the decoder's limits).
-        if (rbegin_ > 0 && (rbegin_ == rend_ || rend_ == rbuf_.size())) {
-            std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
-            rend_ -= rbegin_;
-            rbegin_ = 0;
-        }
-        const std::size_t want = std::max(mux_.pending_size(), rend_ - rbegin_ + 4096);
-        if (want > rbuf_.size())
-            rbuf_.resize(want);
-        auto [ec, n] = co_await socket_.async_read_some(
-            asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_), use_tuple);
-        if (ec)
-            co_return ec == asio::error::eof ? std::error_code(errc::connection_lost) : ec;
-        rend_ += n;
-        std::error_code pec;
-        const std::size_t owed = mux_.written_count();
-        rbegin_ += mux_.feed(std::string_view(rbuf_.data() + rbegin_, rend_ - rbegin_), pec);
-        if (mux_.written_count() < owed)
-            last_progress_ = clock::now(); // a reply was completed (bytes alone are not progress)
-        if (pec)
-            co_return pec;
-        if (rbegin_ == rend_)
-            rbegin_ = rend_ = 0;
-        // A large reply may have grown the buffer; give the memory back once it is parsed.
-        if (rbegin_ == rend_ && rbuf_.size() > 4 * initial_read_buffer) {
-            rbuf_.resize(initial_read_buffer);
-            rbuf_.shrink_to_fit();
-        }
+    if (rbegin_ > 0 && (rbegin_ == rend_ || rend_ == rbuf_.size())) {
+        std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+        rend_ -= rbegin_;
+        rbegin_ = 0;
     }
+    const std::size_t want = std::max(mux_.pending_size(), rend_ - rbegin_ + 4096);
+    if (want > rbuf_.size())
+        rbuf_.resize(want);
+    socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                            io_handler{shared_from_this(), session_, &connection::on_read});
+}
+
+void connection::on_read(std::uint64_t session, std::error_code ec, std::size_t n)
+{
+    if (session != session_ || !in_session_)
+        return;
+    if (ec) {
+        end_session(ec == asio::error::eof ? std::error_code(errc::connection_lost) : ec);
+        return;
+    }
+    rend_ += n;
+    std::error_code pec;
+    answered_.clear();
+    rbegin_ += mux_.feed(std::string_view(rbuf_.data() + rbegin_, rend_ - rbegin_), pec, answered_);
+    if (!answered_.empty())
+        last_progress_ = clock::now(); // a reply was completed (bytes alone are not progress)
+    if (rbegin_ == rend_)
+        rbegin_ = rend_ = 0;
+    // Callers answered now may start their next requests while being completed: they are
+    // written together once all of them have run.
+    corked_ = true;
+    complete_answered();
+    corked_ = false;
+    if (pec) {
+        end_session(pec);
+        return;
+    }
+    if (!in_session_ || closed_)
+        return;
+    // A large reply may have grown the buffer; give the memory back once it is parsed.
+    if (rbegin_ == rend_ && rbuf_.size() > 4 * initial_read_buffer) {
+        rbuf_.resize(initial_read_buffer);
+        rbuf_.shrink_to_fit();
+    }
+    start_write();
+    start_read();
+}
+
+void connection::complete_answered()
+{
+    // The reader is between reads, its state consistent, so handlers may run inline here (a
+    // handler whose executor is not the running one is still posted). A caller resumed now
+    // may start its next request at once; it is queued for the writer as usual. The list is
+    // swapped out first: a handler may close the client, which must find it empty.
+    completing_.swap(answered_);
+    for (auto& e : completing_)
+        e->complete(true);
+    completing_.clear();
 }
 
 asio::awaitable<void> connection::watchdog()

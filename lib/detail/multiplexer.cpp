@@ -20,6 +20,20 @@ std::error_code error_for(proto::reply_type t) noexcept
     }
 }
 
+/// A single-key retrieval's hit: into the caller's item (reusing its capacity) or the
+/// entry's own. Nothing is written for a caller already answered.
+void store_hit(op_entry& e, const proto::reply& r)
+{
+    if (e.completed())
+        return;
+    item& it = e.sink ? *e.sink : e.resp.single;
+    it.key.assign(r.key);
+    it.value.assign(r.data);
+    it.flags = r.flags;
+    it.cas = r.has_cas ? r.cas : 0;
+    e.resp.found = true;
+}
+
 } // namespace
 
 void multiplexer::enqueue(entry_ptr e)
@@ -47,7 +61,16 @@ std::size_t multiplexer::mergeable() const noexcept
 std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_bytes)
 {
     std::size_t staged = 0, bytes = 0;
-    merged_lines_.clear(); // the previous write is complete
+    lines_.clear(); // the previous write is complete
+    // Command lines go into lines_, which may move as it grows: pieces in it are recorded
+    // as offsets (data == nullptr) and resolved at the end.
+    const std::size_t first_piece = out.size();
+    const auto add_line = [&](std::size_t from) {
+        out.push_back({nullptr, lines_.size() - from});
+        offsets_.push_back(from);
+        bytes += lines_.size() - from;
+    };
+    offsets_.clear();
     while (!waiting_.empty()) {
         auto& e = waiting_.front();
         if (e->completed()) { // timed out or cancelled before it was sent: never send it
@@ -57,17 +80,17 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
         }
         if (staged > 0 && bytes >= max_bytes)
             break;
+        const std::size_t from = lines_.size();
         if (const std::size_t n = mergeable(); n > 1) {
             // Concurrent single-key gets go out as one "get k1 k2 ...": one request for the
             // server to parse, one END for all of them.
-            std::string& line = merged_lines_.emplace_back(proto::command_name(e->req.cmd));
+            lines_ += proto::command_name(e->req.cmd);
             for (std::size_t i = 0; i < n; ++i) {
-                line += ' ';
-                line += waiting_[i]->req.key;
+                lines_ += ' ';
+                lines_ += waiting_[i]->req.key;
             }
-            line += "\r\n";
-            out.push_back({line.data(), line.size()});
-            bytes += line.size();
+            lines_ += "\r\n";
+            add_line(from);
             for (std::size_t i = 0; i < n; ++i) {
                 auto& m = waiting_.front();
                 m->group = i == 0 ? static_cast<std::uint32_t>(n) : 0;
@@ -79,8 +102,8 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
             continue;
         }
         e->group = 1;
-        out.push_back({e->header.data(), e->header.size()});
-        bytes += e->header.size();
+        proto::encode_text(e->req, lines_);
+        add_line(from);
         if (proto::is_storage(e->req.cmd)) {
             if (!e->req.value.empty())
                 out.push_back({e->req.value.data(), e->req.value.size()});
@@ -92,7 +115,31 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
         waiting_.pop_front();
         ++staged;
     }
+    std::size_t k = 0;
+    for (std::size_t i = first_piece; i < out.size(); ++i)
+        if (out[i].data == nullptr)
+            out[i].data = lines_.data() + offsets_[k++];
     return staged;
+}
+
+std::size_t multiplexer::feed(std::string_view in, std::error_code& ec,
+                              std::vector<entry_ptr>& answered)
+{
+    answered_ = &answered;
+    const std::size_t used = feed(in, ec);
+    answered_ = nullptr;
+    return used;
+}
+
+void multiplexer::answer(entry_ptr e, std::error_code ec)
+{
+    e->state = entry_state::done;
+    if (!answered_) {
+        e->finish(ec);
+        return;
+    }
+    if (e->settle(ec))
+        answered_->push_back(std::move(e));
 }
 
 std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
@@ -126,28 +173,24 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
         if (j == n)
             return errc::protocol_desync;
         head.key_cursor = j + 1;
-        op_entry& e = *written_[j];
-        if (!e.completed())
-            e.resp.items.push_back(
-                item{std::string(r.key), std::string(r.data), r.flags, r.has_cas ? r.cas : 0});
+        store_hit(*written_[j], r);
         return {};
     }
     if (r.type == proto::reply_type::stat)
         return errc::protocol_error;
     // END (or an error line) answers every get of the group.
-    std::vector<entry_ptr> done;
-    done.reserve(n);
+    auto& done = group_done_;
+    done.clear();
     for (std::size_t i = 0; i < n; ++i) {
         done.push_back(std::move(written_.front()));
         written_.pop_front();
     }
     const std::error_code ec = error_for(r.type);
     for (auto& e : done) {
-        e->state = entry_state::done;
         e->resp.status = r.type;
         if (!r.data.empty() && !e->completed())
             e->resp.text.assign(r.data);
-        e->finish(ec);
+        answer(std::move(e), ec);
     }
     return {};
 }
@@ -170,11 +213,12 @@ std::error_code multiplexer::deliver(const proto::reply& r)
         if (j == n)
             return errc::protocol_desync;
         e.key_cursor = j + 1;
-        if (!e.completed()) {
+        if (!multi) {
+            store_hit(e, r);
+        } else if (!e.completed()) {
             e.resp.items.push_back(
                 item{std::string(r.key), std::string(r.data), r.flags, r.has_cas ? r.cas : 0});
-            if (multi)
-                e.resp.item_index.push_back(static_cast<std::uint32_t>(j));
+            e.resp.item_index.push_back(static_cast<std::uint32_t>(j));
         }
         return {};
     }
@@ -191,19 +235,17 @@ std::error_code multiplexer::deliver(const proto::reply& r)
     }
     entry_ptr done = std::move(written_.front());
     written_.pop_front();
-    done->state = entry_state::done;
     done->resp.status = r.type;
     done->resp.number = r.number;
     if (!r.data.empty() && !done->completed())
         done->resp.text.assign(r.data);
-    done->finish(error_for(r.type));
+    answer(std::move(done), error_for(r.type));
     return {};
 }
 
 void multiplexer::fail_written(std::error_code ec)
 {
-    auto written = std::move(written_);
-    written_.clear();
+    auto written = written_.take();
     decoder_.reset();
     for (auto& e : written) {
         e->state = entry_state::done;
@@ -214,8 +256,7 @@ void multiplexer::fail_written(std::error_code ec)
 void multiplexer::fail_all(std::error_code ec)
 {
     fail_written(ec);
-    auto waiting = std::move(waiting_);
-    waiting_.clear();
+    auto waiting = waiting_.take();
     for (auto& e : waiting) {
         e->state = entry_state::done;
         e->finish(ec);
@@ -233,16 +274,22 @@ clock::time_point multiplexer::expire(clock::time_point now, std::error_code ec)
 {
     // Deadlines grow in queue order (written requests were queued before waiting ones), so
     // the scan stops at the first live request that has time left.
+    auto next = clock::time_point::max();
     for (auto* q : {&written_, &waiting_}) {
-        for (auto& e : *q) {
+        q->for_each([&](entry_ptr& e) {
             if (e->completed())
-                continue;
-            if (e->deadline > now)
-                return e->deadline;
+                return true;
+            if (e->deadline > now) {
+                next = e->deadline;
+                return false;
+            }
             e->finish(ec);
-        }
+            return true;
+        });
+        if (next != clock::time_point::max())
+            return next;
     }
-    return clock::time_point::max();
+    return next;
 }
 
 } // namespace memcoro::detail

@@ -4,10 +4,15 @@ namespace memcoro::detail {
 
 void convert(response& r, get_result& out)
 {
-    if (r.items.empty())
-        out.reset();
+    if (r.found)
+        out = std::move(r.single);
     else
-        out = std::move(r.items.front());
+        out.reset();
+}
+
+void convert(response& r, bool& found)
+{
+    found = r.found;
 }
 
 void convert(response& r, get_multi_result& out)

@@ -273,11 +273,10 @@ public:
         , id_(id)
         , journal_(&j)
     {
-        memcoro::proto::encode_text(req, header);
     }
 
 private:
-    void on_complete() override
+    void on_complete(bool) override
     {
         auto& j = *journal_;
         ++j.completions.at(static_cast<std::size_t>(id_));
@@ -285,6 +284,8 @@ private:
         j.log += '#' + std::to_string(id_) + ' ' + std::to_string(ec.value()) + ' ' +
                  std::to_string(static_cast<int>(resp.status)) + ' ' + std::to_string(resp.number) +
                  ' ' + std::to_string(resp.text.size()) + ':' + resp.text;
+        if (resp.found)
+            resp.items.push_back(resp.single);
         for (const auto& i : resp.items)
             j.log += " [" + i.key + ' ' + std::to_string(i.flags) + ' ' + std::to_string(i.cas) +
                      ' ' + std::to_string(i.value.size()) + ':' + i.value + ']';

@@ -17,9 +17,11 @@
 
 namespace memcoro::detail {
 
-/// Opened lazily on the first request, reopened after failures. One writer coroutine sends all
-/// queued requests in one gathered write; one reader parses replies and completes requests
-/// in order; a watchdog enforces deadlines. All of it runs on the connection's executor.
+/// Opened lazily on the first request, reopened after failures. A writer sends all queued
+/// requests in one gathered write; a reader parses replies and completes requests in order;
+/// a watchdog enforces deadlines. All of it runs on the connection's executor. The reader and
+/// writer are plain completion handlers whose memory comes from the pool (detail/pool.hpp),
+/// so a request costs no allocation once the connection is warm.
 class connection : public std::enable_shared_from_this<connection> {
 public:
     /// `observer` is told of every finished request (the server's health and counters);
@@ -45,12 +47,22 @@ public:
     void set_op_timeout(std::chrono::milliseconds t) noexcept { op_timeout_ = t; }
 
 private:
+    struct io_handler;
+    friend struct io_handler;
+
     asio::awaitable<void> run();
     asio::awaitable<std::error_code> connect();
-    asio::awaitable<std::error_code> write_loop();
-    asio::awaitable<std::error_code> read_loop();
     asio::awaitable<void> watchdog();
     void reset_socket();
+    /// Starts a write of the waiting requests, unless one is in progress (or corked).
+    void start_write();
+    void on_written(std::uint64_t session, std::error_code ec, std::size_t n);
+    void start_read();
+    void on_read(std::uint64_t session, std::error_code ec, std::size_t n);
+    /// Ends the session (the connection is gone): wakes run() to clean up and reconnect.
+    void end_session(std::error_code why);
+    /// Hands the replies read in the last batch to their callers.
+    void complete_answered();
 
     asio::any_io_executor ex_;
     server_address addr_;
@@ -61,11 +73,15 @@ private:
     multiplexer mux_;
     asio::generic::stream_protocol::socket socket_;
     asio::steady_timer wake_run_;    // idle run loop: waits for work
-    asio::steady_timer wake_writer_; // idle writer: waits for work
+    asio::steady_timer session_end_; // run() waits on it while connected
     asio::steady_timer watchdog_timer_;
     bool running_ = false;
-    bool run_idle_ = false;    // run() waits on wake_run_
-    bool writer_idle_ = false; // the writer waits on wake_writer_
+    bool run_idle_ = false;     // run() waits on wake_run_
+    std::uint64_t session_ = 0; // counts connections; handlers of an older one are ignored
+    bool in_session_ = false;   // connected, reader running
+    bool writing_ = false;      // a write is in progress
+    bool corked_ = false;       // completing replies: writes wait until they are all done
+    std::error_code session_error_;
     bool watching_ = false;
     bool closed_ = false;
     bool connected_ = false;
@@ -75,6 +91,8 @@ private:
     std::size_t rbegin_ = 0, rend_ = 0;
     std::vector<write_piece> pieces_;
     std::vector<asio::const_buffer> buffers_;
+    std::vector<entry_ptr> answered_;   // settled by the last feed, to be completed
+    std::vector<entry_ptr> completing_; // being completed
 };
 
 } // namespace memcoro::detail

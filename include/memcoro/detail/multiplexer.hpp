@@ -2,17 +2,18 @@
 /// \file
 /// The pending-request queue of one connection: staging writes and matching replies, in order.
 
+#include <memcoro/detail/fifo.hpp>
 #include <memcoro/detail/op_entry.hpp>
 #include <memcoro/proto/decoder.hpp>
 
-#include <deque>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
 namespace memcoro::detail {
 
-/// A piece of the next write: points into an entry's header or value, or at "\r\n".
+/// A piece of the next write: a command line (in the multiplexer's staging buffer), a value
+/// (in its request, not copied) or "\r\n".
 struct write_piece {
     const char* data;
     std::size_t size;
@@ -42,12 +43,17 @@ public:
 
     /// Moves waiting requests to written, appending the pieces to send to `out`, until about
     /// `max_bytes` are staged (at least one request). Requests already completed (timed out or
-    /// cancelled before being sent) are dropped, never sent. Returns the number staged.
+    /// cancelled before being sent) are dropped, never sent. Returns the number staged. The
+    /// pieces stay valid until the next call (command lines are encoded into a buffer the
+    /// multiplexer reuses).
     std::size_t stage(std::vector<write_piece>& out, std::size_t max_bytes);
 
     /// Parses replies from `in` and completes requests in order. Returns the bytes consumed;
     /// `ec` is set on a protocol error or desync (the connection must then be reset).
     std::size_t feed(std::string_view in, std::error_code& ec);
+    /// The same, but the answered requests are only settled (op_entry::settle) and appended
+    /// to `answered`, in order: the caller completes them once it is safe to run handlers.
+    std::size_t feed(std::string_view in, std::error_code& ec, std::vector<entry_ptr>& answered);
 
     /// Bytes the reply being parsed needs in all, when known (see decoder::pending_size).
     std::size_t pending_size() const noexcept { return decoder_.pending_size(); }
@@ -73,15 +79,20 @@ public:
 private:
     std::error_code deliver(const proto::reply& r);
     std::error_code deliver_merged(const proto::reply& r);
+    /// A request's reply is complete: settle it and complete it now or hand it to answered_.
+    void answer(entry_ptr e, std::error_code ec);
     /// How many waiting entries from the front can go out merged with the first.
     std::size_t mergeable() const noexcept;
 
     proto::decoder decoder_;
     std::size_t merge_gets_;
-    /// Command lines of merged gets staged by the last stage() call (stable addresses).
-    std::deque<std::string> merged_lines_;
-    std::deque<entry_ptr> waiting_;
-    std::deque<entry_ptr> written_;
+    /// Command lines staged by the last stage() call.
+    std::string lines_;
+    std::vector<std::size_t> offsets_;  // of the staged pieces in lines_
+    std::vector<entry_ptr> group_done_; // scratch of deliver_merged
+    std::vector<entry_ptr>* answered_ = nullptr;
+    fifo<entry_ptr> waiting_;
+    fifo<entry_ptr> written_;
 };
 
 } // namespace memcoro::detail

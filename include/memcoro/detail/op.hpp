@@ -26,6 +26,7 @@ struct result_traits<void> {
 
 // Reply -> result conversions (response is consumed).
 void convert(response& r, get_result& out);
+void convert(response& r, bool& found); // get into the caller's item: hit or miss
 void convert(response& r, get_multi_result& out);
 void convert(response& r, store_status& out);
 void convert(response& r, delete_status& out);
@@ -52,7 +53,7 @@ class op final : public op_entry {
 public:
     using work_executor = asio::associated_executor_t<Handler, asio::any_io_executor>;
 
-    op(proto::request r, Handler&& h, const asio::any_io_executor& io_ex)
+    op(request_ptr r, Handler&& h, const asio::any_io_executor& io_ex)
         : op_entry(std::move(r))
         , handler_(std::move(h))
         , work_(asio::get_associated_executor(handler_, io_ex))
@@ -62,14 +63,22 @@ public:
     Handler& handler() noexcept { return handler_; }
 
 private:
-    void on_complete() override
+    void on_complete(bool may_run_inline) override
     {
         if (ec)
             annotate(handler_, server ? std::string_view(*server) : std::string_view{}, resp.text);
         auto ex = work_.get_executor();
         work_.reset();
+        // Inline when allowed: the handler runs now if `ex` is the running executor, with no
+        // trip through the scheduler (and no memory for one).
+        const auto deliver = [&](auto&& fn) {
+            if (may_run_inline)
+                asio::dispatch(ex, std::move(fn));
+            else
+                asio::post(ex, std::move(fn));
+        };
         if constexpr (std::is_void_v<R>) {
-            asio::post(ex, [h = std::move(handler_), e = ec]() mutable {
+            deliver([h = std::move(handler_), e = ec]() mutable {
                 asio::get_associated_cancellation_slot(h).clear();
                 std::move(h)(e);
             });
@@ -77,7 +86,7 @@ private:
             R result{};
             if (!ec)
                 convert(resp, result);
-            asio::post(ex, [h = std::move(handler_), e = ec, r = std::move(result)]() mutable {
+            deliver([h = std::move(handler_), e = ec, r = std::move(result)]() mutable {
                 asio::get_associated_cancellation_slot(h).clear();
                 std::move(h)(e, std::move(r));
             });
@@ -115,11 +124,16 @@ template <class R>
 struct initiate_op {
     std::shared_ptr<router> target;
 
+    /// Single-key gets into the caller's item (async_get_into).
+    item* sink = nullptr;
+
     template <class Handler>
-    void operator()(Handler&& handler, proto::request req) const
+    void operator()(Handler&& handler, request_ptr req) const
     {
         using op_type = op<R, std::decay_t<Handler>>;
-        auto e = std::make_shared<op_type>(std::move(req), std::move(handler), target->executor());
+        auto e = std::allocate_shared<op_type>(pool_allocator<op_type>{}, std::move(req),
+                                               std::move(handler), target->executor());
+        e->sink = sink;
         auto slot = asio::get_associated_cancellation_slot(e->handler());
         if (slot.is_connected())
             slot.template emplace<canceller>(std::weak_ptr<op_entry>(e), target->executor());

@@ -3,6 +3,7 @@
 /// One request's life inside a connection: request, reply accumulated so far, completion.
 /// No Asio here: completion is a virtual hook, so the queue logic is testable on its own.
 
+#include <memcoro/detail/pool.hpp>
 #include <memcoro/proto/reply.hpp>
 #include <memcoro/proto/request.hpp>
 #include <memcoro/types.hpp>
@@ -24,8 +25,11 @@ struct response {
     proto::reply_type status = proto::reply_type::end; ///< the terminal line
     std::uint64_t number = 0;                          ///< incr/decr result
     std::string text;                                  ///< VERSION text or the error message
-    std::vector<item> items;                           ///< retrieval hits, in order
-    stats_result stats;                                ///< STAT lines
+    std::vector<item> items;                           ///< multi-key retrieval hits, in order
+    /// Single-key retrieval: the hit, when `found` (unless the entry has a `sink`).
+    item single;
+    bool found = false;
+    stats_result stats; ///< STAT lines
     /// Multi-key retrievals: for each of `items`, the index of its key in the request.
     std::vector<std::uint32_t> item_index;
     /// Multi-key retrievals split over servers: keys whose server failed.
@@ -64,18 +68,35 @@ enum class entry_state : std::uint8_t { waiting, written, done };
 
 class op_entry : public std::enable_shared_from_this<op_entry> {
 public:
-    explicit op_entry(proto::request r)
-        : req(std::move(r))
+    explicit op_entry(request_ptr r)
+        : box_(std::move(r))
+        , req(*box_)
         , kind(proto::expected_reply(req.cmd))
+    {
+    }
+    explicit op_entry(proto::request r)
+        : op_entry(boxed(std::move(r)))
     {
     }
     op_entry(const op_entry&) = delete;
     op_entry& operator=(const op_entry&) = delete;
     virtual ~op_entry() = default;
 
-    proto::request req;
+private:
+    request_ptr box_;
+    static request_ptr boxed(proto::request&& r)
+    {
+        auto b = make_request();
+        *b = std::move(r);
+        return b;
+    }
+
+public:
+    proto::request& req;
     proto::reply_kind kind;
-    std::string header; ///< the encoded command line
+    /// Single-key retrieval into the caller's item (async_get_into): the hit is written there
+    /// instead of `resp.single`, reusing its strings' capacity.
+    item* sink = nullptr;
     entry_state state = entry_state::waiting;
     clock::time_point deadline = clock::time_point::max();
     std::size_t key_cursor = 0; ///< retrieval: next request key a VALUE may match
@@ -97,21 +118,35 @@ public:
     /// Answered early while its reply is still owed by the server.
     bool abandoned() const noexcept { return completed_ && state == entry_state::written; }
 
-    /// Answers the caller once; later calls do nothing.
+    /// Answers the caller once; later calls do nothing. The caller's handler is posted.
     void finish(std::error_code e)
     {
+        if (settle(e))
+            on_complete(false);
+    }
+
+    /// First half of finish(): records the outcome (the entry is completed from now on) and
+    /// tells the observer. Returns false if it was already completed. The caller must then
+    /// call complete().
+    bool settle(std::error_code e)
+    {
         if (completed_)
-            return;
+            return false;
         completed_ = true;
         ec = e;
         if (observer)
             observer->on_finished(*this);
-        on_complete();
+        return true;
     }
+
+    /// Second half of finish(): hands the outcome to the caller. `may_run_inline`: the
+    /// caller's handler may run before this returns (when its executor allows), which only a
+    /// reader with nothing of its own left in flight may ask for.
+    void complete(bool may_run_inline) { on_complete(may_run_inline); }
 
 protected:
     /// Hands the outcome to the caller. Runs on the connection's executor.
-    virtual void on_complete() = 0;
+    virtual void on_complete(bool may_run_inline) = 0;
 
 private:
     bool completed_ = false;

@@ -24,7 +24,6 @@ public:
         : op_entry(make(cmd, std::move(key)))
         , log_(&log)
     {
-        proto::encode_text(req, header);
     }
 
 private:
@@ -35,7 +34,13 @@ private:
         r.key = std::move(key);
         return r;
     }
-    void on_complete() override { log_->push_back({req.key, ec, resp.items}); }
+    void on_complete(bool) override
+    {
+        auto items = resp.items;
+        if (resp.found)
+            items.push_back(resp.single);
+        log_->push_back({req.key, ec, std::move(items)});
+    }
     std::vector<outcome>* log_;
 };
 
@@ -114,7 +119,6 @@ TEST_CASE("merge: only single-key gets of one kind merge, up to the limit")
     enqueue(m, log, "f", proto::command::gets);
     auto set = std::make_shared<get_entry>(proto::command::get, "g", log);
     set->req.cmd = proto::command::touch;
-    set->header = "touch g 0\r\n";
     m.enqueue(set);
     enqueue(m, log, "h");
     CHECK(staged_bytes(m) == "get a b c\r\nget d\r\ngets e f\r\ntouch g 0\r\nget h\r\n");

@@ -1,0 +1,143 @@
+#include <memcoro/detail/pool.hpp>
+
+#include <array>
+#include <vector>
+
+namespace memcoro::detail {
+namespace {
+
+constexpr std::size_t granularity = 64;
+constexpr std::size_t classes = pool_max_block / granularity;
+/// Strings longer than this are not kept in a cached request.
+constexpr std::size_t max_kept_capacity = 64 * 1024;
+constexpr std::size_t max_cached_requests = 1024;
+
+std::size_t class_of(std::size_t bytes) noexcept
+{
+    return (bytes + granularity - 1) / granularity - 1;
+}
+
+struct free_block {
+    free_block* next;
+};
+
+/// Set once the thread's cache is destroyed: memory freed later on the thread (by other
+/// thread-local or static destructors) goes straight back to operator delete.
+thread_local bool cache_gone = false;
+
+struct thread_cache {
+    std::array<free_block*, classes> heads{};
+    std::array<std::size_t, classes> counts{};
+    std::vector<proto::request*> requests;
+
+    thread_cache() { requests.reserve(64); }
+    thread_cache(const thread_cache&) = delete;
+    thread_cache& operator=(const thread_cache&) = delete;
+
+    ~thread_cache()
+    {
+        cache_gone = true;
+        for (std::size_t c = 0; c < classes; ++c) {
+            while (free_block* b = heads[c]) {
+                heads[c] = b->next;
+                ::operator delete(b, (c + 1) * granularity);
+            }
+        }
+        for (auto* r : requests)
+            delete r;
+    }
+};
+
+thread_cache* cache() noexcept
+{
+    if (cache_gone)
+        return nullptr;
+    static thread_local thread_cache c;
+    return &c;
+}
+
+void trim(std::string& s) noexcept
+{
+    if (s.capacity() > max_kept_capacity)
+        std::string().swap(s);
+    else
+        s.clear();
+}
+
+} // namespace
+
+void* pool_allocate(std::size_t bytes)
+{
+    if (bytes == 0 || bytes > pool_max_block)
+        return ::operator new(bytes);
+    const std::size_t c = class_of(bytes);
+    if (thread_cache* tc = cache()) {
+        if (free_block* b = tc->heads[c]) {
+            tc->heads[c] = b->next;
+            --tc->counts[c];
+            return b;
+        }
+    }
+    return ::operator new((c + 1) * granularity);
+}
+
+void pool_deallocate(void* p, std::size_t bytes) noexcept
+{
+    if (!p)
+        return;
+    if (bytes == 0 || bytes > pool_max_block) {
+        ::operator delete(p, bytes);
+        return;
+    }
+    const std::size_t c = class_of(bytes);
+    thread_cache* tc = cache();
+    if (!tc || tc->counts[c] >= pool_max_cached) {
+        ::operator delete(p, (c + 1) * granularity);
+        return;
+    }
+    auto* b = static_cast<free_block*>(p);
+    b->next = tc->heads[c];
+    tc->heads[c] = b;
+    ++tc->counts[c];
+}
+
+void request_recycler::operator()(proto::request* r) const noexcept
+{
+    if (!r)
+        return;
+    thread_cache* tc = cache();
+    if (!tc || tc->requests.size() >= max_cached_requests || r->keys.capacity() > 4096 ||
+        r->values.capacity() > 4096) {
+        delete r;
+        return;
+    }
+    r->cmd = proto::command::get;
+    r->multi_key = false;
+    r->all_servers = false;
+    trim(r->key);
+    r->keys.clear();
+    trim(r->value);
+    r->values.clear();
+    r->flags = 0;
+    r->exptime = 0;
+    r->cas = 0;
+    r->has_delay = false;
+    r->group.clear();
+    try {
+        tc->requests.push_back(r);
+    } catch (...) {
+        delete r;
+    }
+}
+
+request_ptr make_request()
+{
+    if (thread_cache* tc = cache(); tc && !tc->requests.empty()) {
+        proto::request* r = tc->requests.back();
+        tc->requests.pop_back();
+        return request_ptr(r);
+    }
+    return request_ptr(new proto::request());
+}
+
+} // namespace memcoro::detail
