@@ -40,7 +40,7 @@ struct thread_cache {
         for (std::size_t c = 0; c < classes; ++c) {
             while (free_block* b = heads[c]) {
                 heads[c] = b->next;
-                ::operator delete(b, (c + 1) * granularity);
+                ::operator delete(b);
             }
         }
         for (auto* r : requests)
@@ -86,13 +86,13 @@ void pool_deallocate(void* p, std::size_t bytes) noexcept
     if (!p)
         return;
     if (bytes == 0 || bytes > pool_max_block) {
-        ::operator delete(p, bytes);
+        ::operator delete(p);
         return;
     }
     const std::size_t c = class_of(bytes);
     thread_cache* tc = cache();
     if (!tc || tc->counts[c] >= pool_max_cached) {
-        ::operator delete(p, (c + 1) * granularity);
+        ::operator delete(p);
         return;
     }
     auto* b = static_cast<free_block*>(p);
