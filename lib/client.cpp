@@ -3,6 +3,8 @@
 #include <memcoro/client.hpp>
 
 #include <asio/execution_context.hpp>
+#include <asio/io_context.hpp>
+#include <asio/strand.hpp>
 
 #include <algorithm>
 #include <functional>
@@ -173,8 +175,23 @@ void client_impl::rebuild_ring()
                   std::move(nodes));
 }
 
+bool client_impl::on_executor() const noexcept
+{
+    using io_executor = asio::io_context::executor_type;
+    if (const auto* io = ex_.target<io_executor>())
+        return io->running_in_this_thread();
+    if (const auto* st = ex_.target<asio::strand<io_executor>>())
+        return st->running_in_this_thread();
+    return false;
+}
+
 void client_impl::submit(entry_ptr e)
 {
+    // What asio::dispatch would do, without wrapping the call in a function object.
+    if (on_executor()) {
+        route(std::move(e));
+        return;
+    }
     asio::dispatch(ex_, [self = shared_from_this(), e = std::move(e)]() mutable {
         self->route(std::move(e));
     });

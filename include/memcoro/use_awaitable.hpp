@@ -7,6 +7,7 @@
 #include <memcoro/error.hpp>
 
 #include <exception>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -30,21 +31,26 @@ namespace detail {
 template <class Handler>
 struct throwing_handler {
     Handler inner;
-    std::string server{};
-    std::string detail{};
+    /// The server's name and message, only on failure: a success moves nothing but `inner`.
+    std::unique_ptr<std::pair<std::string, std::string>> diagnostics{};
 
     void annotate(std::string_view s, std::string_view d)
     {
-        server.assign(s);
-        detail.assign(d);
+        diagnostics = std::make_unique<std::pair<std::string, std::string>>(s, d);
     }
 
     template <class... Args>
     void operator()(std::error_code ec, Args&&... args)
     {
         std::exception_ptr ex;
-        if (ec)
+        if (ec) {
+            std::string server, detail;
+            if (diagnostics) {
+                server = std::move(diagnostics->first);
+                detail = std::move(diagnostics->second);
+            }
             ex = std::make_exception_ptr(memcoro::error(ec, std::move(server), std::move(detail)));
+        }
         std::move(inner)(ex, std::forward<Args>(args)...);
     }
 };

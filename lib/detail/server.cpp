@@ -36,7 +36,8 @@ void server_monitor::on_finished(const op_entry& e) noexcept
             errors_.fetch_add(1, std::memory_order_relaxed);
         else if (proto::is_retrieval(e.req.cmd)) {
             const std::size_t asked = e.req.multi_key ? e.req.keys.size() : 1;
-            const std::size_t found = e.resp.items.size();
+            const std::size_t found =
+                e.req.multi_key ? e.resp.items.size() : std::size_t(e.resp.found ? 1 : 0);
             hits_.fetch_add(found, std::memory_order_relaxed);
             misses_.fetch_add(asked > found ? asked - found : 0, std::memory_order_relaxed);
         }

@@ -6,6 +6,8 @@
 
 #include <memcoro/client.hpp>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
@@ -13,6 +15,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_future.hpp>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -419,4 +422,109 @@ TEST_CASE("other completion tokens: callback, use_future, deferred")
     CHECK(d->value == "v");
     c.close();
     runner.join();
+}
+
+TEST_CASE("get_into fills the caller's item, reuses its capacity, and counts hits and misses")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        const std::string big(1000, 'x');
+        {
+            auto st = co_await c.async_set("into:big", big, {.expiry = 0s, .flags = 7});
+            CHECK(st == memcoro::store_status::stored);
+        }
+        {
+            auto st = co_await c.async_set("into:small", "abc");
+            CHECK(st == memcoro::store_status::stored);
+        }
+
+        memcoro::item out;
+        const bool hit = co_await c.async_get_into("into:big", out);
+        CHECK(hit);
+        CHECK(out.key == "into:big");
+        CHECK(out.value == big);
+        CHECK(out.flags == 7);
+        CHECK(out.cas == 0);
+        const char* storage = out.value.data();
+
+        // A smaller value lands in the same buffer: no new allocation for the value.
+        const bool hit2 = co_await c.async_get_into("into:small", out);
+        CHECK(hit2);
+        CHECK(out.key == "into:small");
+        CHECK(out.value == "abc");
+        CHECK(out.flags == 0);
+        CHECK(out.value.data() == storage);
+
+        // A miss reports false and leaves the item as it was.
+        const bool hit3 = co_await c.async_get_into("into:missing", out);
+        CHECK_FALSE(hit3);
+        CHECK(out.key == "into:small");
+
+        // gets_into fills the CAS unique.
+        const bool hit4 = co_await c.async_gets_into("into:small", out);
+        CHECK(hit4);
+        CHECK(out.cas != 0);
+
+        // An invalid key is refused before anything is sent, the item untouched.
+        auto [ec, hit5] = co_await c.async_get_into("bad key", out, tuple);
+        CHECK(ec == memcoro::errc::invalid_key);
+        CHECK_FALSE(hit5);
+        CHECK(out.value == "abc");
+
+        // Plain gets are counted the same way: 3 hits of async_get_into/gets_into above,
+        // 1 miss, plus these two.
+        auto v = co_await c.async_get("into:big");
+        CHECK(v.has_value());
+        auto none = co_await c.async_get("into:nothing");
+        CHECK_FALSE(none.has_value());
+        auto info = c.server(mc.address());
+        REQUIRE(info);
+        CHECK(info->counters.hits == 4);
+        CHECK(info->counters.misses == 2);
+    });
+}
+
+TEST_CASE("get_into: concurrent callers each get their own key, merged on the wire")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client c(ex, mc.address());
+        constexpr int n = 64;
+        for (int i = 0; i < n; i += 2) {
+            auto st = co_await c.async_set("cc:" + std::to_string(i), "v" + std::to_string(i));
+            CHECK(st == memcoro::store_status::stored);
+        }
+        std::vector<memcoro::item> items(n);
+        std::vector<int> result(n, -1); // -1 pending, 0 miss, 1 hit
+        for (int i = 0; i < n; ++i)
+            asio::co_spawn(
+                ex,
+                [&, i]() -> asio::awaitable<void> {
+                    const bool hit = co_await c.async_get_into("cc:" + std::to_string(i), items[i]);
+                    result[i] = hit ? 1 : 0;
+                },
+                asio::detached);
+        asio::steady_timer t(ex);
+        for (int spins = 0; spins < 500; ++spins) {
+            if (std::count(result.begin(), result.end(), -1) == 0)
+                break;
+            t.expires_after(2ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        for (int i = 0; i < n; ++i) {
+            INFO("key " << i);
+            if (i % 2 == 0) {
+                CHECK(result[i] == 1);
+                CHECK(items[i].key == "cc:" + std::to_string(i));
+                CHECK(items[i].value == "v" + std::to_string(i));
+            } else {
+                CHECK(result[i] == 0);
+                CHECK(items[i].value.empty());
+            }
+        }
+    });
 }
