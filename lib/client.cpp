@@ -87,7 +87,6 @@ struct gather {
     std::size_t remaining = 0;
     std::error_code first_error;
     const std::string* first_error_server = nullptr;
-    std::vector<std::pair<std::uint32_t, item>> hits; // (index in the request, item)
 
     void note_error(const op_entry& part)
     {
@@ -113,10 +112,72 @@ struct gather {
     }
 };
 
-/// Keys of a split request bound for one server.
-struct key_group {
-    server* target;
-    std::vector<std::uint32_t> index;
+/// A multi-key retrieval split over servers (and chunks): answers the caller once every part
+/// is done, with the hits in request order.
+struct mget_gather : gather {
+    using gather::gather;
+
+    /// The request's key indexes grouped by part; a part's keys are a slice of it.
+    std::vector<std::uint32_t> order;
+    struct part_result {
+        std::uint32_t begin = 0;               ///< its slice of `order`
+        std::vector<item> items;               ///< its hits
+        std::vector<std::uint32_t> item_index; ///< each hit's position in the slice
+    };
+    std::vector<part_result> parts;
+
+    void part_done(std::size_t p, op_entry& done, bool may_run_inline)
+    {
+        op_entry& parent_entry = *parent;
+        if (done.ec) {
+            note_error(done);
+            const std::size_t from = parts[p].begin;
+            for (std::size_t k = 0; k < done.req.keys.size(); ++k)
+                parent_entry.resp.key_errors.emplace_back(parent_entry.req.keys[order[from + k]],
+                                                          done.ec);
+        } else {
+            parts[p].items = std::move(done.resp.items);
+            parts[p].item_index = std::move(done.resp.item_index);
+        }
+        if (--remaining > 0)
+            return;
+        // Hits in request order, as from a single server: place each by its request index.
+        constexpr std::uint64_t empty = ~std::uint64_t(0);
+        std::vector<std::uint64_t> at(parent_entry.req.keys.size(), empty);
+        std::size_t hits = 0;
+        for (std::size_t q = 0; q < parts.size(); ++q) {
+            const auto& pr = parts[q];
+            for (std::size_t h = 0; h < pr.items.size(); ++h)
+                at[order[pr.begin + pr.item_index[h]]] = (std::uint64_t(q) << 32) | h;
+            hits += pr.items.size();
+        }
+        auto& out = parent_entry.resp.items;
+        out.reserve(hits);
+        for (const std::uint64_t w : at)
+            if (w != empty)
+                out.push_back(std::move(parts[w >> 32].items[w & 0xffffffffu]));
+        finish(parent_entry.resp.key_errors.size() == parent_entry.req.keys.size(), may_run_inline);
+    }
+};
+
+/// One part of a split multi-key retrieval.
+class mget_part final : public op_entry {
+public:
+    mget_part(request_ptr r, std::shared_ptr<mget_gather> g, std::size_t index)
+        : op_entry(std::move(r))
+        , gather_(std::move(g))
+        , index_(index)
+    {
+    }
+
+private:
+    void on_complete(bool may_run_inline) override
+    {
+        gather_->part_done(index_, *this, may_run_inline);
+    }
+
+    std::shared_ptr<mget_gather> gather_;
+    std::size_t index_;
 };
 
 } // namespace
@@ -211,18 +272,24 @@ bool client_impl::usable(server& s, clock::time_point now)
     return false;
 }
 
-server* client_impl::target_for(std::string_view key, clock::time_point now)
+std::size_t client_impl::target_index(std::string_view key, clock::time_point now)
 {
     // One server: no hashing at all.
-    server& own = *servers_[servers_.size() == 1 ? 0 : ring_->server_for(key)];
-    if (usable(own, now))
-        return &own;
+    const std::size_t own = servers_.size() == 1 ? 0 : ring_->server_for(key);
+    if (usable(*servers_[own], now))
+        return own;
     if (cfg_.on_down == down_policy::fail_fast)
-        return nullptr;
+        return no_server;
     // Failover: this key alone moves, to the next distinct usable server on the ring.
     auto alt = ring_->find(
         key, [&](std::size_t i) { return usable(*servers_[i], now); }, cfg_.max_failover_attempts);
-    return alt ? servers_[*alt].get() : nullptr;
+    return alt ? *alt : no_server;
+}
+
+server* client_impl::target_for(std::string_view key, clock::time_point now)
+{
+    const std::size_t i = target_index(key, now);
+    return i == no_server ? nullptr : servers_[i].get();
 }
 
 void client_impl::send(server& s, entry_ptr e)
@@ -295,73 +362,77 @@ void client_impl::fan_out_retrieval(entry_ptr e)
 {
     const auto now = clock::now();
     const auto& keys = e->req.keys;
-    std::vector<key_group> groups;
-    auto g = std::make_shared<gather>(e);
-    for (std::uint32_t i = 0; i < keys.size(); ++i) {
-        server* s = target_for(keys[i], now);
-        if (!s) {
+    const auto n = static_cast<std::uint32_t>(keys.size());
+    // Each key's server (index into servers_), or `none` when it has no usable one.
+    constexpr std::uint32_t none = ~std::uint32_t(0);
+    auto& target = scratch_target_;
+    auto& count = scratch_count_;
+    target.resize(n);
+    count.assign(servers_.size(), 0);
+    std::error_code first_error;
+    const std::string* first_error_server = nullptr;
+    std::size_t used_servers = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const std::size_t si = target_index(keys[i], now);
+        if (si == no_server) {
+            target[i] = none;
             e->resp.key_errors.emplace_back(keys[i], errc::server_down);
-            if (!g->first_error) {
-                g->first_error = errc::server_down;
-                g->first_error_server = &servers_[ring_->server_for(keys[i])]->name;
+            if (!first_error) {
+                first_error = errc::server_down;
+                first_error_server = &servers_[ring_->server_for(keys[i])]->name;
             }
             continue;
         }
-        auto it = std::find_if(groups.begin(), groups.end(),
-                               [&](const key_group& k) { return k.target == s; });
-        if (it == groups.end())
-            it = groups.insert(groups.end(), key_group{s, {}});
-        it->index.push_back(i);
+        target[i] = static_cast<std::uint32_t>(si);
+        if (count[si]++ == 0)
+            ++used_servers;
     }
     const std::size_t chunk = cfg_.max_keys_per_request;
     // One server, one request: the caller's own entry goes out as it is.
-    if (groups.size() == 1 && e->resp.key_errors.empty() && keys.size() <= chunk) {
-        send(*groups.front().target, std::move(e));
+    if (used_servers == 1 && e->resp.key_errors.empty() && n <= chunk) {
+        send(*servers_[target[0]], std::move(e));
         return;
     }
+    auto g = std::allocate_shared<mget_gather>(pool_allocator<mget_gather>{}, e);
+    g->first_error = first_error;
+    g->first_error_server = first_error_server;
+    // The keys' indexes grouped by server, in request order within each: parts are slices.
+    auto& begin = scratch_begin_;
+    begin.assign(servers_.size() + 1, 0);
+    for (std::size_t si = 0; si < servers_.size(); ++si)
+        begin[si + 1] = begin[si] + count[si];
+    g->order.resize(begin.back());
+    {
+        auto& fill = count; // reused as each server's next free slot
+        for (std::size_t si = 0; si < servers_.size(); ++si)
+            fill[si] = begin[si];
+        for (std::uint32_t i = 0; i < n; ++i)
+            if (target[i] != none)
+                g->order[fill[target[i]]++] = i;
+    }
     std::size_t parts = 0;
-    for (const auto& grp : groups)
-        parts += (grp.index.size() + chunk - 1) / chunk;
+    for (std::size_t si = 0; si < servers_.size(); ++si)
+        parts += (begin[si + 1] - begin[si] + chunk - 1) / chunk;
     if (parts == 0) {
         g->finish(true);
         return;
     }
     g->remaining = parts;
-    for (const auto& grp : groups) {
-        for (std::size_t from = 0; from < grp.index.size(); from += chunk) {
-            const std::size_t to = std::min(from + chunk, grp.index.size());
-            proto::request part;
-            part.cmd = e->req.cmd;
-            part.exptime = e->req.exptime;
-            part.multi_key = true;
-            std::vector<std::uint32_t> index(grp.index.begin() + from, grp.index.begin() + to);
-            for (auto i : index)
-                part.keys.push_back(keys[i]);
-            auto p = std::make_shared<part_entry>(std::move(part), [g, index = std::move(index)](
-                                                                       op_entry& done,
-                                                                       bool may_run_inline) {
-                op_entry& parent = *g->parent;
-                if (done.ec) {
-                    g->note_error(done);
-                    // Copies: a timed-out part stays queued, its keys still needed to
-                    // check the late reply against.
-                    for (const auto& k : done.req.keys)
-                        parent.resp.key_errors.emplace_back(k, done.ec);
-                } else {
-                    for (std::size_t k = 0; k < done.resp.items.size(); ++k)
-                        g->hits.emplace_back(index[done.resp.item_index[k]],
-                                             std::move(done.resp.items[k]));
-                }
-                if (--g->remaining > 0)
-                    return;
-                // Hits in request order, as from a single server.
-                std::stable_sort(g->hits.begin(), g->hits.end(),
-                                 [](const auto& a, const auto& b) { return a.first < b.first; });
-                for (auto& [_, it] : g->hits)
-                    parent.resp.items.push_back(std::move(it));
-                g->finish(parent.resp.key_errors.size() == parent.req.keys.size(), may_run_inline);
-            });
-            send(*grp.target, std::move(p));
+    g->parts.resize(parts);
+    std::size_t p = 0;
+    for (std::size_t si = 0; si < servers_.size(); ++si) {
+        for (std::size_t from = begin[si]; from < begin[si + 1]; from += chunk, ++p) {
+            const std::size_t to = std::min<std::size_t>(from + chunk, begin[si + 1]);
+            auto part = make_request();
+            part->cmd = e->req.cmd;
+            part->exptime = e->req.exptime;
+            part->multi_key = true;
+            part->keys.resize(to - from);
+            for (std::size_t k = from; k < to; ++k)
+                part->keys[k - from].assign(keys[g->order[k]]);
+            g->parts[p].begin = static_cast<std::uint32_t>(from);
+            send(*servers_[si], std::allocate_shared<mget_part>(pool_allocator<mget_part>{},
+                                                                std::move(part), g, p));
         }
     }
 }

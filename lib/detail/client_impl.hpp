@@ -46,6 +46,9 @@ private:
     void route(entry_ptr e);
     /// The server for a key, after the down policy; nullptr: fail with server_down.
     server* target_for(std::string_view key, clock::time_point now);
+    /// The same as an index into servers_, or no_server.
+    std::size_t target_index(std::string_view key, clock::time_point now);
+    static constexpr std::size_t no_server = ~std::size_t(0);
     void send(server& s, entry_ptr e);
     /// Is the server up? If it is down and due for a probe, sends the probe (a `version`).
     bool usable(server& s, clock::time_point now);
@@ -55,8 +58,11 @@ private:
     std::shared_ptr<server> make_server(server_address addr, server_options opts);
     void rebuild_ring(); // with mutex_ held
 
+
     asio::any_io_executor ex_;
     client_config cfg_;
+    // Scratch of fan_out_retrieval (on the executor only), kept to spare allocations.
+    std::vector<std::uint32_t> scratch_target_, scratch_count_, scratch_begin_;
     mutable std::mutex mutex_; // guards servers_ and ring_ against snapshot readers
     std::vector<std::shared_ptr<server>> servers_;
     std::optional<ring::continuum> ring_;

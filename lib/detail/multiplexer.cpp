@@ -216,6 +216,10 @@ std::error_code multiplexer::deliver(const proto::reply& r)
         if (!multi) {
             store_hit(e, r);
         } else if (!e.completed()) {
+            if (e.resp.items.empty()) { // hits are likely: room for all at once
+                e.resp.items.reserve(n - j);
+                e.resp.item_index.reserve(n - j);
+            }
             e.resp.items.push_back(
                 item{std::string(r.key), std::string(r.data), r.flags, r.has_cas ? r.cas : 0});
             e.resp.item_index.push_back(static_cast<std::uint32_t>(j));

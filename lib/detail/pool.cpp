@@ -21,10 +21,6 @@ struct free_block {
     free_block* next;
 };
 
-/// Set once the thread's cache is destroyed: memory freed later on the thread (by other
-/// thread-local or static destructors) goes straight back to operator delete.
-thread_local bool cache_gone = false;
-
 struct thread_cache {
     std::array<free_block*, classes> heads{};
     std::array<std::size_t, classes> counts{};
@@ -36,7 +32,6 @@ struct thread_cache {
 
     ~thread_cache()
     {
-        cache_gone = true;
         for (std::size_t c = 0; c < classes; ++c) {
             while (free_block* b = heads[c]) {
                 heads[c] = b->next;
@@ -48,12 +43,46 @@ struct thread_cache {
     }
 };
 
-thread_cache* cache() noexcept
+// The hot path reads one pointer from static TLS: no __tls_get_addr call, no guard variable.
+#define MEMCORO_FAST_TLS __attribute__((tls_model("initial-exec")))
+MEMCORO_FAST_TLS thread_local thread_cache* current_cache = nullptr;
+/// Set once the thread's cache is destroyed: memory freed later on the thread (by other
+/// thread-local or static destructors) goes straight back to operator delete.
+MEMCORO_FAST_TLS thread_local bool cache_gone = false;
+
+/// Destroys the thread's cache when the thread exits.
+struct cache_owner {
+    thread_cache* cache = nullptr;
+    cache_owner() = default;
+    cache_owner(const cache_owner&) = delete;
+    cache_owner& operator=(const cache_owner&) = delete;
+    ~cache_owner()
+    {
+        cache_gone = true;
+        current_cache = nullptr;
+        delete cache;
+    }
+};
+
+[[gnu::noinline]] thread_cache* make_cache() noexcept
 {
     if (cache_gone)
         return nullptr;
-    static thread_local thread_cache c;
-    return &c;
+    static thread_local cache_owner owner;
+    try {
+        owner.cache = new thread_cache();
+    } catch (...) {
+        return nullptr;
+    }
+    current_cache = owner.cache;
+    return current_cache;
+}
+
+thread_cache* cache() noexcept
+{
+    if (thread_cache* c = current_cache) [[likely]]
+        return c;
+    return make_cache();
 }
 
 void trim(std::string& s) noexcept

@@ -1,7 +1,6 @@
 #include <memcoro/error.hpp>
 #include <memcoro/proto/decoder.hpp>
 
-#include <charconv>
 #include <cstring>
 
 namespace memcoro::proto {
@@ -12,28 +11,37 @@ bool starts_with(std::string_view s, std::string_view p) noexcept
     return s.substr(0, p.size()) == p;
 }
 
-// Strict unsigned decimal: digits only, no sign, no overflow.
+// Strict unsigned decimal: digits only, no sign, no overflow. One pass.
 template <class T>
 bool parse_uint(std::string_view s, T& out) noexcept
 {
     if (s.empty() || s.size() > 20)
         return false;
-    for (char c : s)
-        if (c < '0' || c > '9')
+    T v = 0;
+    for (const char c : s) {
+        const auto d = static_cast<unsigned>(static_cast<unsigned char>(c)) - unsigned{'0'};
+        if (d > 9 || __builtin_mul_overflow(v, T{10}, &v) ||
+            __builtin_add_overflow(v, static_cast<T>(d), &v))
             return false;
-    auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-    return r.ec == std::errc{} && r.ptr == s.data() + s.size();
+    }
+    out = v;
+    return true;
 }
 
 // Splits off the next space-separated token; tokens are separated by exactly one space.
+// (Tokens are short: a plain loop beats a call to memchr.)
 bool next_token(std::string_view& rest, std::string_view& tok) noexcept
 {
     if (rest.empty())
         return false;
-    auto sp = rest.find(' ');
-    tok = rest.substr(0, sp);
-    rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
-    return !tok.empty();
+    const char* p = rest.data();
+    const std::size_t n = rest.size();
+    std::size_t i = 0;
+    while (i < n && p[i] != ' ')
+        ++i;
+    tok = std::string_view(p, i);
+    rest = i == n ? std::string_view{} : std::string_view(p + i + 1, n - i - 1);
+    return i != 0;
 }
 
 bool accepts(reply_kind expected, reply_type t) noexcept

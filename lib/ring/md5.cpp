@@ -23,17 +23,27 @@ constexpr std::array<std::uint32_t, 64> sine_table = {
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 };
 
-// Per-round left-rotation amounts (RFC 1321, 3.4: four per round, repeated four times).
-constexpr std::array<std::array<unsigned, 4>, 4> shifts = {{
-    {7, 12, 17, 22},
-    {5, 9, 14, 20},
-    {4, 11, 16, 23},
-    {6, 10, 15, 21},
-}};
-
 constexpr std::uint32_t rotl(std::uint32_t x, unsigned n) noexcept
 {
     return (x << n) | (x >> (32 - n));
+}
+
+// The four auxiliary functions (RFC 1321, 3.4), in forms with fewer operations.
+constexpr std::uint32_t f_fn(std::uint32_t x, std::uint32_t y, std::uint32_t z) noexcept
+{
+    return z ^ (x & (y ^ z)); // XY v not(X) Z
+}
+constexpr std::uint32_t g_fn(std::uint32_t x, std::uint32_t y, std::uint32_t z) noexcept
+{
+    return y ^ (z & (x ^ y)); // XZ v Y not(Z)
+}
+constexpr std::uint32_t h_fn(std::uint32_t x, std::uint32_t y, std::uint32_t z) noexcept
+{
+    return x ^ y ^ z;
+}
+constexpr std::uint32_t i_fn(std::uint32_t x, std::uint32_t y, std::uint32_t z) noexcept
+{
+    return y ^ (x | ~z);
 }
 
 std::uint32_t load_le32(const unsigned char* p) noexcept
@@ -50,10 +60,11 @@ void store_le32(std::uint32_t v, unsigned char* p) noexcept
     p[3] = static_cast<unsigned char>(v >> 24);
 }
 
-/// Processes one 64-byte block into the state (a, b, c, d).
+/// Processes one 64-byte block into the state (a, b, c, d): the 64 steps written out, each
+/// with its message word, sine constant and rotation as constants.
 void transform(std::array<std::uint32_t, 4>& state, const unsigned char* block) noexcept
 {
-    std::array<std::uint32_t, 16> x{};
+    std::uint32_t x[16];
     for (std::size_t i = 0; i < 16; ++i)
         x[i] = load_le32(block + 4 * i);
 
@@ -61,34 +72,80 @@ void transform(std::array<std::uint32_t, 4>& state, const unsigned char* block) 
     std::uint32_t b = state[1];
     std::uint32_t c = state[2];
     std::uint32_t d = state[3];
-    for (std::size_t i = 0; i < 64; ++i) {
-        const std::size_t round = i / 16;
-        std::uint32_t f = 0;
-        std::size_t g = 0;
-        switch (round) {
-        case 0: // F(X,Y,Z) = XY v not(X) Z
-            f = (b & c) | (~b & d);
-            g = i;
-            break;
-        case 1: // G(X,Y,Z) = XZ v Y not(Z)
-            f = (b & d) | (c & ~d);
-            g = (5 * i + 1) % 16;
-            break;
-        case 2: // H(X,Y,Z) = X xor Y xor Z
-            f = b ^ c ^ d;
-            g = (3 * i + 5) % 16;
-            break;
-        default: // I(X,Y,Z) = Y xor (X v not(Z))
-            f = c ^ (b | ~d);
-            g = (7 * i) % 16;
-            break;
-        }
-        const std::uint32_t rotated = rotl(a + f + x[g] + sine_table[i], shifts[round][i % 4]);
-        a = d;
-        d = c;
-        c = b;
-        b = b + rotated;
-    }
+
+#define MEMCORO_MD5_STEP(fn, w, xx, yy, zz, k, t, r)                                               \
+    w = xx + rotl(w + fn(xx, yy, zz) + x[k] + sine_table[t], r)
+
+    // Round 1: word i, shifts 7 12 17 22.
+    MEMCORO_MD5_STEP(f_fn, a, b, c, d, 0, 0, 7);
+    MEMCORO_MD5_STEP(f_fn, d, a, b, c, 1, 1, 12);
+    MEMCORO_MD5_STEP(f_fn, c, d, a, b, 2, 2, 17);
+    MEMCORO_MD5_STEP(f_fn, b, c, d, a, 3, 3, 22);
+    MEMCORO_MD5_STEP(f_fn, a, b, c, d, 4, 4, 7);
+    MEMCORO_MD5_STEP(f_fn, d, a, b, c, 5, 5, 12);
+    MEMCORO_MD5_STEP(f_fn, c, d, a, b, 6, 6, 17);
+    MEMCORO_MD5_STEP(f_fn, b, c, d, a, 7, 7, 22);
+    MEMCORO_MD5_STEP(f_fn, a, b, c, d, 8, 8, 7);
+    MEMCORO_MD5_STEP(f_fn, d, a, b, c, 9, 9, 12);
+    MEMCORO_MD5_STEP(f_fn, c, d, a, b, 10, 10, 17);
+    MEMCORO_MD5_STEP(f_fn, b, c, d, a, 11, 11, 22);
+    MEMCORO_MD5_STEP(f_fn, a, b, c, d, 12, 12, 7);
+    MEMCORO_MD5_STEP(f_fn, d, a, b, c, 13, 13, 12);
+    MEMCORO_MD5_STEP(f_fn, c, d, a, b, 14, 14, 17);
+    MEMCORO_MD5_STEP(f_fn, b, c, d, a, 15, 15, 22);
+    // Round 2: word (5i + 1) mod 16, shifts 5 9 14 20.
+    MEMCORO_MD5_STEP(g_fn, a, b, c, d, 1, 16, 5);
+    MEMCORO_MD5_STEP(g_fn, d, a, b, c, 6, 17, 9);
+    MEMCORO_MD5_STEP(g_fn, c, d, a, b, 11, 18, 14);
+    MEMCORO_MD5_STEP(g_fn, b, c, d, a, 0, 19, 20);
+    MEMCORO_MD5_STEP(g_fn, a, b, c, d, 5, 20, 5);
+    MEMCORO_MD5_STEP(g_fn, d, a, b, c, 10, 21, 9);
+    MEMCORO_MD5_STEP(g_fn, c, d, a, b, 15, 22, 14);
+    MEMCORO_MD5_STEP(g_fn, b, c, d, a, 4, 23, 20);
+    MEMCORO_MD5_STEP(g_fn, a, b, c, d, 9, 24, 5);
+    MEMCORO_MD5_STEP(g_fn, d, a, b, c, 14, 25, 9);
+    MEMCORO_MD5_STEP(g_fn, c, d, a, b, 3, 26, 14);
+    MEMCORO_MD5_STEP(g_fn, b, c, d, a, 8, 27, 20);
+    MEMCORO_MD5_STEP(g_fn, a, b, c, d, 13, 28, 5);
+    MEMCORO_MD5_STEP(g_fn, d, a, b, c, 2, 29, 9);
+    MEMCORO_MD5_STEP(g_fn, c, d, a, b, 7, 30, 14);
+    MEMCORO_MD5_STEP(g_fn, b, c, d, a, 12, 31, 20);
+    // Round 3: word (3i + 5) mod 16, shifts 4 11 16 23.
+    MEMCORO_MD5_STEP(h_fn, a, b, c, d, 5, 32, 4);
+    MEMCORO_MD5_STEP(h_fn, d, a, b, c, 8, 33, 11);
+    MEMCORO_MD5_STEP(h_fn, c, d, a, b, 11, 34, 16);
+    MEMCORO_MD5_STEP(h_fn, b, c, d, a, 14, 35, 23);
+    MEMCORO_MD5_STEP(h_fn, a, b, c, d, 1, 36, 4);
+    MEMCORO_MD5_STEP(h_fn, d, a, b, c, 4, 37, 11);
+    MEMCORO_MD5_STEP(h_fn, c, d, a, b, 7, 38, 16);
+    MEMCORO_MD5_STEP(h_fn, b, c, d, a, 10, 39, 23);
+    MEMCORO_MD5_STEP(h_fn, a, b, c, d, 13, 40, 4);
+    MEMCORO_MD5_STEP(h_fn, d, a, b, c, 0, 41, 11);
+    MEMCORO_MD5_STEP(h_fn, c, d, a, b, 3, 42, 16);
+    MEMCORO_MD5_STEP(h_fn, b, c, d, a, 6, 43, 23);
+    MEMCORO_MD5_STEP(h_fn, a, b, c, d, 9, 44, 4);
+    MEMCORO_MD5_STEP(h_fn, d, a, b, c, 12, 45, 11);
+    MEMCORO_MD5_STEP(h_fn, c, d, a, b, 15, 46, 16);
+    MEMCORO_MD5_STEP(h_fn, b, c, d, a, 2, 47, 23);
+    // Round 4: word 7i mod 16, shifts 6 10 15 21.
+    MEMCORO_MD5_STEP(i_fn, a, b, c, d, 0, 48, 6);
+    MEMCORO_MD5_STEP(i_fn, d, a, b, c, 7, 49, 10);
+    MEMCORO_MD5_STEP(i_fn, c, d, a, b, 14, 50, 15);
+    MEMCORO_MD5_STEP(i_fn, b, c, d, a, 5, 51, 21);
+    MEMCORO_MD5_STEP(i_fn, a, b, c, d, 12, 52, 6);
+    MEMCORO_MD5_STEP(i_fn, d, a, b, c, 3, 53, 10);
+    MEMCORO_MD5_STEP(i_fn, c, d, a, b, 10, 54, 15);
+    MEMCORO_MD5_STEP(i_fn, b, c, d, a, 1, 55, 21);
+    MEMCORO_MD5_STEP(i_fn, a, b, c, d, 8, 56, 6);
+    MEMCORO_MD5_STEP(i_fn, d, a, b, c, 15, 57, 10);
+    MEMCORO_MD5_STEP(i_fn, c, d, a, b, 6, 58, 15);
+    MEMCORO_MD5_STEP(i_fn, b, c, d, a, 13, 59, 21);
+    MEMCORO_MD5_STEP(i_fn, a, b, c, d, 4, 60, 6);
+    MEMCORO_MD5_STEP(i_fn, d, a, b, c, 11, 61, 10);
+    MEMCORO_MD5_STEP(i_fn, c, d, a, b, 2, 62, 15);
+    MEMCORO_MD5_STEP(i_fn, b, c, d, a, 9, 63, 21);
+#undef MEMCORO_MD5_STEP
+
     state[0] += a;
     state[1] += b;
     state[2] += c;
