@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <functional>
 #include <stdexcept>
+#include <typeinfo>
 #include <unordered_map>
 
 namespace memcoro {
@@ -238,11 +239,13 @@ void client_impl::rebuild_ring()
 
 bool client_impl::on_executor() const noexcept
 {
+    // (any_io_executor::target<T>() does not check the type in Asio 1.22: compare first.)
     using io_executor = asio::io_context::executor_type;
-    if (const auto* io = ex_.target<io_executor>())
-        return io->running_in_this_thread();
-    if (const auto* st = ex_.target<asio::strand<io_executor>>())
-        return st->running_in_this_thread();
+    using strand_executor = asio::strand<io_executor>;
+    if (ex_.target_type() == typeid(io_executor))
+        return ex_.target<io_executor>()->running_in_this_thread();
+    if (ex_.target_type() == typeid(strand_executor))
+        return ex_.target<strand_executor>()->running_in_this_thread();
     return false;
 }
 
