@@ -16,6 +16,8 @@
 #include <asio/use_future.hpp>
 
 #include <algorithm>
+#include <functional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -527,4 +529,58 @@ TEST_CASE("get_into: concurrent callers each get their own key, merged on the wi
             }
         }
     });
+}
+
+TEST_CASE("a completion handler that throws: the exception leaves run(), the others complete")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    memcoro::client c(ioc.get_executor(), mc.address());
+    // Runs the context until `done`, returning the message of any exception run() let out.
+    const auto run_until = [&](const std::function<bool()>& done) {
+        std::string caught;
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (!done() && std::chrono::steady_clock::now() < deadline) {
+            try {
+                ioc.run_one_for(50ms);
+            } catch (const std::runtime_error& e) {
+                caught = e.what();
+            }
+        }
+        return caught;
+    };
+
+    bool stored = false;
+    c.async_set("thrower", "v", {}, [&](std::error_code ec, memcoro::store_status st) {
+        stored = !ec && st == memcoro::store_status::stored;
+    });
+    CHECK(run_until([&] { return stored; }).empty());
+    REQUIRE(stored);
+
+    // Several gets in flight at once (their replies arrive together); the first handler
+    // throws. The exception comes out of run(); every other caller is still answered.
+    int answered = 0, right = 0;
+    for (int i = 0; i < 5; ++i)
+        c.async_get("thrower", [&, i](std::error_code ec, memcoro::get_result r) {
+            ++answered;
+            if (!ec && r && r->value == "v")
+                ++right;
+            if (i == 0)
+                throw std::runtime_error("boom");
+        });
+    std::string caught = run_until([&] { return answered == 5; });
+    // The rethrow is posted: it may come after the last answer.
+    if (caught.empty())
+        caught = run_until([&] { return false; });
+    CHECK(caught == "boom");
+    CHECK(answered == 5);
+    CHECK(right == 5);
+
+    // The connection is unharmed.
+    bool again = false;
+    c.async_get("thrower", [&](std::error_code ec, memcoro::get_result r) {
+        again = !ec && r && r->value == "v";
+    });
+    CHECK(run_until([&] { return again; }).empty());
+    CHECK(again);
 }

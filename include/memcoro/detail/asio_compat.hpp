@@ -11,8 +11,12 @@
 #include <asio/dispatch.hpp>
 #include <asio/error.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
+
+#include <type_traits>
+#include <typeinfo>
 
 namespace memcoro::detail {
 
@@ -20,6 +24,23 @@ inline bool is_cancellation(asio::cancellation_type t) noexcept
 {
     return (t & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
                  asio::cancellation_type::total)) != asio::cancellation_type::none;
+}
+
+/// Is the calling thread inside `ex` (an io_context executor, or an any_io_executor holding
+/// one), so that a handler bound to it may be called directly, as asio::dispatch would?
+/// False when unknown. (any_io_executor::target<T>() does not check T in Asio 1.22.)
+template <class Executor>
+bool running_in(const Executor& ex) noexcept
+{
+    using io_executor = asio::io_context::executor_type;
+    if constexpr (std::is_same_v<Executor, io_executor>) {
+        return ex.running_in_this_thread();
+    } else if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
+        return ex.target_type() == typeid(io_executor) &&
+               ex.template target<io_executor>()->running_in_this_thread();
+    } else {
+        return false;
+    }
 }
 
 } // namespace memcoro::detail

@@ -7,6 +7,7 @@
 #include <memcoro/detail/op_entry.hpp>
 #include <memcoro/use_awaitable.hpp>
 
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -69,16 +70,8 @@ private:
             annotate(handler_, server ? std::string_view(*server) : std::string_view{}, resp.text);
         auto ex = work_.get_executor();
         work_.reset();
-        // Inline when allowed: the handler runs now if `ex` is the running executor, with no
-        // trip through the scheduler (and no memory for one).
-        const auto deliver = [&](auto&& fn) {
-            if (may_run_inline)
-                asio::dispatch(ex, std::move(fn));
-            else
-                asio::post(ex, std::move(fn));
-        };
         if constexpr (std::is_void_v<R>) {
-            deliver([h = std::move(handler_), e = ec]() mutable {
+            deliver(may_run_inline, ex, [h = std::move(handler_), e = ec]() mutable {
                 asio::get_associated_cancellation_slot(h).clear();
                 std::move(h)(e);
             });
@@ -86,10 +79,31 @@ private:
             R result{};
             if (!ec)
                 convert(resp, result);
-            deliver([h = std::move(handler_), e = ec, r = std::move(result)]() mutable {
-                asio::get_associated_cancellation_slot(h).clear();
-                std::move(h)(e, std::move(r));
-            });
+            deliver(may_run_inline, ex,
+                    [h = std::move(handler_), e = ec, r = std::move(result)]() mutable {
+                        asio::get_associated_cancellation_slot(h).clear();
+                        std::move(h)(e, std::move(r));
+                    });
+        }
+    }
+
+    /// Runs `fn` (the call of the caller's handler) on the handler's executor: directly when
+    /// allowed and already there, else dispatched or posted.
+    template <class Fn>
+    static void deliver(bool may_run_inline, const work_executor& ex, Fn&& fn)
+    {
+        if (!may_run_inline) {
+            asio::post(ex, std::forward<Fn>(fn));
+        } else if (running_in(ex)) {
+            // What the executor would do inline, without wrapping `fn` in a function object:
+            // an exception from the handler still surfaces from the executor's run().
+            try {
+                fn();
+            } catch (...) {
+                asio::post(ex, [p = std::current_exception()] { std::rethrow_exception(p); });
+            }
+        } else {
+            asio::dispatch(ex, std::forward<Fn>(fn));
         }
     }
 
