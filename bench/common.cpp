@@ -38,6 +38,8 @@ namespace {
               << "  --seed N                   seed of the key choice\n";
     if (which == "memcoro")
         std::cerr << "  --threads N                io_context threads, a client each (default 1)\n"
+                  << "  --distribution NAME        key distribution (default ketama; e.g. modula)\n"
+                  << "  --hash NAME                key hash (default: the distribution's own)\n"
                   << "  --get-api into|value       single gets: async_get_into a reused item\n"
                   << "                             (default) or async_get (a new item each)\n";
     else
@@ -150,6 +152,10 @@ options parse_options(int argc, char** argv, std::string_view which)
             o.seed = number<std::uint64_t>(which, a, v);
         } else if (a == "--threads" && which == "memcoro") {
             o.threads = number<unsigned>(which, a, v);
+        } else if (a == "--distribution" && which == "memcoro") {
+            o.mc_distribution = v;
+        } else if (a == "--hash" && which == "memcoro") {
+            o.mc_hash = v;
         } else if (a == "--get-api" && which == "memcoro") {
             if (v != "into" && v != "value")
                 usage(which, "--get-api is into or value");
@@ -457,6 +463,13 @@ bool report(std::string_view client, const scenario& sc, const options& opt, uns
     j["threads"] = threads;
     j["value_size"] = opt.value_size;
     j["get_api"] = client == "memcoro" ? opt.mc_get_api : opt.lm_get_api;
+    if (client == "memcoro") {
+        j["distribution"] = opt.mc_distribution.empty() ? "ketama" : opt.mc_distribution;
+        j["hash"] = opt.mc_hash.empty() ? "default" : opt.mc_hash;
+    } else {
+        j["distribution"] = opt.lm_ketama ? "ketama" : "modula";
+        j["hash"] = opt.lm_ketama ? "md5" : "one-at-a-time";
+    }
     std::cout << j.dump() << std::endl;
     if (!t.first_problem.empty())
         std::cerr << client << ' ' << sc.name << ": " << t.first_problem << '\n';

@@ -76,6 +76,8 @@ struct options {
     bool lm_ketama = false;           ///< libmemcached: MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED (MD5)
     std::string lm_get_api = "fetch"; ///< libmemcached single gets: "fetch" or "get"
     std::string mc_get_api = "into";  ///< memcoro single gets: "into" or "value"
+    std::string mc_distribution;      ///< memcoro: a distribution name (default: ketama)
+    std::string mc_hash;              ///< memcoro: a hash name (default: the distribution's)
     std::uint64_t seed = 1;
 };
 

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <stdexcept>
 #include <iostream>
 #include <latch>
 #include <memory>
@@ -43,6 +44,18 @@ memcoro::client_config config_for(const options& o, unsigned n)
         a.host = o.servers[i].host;
         a.port = static_cast<std::uint16_t>(o.servers[i].port);
         cfg.servers.push_back(a);
+    }
+    if (!o.mc_distribution.empty()) {
+        const auto d = memcoro::ring::parse_distribution(o.mc_distribution);
+        if (!d)
+            throw std::invalid_argument("unknown distribution " + o.mc_distribution);
+        cfg.distribution = *d;
+    }
+    if (!o.mc_hash.empty()) {
+        const auto h = memcoro::ring::parse_hash(o.mc_hash);
+        if (!h)
+            throw std::invalid_argument("unknown hash " + o.mc_hash);
+        cfg.hash = *h;
     }
     return cfg;
 }
