@@ -343,7 +343,10 @@ struct muxed {
     bool operator==(const muxed&) const = default;
 };
 
-muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector<std::size_t>& cuts)
+/// `merge`: the multiplexer merges consecutive single-key gets (up to 8 per request), and
+/// replies are fed with the settle-then-complete variant of feed(), as a connection does.
+muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector<std::size_t>& cuts,
+                      bool merge)
 {
     // The selected kind first, then one request of every kind, and one cancelled before it
     // was sent (never staged, never owed a reply).
@@ -359,10 +362,16 @@ muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector
     for (int k = 1; k < 8; ++k)
         reqs.push_back(request_for(static_cast<reply_kind>(k)));
     reqs.push_back(request_for(reply_kind::retrieval));
+    // Single gets in a row: one request on the wire when merging.
+    for (const char* key : {"a", "k", "b", "k"}) {
+        request g = plain_get;
+        g.key = key;
+        reqs.push_back(g);
+    }
 
     journal j;
     j.completions.assign(reqs.size(), 0);
-    multiplexer mux(limits_for(sel));
+    multiplexer mux(limits_for(sel), merge ? 8 : 0);
     std::vector<std::shared_ptr<fuzz_entry>> entries;
     for (std::size_t i = 0; i < reqs.size(); ++i) {
         FUZZ_CHECK(!memcoro::proto::validate(reqs[i]));
@@ -390,7 +399,17 @@ muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector
         const std::size_t received = i < cuts.size() ? cuts[i] : buf.size();
         const std::string_view in = buf.hold(out.consumed, received);
         std::error_code ec;
-        const std::size_t used = mux.feed(in, ec);
+        std::size_t used = 0;
+        if (merge) {
+            std::vector<std::shared_ptr<op_entry>> answered;
+            used = mux.feed(in, ec, answered);
+            for (auto& e : answered) {
+                FUZZ_CHECK(e->completed() && e->state == entry_state::done);
+                e->complete(false);
+            }
+        } else {
+            used = mux.feed(in, ec);
+        }
         FUZZ_CHECK(used <= in.size());
         FUZZ_CHECK(mux.pending_size() <= max_pending);
         out.consumed += used;
@@ -445,9 +464,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(whole == chunked);
     FUZZ_CHECK(whole.consumed <= buf.size());
 
-    const muxed mux_whole = run_multiplexer(buf, sel, {});
-    const muxed mux_chunked = run_multiplexer(buf, sel, cuts);
-    FUZZ_CHECK(mux_whole == mux_chunked);
-    FUZZ_CHECK(mux_whole.consumed <= buf.size());
+    for (const bool merge : {false, true}) {
+        const muxed mux_whole = run_multiplexer(buf, sel, {}, merge);
+        const muxed mux_chunked = run_multiplexer(buf, sel, cuts, merge);
+        FUZZ_CHECK(mux_whole == mux_chunked);
+        FUZZ_CHECK(mux_whole.consumed <= buf.size());
+    }
     return 0;
 }
