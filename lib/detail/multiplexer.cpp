@@ -4,8 +4,6 @@
 namespace memcoro::detail {
 namespace {
 
-constexpr write_piece crlf{"\r\n", 2};
-
 std::error_code error_for(proto::reply_type t) noexcept
 {
     switch (t) {
@@ -60,17 +58,22 @@ std::size_t multiplexer::mergeable() const noexcept
 
 std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_bytes)
 {
-    std::size_t staged = 0, bytes = 0;
-    lines_.clear(); // the previous write is complete
-    // Command lines go into lines_, which may move as it grows: pieces in it are recorded
-    // as offsets (data == nullptr) and resolved at the end.
-    const std::size_t first_piece = out.size();
-    const auto add_line = [&](std::size_t from) {
-        out.push_back({nullptr, lines_.size() - from});
-        offsets_.push_back(from);
-        bytes += lines_.size() - from;
-    };
+    std::size_t staged = 0;
+    std::size_t bytes = 0; // of large values; with lines_.size(): all staged bytes
+    lines_.clear();        // the previous write is complete
     offsets_.clear();
+    // Command lines, small values and their "\r\n" go into lines_, one piece per run of them
+    // between large values, which are sent from their requests. lines_ may move as it grows:
+    // its pieces are recorded as offsets (data == nullptr) and resolved at the end.
+    const std::size_t first_piece = out.size();
+    std::size_t run = 0; // start of the current run in lines_
+    const auto end_run = [&] {
+        if (lines_.size() > run) {
+            out.push_back({nullptr, lines_.size() - run});
+            offsets_.push_back(run);
+        }
+        run = lines_.size();
+    };
     while (!waiting_.empty()) {
         auto& e = waiting_.front();
         if (e->completed()) { // timed out or cancelled before it was sent: never send it
@@ -78,9 +81,8 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
             waiting_.pop_front();
             continue;
         }
-        if (staged > 0 && bytes >= max_bytes)
+        if (staged > 0 && bytes + lines_.size() >= max_bytes)
             break;
-        const std::size_t from = lines_.size();
         if (const std::size_t n = mergeable(); n > 1) {
             // Concurrent single-key gets go out as one "get k1 k2 ...": one request for the
             // server to parse, one END for all of them.
@@ -90,7 +92,6 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
                 lines_ += waiting_[i]->req.key;
             }
             lines_ += "\r\n";
-            add_line(from);
             for (std::size_t i = 0; i < n; ++i) {
                 auto& m = waiting_.front();
                 m->group = i == 0 ? static_cast<std::uint32_t>(n) : 0;
@@ -103,18 +104,23 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
         }
         e->group = 1;
         proto::encode_text(e->req, lines_);
-        add_line(from);
         if (proto::is_storage(e->req.cmd)) {
-            if (!e->req.value.empty())
-                out.push_back({e->req.value.data(), e->req.value.size()});
-            out.push_back(crlf);
-            bytes += e->req.value.size() + 2;
+            const std::string& v = e->req.value;
+            if (v.size() <= inline_value_max) {
+                lines_ += v; // cheaper than one more piece of a gathered write
+            } else {
+                end_run();
+                out.push_back({v.data(), v.size()});
+                bytes += v.size();
+            }
+            lines_ += "\r\n";
         }
         e->state = entry_state::written;
         written_.push_back(std::move(e));
         waiting_.pop_front();
         ++staged;
     }
+    end_run();
     std::size_t k = 0;
     for (std::size_t i = first_piece; i < out.size(); ++i)
         if (out[i].data == nullptr)

@@ -12,8 +12,8 @@
 
 namespace memcoro::detail {
 
-/// A piece of the next write: a command line (in the multiplexer's staging buffer), a value
-/// (in its request, not copied) or "\r\n".
+/// A piece of the next write: command lines and small values (copied into the multiplexer's
+/// staging buffer), or a large value (sent from its request, not copied).
 struct write_piece {
     const char* data;
     std::size_t size;
@@ -21,6 +21,11 @@ struct write_piece {
 
 class multiplexer {
 public:
+    /// Values up to this size are copied into the staging buffer with the command lines;
+    /// larger ones are written from their requests. (Copying 100 bytes costs less than one
+    /// more piece of a gathered write: Asio sends at most 64 pieces per system call.)
+    static constexpr std::size_t inline_value_max = 1024;
+
     /// `merge_gets`: consecutive single-key get (or gets) requests staged together go out as
     /// one multi-key request, at most `merge_gets` keys each (0 or 1: never merged). Each
     /// caller still gets exactly its own key's outcome.

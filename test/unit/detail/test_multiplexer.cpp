@@ -230,17 +230,35 @@ TEST_CASE("multiplexer waiting_to_written: stage sends header, value and CRLF fo
     CHECK(f.rec.log.empty());
 }
 
-TEST_CASE("multiplexer waiting_to_written: the value piece points at the request's own bytes")
+TEST_CASE("multiplexer waiting_to_written: a large value is sent from the request, not copied")
 {
     fixture f;
-    auto e = f.add(set_req("k", "value"));
+    const std::string big(detail::multiplexer::inline_value_max + 1, 'v');
+    auto e = f.add(set_req("k", big));
+    f.add(set_req("s", "small"));
     std::vector<write_piece> pieces;
-    REQUIRE(f.mux.stage(pieces, 1 << 20) == 1);
+    REQUIRE(f.mux.stage(pieces, 1 << 20) == 2);
     REQUIRE(pieces.size() == 3);
-    CHECK(std::string(pieces[0].data, pieces[0].size) == "set k 0 0 5\r\n");
+    CHECK(std::string(pieces[0].data, pieces[0].size) ==
+          "set k 0 0 " + std::to_string(big.size()) + "\r\n");
     CHECK(pieces[1].data == e->req.value.data());
-    CHECK(pieces[1].size == 5);
-    CHECK(std::string(pieces[2].data, pieces[2].size) == "\r\n");
+    CHECK(pieces[1].size == big.size());
+    // The large value's CRLF starts the run of the next command line and small value.
+    CHECK(std::string(pieces[2].data, pieces[2].size) == "\r\nset s 0 0 5\r\nsmall\r\n");
+}
+
+TEST_CASE("multiplexer waiting_to_written: command lines and small values form one piece")
+{
+    fixture f;
+    for (int i = 0; i < 100; ++i)
+        f.add(set_req("k" + std::to_string(i), std::string(100, 'x')));
+    std::vector<write_piece> pieces;
+    REQUIRE(f.mux.stage(pieces, 1 << 20) == 100);
+    REQUIRE(pieces.size() == 1);
+    const std::string wire(pieces[0].data, pieces[0].size);
+    CHECK(wire.rfind("set k0 0 0 100\r\n" + std::string(100, 'x') + "\r\nset k1 ", 0) == 0);
+    CHECK(wire.size() == 100 * (2 + 100) + 10 * std::string("set k0 0 0 100\r\n").size() +
+                             90 * std::string("set k10 0 0 100\r\n").size());
 }
 
 TEST_CASE("multiplexer waiting_to_written: an empty value still gets its CRLF, no empty piece")
