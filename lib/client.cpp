@@ -265,6 +265,8 @@ bool client_impl::usable(server& s, clock::time_point now)
 {
     if (s.monitor->usable())
         return true;
+    if (now == clock::time_point{})
+        now = clock::now();
     if (s.monitor->take_probe(now)) {
         // The client's own request decides whether the server is back; callers' requests
         // keep failing fast (or over) meanwhile, so none of them pays for a dead server.
@@ -352,7 +354,7 @@ void client_impl::route(entry_ptr e)
         send(first, std::move(e));
         return;
     }
-    server* s = target_for(req.key, clock::now());
+    server* s = target_for(req.key, {}); // the time is read only if the server is down
     if (!s) {
         e->server = &servers_[ring_->server_for(req.key)]->name;
         e->finish(errc::server_down);

@@ -51,6 +51,7 @@ private:
     static constexpr std::size_t no_server = ~std::size_t(0);
     void send(server& s, entry_ptr e);
     /// Is the server up? If it is down and due for a probe, sends the probe (a `version`).
+    /// `now` may be left unset ({}): it is read only when needed.
     bool usable(server& s, clock::time_point now);
     void fan_out_retrieval(entry_ptr e);
     void fan_out_writes(entry_ptr e);

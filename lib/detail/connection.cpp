@@ -290,9 +290,11 @@ void connection::on_read(std::uint64_t session, std::error_code ec, std::size_t 
     rend_ += n;
     std::error_code pec;
     answered_.clear();
-    rbegin_ += mux_.feed(std::string_view(rbuf_.data() + rbegin_, rend_ - rbegin_), pec, answered_);
+    const auto now = clock::now();
+    rbegin_ += mux_.feed(std::string_view(rbuf_.data() + rbegin_, rend_ - rbegin_), pec,
+                         answered_, now);
     if (!answered_.empty())
-        last_progress_ = clock::now(); // a reply was completed (bytes alone are not progress)
+        last_progress_ = now; // a reply was completed (bytes alone are not progress)
     if (rbegin_ == rend_)
         rbegin_ = rend_ = 0;
     // Callers answered now may start their next requests while being completed: they are

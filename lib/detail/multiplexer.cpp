@@ -129,17 +129,20 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
 }
 
 std::size_t multiplexer::feed(std::string_view in, std::error_code& ec,
-                              std::vector<entry_ptr>& answered)
+                              std::vector<entry_ptr>& answered, clock::time_point now)
 {
     answered_ = &answered;
+    now_ = now;
     const std::size_t used = feed(in, ec);
     answered_ = nullptr;
+    now_ = {};
     return used;
 }
 
 void multiplexer::answer(entry_ptr e, std::error_code ec)
 {
     e->state = entry_state::done;
+    e->finished = now_;
     if (!answered_) {
         e->finish(ec);
         return;

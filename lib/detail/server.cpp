@@ -18,7 +18,7 @@ server_monitor::server_monitor(std::string name, server_state::policy policy, se
 
 void server_monitor::on_finished(const op_entry& e) noexcept
 {
-    const auto now = clock::now();
+    const auto now = e.finished != clock::time_point{} ? e.finished : clock::now();
     requests_.fetch_add(1, std::memory_order_relaxed);
     if (e.started != clock::time_point{}) {
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - e.started);

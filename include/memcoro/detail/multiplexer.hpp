@@ -58,7 +58,9 @@ public:
     std::size_t feed(std::string_view in, std::error_code& ec);
     /// The same, but the answered requests are only settled (op_entry::settle) and appended
     /// to `answered`, in order: the caller completes them once it is safe to run handlers.
-    std::size_t feed(std::string_view in, std::error_code& ec, std::vector<entry_ptr>& answered);
+    /// `now` (when the bytes were read) becomes their op_entry::finished.
+    std::size_t feed(std::string_view in, std::error_code& ec, std::vector<entry_ptr>& answered,
+                     clock::time_point now = {});
 
     /// Bytes the reply being parsed needs in all, when known (see decoder::pending_size).
     std::size_t pending_size() const noexcept { return decoder_.pending_size(); }
@@ -96,6 +98,7 @@ private:
     std::vector<std::size_t> offsets_;  // of the staged pieces in lines_
     std::vector<entry_ptr> group_done_; // scratch of deliver_merged
     std::vector<entry_ptr>* answered_ = nullptr;
+    clock::time_point now_{};
     fifo<entry_ptr> waiting_;
     fifo<entry_ptr> written_;
 };

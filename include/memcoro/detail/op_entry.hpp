@@ -112,6 +112,9 @@ public:
     /// Told when the request finishes; set by the connection it was sent on.
     entry_observer* observer = nullptr;
     clock::time_point started{};
+    /// When its reply was read (set by the reader, once per batch of replies); unset for
+    /// requests finished otherwise.
+    clock::time_point finished{};
 
     /// True once the caller has been answered (normally, by timeout or by cancellation).
     bool completed() const noexcept { return completed_; }
