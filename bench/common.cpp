@@ -40,6 +40,7 @@ namespace {
         std::cerr << "  --threads N                io_context threads, a client each (default 1)\n"
                   << "  --distribution NAME        key distribution (default ketama; e.g. modula)\n"
                   << "  --hash NAME                key hash (default: the distribution's own)\n"
+                  << "  --max-keys-per-request N   keys per multi-get request (default 100)\n"
                   << "  --get-api into|value       single gets: async_get_into a reused item\n"
                   << "                             (default) or async_get (a new item each)\n";
     else
@@ -154,6 +155,8 @@ options parse_options(int argc, char** argv, std::string_view which)
             o.threads = number<unsigned>(which, a, v);
         } else if (a == "--distribution" && which == "memcoro") {
             o.mc_distribution = v;
+        } else if (a == "--max-keys-per-request" && which == "memcoro") {
+            o.mc_max_keys = number<std::size_t>(which, a, v);
         } else if (a == "--hash" && which == "memcoro") {
             o.mc_hash = v;
         } else if (a == "--get-api" && which == "memcoro") {

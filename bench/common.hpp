@@ -78,6 +78,7 @@ struct options {
     std::string mc_get_api = "into";  ///< memcoro single gets: "into" or "value"
     std::string mc_distribution;      ///< memcoro: a distribution name (default: ketama)
     std::string mc_hash;              ///< memcoro: a hash name (default: the distribution's)
+    std::size_t mc_max_keys = 0;      ///< memcoro: client_config::max_keys_per_request (0: default)
     std::uint64_t seed = 1;
 };
 

@@ -51,6 +51,8 @@ memcoro::client_config config_for(const options& o, unsigned n)
             throw std::invalid_argument("unknown distribution " + o.mc_distribution);
         cfg.distribution = *d;
     }
+    if (o.mc_max_keys > 0)
+        cfg.max_keys_per_request = o.mc_max_keys;
     if (!o.mc_hash.empty()) {
         const auto h = memcoro::ring::parse_hash(o.mc_hash);
         if (!h)

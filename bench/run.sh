@@ -6,19 +6,21 @@
 # data first); --per-program runs all scenarios in one process per program instead.
 #
 #   bench/run.sh BUILD_DIR [--rounds N] [--seconds S] [--warmup S] [--scenario A,B,...]
-#                [--no-threads] [--per-program] [--nice N] [--lm-args "ARGS"] [--out DIR]
+#                [--no-threads] [--per-program] [--nice N] [--lm-args "ARGS"]
+#                [--mc-args "ARGS"] [--out DIR]
 #                [-- extra options for both benchmarks]
 #
 # --no-threads skips the third program of each round, memcoro with --threads 2 (a client
 # per io_context thread), reported as its own column. --nice N runs the servers and both
 # clients under `nice -n N` (a negative N, as root, shields them from other load on the
-# machine). --lm-args passes options to libmemcached_bench only (e.g. "--ketama").
+# machine). --lm-args passes options to libmemcached_bench only (e.g. "--ketama"), --mc-args
+# to memcoro_bench only (e.g. "--distribution modula --hash one-at-a-time").
 # --out keeps the raw JSON lines there.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -34,6 +36,7 @@ per_program=0
 out=
 nice_level=
 lm_args=
+mc_args=
 extra=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -46,6 +49,7 @@ while [[ $# -gt 0 ]]; do
   --out) out=$2; shift 2 ;;
   --nice) nice_level=$2; shift 2 ;;
   --lm-args) lm_args=$2; shift 2 ;;
+  --mc-args) mc_args=$2; shift 2 ;;
   --) shift; extra=("$@"); break ;;
   -h | --help) usage ;;
   *) echo "unknown option: $1" >&2; usage ;;
@@ -82,6 +86,7 @@ args=(--servers "$SERVERS" --seconds "$seconds" --warmup "$warmup")
 args+=("${extra[@]}")
 
 read -r -a lm_extra <<<"$lm_args"
+read -r -a mc_extra <<<"$mc_args"
 root=$(cd "$here/.." && pwd)
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$root" --no-optional-locks status --porcelain -- lib include 2>/dev/null) ]]; then
@@ -108,12 +113,13 @@ run_one() { # label, file, command...
   fi
 }
 run_round() { # scenario option...
-  run_one memcoro "$results/round$r.a.memcoro.jsonl" "$mc_bench" "${args[@]}" "$@"
+  run_one memcoro "$results/round$r.a.memcoro.jsonl" "$mc_bench" "${args[@]}" "$@" \
+    ${mc_extra[@]+"${mc_extra[@]}"}
   run_one libmemcached "$results/round$r.b.libmemcached.jsonl" "$lm_bench" "${args[@]}" "$@" \
     ${lm_extra[@]+"${lm_extra[@]}"}
   if ((threads2)); then
     run_one "memcoro --threads 2" "$results/round$r.c.memcoro-2t.jsonl" "$mc_bench" "${args[@]}" \
-      "$@" --threads 2
+      "$@" --threads 2 ${mc_extra[@]+"${mc_extra[@]}"}
   fi
 }
 if [[ -n $scenario ]]; then
