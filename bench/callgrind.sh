@@ -5,11 +5,12 @@
 # them when they end (callgrind client requests), so preloading and warm-up are not counted.
 #
 #   bench/callgrind.sh BUILD_DIR [--ops N] [--warmup-ops N] [--scenario NAME] [--annotate N]
-#                     [--lm-args "ARGS"] [--keep DIR]
+#                     [--lm-args "ARGS"] [--mc-args "ARGS"] [--keep DIR]
 #
 # Defaults: --ops 20000 --warmup-ops 1000 --scenario get_seq_1srv. --annotate N also prints
 # the N costliest functions (self cost) of each client. --keep DIR keeps the callgrind.out
-# files. --lm-args passes options to libmemcached_bench only (e.g. "--ketama").
+# files. --lm-args passes options to libmemcached_bench only (e.g. "--ketama"), --mc-args to
+# memcoro_bench only (e.g. "--distribution modula --hash one-at-a-time").
 #
 # Counts user-space instructions of the client process only: the kernel's share of each
 # syscall and the server are not in it. For libmemcached use a scenario with one caller
@@ -20,7 +21,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [[ $# -ge 1 ]] || usage
@@ -31,6 +32,7 @@ warmup_ops=1000
 scenario=get_seq_1srv
 annotate=0
 lm_args=
+mc_args=
 keep=
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -40,6 +42,7 @@ while [[ $# -gt 0 ]]; do
   --annotate) annotate=$2; shift 2 ;;
   --keep) keep=$2; shift 2 ;;
   --lm-args) lm_args=$2; shift 2 ;;
+  --mc-args) mc_args=$2; shift 2 ;;
   -h | --help) usage ;;
   *) echo "unknown option: $1" >&2; usage ;;
   esac
@@ -65,10 +68,12 @@ echo "valgrind $(valgrind --version | sed 's/valgrind-//'), scenario $scenario, 
   "(+$warmup_ops warm-up), servers $SERVERS"
 printf '%-14s %14s %10s %12s\n' client "Ir measured" ops "Ir per op"
 read -r -a lm_extra <<<"$lm_args"
+read -r -a mc_extra <<<"$mc_args"
 for client in memcoro libmemcached; do
   rm -f "$out/$client".*
   extra=()
   [[ $client == libmemcached ]] && extra=(${lm_extra[@]+"${lm_extra[@]}"})
+  [[ $client == memcoro ]] && extra=(${mc_extra[@]+"${mc_extra[@]}"})
   # A small key space keeps the (uncounted) preload short under valgrind.
   valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$out/$client.%p" \
