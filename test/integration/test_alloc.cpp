@@ -1,9 +1,11 @@
 // The hot path allocates nothing once a connection is warm: a get into a reused item and a
 // set of a value cost no heap allocation in steady state (requests, request entries, command
 // lines, handler memory and read/write buffers are all reused). Counted with a replaced
-// global operator new, so this test is a program of its own.
+// global operator new (test/support/allocation_counter.cpp), so this test is a program of its
+// own.
 #include <catch2/catch.hpp>
 
+#include "../support/allocation_counter.hpp"
 #include "../support/memcached_process.hpp"
 #include "../support/run_coro.hpp"
 
@@ -21,53 +23,11 @@
 #include <vector>
 
 namespace {
-std::atomic<std::uint64_t> allocations{0};
-}
-
-void* operator new(std::size_t n)
+std::uint64_t allocations_now() noexcept
 {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n))
-        return p;
-    throw std::bad_alloc();
+    return memcoro::test::allocation_count();
 }
-void* operator new[](std::size_t n)
-{
-    return operator new(n);
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept
-{
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept
-{
-    return operator new(n, t);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept
-{
-    std::free(p);
-}
-void operator delete[](void* p, const std::nothrow_t&) noexcept
-{
-    std::free(p);
-}
-void operator delete(void* p) noexcept
-{
-    std::free(p);
-}
-void operator delete[](void* p) noexcept
-{
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept
-{
-    std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept
-{
-    std::free(p);
-}
+} // namespace
 
 using namespace std::chrono_literals;
 using memcoro::test::memcached_process;
@@ -94,17 +54,17 @@ TEST_CASE("steady state: get_into and set allocate nothing")
             co_await c.async_set(keys[i % 16], values[i % 16]);
         for (int i = 0; i < 200; ++i)
             co_await c.async_get_into(keys[i % 16], out);
-        auto before = allocations.load();
+        auto before = allocations_now();
         for (int i = 0; i < rounds; ++i)
             co_await c.async_set(keys[i % 16], values[i % 16]);
-        set_allocs = allocations.load() - before;
-        before = allocations.load();
+        set_allocs = allocations_now() - before;
+        before = allocations_now();
         for (int i = 0; i < rounds; ++i) {
             const bool hit = co_await c.async_get_into(keys[i % 16], out);
             if (hit && out.value == values[i % 16])
                 ++hits;
         }
-        get_allocs = allocations.load() - before;
+        get_allocs = allocations_now() - before;
     });
     CHECK(hits == rounds);
     CHECK(set_allocs == 0);
@@ -133,14 +93,14 @@ TEST_CASE("steady state: 64 concurrent callers (merged gets) allocate nothing")
                     for (int k = 0; k < warmup; ++k)
                         co_await c.async_get_into(key, out);
                     if (++warm == callers)
-                        start = allocations.load();
+                        start = allocations_now();
                     for (int k = 0; k < per_caller; ++k) {
                         const bool hit = co_await c.async_get_into(key, out);
                         if (hit && out.key == key)
                             ++hits;
                     }
                     if (++done == callers)
-                        counted = allocations.load() - start;
+                        counted = allocations_now() - start;
                 },
                 asio::detached);
         asio::steady_timer t(ex);

@@ -1,5 +1,7 @@
 // The sans-I/O reply decoder: every reply type, every chunking, every malformed input.
 
+#include "../../support/allocation_counter.hpp"
+
 #include <memcoro/error.hpp>
 #include <memcoro/proto/decoder.hpp>
 
@@ -13,64 +15,15 @@
 #include <string>
 #include <vector>
 
-// Counts global allocations so the tests can assert that parse() never allocates (whatever a
-// hostile header announces). Replacing operator new affects the whole test program; only the
-// difference around decoder::parse calls is looked at. Every non-aligned form is replaced, so
-// that no allocation is ever released by a function of another family (AddressSanitizer
-// checks that).
+// Allocations are counted (test/support/allocation_counter.cpp replaces operator new for this
+// program) so the tests can assert that parse() never allocates, whatever a hostile header
+// announces.
 namespace {
-std::size_t g_allocations = 0;
+std::size_t allocations_now() noexcept
+{
+    return memcoro::test::allocation_count();
+}
 } // namespace
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC sees the malloc/free pair through the replaced operators and warns; it is correct here.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
-void* operator new(std::size_t n)
-{
-    ++g_allocations;
-    if (void* p = std::malloc(n ? n : 1))
-        return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t n)
-{
-    return operator new(n);
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept
-{
-    ++g_allocations;
-    return std::malloc(n ? n : 1);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept
-{
-    return operator new(n, t);
-}
-void operator delete(void* p) noexcept
-{
-    std::free(p);
-}
-void operator delete[](void* p) noexcept
-{
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept
-{
-    std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept
-{
-    std::free(p);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept
-{
-    std::free(p);
-}
-void operator delete[](void* p, const std::nothrow_t&) noexcept
-{
-    std::free(p);
-}
 
 using namespace memcoro;
 using proto::decoder;
@@ -201,10 +154,10 @@ run drive(std::string_view stream, reply_kind kind, const std::vector<std::size_
         for (;;) {
             proto::reply r;
             std::error_code ec;
-            const std::size_t before = g_allocations;
+            const std::size_t before = allocations_now();
             const auto res = dec.parse(buf, kind, r, ec);
             if (stats) {
-                stats->allocations += g_allocations - before;
+                stats->allocations += allocations_now() - before;
                 stats->max_pending = std::max(stats->max_pending, dec.pending_size());
             }
             if (ec) {
@@ -742,9 +695,9 @@ TEST_CASE("decoder: a VALUE announcing max_item_size waits for it, one more is a
     CHECK(dec.pending_size() == 0);
 
     const std::string over = "VALUE k 0 " + std::to_string(limits.max_item_size + 1) + "\r\n";
-    const std::size_t before = g_allocations;
+    const std::size_t before = allocations_now();
     res = dec.parse(over, reply_kind::retrieval, r, ec);
-    CHECK(g_allocations == before);
+    CHECK(allocations_now() == before);
     CHECK(ec == errc::protocol_error);
     CHECK(dec.pending_size() == 0);
 

@@ -1,7 +1,7 @@
 // Properties of the distributions beyond the recorded vectors: balance, key movement when the
 // fleet changes, failover with find(), argument checking and the no-allocation lookup.
 
-#include "alloc_counter.hpp"
+#include "../../support/allocation_counter.hpp"
 
 #include <memcoro/ring/distribution.hpp>
 
@@ -386,7 +386,7 @@ TEST_CASE("server_for and find do not allocate", "[ring]")
     for (distribution_kind kind : all_distribution_kinds) {
         INFO(to_string(kind));
         const continuum ring(kind, fleet(10));
-        const std::size_t before = memcoro::ring::test::allocation_count();
+        const std::size_t before = memcoro::test::allocation_count();
         std::size_t sum = 0;
         for (std::size_t k = 0; k < 10000; ++k)
             sum += ring.server_for(keys[k]);
@@ -395,7 +395,7 @@ TEST_CASE("server_for and find do not allocate", "[ring]")
             sum += ring.find(
                            keys[k], [](std::size_t i) { return i % 2 == 0; }, 10)
                        .value_or(0);
-        const std::size_t after = memcoro::ring::test::allocation_count();
+        const std::size_t after = memcoro::test::allocation_count();
         CHECK(after == before);
         CHECK(sum > 0);
     }
