@@ -212,6 +212,16 @@ asio::awaitable<void> tour(const memcoro::client_config& cfg)
         fmt::print("get tour:greeting -> {}\n", show(r));
     }
 
+    step("get into a reused item: no allocation once it is warm");
+    {
+        memcoro::item buf; // keep it: its strings' capacity is reused by the next get
+        for (int i = 0; i < 2; ++i) {
+            const bool hit = co_await c.async_get_into("tour:greeting", buf);
+            fmt::print("get_into tour:greeting -> {} \"{}\" (value capacity {})\n",
+                       hit ? "hit" : "miss", buf.value, buf.value.capacity());
+        }
+    }
+
     step("a miss is a value, not an error");
     {
         auto r = co_await c.async_get("tour:nothing-here");
