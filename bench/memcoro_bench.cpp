@@ -12,12 +12,12 @@
 
 #include <algorithm>
 #include <exception>
-#include <stdexcept>
 #include <iostream>
 #include <latch>
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
