@@ -59,7 +59,6 @@ private:
     std::shared_ptr<server> make_server(server_address addr, server_options opts);
     void rebuild_ring(); // with mutex_ held
 
-
     asio::any_io_executor ex_;
     client_config cfg_;
     // Scratch of fan_out_retrieval (on the executor only), kept to spare allocations.
