@@ -3,13 +3,10 @@
 #include <memcoro/client.hpp>
 
 #include <asio/execution_context.hpp>
-#include <asio/io_context.hpp>
-#include <asio/strand.hpp>
 
 #include <algorithm>
 #include <functional>
 #include <stdexcept>
-#include <typeinfo>
 #include <unordered_map>
 
 namespace memcoro {
@@ -237,22 +234,10 @@ void client_impl::rebuild_ring()
                   std::move(nodes));
 }
 
-bool client_impl::on_executor() const noexcept
-{
-    // (any_io_executor::target<T>() does not check the type in Asio 1.22: compare first.)
-    using io_executor = asio::io_context::executor_type;
-    using strand_executor = asio::strand<io_executor>;
-    if (ex_.target_type() == typeid(io_executor))
-        return ex_.target<io_executor>()->running_in_this_thread();
-    if (ex_.target_type() == typeid(strand_executor))
-        return ex_.target<strand_executor>()->running_in_this_thread();
-    return false;
-}
-
 void client_impl::submit(entry_ptr e)
 {
     // What asio::dispatch would do, without wrapping the call in a function object.
-    if (on_executor()) {
+    if (running_in(ex_)) {
         route(std::move(e));
         return;
     }

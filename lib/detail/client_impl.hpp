@@ -41,8 +41,6 @@ public:
     std::string server_for_key(std::string_view key) const;
 
 private:
-    /// Is the calling thread running the client's executor (as asio::dispatch would find)?
-    bool on_executor() const noexcept;
     void route(entry_ptr e);
     /// The server for a key, after the down policy; nullptr: fail with server_down.
     server* target_for(std::string_view key, clock::time_point now);

@@ -84,8 +84,7 @@ void connection::submit(entry_ptr e)
     // Wake only who is asleep: a cancel costs a trip through the reactor.
     if (run_idle_)
         wake_run_.cancel();
-    if (in_session_ && !writing_ && !corked_)
-        start_write();
+    start_write(); // if connected and idle
 }
 
 void connection::close(std::error_code ec)
@@ -133,7 +132,6 @@ asio::awaitable<void> connection::run()
             mux_.fail_all(ec);
             continue;
         }
-        connected_ = true;
         ++connects_;
         if (observer_)
             observer_->on_connected();
@@ -145,11 +143,9 @@ asio::awaitable<void> connection::run()
         session_error_ = {};
         session_end_.expires_at(clock::time_point::max());
         start_read();
-        if (mux_.has_waiting())
-            start_write();
+        start_write(); // what was queued while connecting
         while (in_session_)
             co_await session_end_.async_wait(use_tuple);
-        connected_ = false;
         reset_socket();
         const std::error_code why = session_error_;
         if (closed_)
@@ -336,11 +332,11 @@ void connection::complete_answered()
     std::size_t since_write = 0;
     for (auto& e : completing_) {
         e->complete(true);
-        if (++since_write == flush_every && corked_ && !writing_ && mux_.has_waiting()) {
-            corked_ = false;
-            start_write();
-            corked_ = true;
+        if (++since_write == flush_every) {
             since_write = 0;
+            corked_ = false;
+            start_write(); // unless a write is in progress: its completion sends them
+            corked_ = true;
         }
     }
     completing_.clear();
@@ -358,7 +354,7 @@ asio::awaitable<void> connection::watchdog()
         // not count: a reply that trickles in forever is as dead as silence. The requests
         // behind it could only time out too, and abandoned requests would pile up.
         if (const op_entry* oldest = mux_.oldest_written();
-            oldest && oldest->completed() && connected_) {
+            oldest && oldest->completed() && in_session_) {
             const auto silent_until = std::max(last_progress_, oldest->deadline) + timeout;
             if (now >= silent_until)
                 reset_socket();

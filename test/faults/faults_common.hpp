@@ -50,6 +50,8 @@ using ms = std::chrono::milliseconds;
 using memcoro::test::fault_proxy;
 using memcoro::test::memcached_process;
 using memcoro::test::run_coro;
+using memcoro::test::sleep_for;
+using memcoro::test::wait_until;
 
 inline constexpr auto tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
@@ -74,25 +76,6 @@ inline memcoro::client_config config_for(const std::string& servers, ms op_timeo
     cfg.servers = memcoro::server_address::parse_list(servers);
     cfg.op_timeout = op_timeout;
     return cfg;
-}
-
-inline asio::awaitable<void> sleep_for(clock::duration d)
-{
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    co_await t.async_wait(tuple);
-}
-
-/// Polls `pred` every millisecond until it holds or `limit` passes; returns its last value.
-template <class Pred>
-asio::awaitable<bool> wait_until(Pred pred, clock::duration limit)
-{
-    const auto until = clock::now() + limit;
-    while (!pred()) {
-        if (clock::now() >= until)
-            co_return false;
-        co_await sleep_for(1ms);
-    }
-    co_return true;
 }
 
 /// A bare steady_timer armed for `at`; the returned time point is set when its handler runs.

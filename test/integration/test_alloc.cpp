@@ -103,6 +103,8 @@ TEST_CASE("steady state: 64 concurrent callers (merged gets) allocate nothing")
                         counted = allocations_now() - start;
                 },
                 asio::detached);
+        // One timer, re-armed (not test::wait_until, whose coroutine frame and timer per
+        // poll would be counted among the callers' allocations).
         asio::steady_timer t(ex);
         while (done < callers) {
             t.expires_after(1ms);

@@ -24,6 +24,7 @@
 using namespace std::chrono_literals;
 using memcoro::test::memcached_process;
 using memcoro::test::run_coro;
+using memcoro::test::wait_until;
 
 namespace {
 constexpr auto tuple = asio::experimental::as_tuple(asio::use_awaitable);
@@ -510,13 +511,7 @@ TEST_CASE("get_into: concurrent callers each get their own key, merged on the wi
                     result[i] = hit ? 1 : 0;
                 },
                 asio::detached);
-        asio::steady_timer t(ex);
-        for (int spins = 0; spins < 500; ++spins) {
-            if (std::count(result.begin(), result.end(), -1) == 0)
-                break;
-            t.expires_after(2ms);
-            co_await t.async_wait(asio::use_awaitable);
-        }
+        co_await wait_until([&] { return std::count(result.begin(), result.end(), -1) == 0; }, 1s);
         for (int i = 0; i < n; ++i) {
             INFO("key " << i);
             if (i % 2 == 0) {

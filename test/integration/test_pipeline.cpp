@@ -21,6 +21,7 @@ using namespace asio::experimental::awaitable_operators;
 using memcoro::test::fake_server;
 using memcoro::test::memcached_process;
 using memcoro::test::run_coro;
+using memcoro::test::sleep_for;
 
 namespace {
 
@@ -40,12 +41,6 @@ memcoro::client_config config_for(const std::string& servers, std::chrono::milli
     cfg.servers = memcoro::server_address::parse_list(servers);
     cfg.op_timeout = timeout;
     return cfg;
-}
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d)
-{
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    co_await t.async_wait(tuple);
 }
 
 } // namespace

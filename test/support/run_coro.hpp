@@ -2,7 +2,11 @@
 // Runs a coroutine test on an io_context under a deadline, so a hang fails instead of stalling.
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include <chrono>
 #include <exception>
@@ -31,6 +35,26 @@ void run_coro(asio::io_context& ioc, Awaitable task,
     ioc.poll();
     if (failure)
         std::rethrow_exception(failure);
+}
+
+/// Suspends the calling coroutine for `d`.
+inline asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d)
+{
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+}
+
+/// Polls `pred` every millisecond until it holds or `limit` passes; returns its last value.
+template <class Pred>
+asio::awaitable<bool> wait_until(Pred pred, std::chrono::steady_clock::duration limit)
+{
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() >= until)
+            co_return false;
+        co_await sleep_for(std::chrono::milliseconds(1));
+    }
+    co_return true;
 }
 
 } // namespace memcoro::test

@@ -13,6 +13,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <type_traits>
@@ -26,18 +27,24 @@ inline bool is_cancellation(asio::cancellation_type t) noexcept
                  asio::cancellation_type::total)) != asio::cancellation_type::none;
 }
 
-/// Is the calling thread inside `ex` (an io_context executor, or an any_io_executor holding
-/// one), so that a handler bound to it may be called directly, as asio::dispatch would?
-/// False when unknown. (any_io_executor::target<T>() does not check T in Asio 1.22.)
+/// Is the calling thread inside `ex` (an io_context executor or a strand of one, or an
+/// any_io_executor holding either), so that work bound to it may run directly, as
+/// asio::dispatch would run it? False when unknown. (any_io_executor::target<T>() does not
+/// check T in Asio 1.22: the type is compared first.)
 template <class Executor>
 bool running_in(const Executor& ex) noexcept
 {
     using io_executor = asio::io_context::executor_type;
-    if constexpr (std::is_same_v<Executor, io_executor>) {
+    using strand_executor = asio::strand<io_executor>;
+    if constexpr (std::is_same_v<Executor, io_executor> ||
+                  std::is_same_v<Executor, strand_executor>) {
         return ex.running_in_this_thread();
     } else if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
-        return ex.target_type() == typeid(io_executor) &&
-               ex.template target<io_executor>()->running_in_this_thread();
+        if (ex.target_type() == typeid(io_executor))
+            return ex.template target<io_executor>()->running_in_this_thread();
+        if (ex.target_type() == typeid(strand_executor))
+            return ex.template target<strand_executor>()->running_in_this_thread();
+        return false;
     } else {
         return false;
     }

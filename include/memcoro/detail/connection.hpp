@@ -39,7 +39,7 @@ public:
 
     const std::string& name() const noexcept { return name_; }
     const server_address& address() const noexcept { return addr_; }
-    bool is_connected() const noexcept { return connected_; }
+    bool is_connected() const noexcept { return in_session_; }
     /// Connections made so far (reconnects included).
     std::uint64_t connects() const noexcept { return connects_; }
     /// Requests queued or on the wire.
@@ -84,7 +84,6 @@ private:
     std::error_code session_error_;
     bool watching_ = false;
     bool closed_ = false;
-    bool connected_ = false;
     std::uint64_t connects_ = 0;
     clock::time_point last_progress_{}; // when a reply was last completed
     std::vector<char> rbuf_;

@@ -47,6 +47,8 @@ enum class reply_kind : std::uint8_t {
 };
 
 /// One request. Single-key commands use `key`; multi-key retrievals use `keys`.
+/// (Requests are recycled: detail::request_recycler resets each field, so a new field must be
+/// reset there too.)
 struct request {
     command cmd = command::get;
     /// A retrieval of `keys` (possibly none) in one request, or, for storage commands and
