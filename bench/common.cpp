@@ -41,8 +41,10 @@ namespace {
                   << "  --distribution NAME        key distribution (default ketama; e.g. modula)\n"
                   << "  --hash NAME                key hash (default: the distribution's own)\n"
                   << "  --max-keys-per-request N   keys per multi-get request (default 100)\n"
-                  << "  --get-api into|value       single gets: async_get_into a reused item\n"
-                  << "                             (default) or async_get (a new item each)\n";
+                  << "  --get-api into|value       gets: async_get_into a reused item and\n"
+                  << "                             async_get_multi_into a reused result\n"
+                  << "                             (default), or async_get / async_get_multi\n"
+                  << "                             (new items each call)\n";
     else
         std::cerr
             << "  --get-api fetch|get        single gets: memcached_mget+fetch_result into a\n"

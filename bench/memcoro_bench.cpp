@@ -104,16 +104,20 @@ asio::awaitable<void> get_caller(memcoro::client& c, const keyspace& ks, run_con
 }
 
 asio::awaitable<void> mget_caller(memcoro::client& c, const keyspace& ks, run_control& ctl,
-                                  tally& t, std::uint64_t seed, std::size_t n)
+                                  tally& t, std::uint64_t seed, std::size_t n, bool into)
 {
     rng r(seed);
     multi_checker check(n);
+    memcoro::get_multi_result res; // reused by async_get_multi_into
     while (ctl.running()) {
         const std::size_t first = r.below(ks.size() - n + 1);
         const std::span<const std::string> keys(ks.keys().data() + first, n);
         const auto t0 = bench_clock::now();
         try {
-            const memcoro::get_multi_result res = co_await c.async_get_multi(keys);
+            if (into)
+                co_await c.async_get_multi_into(keys, res);
+            else
+                res = co_await c.async_get_multi(keys);
             check.reset(first, n);
             bool flags_ok = true;
             for (const auto& it : res.hits) {
@@ -197,7 +201,7 @@ asio::awaitable<void> make_caller(const scenario& sc, memcoro::client& c, const 
     case kind::get:
         return get_caller(c, ks, ctl, t, seed, into);
     case kind::mget:
-        return mget_caller(c, ks, ctl, t, seed, sc.keys_per_op);
+        return mget_caller(c, ks, ctl, t, seed, sc.keys_per_op, into);
     case kind::set:
     case kind::set_pipe:
         return set_caller(c, ks, ctl, t, seed);

@@ -139,6 +139,30 @@ struct mget_gather : gather {
         }
         if (--remaining > 0)
             return;
+        if (get_multi_result* out = parent_entry.multi_sink) {
+            // The hits are in their request slots already: close the gaps, moving each hit
+            // to its place (swapped, so the items passed over keep their capacity).
+            const bool failed_all =
+                parent_entry.resp.key_errors.size() == parent_entry.req.keys.size();
+            if (!parent_entry.completed()) {
+                const std::size_t n = parent_entry.req.keys.size();
+                std::vector<char> hit(n, 0);
+                for (const auto& pr : parts)
+                    for (const std::uint32_t j : pr.item_index)
+                        hit[order[pr.begin + j]] = 1;
+                std::size_t w = 0;
+                for (std::size_t i = 0; i < n; ++i)
+                    if (hit[i]) {
+                        if (i != w)
+                            std::swap(out->hits[w], out->hits[i]);
+                        ++w;
+                    }
+                out->hits.resize(w);
+                out->errors = std::move(parent_entry.resp.key_errors);
+            }
+            finish(failed_all, may_run_inline);
+            return;
+        }
         // Hits in request order, as from a single server: place each by its request index.
         constexpr std::uint64_t empty = ~std::uint64_t(0);
         std::vector<std::uint64_t> at(parent_entry.req.keys.size(), empty);
@@ -295,6 +319,10 @@ void client_impl::route(entry_ptr e)
     }
     proto::request& req = e->req;
     if (req.multi_key && req.keys.empty()) {
+        if (e->multi_sink) {
+            e->multi_sink->hits.clear();
+            e->multi_sink->errors.clear();
+        }
         e->finish({}); // nothing to look up
         return;
     }
@@ -350,6 +378,8 @@ void client_impl::route(entry_ptr e)
 
 void client_impl::fan_out_retrieval(entry_ptr e)
 {
+    if (e->multi_sink && e->completed())
+        return; // cancelled before it got here: the caller's result is no longer ours
     const auto now = clock::now();
     const auto& keys = e->req.keys;
     const auto n = static_cast<std::uint32_t>(keys.size());
@@ -378,8 +408,9 @@ void client_impl::fan_out_retrieval(entry_ptr e)
             ++used_servers;
     }
     const std::size_t chunk = cfg_.max_keys_per_request;
-    // One server, one request: the caller's own entry goes out as it is.
-    if (used_servers == 1 && e->resp.key_errors.empty() && n <= chunk) {
+    // One server, one request: the caller's own entry goes out as it is (a call into the
+    // caller's result always goes through a gather, which places the hits).
+    if (used_servers == 1 && e->resp.key_errors.empty() && n <= chunk && !e->multi_sink) {
         send(*servers_[target[0]], std::move(e));
         return;
     }
@@ -404,11 +435,22 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     for (std::size_t si = 0; si < servers_.size(); ++si)
         parts += (begin[si + 1] - begin[si] + chunk - 1) / chunk;
     if (parts == 0) {
+        if (get_multi_result* out = e->multi_sink) { // no key has a usable server
+            out->hits.clear();
+            out->errors = e->resp.key_errors;
+        }
         g->finish(true);
         return;
     }
     g->remaining = parts;
     g->parts.resize(parts);
+    item* slots = nullptr;
+    if (get_multi_result* out = e->multi_sink) {
+        // Each key's slot is its index in the request; the gather compacts the hits at the
+        // end. Items already there are reused.
+        out->hits.resize(n);
+        slots = out->hits.data();
+    }
     std::size_t p = 0;
     for (std::size_t si = 0; si < servers_.size(); ++si) {
         for (std::size_t from = begin[si]; from < begin[si + 1]; from += chunk, ++p) {
@@ -421,8 +463,14 @@ void client_impl::fan_out_retrieval(entry_ptr e)
             for (std::size_t k = from; k < to; ++k)
                 part->keys[k - from].assign(keys[g->order[k]]);
             g->parts[p].begin = static_cast<std::uint32_t>(from);
-            send(*servers_[si], std::allocate_shared<mget_part>(pool_allocator<mget_part>{},
-                                                                std::move(part), g, p));
+            auto pe =
+                std::allocate_shared<mget_part>(pool_allocator<mget_part>{}, std::move(part), g, p);
+            if (slots) {
+                pe->slots = slots;
+                pe->slot_of = g->order.data() + from;
+                pe->slots_owner = e.get();
+            }
+            send(*servers_[si], std::move(pe));
         }
     }
 }

@@ -151,6 +151,28 @@ public:
                                        std::forward<Token>(token));
     }
 
+    /// Multi-key get into the caller's result: `void(std::error_code)`. On completion
+    /// `out.hits` holds the hits in request order and `out.errors` the keys whose server
+    /// failed, as async_get_multi returns them. `out` must stay valid until the operation
+    /// completes and must not be used meanwhile; the items already in `out.hits` are reused
+    /// (their strings' capacity), so calls with a warm `out` allocate nothing per hit.
+    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_get_multi_into(const Keys& keys, get_multi_result& out, Token&& token = {})
+    {
+        return start<void>(multi(proto::command::get, keys, {}), std::forward<Token>(token),
+                           nullptr, &out);
+    }
+
+    /// Multi-key gets (with CAS uniques) into the caller's result, as async_get_multi_into.
+    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_gets_multi_into(const Keys& keys, get_multi_result& out, Token&& token = {})
+    {
+        return start<void>(multi(proto::command::gets, keys, {}), std::forward<Token>(token),
+                           nullptr, &out);
+    }
+
     /// Multi-key gets (with CAS uniques).
     template <std::ranges::input_range Keys, class Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
@@ -353,10 +375,11 @@ public:
 
 private:
     template <class R, class Token>
-    auto start(detail::request_ptr req, Token&& token, item* sink = nullptr)
+    auto start(detail::request_ptr req, Token&& token, item* sink = nullptr,
+               get_multi_result* multi_sink = nullptr)
     {
         return asio::async_initiate<Token, typename detail::result_traits<R>::signature>(
-            detail::initiate_op<R>{router(), sink}, token, std::move(req));
+            detail::initiate_op<R>{router(), sink, multi_sink}, token, std::move(req));
     }
 
     static detail::request_ptr single(proto::command c, std::string_view key)

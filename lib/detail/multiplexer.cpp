@@ -224,6 +224,17 @@ std::error_code multiplexer::deliver(const proto::reply& r)
         e.key_cursor = j + 1;
         if (!multi) {
             store_hit(e, r);
+        } else if (e.slots) {
+            if (!e.completed() && !e.slots_owner->completed()) {
+                item& it = e.slots[e.slot_of[j]];
+                it.key.assign(r.key);
+                it.value.assign(r.data);
+                it.flags = r.flags;
+                it.cas = r.has_cas ? r.cas : 0;
+                if (e.resp.item_index.empty())
+                    e.resp.item_index.reserve(n - j);
+                e.resp.item_index.push_back(static_cast<std::uint32_t>(j));
+            }
         } else if (!e.completed()) {
             if (e.resp.items.empty()) { // hits are likely: room for all at once
                 e.resp.items.reserve(n - j);

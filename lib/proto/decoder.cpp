@@ -2,13 +2,14 @@
 #include <memcoro/proto/decoder.hpp>
 
 #include <cstring>
+#include <optional>
 
 namespace memcoro::proto {
 namespace {
 
-bool starts_with(std::string_view s, std::string_view p) noexcept
+inline bool starts_with(std::string_view s, std::string_view p) noexcept
 {
-    return s.substr(0, p.size()) == p;
+    return s.size() >= p.size() && std::memcmp(s.data(), p.data(), p.size()) == 0;
 }
 
 // Strict unsigned decimal: digits only, no sign, no overflow. One pass.
@@ -26,22 +27,6 @@ bool parse_uint(std::string_view s, T& out) noexcept
     }
     out = v;
     return true;
-}
-
-// Splits off the next space-separated token; tokens are separated by exactly one space.
-// (Tokens are short: a plain loop beats a call to memchr.)
-bool next_token(std::string_view& rest, std::string_view& tok) noexcept
-{
-    if (rest.empty())
-        return false;
-    const char* p = rest.data();
-    const std::size_t n = rest.size();
-    std::size_t i = 0;
-    while (i < n && p[i] != ' ')
-        ++i;
-    tok = std::string_view(p, i);
-    rest = i == n ? std::string_view{} : std::string_view(p + i + 1, n - i - 1);
-    return i != 0;
 }
 
 bool accepts(reply_kind expected, reply_type t) noexcept
@@ -78,24 +63,117 @@ bool accepts(reply_kind expected, reply_type t) noexcept
     return false;
 }
 
-struct simple_line {
-    std::string_view text;
-    reply_type type;
-};
+// Reads the digits at `p` (stopping at the first non-digit) into `out`: at least one digit,
+// no overflow of T.
+template <class T>
+bool read_uint(const char*& p, const char* end, T& out) noexcept
+{
+    const char* const first = p;
+    T v = 0;
+    while (p < end) {
+        const auto d = static_cast<unsigned>(static_cast<unsigned char>(*p)) - unsigned{'0'};
+        if (d > 9)
+            break;
+        if (__builtin_mul_overflow(v, T{10}, &v) ||
+            __builtin_add_overflow(v, static_cast<T>(d), &v))
+            return false;
+        ++p;
+    }
+    out = v;
+    return p != first;
+}
 
-constexpr simple_line simple_lines[] = {
-    {"END", reply_type::end},
-    {"STORED", reply_type::stored},
-    {"NOT_STORED", reply_type::not_stored},
-    {"EXISTS", reply_type::exists},
-    {"NOT_FOUND", reply_type::not_found},
-    {"DELETED", reply_type::deleted},
-    {"TOUCHED", reply_type::touched},
-    {"OK", reply_type::ok},
-    {"ERROR", reply_type::error},
-};
+/// The replies that are one fixed word, told apart by their length first.
+std::optional<reply_type> simple_line_type(std::string_view line) noexcept
+{
+    const char* p = line.data();
+    switch (line.size()) {
+    case 2:
+        if (std::memcmp(p, "OK", 2) == 0)
+            return reply_type::ok;
+        break;
+    case 3:
+        if (std::memcmp(p, "END", 3) == 0)
+            return reply_type::end;
+        break;
+    case 5:
+        if (std::memcmp(p, "ERROR", 5) == 0)
+            return reply_type::error;
+        break;
+    case 6:
+        if (std::memcmp(p, "STORED", 6) == 0)
+            return reply_type::stored;
+        if (std::memcmp(p, "EXISTS", 6) == 0)
+            return reply_type::exists;
+        break;
+    case 7:
+        if (std::memcmp(p, "DELETED", 7) == 0)
+            return reply_type::deleted;
+        if (std::memcmp(p, "TOUCHED", 7) == 0)
+            return reply_type::touched;
+        break;
+    case 9:
+        if (std::memcmp(p, "NOT_FOUND", 9) == 0)
+            return reply_type::not_found;
+        break;
+    case 10:
+        if (std::memcmp(p, "NOT_STORED", 10) == 0)
+            return reply_type::not_stored;
+        break;
+    default:
+        break;
+    }
+    return std::nullopt;
+}
 
 } // namespace
+
+parse_result decoder::parse_value(std::string_view in, std::string_view line, std::size_t header,
+                                  reply_kind expected, reply& out, std::error_code& ec)
+{
+    // "VALUE <key> <flags> <bytes>[ <cas>]", in one pass; tokens separated by one space.
+    constexpr parse_result need_more{parse_status::need_more, 0};
+    const auto fail = [&] {
+        ec = errc::protocol_error;
+        return need_more;
+    };
+    if (expected != reply_kind::retrieval)
+        return fail();
+    const char* p = line.data() + 6;
+    const char* const end = line.data() + line.size();
+    const char* const key = p;
+    while (p < end && *p != ' ')
+        ++p;
+    const auto key_size = static_cast<std::size_t>(p - key);
+    if (p == end || key_size == 0 || key_size > max_key_length)
+        return fail();
+    ++p;
+    std::uint64_t len = 0;
+    if (!read_uint(p, end, out.flags) || p == end || *p != ' ')
+        return fail();
+    ++p;
+    if (!read_uint(p, end, len))
+        return fail();
+    if (p != end) {
+        ++p; // the space before the cas unique
+        if (!read_uint(p, end, out.cas) || p != end)
+            return fail();
+        out.has_cas = true;
+    }
+    if (len > limits_.max_item_size)
+        return fail(); // never allocate what a hostile header announces
+    const std::size_t total = header + static_cast<std::size_t>(len) + 2;
+    if (in.size() < total) {
+        pending_ = total;
+        return need_more;
+    }
+    if (in[total - 2] != '\r' || in[total - 1] != '\n')
+        return fail();
+    out.key = std::string_view(key, key_size);
+    out.data = in.substr(header, static_cast<std::size_t>(len));
+    out.type = reply_type::value;
+    return {parse_status::done, total};
+}
 
 parse_result decoder::parse(std::string_view in, reply_kind expected, reply& out,
                             std::error_code& ec)
@@ -103,6 +181,21 @@ parse_result decoder::parse(std::string_view in, reply_kind expected, reply& out
     constexpr parse_result need_more{parse_status::need_more, 0};
     ec = {};
     pending_ = 0;
+    out = reply{};
+    auto finish = [&](reply_type t, std::size_t consumed) -> parse_result {
+        // A VALUE/STAT block may only be followed by more of the same, END or an error line:
+        // accepts() allows VALUE/STAT/END only for the kinds that draw such blocks.
+        if (!accepts(expected, t)) {
+            ec = errc::protocol_error;
+            return need_more;
+        }
+        out.type = t;
+        return {parse_status::done, consumed};
+    };
+
+    // The end of every retrieval, first.
+    if (in.size() >= 5 && std::memcmp(in.data(), "END\r\n", 5) == 0)
+        return finish(reply_type::end, 5);
 
     const std::size_t scan = in.size() < limits_.max_line ? in.size() : limits_.max_line;
     const void* nl = scan ? std::memchr(in.data(), '\n', scan) : nullptr;
@@ -119,56 +212,10 @@ parse_result decoder::parse(std::string_view in, reply_kind expected, reply& out
     const std::string_view line = in.substr(0, lf - 1);
     const std::size_t header = lf + 1;
 
-    out = reply{};
-    auto finish = [&](reply_type t, std::size_t consumed) -> parse_result {
-        // A VALUE/STAT block may only be followed by more of the same, END or an error line:
-        // accepts() allows VALUE/STAT/END only for the kinds that draw such blocks.
-        if (!accepts(expected, t)) {
-            ec = errc::protocol_error;
-            return need_more;
-        }
-        out.type = t;
-        return {parse_status::done, consumed};
-    };
-
-    if (starts_with(line, "VALUE ")) {
-        std::string_view rest = line.substr(6), key, flags, bytes, cas;
-        // A trailing space would leave an empty last token that next_token() cannot see.
-        if (line.back() == ' ' || !next_token(rest, key) || !next_token(rest, flags) ||
-            !next_token(rest, bytes)) {
-            ec = errc::protocol_error;
-            return need_more;
-        }
-        std::uint64_t len = 0;
-        if (key.size() > max_key_length || !parse_uint(flags, out.flags) ||
-            !parse_uint(bytes, len)) {
-            ec = errc::protocol_error;
-            return need_more;
-        }
-        if (!rest.empty()) {
-            if (!next_token(rest, cas) || !rest.empty() || !parse_uint(cas, out.cas)) {
-                ec = errc::protocol_error;
-                return need_more;
-            }
-            out.has_cas = true;
-        }
-        if (len > limits_.max_item_size) {
-            ec = errc::protocol_error; // never allocate what a hostile header announces
-            return need_more;
-        }
-        const std::size_t total = header + static_cast<std::size_t>(len) + 2;
-        if (in.size() < total) {
-            pending_ = total;
-            return need_more;
-        }
-        if (in[total - 2] != '\r' || in[total - 1] != '\n') {
-            ec = errc::protocol_error;
-            return need_more;
-        }
-        out.key = key;
-        out.data = in.substr(header, static_cast<std::size_t>(len));
-        return finish(reply_type::value, total);
-    }
+    if (line.size() > 6 && std::memcmp(line.data(), "VALUE ", 6) == 0)
+        return parse_value(in, line, header, expected, out, ec);
+    if (const auto t = simple_line_type(line))
+        return finish(*t, header);
     if (starts_with(line, "STAT ")) {
         std::string_view rest = line.substr(5);
         auto sp = rest.find(' ');
@@ -204,9 +251,6 @@ parse_result decoder::parse(std::string_view in, reply_kind expected, reply& out
         out.data = line.substr(6);
         return finish(reply_type::error, header);
     }
-    for (const auto& s : simple_lines)
-        if (line == s.text)
-            return finish(s.type, header);
     if (!line.empty() && line.front() >= '0' && line.front() <= '9') {
         if (!parse_uint(line, out.number)) {
             ec = errc::protocol_error;

@@ -166,11 +166,13 @@ void md5(std::string_view data, unsigned char out[16]) noexcept
     }
 
     // Padding (RFC 1321, 3.1-3.2): 0x80, zeros up to 56 mod 64, then the bit length as 64-bit LE.
-    std::array<unsigned char, 128> tail{};
+    // (Only the bytes used are written: keys are short, and clearing 128 bytes per key showed.)
+    std::array<unsigned char, 128> tail;
+    const std::size_t tail_size = left < 56 ? 64 : 128;
     if (left != 0)
         std::memcpy(tail.data(), bytes, left);
     tail[left] = 0x80;
-    const std::size_t tail_size = left < 56 ? 64 : 128;
+    std::memset(tail.data() + left + 1, 0, tail_size - 8 - left - 1);
     const std::uint64_t bits = static_cast<std::uint64_t>(data.size()) * 8;
     for (std::size_t i = 0; i < 8; ++i)
         tail[tail_size - 8 + i] = static_cast<unsigned char>(bits >> (8 * i));

@@ -119,3 +119,41 @@ TEST_CASE("steady state: 64 concurrent callers (merged gets) allocate nothing")
     INFO("allocations: " << counted << " for " << callers * per_caller << " gets");
     CHECK(counted * 100 < std::uint64_t(callers) * per_caller);
 }
+
+TEST_CASE("steady state: a multi-get into a reused result allocates nothing per hit")
+{
+    memcached_process a, b;
+    asio::io_context ioc(1);
+    constexpr int keys_per_call = 100, calls = 200;
+    std::uint64_t into_allocs = 0, value_allocs = 0, hits = 0;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client_config cfg;
+        cfg.servers = memcoro::server_address::parse_list(a.address() + "," + b.address());
+        memcoro::client c(co_await asio::this_coro::executor, cfg);
+        std::vector<std::string> keys;
+        for (int i = 0; i < keys_per_call; ++i) {
+            keys.push_back("mget:" + std::to_string(i));
+            co_await c.async_set(keys.back(), std::string(100, static_cast<char>('a' + i % 26)));
+        }
+        memcoro::get_multi_result out;
+        for (int i = 0; i < 20; ++i) // warm-up: connections, pools, the result's items
+            co_await c.async_get_multi_into(keys, out);
+        auto before = allocations_now();
+        for (int i = 0; i < calls; ++i) {
+            co_await c.async_get_multi_into(keys, out);
+            hits += out.hits.size();
+        }
+        into_allocs = allocations_now() - before;
+        // The same calls returning owning items: one allocation per hit at least (the value).
+        before = allocations_now();
+        for (int i = 0; i < calls; ++i)
+            co_await c.async_get_multi(keys);
+        value_allocs = allocations_now() - before;
+    });
+    CHECK(hits == std::uint64_t(keys_per_call) * calls);
+    INFO("into: " << into_allocs << ", owning: " << value_allocs << " allocations for " << calls
+                  << " calls of " << keys_per_call << " keys");
+    // What remains is per call (the split's bookkeeping), not per hit.
+    CHECK(into_allocs <= std::uint64_t(calls) * 8);
+    CHECK(value_allocs >= std::uint64_t(calls) * keys_per_call);
+}

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <tuple>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -145,6 +146,75 @@ TEST_CASE("keys land on the server the ring names, and a 10,000-key multi-get fa
             CHECK(d.status == memcoro::delete_status::deleted);
         auto after = co_await c.async_get_multi(keys);
         CHECK(after.hits.size() == keys.size() - 10);
+    }());
+}
+
+TEST_CASE("a multi-get into the caller's result gives what async_get_multi gives, reusing it")
+{
+    fleet f(3);
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client_config cfg;
+        cfg.servers = f.addresses();
+        memcoro::client c(ex, cfg);
+        auto keys = make_keys(3000);
+        std::vector<std::pair<std::string, std::string>> items;
+        for (std::size_t i = 0; i < keys.size(); ++i)
+            if (i % 3 != 1) // every third key is a miss
+                items.emplace_back(keys[i], value_of(keys[i]));
+        co_await c.async_set_multi(items);
+
+        const auto expected = co_await c.async_get_multi(keys);
+        REQUIRE(expected.hits.size() == items.size());
+        memcoro::get_multi_result out;
+        out.errors.emplace_back("stale", memcoro::errc::timeout); // replaced by the call
+        co_await c.async_get_multi_into(keys, out);
+        REQUIRE(out.hits.size() == expected.hits.size());
+        CHECK(out.errors.empty());
+        bool same = true;
+        for (std::size_t i = 0; i < out.hits.size(); ++i)
+            same = same && out.hits[i].key == expected.hits[i].key &&
+                   out.hits[i].value == expected.hits[i].value && out.hits[i].flags == 0;
+        CHECK(same);
+
+        // A second call reuses the hits' storage: the same buffers hold the same values.
+        std::vector<const char*> buffers;
+        for (const auto& h : out.hits)
+            buffers.push_back(h.value.data());
+        co_await c.async_get_multi_into(keys, out);
+        REQUIRE(out.hits.size() == expected.hits.size());
+        std::size_t reused = 0;
+        for (std::size_t i = 0; i < out.hits.size(); ++i)
+            reused += out.hits[i].value.data() == buffers[i] ? 1 : 0;
+        CHECK(reused == out.hits.size());
+
+        // gets: with CAS uniques, equal to those async_gets_multi reports.
+        const auto with_cas = co_await c.async_gets_multi(keys);
+        co_await c.async_gets_multi_into(keys, out);
+        REQUIRE(out.hits.size() == with_cas.hits.size());
+        bool cas_same = true;
+        for (std::size_t i = 0; i < out.hits.size(); ++i)
+            cas_same = cas_same && out.hits[i].cas != 0 && out.hits[i].cas == with_cas.hits[i].cas;
+        CHECK(cas_same);
+
+        // Only misses, then no keys at all: an empty result, no error.
+        std::vector<std::string> misses;
+        misses.push_back("cluster:nope-1");
+        misses.push_back("cluster:nope-2");
+        co_await c.async_get_multi_into(misses, out);
+        CHECK(out.hits.empty());
+        CHECK(out.errors.empty());
+        co_await c.async_get_multi_into(keys, out);
+        CHECK(out.hits.size() == expected.hits.size());
+        co_await c.async_get_multi_into(std::vector<std::string>{}, out);
+        CHECK(out.hits.empty());
+
+        // An invalid key fails the call before anything is sent, and says so.
+        std::vector<std::string> bad = misses;
+        bad.push_back("bad key");
+        auto [ec] = co_await c.async_get_multi_into(bad, out, tuple);
+        CHECK(ec == memcoro::errc::invalid_key);
     }());
 }
 
@@ -278,8 +348,16 @@ asio::awaitable<void> kill_and_restart(fleet& f, memcoro::down_policy policy)
     victim.signal(SIGKILL);
     victim.wait();
     // Loop until the client has marked it down and the keys of the others keep coming.
+    memcoro::get_multi_result into; // reused by every other round
     for (int i = 0; i < 40; ++i) {
-        auto [ec, r] = co_await c.async_get_multi(keys, tuple);
+        std::error_code ec;
+        memcoro::get_multi_result r;
+        if (i % 2 == 0) {
+            std::tie(ec, r) = co_await c.async_get_multi(keys, tuple);
+        } else {
+            std::tie(ec) = co_await c.async_get_multi_into(keys, into, tuple);
+            r = into;
+        }
         CHECK_FALSE(ec);
         check_round(r);
         ++rounds;

@@ -174,6 +174,40 @@ TEST_CASE("a cancelled request's late reply never reaches a later caller")
     }());
 }
 
+TEST_CASE("a cancelled multi-get into the caller's result never writes into it afterwards")
+{
+    // Run under AddressSanitizer, a late write into the freed result would be reported.
+    fake_server server(200ms);
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client c(ex, config_for(server.address(), 5s));
+        co_await c.async_version();
+
+        std::vector<std::string> keys;
+        keys.push_back("stall-m");
+        for (int i = 0; i < 50; ++i)
+            keys.push_back("m" + std::to_string(i));
+        auto out = std::make_unique<memcoro::get_multi_result>();
+        out->hits.resize(3); // items from an earlier call, to be reused
+        asio::steady_timer timer(ex, 30ms);
+        auto r = co_await (c.async_get_multi_into(keys, *out, tuple) || timer.async_wait(tuple));
+        CHECK(r.index() == 1);
+        out.reset(); // the caller's result is gone while its reply is still owed
+
+        // The late reply is read and dropped; the next calls get their own values.
+        memcoro::get_multi_result next;
+        co_await c.async_get_multi_into(keys, next);
+        REQUIRE(next.hits.size() == keys.size());
+        CHECK(next.hits[1].value == "value-of-m0");
+        CHECK(next.hits.back().value == "value-of-m49");
+        auto single = co_await c.async_get("after");
+        REQUIRE(single);
+        CHECK(single->value == "value-of-after");
+        CHECK(server.connections() == 1);
+    }());
+}
+
 TEST_CASE("timed-out requests are drained; the connection keeps serving afterwards")
 {
     fake_server server(250ms);

@@ -140,6 +140,8 @@ struct initiate_op {
 
     /// Single-key gets into the caller's item (async_get_into).
     item* sink = nullptr;
+    /// Multi-key retrievals into the caller's result (async_get_multi_into).
+    get_multi_result* multi_sink = nullptr;
 
     template <class Handler>
     void operator()(Handler&& handler, request_ptr req) const
@@ -148,6 +150,7 @@ struct initiate_op {
         auto e = std::allocate_shared<op_type>(pool_allocator<op_type>{}, std::move(req),
                                                std::move(handler), target->executor());
         e->sink = sink;
+        e->multi_sink = multi_sink;
         auto slot = asio::get_associated_cancellation_slot(e->handler());
         if (slot.is_connected())
             slot.template emplace<canceller>(std::weak_ptr<op_entry>(e), target->executor());

@@ -97,6 +97,13 @@ public:
     /// Single-key retrieval into the caller's item (async_get_into): the hit is written there
     /// instead of `resp.single`, reusing its strings' capacity.
     item* sink = nullptr;
+    /// Multi-key retrieval into the caller's result (async_get_multi_into): set on the
+    /// caller's entry. Its parts write each hit into `slots[slot_of[j]]` (j: the key's index
+    /// in the part), unless the part or `slots_owner` (the caller's entry) has completed.
+    get_multi_result* multi_sink = nullptr;
+    item* slots = nullptr;
+    const std::uint32_t* slot_of = nullptr;
+    const op_entry* slots_owner = nullptr;
     entry_state state = entry_state::waiting;
     clock::time_point deadline = clock::time_point::max();
     std::size_t key_cursor = 0; ///< retrieval: next request key a VALUE may match

@@ -54,6 +54,9 @@ public:
     const decoder_limits& limits() const noexcept { return limits_; }
 
 private:
+    parse_result parse_value(std::string_view in, std::string_view line, std::size_t header,
+                             reply_kind expected, reply& out, std::error_code& ec);
+
     decoder_limits limits_{};
     std::size_t pending_ = 0;
 };

@@ -287,6 +287,36 @@ TEST_CASE("request: check_key refuses empty, 251-byte and control/space keys")
     CHECK(proto::check_key(std::string("a\0b", 3)) == invalid);
 }
 
+TEST_CASE("request: check_key agrees with the byte rule for every byte at every position")
+{
+    // The check works on 8-byte words with a padded tail: cover both, and the neighbours of
+    // a bad byte being good or bad (0x80+ bytes next to a bad one must not hide it).
+    const auto rule = [](const std::string& k) {
+        for (const unsigned char c : k)
+            if (c <= 0x20 || c == 0x7f)
+                return false;
+        return true;
+    };
+    const char fillers[] = {'k', '\x80', '\xff', '!', '~'};
+    std::size_t checked = 0, refused = 0;
+    for (std::size_t len = 1; len <= 17; ++len)
+        for (const char fill : fillers)
+            for (std::size_t pos = 0; pos < len; ++pos)
+                for (int b = 0; b <= 0xff; ++b) {
+                    std::string key(len, fill);
+                    key[pos] = static_cast<char>(b);
+                    const bool ok = !proto::check_key(key);
+                    if (ok != rule(key)) {
+                        CAPTURE(len, fill, pos, b);
+                        FAIL("check_key disagrees with the rule");
+                    }
+                    ++checked;
+                    refused += ok ? 0 : 1;
+                }
+    CHECK(checked == 5 * 153 * 256);
+    CHECK(refused == 5 * 153 * 34); // 0x00-0x20 and 0x7f at each position
+}
+
 TEST_CASE("request: validate checks keys of single-key commands")
 {
     for (command c : {command::get, command::gets, command::gat, command::gats, command::touch,
