@@ -84,7 +84,10 @@ void connection::submit(entry_ptr e)
     // Wake only who is asleep: a cancel costs a trip through the reactor.
     if (run_idle_)
         wake_run_.cancel();
-    start_write(); // if connected and idle
+    // A caller resumed by this connection's reader (corked) is written at the end of the
+    // batch; any other is written once the current handler is done.
+    if (!corked_)
+        schedule_flush();
 }
 
 void connection::close(std::error_code ec)
@@ -139,7 +142,7 @@ asio::awaitable<void> connection::run()
         last_progress_ = clock::now();
         ++session_;
         in_session_ = true;
-        writing_ = corked_ = false;
+        writing_ = corked_ = flush_posted_ = false;
         session_error_ = {};
         session_end_.expires_at(clock::time_point::max());
         start_read();
@@ -205,6 +208,10 @@ asio::awaitable<std::error_code> connection::connect()
             continue;
         if (!addr_.is_unix())
             socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+        // Writes go straight to the socket and report a full one instead of blocking.
+        socket_.non_blocking(true, ec);
+        if (ec)
+            continue;
         co_return std::error_code{};
     }
     co_return errc::connection_failed;
@@ -221,6 +228,7 @@ struct connection::io_handler {
     allocator_type get_allocator() const noexcept { return {}; }
 
     void operator()(std::error_code ec, std::size_t n) { ((*self).*fn)(session, ec, n); }
+    void operator()(std::error_code ec) { ((*self).*fn)(session, ec, 0); } // a wait
 };
 
 void connection::end_session(std::error_code why)
@@ -233,6 +241,33 @@ void connection::end_session(std::error_code why)
     session_end_.cancel();
 }
 
+/// A posted flush: pool memory, and the session it belongs to.
+struct connection::flush_handler {
+    std::shared_ptr<connection> self;
+    std::uint64_t session;
+
+    using allocator_type = pool_allocator<void>;
+    allocator_type get_allocator() const noexcept { return {}; }
+
+    void operator()() { self->on_flush(session); }
+};
+
+void connection::schedule_flush()
+{
+    if (flush_posted_ || writing_ || !in_session_)
+        return; // (a new session writes what is queued as soon as it is connected)
+    flush_posted_ = true;
+    asio::post(ex_, flush_handler{shared_from_this(), session_});
+}
+
+void connection::on_flush(std::uint64_t session)
+{
+    if (session != session_ || !in_session_)
+        return;
+    flush_posted_ = false;
+    start_write();
+}
+
 void connection::start_write()
 {
     if (writing_ || corked_ || !in_session_ || !mux_.has_waiting())
@@ -243,22 +278,50 @@ void connection::start_write()
     buffers_.clear();
     for (const auto& p : pieces_)
         buffers_.emplace_back(p.data, p.size);
+    wfirst_ = 0;
     writing_ = true;
-    // A span: the write keeps a copy of its buffer sequence, which must not allocate.
-    asio::async_write(socket_, std::span<const asio::const_buffer>(buffers_),
-                      io_handler{shared_from_this(), session_, &connection::on_written});
+    continue_write();
 }
 
-void connection::on_written(std::uint64_t session, std::error_code ec, std::size_t)
+void connection::continue_write()
+{
+    for (;;) {
+        std::error_code ec;
+        const std::size_t n =
+            socket_.write_some(std::span<const asio::const_buffer>(buffers_).subspan(wfirst_), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            // The socket is full: the rest goes when it has room.
+            socket_.async_wait(asio::socket_base::wait_write,
+                               io_handler{shared_from_this(), session_, &connection::on_writable});
+            return;
+        }
+        if (ec) {
+            writing_ = false;
+            end_session(ec);
+            return;
+        }
+        // Drop what was sent: whole buffers, then the sent head of a partly sent one.
+        std::size_t left = n;
+        while (wfirst_ < buffers_.size() && left >= buffers_[wfirst_].size())
+            left -= buffers_[wfirst_++].size();
+        if (wfirst_ == buffers_.size())
+            break;
+        buffers_[wfirst_] += left;
+    }
+    writing_ = false;
+    start_write(); // what was queued beyond max_write_bytes
+}
+
+void connection::on_writable(std::uint64_t session, std::error_code ec, std::size_t)
 {
     if (session != session_ || !in_session_)
         return;
-    writing_ = false;
     if (ec) {
+        writing_ = false;
         end_session(ec);
         return;
     }
-    start_write();
+    continue_write();
 }
 
 void connection::start_read()

@@ -36,8 +36,9 @@ void server_monitor::on_finished(const op_entry& e) noexcept
             errors_.fetch_add(1, std::memory_order_relaxed);
         else if (proto::is_retrieval(e.req.cmd)) {
             const std::size_t asked = e.req.multi_key ? e.req.keys.size() : 1;
+            // (item_index has an entry per hit whether the hits are owned or the caller's.)
             const std::size_t found =
-                e.req.multi_key ? e.resp.items.size() : std::size_t(e.resp.found ? 1 : 0);
+                e.req.multi_key ? e.resp.item_index.size() : std::size_t(e.resp.found ? 1 : 0);
             hits_.fetch_add(found, std::memory_order_relaxed);
             misses_.fetch_add(asked > found ? asked - found : 0, std::memory_order_relaxed);
         }

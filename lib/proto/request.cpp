@@ -96,9 +96,9 @@ std::error_code check_key(std::string_view key) noexcept
 {
     if (key.empty() || key.size() > max_key_length)
         return errc::invalid_key;
-    // Eight bytes at a time (keys are valid almost always): a byte below 0x21 or equal to
-    // 0x7f sets the high bit of its lane in `bad` (the exact "has a byte less than n" test;
-    // bytes of 0x80 and above are allowed and never flagged).
+    // Eight bytes at a time (keys are valid almost always), then the tail byte by byte: a
+    // byte below 0x21 or equal to 0x7f sets the high bit of its lane in `bad` (the exact
+    // "has a byte less than n" test; bytes of 0x80 and above are allowed and never flagged).
     constexpr std::uint64_t ones = 0x0101010101010101u;
     constexpr std::uint64_t highs = 0x8080808080808080u;
     const auto lanes_bad = [](std::uint64_t x) {
@@ -113,10 +113,9 @@ std::error_code check_key(std::string_view key) noexcept
         std::memcpy(&x, p, 8);
         bad |= lanes_bad(x);
     }
-    if (n > 0) {
-        std::uint64_t x = ones * 'a'; // padding that is valid
-        std::memcpy(&x, p, n);
-        bad |= lanes_bad(x);
+    for (; n > 0; --n, ++p) {
+        const auto ch = static_cast<unsigned char>(*p);
+        bad |= static_cast<unsigned>(ch <= 0x20) | static_cast<unsigned>(ch == 0x7f);
     }
     return bad ? std::error_code(errc::invalid_key) : std::error_code{};
 }

@@ -167,9 +167,22 @@ TEST_CASE("a multi-get into the caller's result gives what async_get_multi gives
 
         const auto expected = co_await c.async_get_multi(keys);
         REQUIRE(expected.hits.size() == items.size());
+        const auto counted = [&] {
+            std::pair<std::uint64_t, std::uint64_t> hm{0, 0};
+            for (const auto& s : c.servers()) {
+                hm.first += s.counters.hits;
+                hm.second += s.counters.misses;
+            }
+            return hm;
+        };
+        const auto before = counted();
         memcoro::get_multi_result out;
         out.errors.emplace_back("stale", memcoro::errc::timeout); // replaced by the call
         co_await c.async_get_multi_into(keys, out);
+        // The servers' hit and miss counters see the call as they see async_get_multi.
+        const auto after = counted();
+        CHECK(after.first - before.first == items.size());
+        CHECK(after.second - before.second == keys.size() - items.size());
         REQUIRE(out.hits.size() == expected.hits.size());
         CHECK(out.errors.empty());
         bool same = true;

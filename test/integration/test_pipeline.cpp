@@ -135,6 +135,51 @@ TEST_CASE("concurrent gets are merged into multi-key requests, each caller answe
     }());
 }
 
+TEST_CASE("large values written while the socket is full arrive whole and in order")
+{
+    // 16 concurrent sets of 700 KB values fill the socket many times over: each write is cut
+    // short, waits for room and goes on from the byte where it stopped.
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client c(ex, mc.address());
+        constexpr int n = 16;
+        std::vector<std::string> values;
+        for (int i = 0; i < n; ++i) {
+            std::string v(700 * 1024 + i, ' ');
+            for (std::size_t j = 0; j < v.size(); ++j)
+                v[j] = static_cast<char>('a' + (j * 7 + static_cast<std::size_t>(i)) % 26);
+            values.push_back(std::move(v));
+        }
+        int done = 0, stored = 0;
+        for (int i = 0; i < n; ++i)
+            asio::co_spawn(
+                ex,
+                [&, i]() -> asio::awaitable<void> {
+                    auto st = co_await c.async_set("big:" + std::to_string(i), values[i]);
+                    if (st == memcoro::store_status::stored)
+                        ++stored;
+                    // a small request right behind each large one
+                    co_await c.async_set("small:" + std::to_string(i), "s");
+                },
+                [&](std::exception_ptr) { ++done; });
+        co_await memcoro::test::wait_until([&] { return done == n; }, 10s);
+        REQUIRE(done == n);
+        CHECK(stored == n);
+        int right = 0;
+        for (int i = 0; i < n; ++i) {
+            auto v = co_await c.async_get("big:" + std::to_string(i));
+            if (v && v->value == values[i])
+                ++right;
+        }
+        CHECK(right == n);
+        auto small = co_await c.async_get("small:7");
+        REQUIRE(small);
+        CHECK(small->value == "s");
+    }());
+}
+
 TEST_CASE("a cancelled request's late reply never reaches a later caller")
 {
     fake_server server(300ms);

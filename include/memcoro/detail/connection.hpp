@@ -49,14 +49,23 @@ public:
 private:
     struct io_handler;
     friend struct io_handler;
+    struct flush_handler;
+    friend struct flush_handler;
 
     asio::awaitable<void> run();
     asio::awaitable<std::error_code> connect();
     asio::awaitable<void> watchdog();
     void reset_socket();
-    /// Starts a write of the waiting requests, unless one is in progress (or corked).
+    /// Writes the waiting requests, unless a write is in progress (or corked): straight to
+    /// the socket, waiting for it to become writable only when it is full.
     void start_write();
-    void on_written(std::uint64_t session, std::error_code ec, std::size_t n);
+    /// Sends what is left of the staged write until it is all sent or the socket is full.
+    void continue_write();
+    void on_writable(std::uint64_t session, std::error_code ec, std::size_t n);
+    /// A request queued from outside a batch of replies: written once the current handler
+    /// is done, together with whatever else it queues (one post per write, not per request).
+    void schedule_flush();
+    void on_flush(std::uint64_t session);
     void start_read();
     void on_read(std::uint64_t session, std::error_code ec, std::size_t n);
     /// Ends the session (the connection is gone): wakes run() to clean up and reconnect.
@@ -79,7 +88,8 @@ private:
     bool run_idle_ = false;     // run() waits on wake_run_
     std::uint64_t session_ = 0; // counts connections; handlers of an older one are ignored
     bool in_session_ = false;   // connected, reader running
-    bool writing_ = false;      // a write is in progress
+    bool writing_ = false;      // a write is in progress (waiting for the socket)
+    bool flush_posted_ = false; // on_flush is posted
     bool corked_ = false;       // completing replies: writes wait until they are all done
     std::error_code session_error_;
     bool watching_ = false;
@@ -90,6 +100,7 @@ private:
     std::size_t rbegin_ = 0, rend_ = 0;
     std::vector<write_piece> pieces_;
     std::vector<asio::const_buffer> buffers_;
+    std::size_t wfirst_ = 0;            // first buffer of the write not yet fully sent
     std::vector<entry_ptr> answered_;   // settled by the last feed, to be completed
     std::vector<entry_ptr> completing_; // being completed
 };
