@@ -18,17 +18,22 @@ std::error_code error_for(proto::reply_type t) noexcept
     }
 }
 
-/// A single-key retrieval's hit: into the caller's item (reusing its capacity) or the
-/// entry's own. Nothing is written for a caller already answered.
-void store_hit(op_entry& e, const proto::reply& r)
+/// Writes a VALUE reply into an item, reusing its strings' capacity.
+void assign_hit(item& it, const proto::reply& r)
 {
-    if (e.completed())
-        return;
-    item& it = e.sink ? *e.sink : e.resp.single;
     it.key.assign(r.key);
     it.value.assign(r.data);
     it.flags = r.flags;
     it.cas = r.has_cas ? r.cas : 0;
+}
+
+/// A single-key retrieval's hit: into the caller's item or the entry's own. Nothing is
+/// written for a caller already answered.
+void store_hit(op_entry& e, const proto::reply& r)
+{
+    if (e.completed())
+        return;
+    assign_hit(e.sink ? *e.sink : e.resp.single, r);
     e.resp.found = true;
 }
 
@@ -226,11 +231,7 @@ std::error_code multiplexer::deliver(const proto::reply& r)
             store_hit(e, r);
         } else if (e.slots) {
             if (!e.completed() && !e.slots_owner->completed()) {
-                item& it = e.slots[e.slot_of[j]];
-                it.key.assign(r.key);
-                it.value.assign(r.data);
-                it.flags = r.flags;
-                it.cas = r.has_cas ? r.cas : 0;
+                assign_hit(e.slots[e.slot_of[j]], r);
                 if (e.resp.item_index.empty())
                     e.resp.item_index.reserve(n - j);
                 e.resp.item_index.push_back(static_cast<std::uint32_t>(j));

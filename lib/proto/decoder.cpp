@@ -12,23 +12,6 @@ inline bool starts_with(std::string_view s, std::string_view p) noexcept
     return s.size() >= p.size() && std::memcmp(s.data(), p.data(), p.size()) == 0;
 }
 
-// Strict unsigned decimal: digits only, no sign, no overflow. One pass.
-template <class T>
-bool parse_uint(std::string_view s, T& out) noexcept
-{
-    if (s.empty() || s.size() > 20)
-        return false;
-    T v = 0;
-    for (const char c : s) {
-        const auto d = static_cast<unsigned>(static_cast<unsigned char>(c)) - unsigned{'0'};
-        if (d > 9 || __builtin_mul_overflow(v, T{10}, &v) ||
-            __builtin_add_overflow(v, static_cast<T>(d), &v))
-            return false;
-    }
-    out = v;
-    return true;
-}
-
 bool accepts(reply_kind expected, reply_type t) noexcept
 {
     switch (t) {
@@ -81,6 +64,15 @@ bool read_uint(const char*& p, const char* end, T& out) noexcept
     }
     out = v;
     return p != first;
+}
+
+// Strict unsigned decimal: the whole of `s` is digits (at most 20), no sign, no overflow.
+template <class T>
+bool parse_uint(std::string_view s, T& out) noexcept
+{
+    const char* p = s.data();
+    const char* const end = p + s.size();
+    return s.size() <= 20 && read_uint(p, end, out) && p == end;
 }
 
 /// The replies that are one fixed word, told apart by their length first.
