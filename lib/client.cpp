@@ -289,7 +289,11 @@ bool client_impl::usable(server& s, clock::time_point now)
 std::size_t client_impl::target_index(std::string_view key, clock::time_point now)
 {
     // One server: no hashing at all.
-    const std::size_t own = servers_.size() == 1 ? 0 : ring_->server_for(key);
+    return target_index(servers_.size() == 1 ? 0 : ring_->server_for(key), key, now);
+}
+
+std::size_t client_impl::target_index(std::size_t own, std::string_view key, clock::time_point now)
+{
     if (usable(*servers_[own], now))
         return own;
     if (cfg_.on_down == down_policy::fail_fast)
@@ -389,11 +393,16 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     auto& count = scratch_count_;
     target.resize(n);
     count.assign(servers_.size(), 0);
+    // Every key's own server first, all keys at once (the ring hashes several per pass).
+    if (servers_.size() == 1)
+        std::fill(target.begin(), target.end(), 0);
+    else
+        ring_->servers_for(keys, target.data());
     std::error_code first_error;
     const std::string* first_error_server = nullptr;
     std::size_t used_servers = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
-        const std::size_t si = target_index(keys[i], now);
+        const std::size_t si = target_index(target[i], keys[i], now);
         if (si == no_server) {
             target[i] = none;
             e->resp.key_errors.emplace_back(keys[i], errc::server_down);

@@ -46,6 +46,8 @@ private:
     server* target_for(std::string_view key, clock::time_point now);
     /// The same as an index into servers_, or no_server.
     std::size_t target_index(std::string_view key, clock::time_point now);
+    /// As above for a key whose own server (on the ring) is already known.
+    std::size_t target_index(std::size_t own, std::string_view key, clock::time_point now);
     static constexpr std::size_t no_server = ~std::size_t(0);
     void send(server& s, entry_ptr e);
     /// Is the server up? If it is down and due for a probe, sends the probe (a `version`).

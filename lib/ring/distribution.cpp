@@ -302,6 +302,18 @@ continuum::continuum(distribution_kind d, hash_kind key_hash, std::vector<node> 
     if (points.empty())
         throw std::invalid_argument("memcoro::ring::continuum: no ring points");
     store_ring(points, values_, owner_);
+    // About two ranges per point, at least 256 and at most 65,536 of them.
+    unsigned bits = 8;
+    while (bits < 16 && (std::size_t{1} << bits) < 2 * values_.size())
+        ++bits;
+    range_shift_ = 32 - bits;
+    range_start_.resize((std::size_t{1} << bits) + 1);
+    for (std::size_t r = 0; r + 1 < range_start_.size(); ++r)
+        range_start_[r] = static_cast<std::uint32_t>(
+            std::lower_bound(values_.begin(), values_.end(),
+                             static_cast<std::uint32_t>(r << range_shift_)) -
+            values_.begin());
+    range_start_.back() = static_cast<std::uint32_t>(values_.size());
     if (d == distribution_kind::pecl_consistent) {
         // PECL never searches the ring per key: it resolves 1024 evenly spaced positions once
         // and maps each key to one of them by `hash % 1024`.
@@ -335,7 +347,40 @@ std::size_t continuum::position(std::string_view key) const noexcept
     case distribution_kind::twemproxy_ketama:
         break;
     }
-    return ring_lower_bound(values_, hash(key_hash_, key));
+    return ring_position(hash(key_hash_, key));
+}
+
+std::size_t continuum::ring_position(std::uint32_t h) const noexcept
+{
+    const std::size_t range = h >> range_shift_;
+    std::size_t i = range_start_[range];
+    const std::size_t end = range_start_[range + 1];
+    while (i < end && values_[i] < h)
+        ++i;
+    return i == values_.size() ? 0 : i;
+}
+
+bool continuum::hashes_plain_key() const noexcept
+{
+    return distribution_ != distribution_kind::pecl_standard &&
+           distribution_ != distribution_kind::pecl_consistent;
+}
+
+void continuum::servers_for(std::span<const std::string> keys, std::uint32_t* out) const noexcept
+{
+    if (!hashes_plain_key()) {
+        for (std::size_t i = 0; i < keys.size(); ++i)
+            out[i] = owner_[position(keys[i])];
+        return;
+    }
+    hash_many(key_hash_, keys, out);
+    if (values_.empty()) { // modulo-like
+        for (std::size_t i = 0; i < keys.size(); ++i)
+            out[i] = owner_[out[i] % owner_.size()];
+        return;
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i)
+        out[i] = owner_[ring_position(out[i])];
 }
 
 std::size_t continuum::server_for(std::string_view key) const noexcept

@@ -59,14 +59,6 @@ std::uint32_t one_at_a_time(std::string_view key) noexcept
     return h;
 }
 
-std::uint32_t md5_hash(std::string_view key) noexcept
-{
-    unsigned char digest[16];
-    md5(key, digest);
-    return std::uint32_t{digest[0]} | (std::uint32_t{digest[1]} << 8) |
-           (std::uint32_t{digest[2]} << 16) | (std::uint32_t{digest[3]} << 24);
-}
-
 constexpr std::array<std::uint32_t, 256> make_crc_table() noexcept
 {
     std::array<std::uint32_t, 256> table{};
@@ -341,7 +333,7 @@ std::uint32_t hash(hash_kind kind, std::string_view key) noexcept
     case hash_kind::one_at_a_time:
         return one_at_a_time(key);
     case hash_kind::md5:
-        return md5_hash(key);
+        return md5_first_word(key);
     case hash_kind::crc:
         return (crc32(key) >> 16) & 0x7fff;
     case hash_kind::crc32:
@@ -396,6 +388,31 @@ const char* to_string(hash_kind kind) noexcept
         return "jenkins";
     }
     return "unknown";
+}
+
+namespace {
+
+template <class Keys>
+void hash_each(hash_kind kind, const Keys& keys, std::uint32_t* out) noexcept
+{
+    if (kind == hash_kind::md5) {
+        md5_first_words(keys, out);
+        return;
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i)
+        out[i] = hash(kind, keys[i]);
+}
+
+} // namespace
+
+void hash_many(hash_kind kind, std::span<const std::string> keys, std::uint32_t* out) noexcept
+{
+    hash_each(kind, keys, out);
+}
+
+void hash_many(hash_kind kind, std::span<const std::string_view> keys, std::uint32_t* out) noexcept
+{
+    hash_each(kind, keys, out);
 }
 
 std::optional<hash_kind> parse_hash(std::string_view name) noexcept

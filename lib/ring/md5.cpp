@@ -7,6 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
+#include <string>
+
+#if defined(__GNUC__)
+// The step functions below also take vectors of 8 lanes by value. They are always inlined into
+// functions built for AVX2, so no such vector crosses a call; compilers warn about the ABI anyway.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 namespace memcoro::ring {
 namespace {
@@ -23,25 +31,32 @@ constexpr std::array<std::uint32_t, 64> sine_table = {
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 };
 
-constexpr std::uint32_t rotl(std::uint32_t x, unsigned n) noexcept
+// The step functions are templates over the word type: `std::uint32_t` for one message, a
+// vector of 32-bit lanes (GCC/Clang vector extensions) for several messages at once.
+template <unsigned N, class W>
+[[gnu::always_inline]] inline W rotl(W x) noexcept
 {
-    return (x << n) | (x >> (32 - n));
+    return (x << N) | (x >> (32 - N));
 }
 
 // The four auxiliary functions (RFC 1321, 3.4), in forms with fewer operations.
-constexpr std::uint32_t f_fn(std::uint32_t x, std::uint32_t y, std::uint32_t z) noexcept
+template <class W>
+[[gnu::always_inline]] inline W f_fn(W x, W y, W z) noexcept
 {
     return z ^ (x & (y ^ z)); // XY v not(X) Z
 }
-constexpr std::uint32_t g_fn(std::uint32_t x, std::uint32_t y, std::uint32_t z) noexcept
+template <class W>
+[[gnu::always_inline]] inline W g_fn(W x, W y, W z) noexcept
 {
     return y ^ (z & (x ^ y)); // XZ v Y not(Z)
 }
-constexpr std::uint32_t h_fn(std::uint32_t x, std::uint32_t y, std::uint32_t z) noexcept
+template <class W>
+[[gnu::always_inline]] inline W h_fn(W x, W y, W z) noexcept
 {
     return x ^ y ^ z;
 }
-constexpr std::uint32_t i_fn(std::uint32_t x, std::uint32_t y, std::uint32_t z) noexcept
+template <class W>
+[[gnu::always_inline]] inline W i_fn(W x, W y, W z) noexcept
 {
     return y ^ (x | ~z);
 }
@@ -60,21 +75,13 @@ void store_le32(std::uint32_t v, unsigned char* p) noexcept
     p[3] = static_cast<unsigned char>(v >> 24);
 }
 
-/// Processes one 64-byte block into the state (a, b, c, d): the 64 steps written out, each
-/// with its message word, sine constant and rotation as constants.
-void transform(std::array<std::uint32_t, 4>& state, const unsigned char* block) noexcept
+/// The 64 steps of one block over (a, b, c, d), each with its message word `x[k]`, sine
+/// constant and rotation as constants. The caller adds the result to the previous state.
+template <class W>
+[[gnu::always_inline]] inline void rounds(W& a, W& b, W& c, W& d, const W* x) noexcept
 {
-    std::uint32_t x[16];
-    for (std::size_t i = 0; i < 16; ++i)
-        x[i] = load_le32(block + 4 * i);
-
-    std::uint32_t a = state[0];
-    std::uint32_t b = state[1];
-    std::uint32_t c = state[2];
-    std::uint32_t d = state[3];
-
 #define MEMCORO_MD5_STEP(fn, w, xx, yy, zz, k, t, r)                                               \
-    w = xx + rotl(w + fn(xx, yy, zz) + x[k] + sine_table[t], r)
+    w = xx + rotl<r>(W(w + fn(xx, yy, zz) + x[k] + sine_table[t]))
 
     // Round 1: word i, shifts 7 12 17 22.
     MEMCORO_MD5_STEP(f_fn, a, b, c, d, 0, 0, 7);
@@ -145,14 +152,198 @@ void transform(std::array<std::uint32_t, 4>& state, const unsigned char* block) 
     MEMCORO_MD5_STEP(i_fn, c, d, a, b, 2, 62, 15);
     MEMCORO_MD5_STEP(i_fn, b, c, d, a, 9, 63, 21);
 #undef MEMCORO_MD5_STEP
+}
 
+/// Processes one 64-byte block into the state.
+void transform(std::array<std::uint32_t, 4>& state, const unsigned char* block) noexcept
+{
+    std::uint32_t x[16];
+    for (std::size_t i = 0; i < 16; ++i)
+        x[i] = load_le32(block + 4 * i);
+    std::uint32_t a = state[0];
+    std::uint32_t b = state[1];
+    std::uint32_t c = state[2];
+    std::uint32_t d = state[3];
+    rounds(a, b, c, d, x);
     state[0] += a;
     state[1] += b;
     state[2] += c;
     state[3] += d;
 }
 
+/// The largest key that fits one block with its padding: 55 bytes, the 0x80 byte and the
+/// 8-byte length.
+constexpr std::size_t one_block_max = 55;
+
+/// Lays out the padded single block of each of `L` messages word by word: `w[k][lane]` is
+/// word k of that lane's block (RFC 1321, 3.1-3.2: the message, 0x80, zeros, the bit length).
+template <std::size_t L>
+struct lane_blocks {
+    alignas(32) std::uint32_t w[16][L];
+
+    void clear() noexcept { std::memset(w, 0, sizeof w); }
+
+    void put(std::size_t lane, std::string_view data) noexcept
+    {
+        const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+        const std::size_t n = data.size();
+        std::size_t k = 0;
+        for (; 4 * k + 4 <= n; ++k)
+            w[k][lane] = load_le32(p + 4 * k);
+        const std::size_t rest = n - 4 * k;
+        std::uint32_t last = std::uint32_t{0x80} << (8 * rest);
+        for (std::size_t j = 0; j < rest; ++j)
+            last |= std::uint32_t{p[4 * k + j]} << (8 * j);
+        w[k][lane] = last;
+        w[14][lane] = static_cast<std::uint32_t>(n * 8);
+    }
+};
+
+/// The first digest word of one message, in scalar code: a short message is padded in place
+/// and takes the steps that feed the first word only.
+std::uint32_t first_word_scalar(std::string_view data) noexcept
+{
+    if (data.size() > one_block_max) {
+        unsigned char digest[16];
+        md5(data, digest);
+        return load_le32(digest);
+    }
+    lane_blocks<1> block;
+    block.clear();
+    block.put(0, data);
+    std::uint32_t x[16];
+    for (std::size_t k = 0; k < 16; ++k)
+        x[k] = block.w[k][0];
+    std::uint32_t a = 0x67452301, b = 0xefcdab89, c = 0x98badcfe, d = 0x10325476;
+    rounds(a, b, c, d, x);
+    return a + 0x67452301;
+}
+
+#if defined(__GNUC__)
+#define MEMCORO_MD5_LANES 1
+// Vectors of 32-bit lanes; only ever used inside this file's inlined functions.
+using lanes4 = std::uint32_t __attribute__((vector_size(16)));
+using lanes8 = std::uint32_t __attribute__((vector_size(32)));
+
+/// The first digest word of each lane's single-block message: the four-word state is only
+/// needed for the first word, so the compiler drops the steps that do not feed it.
+template <class V, std::size_t L>
+[[gnu::always_inline]] inline void first_words(const lane_blocks<L>& blocks,
+                                               std::uint32_t* out) noexcept
+{
+    static_assert(sizeof(V) == L * sizeof(std::uint32_t));
+    V x[16];
+    for (std::size_t k = 0; k < 16; ++k)
+        std::memcpy(&x[k], blocks.w[k], sizeof(V));
+    V a = V{} + 0x67452301u;
+    V b = V{} + 0xefcdab89u;
+    V c = V{} + 0x98badcfeu;
+    V d = V{} + 0x10325476u;
+    rounds(a, b, c, d, x);
+    a += 0x67452301u;
+    std::memcpy(out, &a, sizeof(V));
+}
+
+void first_words4(const lane_blocks<4>& blocks, std::uint32_t* out) noexcept
+{
+    first_words<lanes4>(blocks, out);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#define MEMCORO_MD5_AVX2 1
+__attribute__((target("avx2"))) void first_words8(const lane_blocks<8>& blocks,
+                                                  std::uint32_t* out) noexcept
+{
+    first_words<lanes8>(blocks, out);
+}
+
+bool have_avx2() noexcept
+{
+    static const bool yes = __builtin_cpu_supports("avx2") != 0;
+    return yes;
+}
+#endif
+
+/// Hashes the keys `L` at a time: keys that fit one block go into lanes, longer ones are
+/// hashed alone. `key(i)` gives key i.
+template <std::size_t L, class Key, class Run>
+void first_words_batched(std::size_t count, Key&& key, std::uint32_t* out, Run&& run)
+{
+    lane_blocks<L> blocks;
+    std::size_t lane_of[L];
+    std::uint32_t words[L];
+    std::size_t used = 0;
+    blocks.clear();
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::string_view k = key(i);
+        if (k.size() > one_block_max) {
+            out[i] = first_word_scalar(k);
+            continue;
+        }
+        blocks.put(used, k);
+        lane_of[used++] = i;
+        if (used == L) {
+            run(blocks, words);
+            for (std::size_t l = 0; l < L; ++l)
+                out[lane_of[l]] = words[l];
+            used = 0;
+            blocks.clear();
+        }
+    }
+    if (used != 0) { // the last lanes hash empty blocks, whose results are dropped
+        run(blocks, words);
+        for (std::size_t l = 0; l < used; ++l)
+            out[lane_of[l]] = words[l];
+    }
+}
+#endif
+
+template <class Key>
+void first_words_of(std::size_t count, Key&& key, std::uint32_t* out, unsigned lanes = 8) noexcept
+{
+#if defined(MEMCORO_MD5_LANES)
+    if (count >= 2 && lanes > 1) {
+#if defined(MEMCORO_MD5_AVX2)
+        if (lanes >= 8 && have_avx2()) {
+            first_words_batched<8>(count, key, out, first_words8);
+            return;
+        }
+#endif
+        first_words_batched<4>(count, key, out, first_words4);
+        return;
+    }
+#else
+    (void)lanes;
+#endif
+    for (std::size_t i = 0; i < count; ++i)
+        out[i] = first_word_scalar(key(i));
+}
+
 } // namespace
+
+void md5_first_words(std::span<const std::string> keys, std::uint32_t* out) noexcept
+{
+    first_words_of(
+        keys.size(), [&](std::size_t i) { return std::string_view(keys[i]); }, out);
+}
+
+void md5_first_words(std::span<const std::string_view> keys, std::uint32_t* out) noexcept
+{
+    first_words_of(
+        keys.size(), [&](std::size_t i) { return keys[i]; }, out);
+}
+
+std::uint32_t md5_first_word(std::string_view data) noexcept
+{
+    return first_word_scalar(data);
+}
+
+void detail::md5_first_words(std::span<const std::string_view> keys, std::uint32_t* out,
+                             unsigned lanes) noexcept
+{
+    first_words_of(
+        keys.size(), [&](std::size_t i) { return keys[i]; }, out, lanes);
+}
 
 void md5(std::string_view data, unsigned char out[16]) noexcept
 {

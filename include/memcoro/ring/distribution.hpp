@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -122,6 +123,10 @@ public:
     /// Does not allocate.
     std::size_t server_for(std::string_view key) const noexcept;
 
+    /// `out[i] = server_for(keys[i])` for every key: the same servers, hashed several keys at a
+    /// time where the key hash allows it (MD5). What a multi-get uses. Does not allocate.
+    void servers_for(std::span<const std::string> keys, std::uint32_t* out) const noexcept;
+
     /// Walks from the key's position to find the first server for which `usable(index)` is true,
     /// trying at most `max_servers` distinct servers (the key's own server first); nullopt if none.
     /// On ring distributions: the next points clockwise (skipping points of unusable servers);
@@ -147,6 +152,10 @@ public:
 private:
     /// The key's position in owner_: where server_for reads and find starts walking.
     std::size_t position(std::string_view key) const noexcept;
+    /// Ring distributions: the index of the first point >= `h`, wrapping to 0 past the last.
+    std::size_t ring_position(std::uint32_t h) const noexcept;
+    /// Whether position() is the plain hash of the key (no PECL key preparation).
+    bool hashes_plain_key() const noexcept;
 
     distribution_kind distribution_;
     hash_kind key_hash_;
@@ -157,6 +166,11 @@ private:
     std::vector<std::uint32_t> owner_;
     /// pecl-consistent only: point index for each of the 1024 buckets.
     std::vector<std::uint32_t> buckets_;
+    /// Ring distributions: for each value of a hash's top bits, the first point at or above
+    /// that value's range (one more entry at the end: the point count). A lookup scans the
+    /// few points of one range instead of a binary search over the whole ring.
+    std::vector<std::uint32_t> range_start_;
+    unsigned range_shift_ = 32;
 };
 
 template <class Usable>

@@ -11,6 +11,8 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 
 namespace memcoro::ring {
@@ -56,6 +58,11 @@ inline constexpr std::array<hash_kind, 12> all_hash_kinds = {
 /// Hashes `key` (raw bytes) with `kind`.
 std::uint32_t hash(hash_kind kind, std::string_view key) noexcept;
 
+/// `out[i] = hash(kind, keys[i])` for every key. MD5 hashes several keys at once (4 or 8 per
+/// pass, in SIMD lanes); the other hashes take the keys one by one.
+void hash_many(hash_kind kind, std::span<const std::string> keys, std::uint32_t* out) noexcept;
+void hash_many(hash_kind kind, std::span<const std::string_view> keys, std::uint32_t* out) noexcept;
+
 /// Parses a hash name: `one-at-a-time`, `md5`, `crc`, `crc32`, `fnv1_32`, `fnv1a_32`, `fnv1_64`,
 /// `fnv1a_64`, `hsieh`, `murmur`, `murmur3`, `jenkins` (case-sensitive). `one_at_a_time` is
 /// accepted as an alias. nullopt for anything else.
@@ -72,6 +79,21 @@ void md5(std::string_view data, unsigned char out[16]) noexcept;
 
 /// The MD5 digest of `data`.
 md5_digest md5(std::string_view data) noexcept;
+
+/// The first four bytes of the MD5 digest of `data` as a little-endian word: the `md5` key hash.
+std::uint32_t md5_first_word(std::string_view data) noexcept;
+
+/// The first four bytes of each key's MD5 digest as a little-endian word (what the `md5` key
+/// hash uses), several keys per pass: `out[i]` for `keys[i]`.
+void md5_first_words(std::span<const std::string> keys, std::uint32_t* out) noexcept;
+void md5_first_words(std::span<const std::string_view> keys, std::uint32_t* out) noexcept;
+
+namespace detail {
+/// md5_first_words with a chosen lane count: 1 (one key at a time), 4, or 8 (AVX2, when the
+/// processor has it; else 4). For tests, which check every width against md5().
+void md5_first_words(std::span<const std::string_view> keys, std::uint32_t* out,
+                     unsigned lanes) noexcept;
+} // namespace detail
 
 /// MurmurHash3_x86_32 of `data` with an explicit seed (hash_kind::murmur3 is this with
 /// libhashkit's seed `0xdeadbeef * length`).

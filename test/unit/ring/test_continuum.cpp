@@ -401,6 +401,39 @@ TEST_CASE("server_for and find do not allocate", "[ring]")
     }
 }
 
+TEST_CASE("servers_for gives every key the server server_for gives it", "[ring]")
+{
+    // Batched placement (several MD5 keys per pass, the ring's range index) against the one-key
+    // path, for every distribution and hash, fleets small and large, weighted and not, and keys
+    // short, long (past one MD5 block) and with bytes PECL rewrites.
+    std::vector<std::string> keys(sample_keys().begin(), sample_keys().begin() + 3000);
+    for (std::size_t length : {0, 1, 54, 55, 56, 57, 63, 64, 120, 250, 300})
+        keys.push_back(std::string(length, 'q') + std::to_string(length));
+    keys.push_back("with space");
+    keys.push_back(std::string("ctl\x01\x7f\xff", 6));
+    std::vector<std::vector<node>> fleets = {fleet(1), fleet(2), fleet(10), fleet(300)};
+    std::vector<node> weighted = fleet(5);
+    for (std::size_t i = 0; i < weighted.size(); ++i)
+        weighted[i].weight = static_cast<std::uint32_t>(1 + 3 * i);
+    fleets.push_back(weighted);
+    for (distribution_kind kind : all_distribution_kinds)
+        for (hash_kind hash : memcoro::ring::all_hash_kinds)
+            for (const auto& nodes : fleets) {
+                INFO(to_string(kind)
+                     << " " << to_string(hash) << ", " << nodes.size() << " servers");
+                const continuum ring(kind, hash, nodes);
+                std::vector<std::uint32_t> out(keys.size() + 1, 0xdeadbeef);
+                const std::size_t before = memcoro::test::allocation_count();
+                ring.servers_for(keys, out.data());
+                CHECK(memcoro::test::allocation_count() == before);
+                std::size_t wrong = 0;
+                for (std::size_t k = 0; k < keys.size(); ++k)
+                    wrong += out[k] != ring.server_for(keys[k]);
+                CHECK(wrong == 0);
+                CHECK(out.back() == 0xdeadbeef);
+            }
+}
+
 TEST_CASE("twemproxy placement does not depend on configuration order", "[ring]")
 {
     // twemproxy sorts servers by name, so shuffling the yml changes nothing; the index returned

@@ -7,9 +7,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <map>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace {
 
@@ -179,4 +184,71 @@ TEST_CASE("hash names round-trip", "[ring][hash]")
     CHECK_FALSE(parse_hash("MD5").has_value());
     CHECK_FALSE(parse_hash("sha1").has_value());
     CHECK_FALSE(parse_hash("md5 ").has_value());
+}
+
+TEST_CASE("md5 over many keys at once equals md5 key by key", "[ring][hash]")
+{
+    // Keys of every length around the one-block limit (55 bytes) and past it, bytes of every
+    // value, in batches of every size up to a few passes of 8 lanes, lengths mixed so that long
+    // keys (hashed alone) fall between lanes.
+    std::uint32_t seed = 12345;
+    auto next = [&] {
+        seed = seed * 1103515245u + 12345u;
+        return seed >> 8;
+    };
+    std::vector<std::string> keys;
+    for (std::size_t length = 0; length <= 130; ++length) {
+        std::string k(length, '\0');
+        for (char& c : k)
+            c = static_cast<char>(next() & 0xff);
+        keys.push_back(k);
+    }
+    for (int i = 0; i < 200; ++i) {
+        std::string k(next() % 70, '\0');
+        for (char& c : k)
+            c = static_cast<char>(next() & 0xff);
+        keys.push_back(k);
+    }
+    auto first_word = [](std::string_view k) {
+        const auto d = memcoro::ring::md5(k);
+        return std::uint32_t{d[0]} | (std::uint32_t{d[1]} << 8) | (std::uint32_t{d[2]} << 16) |
+               (std::uint32_t{d[3]} << 24);
+    };
+    std::vector<std::string_view> views(keys.begin(), keys.end());
+    for (unsigned lanes : {1u, 4u, 8u}) {
+        for (std::size_t count :
+             {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{7},
+              std::size_t{8}, std::size_t{9}, std::size_t{17}, views.size()}) {
+            for (std::size_t from = 0; from + count <= views.size(); from += 61) {
+                const std::span<const std::string_view> batch(views.data() + from, count);
+                std::vector<std::uint32_t> out(count + 1, 0xdeadbeef);
+                memcoro::ring::detail::md5_first_words(batch, out.data(), lanes);
+                for (std::size_t i = 0; i < count; ++i) {
+                    INFO("lanes " << lanes << ", key " << from + i << " of length "
+                                  << batch[i].size());
+                    REQUIRE(out[i] == first_word(batch[i]));
+                }
+                REQUIRE(out[count] == 0xdeadbeef); // nothing written past the last key
+                if (count == views.size())
+                    break;
+            }
+        }
+    }
+    // The public entry points: one key, std::string keys, and hash_many for every hash.
+    for (const auto& k : keys)
+        REQUIRE(memcoro::ring::md5_first_word(k) == first_word(k));
+    std::vector<std::uint32_t> out(keys.size());
+    memcoro::ring::md5_first_words(keys, out.data());
+    for (std::size_t i = 0; i < keys.size(); ++i)
+        REQUIRE(out[i] == first_word(keys[i]));
+    for (hash_kind kind : memcoro::ring::all_hash_kinds) {
+        INFO(memcoro::ring::to_string(kind));
+        std::fill(out.begin(), out.end(), 0);
+        memcoro::ring::hash_many(kind, keys, out.data());
+        for (std::size_t i = 0; i < keys.size(); ++i)
+            REQUIRE(out[i] == hash(kind, keys[i]));
+        memcoro::ring::hash_many(kind, views, out.data());
+        for (std::size_t i = 0; i < keys.size(); ++i)
+            REQUIRE(out[i] == hash(kind, keys[i]));
+    }
 }
