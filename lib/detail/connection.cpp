@@ -11,6 +11,9 @@
 #include <asio/this_coro.hpp>
 #include <asio/write.hpp>
 
+#include <exception>
+#include <utility>
+
 #include <algorithm>
 #include <cstring>
 #include <span>
@@ -252,12 +255,65 @@ struct connection::flush_handler {
     void operator()() { self->on_flush(session); }
 };
 
+/// The batch of replies a reader is handing out on this thread, if any: requests that its
+/// callers queue on idle connections of the same executor are written when the batch ends,
+/// all of a connection's at once, without a trip through the scheduler.
+struct connection::reply_batch {
+    const asio::any_io_executor& ex;
+    std::vector<std::pair<std::shared_ptr<connection>, std::uint64_t>>& flush;
+    reply_batch* outer;
+};
+
+namespace {
+thread_local connection::reply_batch* current_batch = nullptr;
+}
+
 void connection::schedule_flush()
 {
     if (flush_posted_ || writing_ || !in_session_)
         return; // (a new session writes what is queued as soon as it is connected)
     flush_posted_ = true;
+    // A connection with nothing on the wire has an idle server: its requests go out when the
+    // batch ends. One with requests on the wire is written by a posted flush, after every
+    // batch of this round of replies, and so with more requests at once (measured: 32
+    // callers over 4 servers lost a quarter of their throughput when these went out at the
+    // end of each batch).
+    if (reply_batch* b = current_batch; b && !mux_.has_written() && b->ex == ex_) {
+        b->flush.emplace_back(shared_from_this(), session_);
+        return;
+    }
     asio::post(ex_, flush_handler{shared_from_this(), session_});
+}
+
+void connection::complete_batch()
+{
+    // Connections flushed at the end of this batch; kept between batches for their capacity.
+    std::vector<std::pair<std::shared_ptr<connection>, std::uint64_t>> flush;
+    flush.swap(batch_flush_);
+    reply_batch batch{ex_, flush, current_batch};
+    current_batch = &batch;
+    {
+        // complete_answered() does not throw for a handler (op::deliver reposts its
+        // exception); this covers anything else, such as an allocation failure.
+        struct restore {
+            reply_batch& batch;
+            ~restore()
+            {
+                current_batch = batch.outer;
+                if (std::uncaught_exceptions() > 0)
+                    for (auto& [c, session] : batch.flush)
+                        asio::post(c->ex_, flush_handler{std::move(c), session});
+            }
+        } guard{batch};
+        corked_ = true;
+        complete_answered();
+        corked_ = false;
+    }
+    for (auto& [c, session] : flush)
+        c->on_flush(session);
+    flush.clear();
+    if (batch_flush_.capacity() < flush.capacity())
+        batch_flush_.swap(flush);
 }
 
 void connection::on_flush(std::uint64_t session)
@@ -362,9 +418,7 @@ void connection::on_read(std::uint64_t session, std::error_code ec, std::size_t 
         rbegin_ = rend_ = 0;
     // Callers answered now may start their next requests while being completed: they are
     // written together once all of them have run.
-    corked_ = true;
-    complete_answered();
-    corked_ = false;
+    complete_batch();
     if (pec) {
         end_session(pec);
         return;

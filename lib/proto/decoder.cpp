@@ -134,8 +134,8 @@ parse_result decoder::parse_value(std::string_view in, std::string_view line, st
     const char* p = line.data() + 6;
     const char* const end = line.data() + line.size();
     const char* const key = p;
-    while (p < end && *p != ' ')
-        ++p;
+    const void* space = std::memchr(p, ' ', static_cast<std::size_t>(end - p));
+    p = space ? static_cast<const char*>(space) : end;
     const auto key_size = static_cast<std::size_t>(p - key);
     if (p == end || key_size == 0 || key_size > max_key_length)
         return fail();

@@ -96,9 +96,10 @@ std::error_code check_key(std::string_view key) noexcept
 {
     if (key.empty() || key.size() > max_key_length)
         return errc::invalid_key;
-    // Eight bytes at a time (keys are valid almost always), then the tail byte by byte: a
-    // byte below 0x21 or equal to 0x7f sets the high bit of its lane in `bad` (the exact
-    // "has a byte less than n" test; bytes of 0x80 and above are allowed and never flagged).
+    // Eight bytes at a time (keys are valid almost always): a byte below 0x21 or equal to 0x7f
+    // sets the high bit of its lane in `bad` (the exact "has a byte less than n" test; bytes
+    // of 0x80 and above are allowed and never flagged). The last eight bytes are read as one
+    // word overlapping the one before; a key shorter than eight is padded with 'A's.
     constexpr std::uint64_t ones = 0x0101010101010101u;
     constexpr std::uint64_t highs = 0x8080808080808080u;
     const auto lanes_bad = [](std::uint64_t x) {
@@ -106,17 +107,19 @@ std::error_code check_key(std::string_view key) noexcept
         return ((x - ones * 0x21) & ~x & highs) | ((del - ones) & ~del & highs);
     };
     const char* p = key.data();
-    std::size_t n = key.size();
+    const std::size_t n = key.size();
+    std::uint64_t x = ones * 'A';
+    if (n < 8) {
+        std::memcpy(&x, p, n);
+        return lanes_bad(x) ? std::error_code(errc::invalid_key) : std::error_code{};
+    }
     std::uint64_t bad = 0;
-    for (; n >= 8; p += 8, n -= 8) {
-        std::uint64_t x;
-        std::memcpy(&x, p, 8);
+    for (std::size_t i = 0; i + 8 < n; i += 8) {
+        std::memcpy(&x, p + i, 8);
         bad |= lanes_bad(x);
     }
-    for (; n > 0; --n, ++p) {
-        const auto ch = static_cast<unsigned char>(*p);
-        bad |= static_cast<unsigned>(ch <= 0x20) | static_cast<unsigned>(ch == 0x7f);
-    }
+    std::memcpy(&x, p + n - 8, 8);
+    bad |= lanes_bad(x);
     return bad ? std::error_code(errc::invalid_key) : std::error_code{};
 }
 

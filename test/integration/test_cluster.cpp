@@ -8,6 +8,7 @@
 #include <memcoro/client.hpp>
 #include <memcoro/ring/distribution.hpp>
 
+#include <asio/bind_executor.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -16,7 +17,10 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -229,6 +233,69 @@ TEST_CASE("a multi-get into the caller's result gives what async_get_multi gives
         auto [ec] = co_await c.async_get_multi_into(bad, out, tuple);
         CHECK(ec == memcoro::errc::invalid_key);
     }());
+}
+
+TEST_CASE("a request a completion handler makes on an idle server goes out, even if it throws")
+{
+    // A handler run by a reader while it hands out its replies queues a get for another, idle
+    // server: that get is written when the batch of replies ends. A handler that throws does
+    // not stop it: the exception leaves run(), and the get has gone out.
+    fleet f(2);
+    asio::io_context ioc;
+    memcoro::client_config cfg;
+    cfg.servers = f.addresses();
+    memcoro::client c(ioc.get_executor(), cfg);
+    std::string key_a, key_b;
+    for (const auto& k : make_keys(100)) {
+        const auto owner = c.server_for_key(k);
+        if (owner == f.servers[0]->address() && key_a.empty())
+            key_a = k;
+        if (owner == f.servers[1]->address() && key_b.empty())
+            key_b = k;
+    }
+    REQUIRE_FALSE(key_a.empty());
+    REQUIRE_FALSE(key_b.empty());
+    int stored = 0;
+    for (const auto& k : {key_a, key_b})
+        c.async_set(k, value_of(k), {}, [&](std::error_code ec, memcoro::store_status st) {
+            CHECK_FALSE(ec);
+            CHECK(st == memcoro::store_status::stored);
+            ++stored;
+        });
+    while (stored < 2 && ioc.run_one_for(std::chrono::seconds(5)))
+        ;
+    REQUIRE(stored == 2);
+
+    for (const bool throws : {false, true}) {
+        INFO("handler throws: " << throws);
+        std::optional<std::string> got_b;
+        // Bound to the client's io_context: run by the reader itself, inside its batch.
+        auto on_a = [&](std::error_code ec, memcoro::get_result r) {
+            CHECK_FALSE(ec);
+            CHECK((r && r->value == value_of(key_a)));
+            c.async_get(key_b, [&](std::error_code ec_b, memcoro::get_result rb) {
+                CHECK_FALSE(ec_b);
+                got_b = rb ? rb->value : std::string("(miss)");
+            });
+            if (throws)
+                throw std::runtime_error("handler failed");
+        };
+        c.async_get(key_a, asio::bind_executor(ioc.get_executor(), on_a));
+        bool thrown = false;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!got_b && std::chrono::steady_clock::now() < deadline) {
+            try {
+                ioc.run_one_for(std::chrono::milliseconds(100));
+            } catch (const std::runtime_error& e) {
+                CHECK(std::string(e.what()) == "handler failed");
+                thrown = true;
+                ioc.restart();
+            }
+        }
+        CHECK(thrown == throws);
+        REQUIRE(got_b);
+        CHECK(*got_b == value_of(key_b));
+    }
 }
 
 TEST_CASE("a 100,000-key multi-get goes out in bounded requests")

@@ -72,7 +72,14 @@ private:
     void end_session(std::error_code why);
     /// Hands the replies read in the last batch to their callers.
     void complete_answered();
+    /// complete_answered with this connection corked and the batch made current on this
+    /// thread: requests the callers queue on other connections are written at its end.
+    void complete_batch();
 
+public:
+    struct reply_batch;
+
+private:
     asio::any_io_executor ex_;
     server_address addr_;
     std::string name_;
@@ -103,6 +110,8 @@ private:
     std::size_t wfirst_ = 0;            // first buffer of the write not yet fully sent
     std::vector<entry_ptr> answered_;   // settled by the last feed, to be completed
     std::vector<entry_ptr> completing_; // being completed
+    // Storage for the connections a batch of replies flushes (see complete_batch).
+    std::vector<std::pair<std::shared_ptr<connection>, std::uint64_t>> batch_flush_;
 };
 
 } // namespace memcoro::detail
