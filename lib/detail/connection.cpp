@@ -265,8 +265,12 @@ struct connection::reply_batch {
 };
 
 namespace {
+#if defined(__GNUC__)
+// As the request pool's: a plain load from the thread pointer (see detail/pool.cpp).
+__attribute__((tls_model("initial-exec")))
+#endif
 thread_local connection::reply_batch* current_batch = nullptr;
-}
+} // namespace
 
 void connection::schedule_flush()
 {
@@ -287,10 +291,8 @@ void connection::schedule_flush()
 
 void connection::complete_batch()
 {
-    // Connections flushed at the end of this batch; kept between batches for their capacity.
-    std::vector<std::pair<std::shared_ptr<connection>, std::uint64_t>> flush;
-    flush.swap(batch_flush_);
-    reply_batch batch{ex_, flush, current_batch};
+    // batch_flush_ lists the connections to flush at the end; a reader's batches never nest.
+    reply_batch batch{ex_, batch_flush_, current_batch};
     current_batch = &batch;
     {
         // complete_answered() does not throw for a handler (op::deliver reposts its
@@ -300,20 +302,22 @@ void connection::complete_batch()
             ~restore()
             {
                 current_batch = batch.outer;
-                if (std::uncaught_exceptions() > 0)
+                if (std::uncaught_exceptions() > 0) {
                     for (auto& [c, session] : batch.flush)
                         asio::post(c->ex_, flush_handler{std::move(c), session});
+                    batch.flush.clear();
+                }
             }
         } guard{batch};
         corked_ = true;
         complete_answered();
         corked_ = false;
     }
-    for (auto& [c, session] : flush)
+    if (batch_flush_.empty())
+        return;
+    for (auto& [c, session] : batch_flush_)
         c->on_flush(session);
-    flush.clear();
-    if (batch_flush_.capacity() < flush.capacity())
-        batch_flush_.swap(flush);
+    batch_flush_.clear();
 }
 
 void connection::on_flush(std::uint64_t session)

@@ -110,7 +110,7 @@ private:
     std::size_t wfirst_ = 0;            // first buffer of the write not yet fully sent
     std::vector<entry_ptr> answered_;   // settled by the last feed, to be completed
     std::vector<entry_ptr> completing_; // being completed
-    // Storage for the connections a batch of replies flushes (see complete_batch).
+    // The idle connections to flush when this reader's batch of replies ends.
     std::vector<std::pair<std::shared_ptr<connection>, std::uint64_t>> batch_flush_;
 };
 
