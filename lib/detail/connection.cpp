@@ -11,11 +11,9 @@
 #include <asio/this_coro.hpp>
 #include <asio/write.hpp>
 
-#include <exception>
-#include <utility>
-
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <span>
 
 namespace memcoro::detail {
@@ -255,21 +253,15 @@ struct connection::flush_handler {
     void operator()() { self->on_flush(session); }
 };
 
-/// The batch of replies a reader is handing out on this thread, if any: requests that its
-/// callers queue on idle connections of the same executor are written when the batch ends,
-/// all of a connection's at once, without a trip through the scheduler.
-struct connection::reply_batch {
-    const asio::any_io_executor& ex;
-    std::vector<std::pair<std::shared_ptr<connection>, std::uint64_t>>& flush;
-    reply_batch* outer;
-};
-
 namespace {
+/// The connection whose reader is handing out a batch of replies on this thread, if any:
+/// requests that its callers queue on idle connections of the same executor are written when
+/// the batch ends, all of a connection's at once, without a trip through the scheduler.
 #if defined(__GNUC__)
 // As the request pool's: a plain load from the thread pointer (see detail/pool.cpp).
 __attribute__((tls_model("initial-exec")))
 #endif
-thread_local connection::reply_batch* current_batch = nullptr;
+thread_local connection* batch_reader = nullptr;
 } // namespace
 
 void connection::schedule_flush()
@@ -282,8 +274,8 @@ void connection::schedule_flush()
     // batch of this round of replies, and so with more requests at once (measured: 32
     // callers over 4 servers lost a quarter of their throughput when these went out at the
     // end of each batch).
-    if (reply_batch* b = current_batch; b && !mux_.has_written() && b->ex == ex_) {
-        b->flush.emplace_back(shared_from_this(), session_);
+    if (connection* r = batch_reader; r && !mux_.has_written() && r->ex_ == ex_) {
+        r->batch_flush_.emplace_back(shared_from_this(), session_);
         return;
     }
     asio::post(ex_, flush_handler{shared_from_this(), session_});
@@ -291,30 +283,27 @@ void connection::schedule_flush()
 
 void connection::complete_batch()
 {
-    // batch_flush_ lists the connections to flush at the end; a reader's batches never nest.
-    reply_batch batch{ex_, batch_flush_, current_batch};
-    current_batch = &batch;
     {
         // complete_answered() does not throw for a handler (op::deliver reposts its
         // exception); this covers anything else, such as an allocation failure.
         struct restore {
-            reply_batch& batch;
+            connection& self;
+            connection* outer;
             ~restore()
             {
-                current_batch = batch.outer;
+                batch_reader = outer;
                 if (std::uncaught_exceptions() > 0) {
-                    for (auto& [c, session] : batch.flush)
+                    for (auto& [c, session] : self.batch_flush_)
                         asio::post(c->ex_, flush_handler{std::move(c), session});
-                    batch.flush.clear();
+                    self.batch_flush_.clear();
                 }
             }
-        } guard{batch};
+        } guard{*this, batch_reader};
+        batch_reader = this;
         corked_ = true;
         complete_answered();
         corked_ = false;
     }
-    if (batch_flush_.empty())
-        return;
     for (auto& [c, session] : batch_flush_)
         c->on_flush(session);
     batch_flush_.clear();

@@ -199,34 +199,9 @@ struct lane_blocks {
     }
 };
 
-/// The first digest word of one message, in scalar code: a short message is padded in place
-/// and takes the steps that feed the first word only.
-std::uint32_t first_word_scalar(std::string_view data) noexcept
-{
-    if (data.size() > one_block_max) {
-        unsigned char digest[16];
-        md5(data, digest);
-        return load_le32(digest);
-    }
-    lane_blocks<1> block;
-    block.clear();
-    block.put(0, data);
-    std::uint32_t x[16];
-    for (std::size_t k = 0; k < 16; ++k)
-        x[k] = block.w[k][0];
-    std::uint32_t a = 0x67452301, b = 0xefcdab89, c = 0x98badcfe, d = 0x10325476;
-    rounds(a, b, c, d, x);
-    return a + 0x67452301;
-}
-
-#if defined(__GNUC__)
-#define MEMCORO_MD5_LANES 1
-// Vectors of 32-bit lanes; only ever used inside this file's inlined functions.
-using lanes4 = std::uint32_t __attribute__((vector_size(16)));
-using lanes8 = std::uint32_t __attribute__((vector_size(32)));
-
-/// The first digest word of each lane's single-block message: the four-word state is only
-/// needed for the first word, so the compiler drops the steps that do not feed it.
+/// The first digest word of each lane's single-block message, `V` holding one word of each of
+/// the `L` lanes (`std::uint32_t` for one lane): the four-word state is only needed for the
+/// first word, so the compiler drops the steps that do not feed it.
 template <class V, std::size_t L>
 [[gnu::always_inline]] inline void first_words(const lane_blocks<L>& blocks,
                                                std::uint32_t* out) noexcept
@@ -243,6 +218,12 @@ template <class V, std::size_t L>
     a += 0x67452301u;
     std::memcpy(out, &a, sizeof(V));
 }
+
+#if defined(__GNUC__)
+#define MEMCORO_MD5_LANES 1
+// Vectors of 32-bit lanes; only ever used inside this file's inlined functions.
+using lanes4 = std::uint32_t __attribute__((vector_size(16)));
+using lanes8 = std::uint32_t __attribute__((vector_size(32)));
 
 void first_words4(const lane_blocks<4>& blocks, std::uint32_t* out) noexcept
 {
@@ -277,7 +258,7 @@ void first_words_batched(std::size_t count, Key&& key, std::uint32_t* out, Run&&
     for (std::size_t i = 0; i < count; ++i) {
         const std::string_view k = key(i);
         if (k.size() > one_block_max) {
-            out[i] = first_word_scalar(k);
+            out[i] = md5_first_word(k);
             continue;
         }
         blocks.put(used, k);
@@ -316,7 +297,7 @@ void first_words_of(std::size_t count, Key&& key, std::uint32_t* out, unsigned l
     (void)lanes;
 #endif
     for (std::size_t i = 0; i < count; ++i)
-        out[i] = first_word_scalar(key(i));
+        out[i] = md5_first_word(key(i));
 }
 
 } // namespace
@@ -335,7 +316,18 @@ void md5_first_words(std::span<const std::string_view> keys, std::uint32_t* out)
 
 std::uint32_t md5_first_word(std::string_view data) noexcept
 {
-    return first_word_scalar(data);
+    if (data.size() > one_block_max) {
+        unsigned char digest[16];
+        md5(data, digest);
+        return load_le32(digest);
+    }
+    // A short message is padded in place and takes only the steps that feed the first word.
+    lane_blocks<1> block;
+    block.clear();
+    block.put(0, data);
+    std::uint32_t word;
+    first_words<std::uint32_t>(block, &word);
+    return word;
 }
 
 void detail::md5_first_words(std::span<const std::string_view> keys, std::uint32_t* out,

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace memcoro::detail {
@@ -72,14 +73,10 @@ private:
     void end_session(std::error_code why);
     /// Hands the replies read in the last batch to their callers.
     void complete_answered();
-    /// complete_answered with this connection corked and the batch made current on this
-    /// thread: requests the callers queue on other connections are written at its end.
+    /// complete_answered with this connection corked and made this thread's batch reader:
+    /// requests the callers queue on idle connections are written at the batch's end.
     void complete_batch();
 
-public:
-    struct reply_batch;
-
-private:
     asio::any_io_executor ex_;
     server_address addr_;
     std::string name_;
