@@ -5,12 +5,16 @@
 # them when they end (callgrind client requests), so preloading and warm-up are not counted.
 #
 #   bench/callgrind.sh BUILD_DIR [--ops N] [--warmup-ops N] [--scenario NAME] [--annotate N]
-#                     [--lm-args "ARGS"] [--mc-args "ARGS"] [--keep DIR]
+#                     [--lm-args "ARGS"] [--mc-args "ARGS"] [--io-hint one|unsafe] [--keep DIR]
 #
 # Defaults: --ops 20000 --warmup-ops 1000 --scenario get_seq_1srv. --annotate N also prints
 # the N costliest functions (self cost) of each client. --keep DIR keeps the callgrind.out
 # files. --lm-args passes options to libmemcached_bench only (e.g. "--ketama"), --mc-args to
-# memcoro_bench only (e.g. "--distribution modula --hash one-at-a-time").
+# memcoro_bench only (e.g. "--distribution modula --hash one-at-a-time"). --io-hint sets the
+# io_context's concurrency hint of memcoro_bench and asio_floor_bench (default one: 1).
+#
+# For get_seq_1srv a third row, asio-floor, counts asio_floor_bench: the thinnest get an Asio
+# coroutine can make (no client logic at all), the floor under any asio::awaitable client.
 #
 # Counts user-space instructions of the client process only: the kernel's share of each
 # syscall and the server are not in it. For libmemcached use a scenario with one caller
@@ -21,7 +25,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [[ $# -ge 1 ]] || usage
@@ -33,6 +37,7 @@ scenario=get_seq_1srv
 annotate=0
 lm_args=
 mc_args=
+io_hint=one
 keep=
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -43,6 +48,7 @@ while [[ $# -gt 0 ]]; do
   --keep) keep=$2; shift 2 ;;
   --lm-args) lm_args=$2; shift 2 ;;
   --mc-args) mc_args=$2; shift 2 ;;
+  --io-hint) io_hint=$2; shift 2 ;;
   -h | --help) usage ;;
   *) echo "unknown option: $1" >&2; usage ;;
   esac
@@ -69,11 +75,14 @@ echo "valgrind $(valgrind --version | sed 's/valgrind-//'), scenario $scenario, 
 printf '%-14s %14s %10s %12s\n' client "Ir measured" ops "Ir per op"
 read -r -a lm_extra <<<"$lm_args"
 read -r -a mc_extra <<<"$mc_args"
-for client in memcoro libmemcached; do
+clients=(memcoro libmemcached)
+[[ $scenario == get_seq_1srv && -x $build/bench/asio_floor_bench ]] && clients+=(asio_floor)
+for client in "${clients[@]}"; do
   rm -f "$out/$client".*
   extra=()
   [[ $client == libmemcached ]] && extra=(${lm_extra[@]+"${lm_extra[@]}"})
-  [[ $client == memcoro ]] && extra=(${mc_extra[@]+"${mc_extra[@]}"})
+  [[ $client == memcoro ]] && extra=(${mc_extra[@]+"${mc_extra[@]}"} --io-hint "$io_hint")
+  [[ $client == asio_floor ]] && extra=(--io-hint "$io_hint")
   # A small key space keeps the (uncounted) preload short under valgrind.
   valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$out/$client.%p" \

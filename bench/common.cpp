@@ -36,6 +36,9 @@ namespace {
               << "  --keys N                   key space (default 100000; 10000..10000000)\n"
               << "  --value-size N             bytes per value (default 100)\n"
               << "  --seed N                   seed of the key choice\n";
+    if (which != "libmemcached")
+        std::cerr << "  --io-hint one|unsafe       the io_context's concurrency hint: 1 (default)\n"
+                  << "                             or ASIO_CONCURRENCY_HINT_UNSAFE (no locks)\n";
     if (which == "memcoro")
         std::cerr << "  --threads N                io_context threads, a client each (default 1)\n"
                   << "  --distribution NAME        key distribution (default ketama; e.g. modula)\n"
@@ -45,7 +48,7 @@ namespace {
                   << "                             async_get_multi_into a reused result\n"
                   << "                             (default), or async_get / async_get_multi\n"
                   << "                             (new items each call)\n";
-    else
+    else if (which == "libmemcached")
         std::cerr
             << "  --get-api fetch|get        single gets: memcached_mget+fetch_result into a\n"
             << "                             reused result (default) or memcached_get\n"
@@ -153,6 +156,10 @@ options parse_options(int argc, char** argv, std::string_view which)
             o.value_size = number<std::size_t>(which, a, v);
         } else if (a == "--seed") {
             o.seed = number<std::uint64_t>(which, a, v);
+        } else if (a == "--io-hint" && which != "libmemcached") {
+            if (v != "one" && v != "unsafe")
+                usage(which, "--io-hint is one or unsafe");
+            o.io_hint_unsafe = v == "unsafe";
         } else if (a == "--threads" && which == "memcoro") {
             o.threads = number<unsigned>(which, a, v);
         } else if (a == "--distribution" && which == "memcoro") {

@@ -29,7 +29,11 @@ using namespace bench;
 /// One io_context thread with its clients: `one` talks to the first server, `four` to the
 /// first four (absent with fewer servers).
 struct io_thread {
-    asio::io_context ioc{1};
+    explicit io_thread(bool unsafe)
+        : ioc(unsafe ? ASIO_CONCURRENCY_HINT_UNSAFE : 1)
+    {
+    }
+    asio::io_context ioc;
     asio::executor_work_guard<asio::io_context::executor_type> guard{ioc.get_executor()};
     std::optional<memcoro::client> one;
     std::optional<memcoro::client> four;
@@ -281,7 +285,7 @@ int main(int argc, char** argv)
 
     std::vector<std::unique_ptr<io_thread>> threads;
     for (unsigned i = 0; i < o.threads; ++i) {
-        auto io = std::make_unique<io_thread>();
+        auto io = std::make_unique<io_thread>(o.io_hint_unsafe);
         io->one.emplace(io->ioc.get_executor(), config_for(o, 1));
         if (have_four)
             io->four.emplace(io->ioc.get_executor(), config_for(o, 4));

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <span>
 
 namespace memcoro::detail {
@@ -26,6 +27,15 @@ constexpr std::size_t initial_read_buffer = 64 * 1024;
 /// after every quarter of the batch, but not more often than every `min_flush_every`
 /// completions (see complete_answered).
 constexpr std::size_t min_flush_every = 2;
+
+std::optional<asio::ip::address> numeric_address(const std::string& host)
+{
+    std::error_code ec;
+    auto a = asio::ip::make_address(host, ec);
+    if (ec)
+        return std::nullopt;
+    return a;
+}
 
 proto::decoder_limits limits_for(const client_config& cfg)
 {
@@ -176,6 +186,10 @@ asio::awaitable<std::error_code> connection::connect()
     std::vector<asio::generic::stream_protocol::endpoint> endpoints;
     if (addr_.is_unix()) {
         endpoints.emplace_back(asio::local::stream_protocol::endpoint(addr_.socket_path));
+    } else if (const auto ip = numeric_address(addr_.host)) {
+        // A numeric address needs no resolver (nor its thread: an io_context made with
+        // ASIO_CONCURRENCY_HINT_UNSAFE has none to offer).
+        endpoints.emplace_back(asio::ip::tcp::endpoint(*ip, addr_.port));
     } else {
         asio::ip::tcp::resolver resolver(ex_);
         auto r =

@@ -579,3 +579,37 @@ TEST_CASE("a completion handler that throws: the exception leaves run(), the oth
     CHECK(run_until([&] { return again; }).empty());
     CHECK(again);
 }
+
+TEST_CASE("numeric addresses connect without a resolver; host names through it")
+{
+    memcached_process mc;
+    const std::string numeric = mc.address();
+    REQUIRE(numeric.starts_with("127.0.0.1:"));
+    const std::string named = "localhost" + numeric.substr(numeric.find(':'));
+
+    // An io_context without locks cannot resolve names (Asio fails every resolve there): a
+    // client of a numeric address works on it all the same.
+    asio::io_context unlocked{ASIO_CONCURRENCY_HINT_UNSAFE};
+    run_coro(unlocked, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, numeric);
+        const auto st = co_await c.async_set("unlocked", "v1");
+        CHECK(st == memcoro::store_status::stored);
+        const auto r = co_await c.async_get("unlocked");
+        REQUIRE(r);
+        CHECK(r->value == "v1");
+        const std::vector<std::string> keys{"unlocked", "absent"};
+        const auto m = co_await c.async_get_multi(keys);
+        REQUIRE(m.hits.size() == 1);
+        CHECK(m.hits[0].value == "v1");
+        c.close();
+    });
+
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, named);
+        const auto r = co_await c.async_get("unlocked");
+        REQUIRE(r);
+        CHECK(r->value == "v1");
+        c.close();
+    });
+}
