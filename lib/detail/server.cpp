@@ -2,6 +2,9 @@
 
 #include <memcoro/error.hpp>
 
+#include <algorithm>
+#include <bit>
+
 namespace memcoro::detail {
 
 server_monitor::server_monitor(std::string name, server_state::policy policy, server_status initial,
@@ -21,11 +24,12 @@ void server_monitor::on_finished(const op_entry& e) noexcept
     const auto now = e.finished != clock::time_point{} ? e.finished : clock::now();
     requests_.fetch_add(1, std::memory_order_relaxed);
     if (e.started != clock::time_point{}) {
-        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - e.started);
-        std::size_t b = 0;
-        while (b + 1 < latency_histogram::buckets &&
-               static_cast<std::uint64_t>(us.count()) >= latency_histogram::upper_us(b))
-            ++b;
+        const auto us = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(now - e.started).count());
+        // The first bucket whose upper bound (16 << b) is above `us`; the last one takes the rest.
+        static_assert(latency_histogram::upper_us(0) == 16 && latency_histogram::upper_us(1) == 32);
+        const auto b = std::min<std::size_t>(static_cast<std::size_t>(std::bit_width(us >> 4)),
+                                             latency_histogram::buckets - 1);
         latency_[b].fetch_add(1, std::memory_order_relaxed);
     }
     const std::error_code& ec = e.ec;
@@ -39,8 +43,10 @@ void server_monitor::on_finished(const op_entry& e) noexcept
             // (item_index has an entry per hit whether the hits are owned or the caller's.)
             const std::size_t found =
                 e.req.multi_key ? e.resp.item_index.size() : std::size_t(e.resp.found ? 1 : 0);
-            hits_.fetch_add(found, std::memory_order_relaxed);
-            misses_.fetch_add(asked > found ? asked - found : 0, std::memory_order_relaxed);
+            if (found > 0)
+                hits_.fetch_add(found, std::memory_order_relaxed);
+            if (asked > found)
+                misses_.fetch_add(asked - found, std::memory_order_relaxed);
         }
         changed(state_.record_success(), {});
     } else if (ec == asio::error::operation_aborted) {

@@ -2,95 +2,10 @@
 #include <memcoro/proto/request.hpp>
 
 #include <charconv>
+#include <concepts>
 #include <cstring>
 
 namespace memcoro::proto {
-
-reply_kind expected_reply(command c) noexcept
-{
-    switch (c) {
-    case command::get:
-    case command::gets:
-    case command::gat:
-    case command::gats:
-        return reply_kind::retrieval;
-    case command::touch:
-        return reply_kind::touch;
-    case command::set:
-    case command::add:
-    case command::replace:
-    case command::append:
-    case command::prepend:
-    case command::cas:
-        return reply_kind::storage;
-    case command::del:
-        return reply_kind::deletion;
-    case command::incr:
-    case command::decr:
-        return reply_kind::arithmetic;
-    case command::flush_all:
-    case command::verbosity:
-        return reply_kind::ok;
-    case command::version:
-        return reply_kind::version;
-    case command::stats:
-        return reply_kind::stats;
-    }
-    return reply_kind::ok;
-}
-
-bool is_retrieval(command c) noexcept
-{
-    return expected_reply(c) == reply_kind::retrieval;
-}
-
-bool is_storage(command c) noexcept
-{
-    return expected_reply(c) == reply_kind::storage;
-}
-
-const char* command_name(command c) noexcept
-{
-    switch (c) {
-    case command::get:
-        return "get";
-    case command::gets:
-        return "gets";
-    case command::gat:
-        return "gat";
-    case command::gats:
-        return "gats";
-    case command::touch:
-        return "touch";
-    case command::set:
-        return "set";
-    case command::add:
-        return "add";
-    case command::replace:
-        return "replace";
-    case command::append:
-        return "append";
-    case command::prepend:
-        return "prepend";
-    case command::cas:
-        return "cas";
-    case command::del:
-        return "delete";
-    case command::incr:
-        return "incr";
-    case command::decr:
-        return "decr";
-    case command::flush_all:
-        return "flush_all";
-    case command::version:
-        return "version";
-    case command::stats:
-        return "stats";
-    case command::verbosity:
-        return "verbosity";
-    }
-    return "?";
-}
 
 std::error_code check_key(std::string_view key) noexcept
 {
@@ -153,49 +68,94 @@ std::error_code validate(const request& req) noexcept
 
 namespace {
 
-void append_uint(std::string& out, std::uint64_t v)
-{
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-}
+/// Writes the parts of a command line straight into `out`.
+class string_writer {
+public:
+    explicit string_writer(std::string& out) noexcept
+        : out_(out)
+    {
+    }
+    void word(std::string_view w) { out_ += w; }
+    void arg(std::string_view w)
+    {
+        out_ += ' ';
+        out_ += w;
+    }
+    template <std::integral Int>
+    void arg(Int v)
+    {
+        char buf[24];
+        out_ += ' ';
+        out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+    }
+    void finish() { out_ += "\r\n"; }
 
-void append_int(std::string& out, std::int64_t v)
-{
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-}
+private:
+    std::string& out_;
+};
 
-} // namespace
+/// Writes a command line into a buffer on the stack, appended to `out` in one piece: for
+/// lines of at most `line_max` bytes.
+class line_writer {
+public:
+    /// The longest line of a single key of at most 250 bytes, or a stats group of at most
+    /// 64: a storage command's name, the key, and four numbers of up to 20 digits.
+    static constexpr std::size_t line_max = 9 + 1 + max_key_length + 4 * 21 + 2;
 
-void encode_text(const request& req, std::string& out)
+    explicit line_writer(std::string& out) noexcept
+        : out_(out)
+    {
+    }
+    void word(std::string_view w) noexcept
+    {
+        std::memcpy(p_, w.data(), w.size());
+        p_ += w.size();
+    }
+    void arg(std::string_view w) noexcept
+    {
+        *p_++ = ' ';
+        word(w);
+    }
+    template <std::integral Int>
+    void arg(Int v) noexcept
+    {
+        *p_++ = ' ';
+        p_ = std::to_chars(p_, buf_ + sizeof buf_, v).ptr;
+    }
+    void finish()
+    {
+        *p_++ = '\r';
+        *p_++ = '\n';
+        out_.append(buf_, p_);
+    }
+
+private:
+    std::string& out_;
+    char buf_[line_max];
+    char* p_ = buf_;
+};
+
+template <class Writer>
+void write_line(const request& req, Writer& w)
 {
-    out += command_name(req.cmd);
+    w.word(command_name(req.cmd));
     switch (req.cmd) {
     case command::get:
     case command::gets:
     case command::gat:
     case command::gats:
-        if (req.cmd == command::gat || req.cmd == command::gats) {
-            out += ' ';
-            append_int(out, req.exptime);
-        }
+        if (req.cmd == command::gat || req.cmd == command::gats)
+            w.arg(req.exptime);
         if (!req.multi_key) {
-            out += ' ';
-            out += req.key;
+            w.arg(req.key);
         } else {
-            for (const auto& k : req.keys) {
-                out += ' ';
-                out += k;
-            }
+            for (const auto& k : req.keys)
+                w.arg(k);
         }
         break;
     case command::touch:
-        out += ' ';
-        out += req.key;
-        out += ' ';
-        append_int(out, req.exptime);
+        w.arg(req.key);
+        w.arg(req.exptime);
         break;
     case command::set:
     case command::add:
@@ -203,50 +163,51 @@ void encode_text(const request& req, std::string& out)
     case command::append:
     case command::prepend:
     case command::cas:
-        out += ' ';
-        out += req.key;
-        out += ' ';
-        append_uint(out, req.flags);
-        out += ' ';
-        append_int(out, req.exptime);
-        out += ' ';
-        append_uint(out, req.value.size());
-        if (req.cmd == command::cas) {
-            out += ' ';
-            append_uint(out, req.cas);
-        }
+        w.arg(req.key);
+        w.arg(req.flags);
+        w.arg(req.exptime);
+        w.arg(req.value.size());
+        if (req.cmd == command::cas)
+            w.arg(req.cas);
         break;
     case command::del:
-        out += ' ';
-        out += req.key;
+        w.arg(req.key);
         break;
     case command::incr:
     case command::decr:
-        out += ' ';
-        out += req.key;
-        out += ' ';
-        append_uint(out, req.cas);
+        w.arg(req.key);
+        w.arg(req.cas);
         break;
     case command::flush_all:
-        if (req.has_delay) {
-            out += ' ';
-            append_int(out, req.exptime);
-        }
+        if (req.has_delay)
+            w.arg(req.exptime);
         break;
     case command::version:
         break;
     case command::stats:
-        if (!req.group.empty()) {
-            out += ' ';
-            out += req.group;
-        }
+        if (!req.group.empty())
+            w.arg(req.group);
         break;
     case command::verbosity:
-        out += ' ';
-        append_int(out, req.exptime);
+        w.arg(req.exptime);
         break;
     }
-    out += "\r\n";
+    w.finish();
+}
+
+} // namespace
+
+void encode_text(const request& req, std::string& out)
+{
+    // Single-key lines (almost every request) are built on the stack and appended at once;
+    // multi-key ones, of any length, piece by piece.
+    if (!req.multi_key && req.key.size() <= max_key_length && req.group.size() <= 64) {
+        line_writer w(out);
+        write_line(req, w);
+    } else {
+        string_writer w(out);
+        write_line(req, w);
+    }
 }
 
 } // namespace memcoro::proto

@@ -6,8 +6,10 @@
 
 #include <memcoro/client.hpp>
 
+#include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
@@ -612,4 +614,43 @@ TEST_CASE("numeric addresses connect without a resolver; host names through it")
         CHECK(r->value == "v1");
         c.close();
     });
+}
+
+TEST_CASE("an operation keeps its handler's io_context running until it is answered")
+{
+    memcached_process mc;
+    {
+        // The handler on the client's own io_context: run() returns only after it ran (the
+        // handler closes the client, which ends the connection's I/O).
+        asio::io_context ioc;
+        memcoro::client c(ioc.get_executor(), mc.address());
+        bool answered = false;
+        c.async_set("kept", "v", {}, [&](std::error_code ec, memcoro::store_status st) {
+            answered = !ec && st == memcoro::store_status::stored;
+            c.close();
+        });
+        ioc.run();
+        CHECK(answered);
+    }
+    {
+        // The handler bound to an io_context with nothing else to do: its run() waits for it.
+        asio::io_context client_ioc;
+        auto guard = asio::make_work_guard(client_ioc);
+        std::thread client_thread([&] { client_ioc.run(); });
+        memcoro::client c(client_ioc.get_executor(), mc.address());
+        asio::io_context caller_ioc;
+        std::string value;
+        c.async_get("kept",
+                    asio::bind_executor(caller_ioc, [&](std::error_code ec, memcoro::get_result r) {
+                        if (!ec && r)
+                            value = r->value;
+                        else
+                            value = "error: " + ec.message();
+                    }));
+        caller_ioc.run();
+        CHECK(value == "v");
+        c.close();
+        guard.reset();
+        client_thread.join();
+    }
 }

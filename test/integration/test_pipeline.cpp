@@ -449,3 +449,35 @@ TEST_CASE("destroying the io_context with requests in flight frees everything")
     }
     CHECK(completed == 0);
 }
+
+TEST_CASE("a server's latency histogram counts each request in the bucket of its latency")
+{
+    fake_server server(60ms); // answers keys starting with "stall" after 60 ms
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, server.address());
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto r = co_await c.async_get("stall-latency");
+        const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - t0);
+        REQUIRE(r);
+        const auto info = c.server(server.address());
+        REQUIRE(info);
+        CHECK(info->counters.requests == 1);
+        const auto& h = info->counters.latency;
+        std::uint64_t total = 0;
+        std::size_t bucket = 0;
+        for (std::size_t b = 0; b < h.buckets; ++b)
+            if (h.counts[b] > 0) {
+                total += h.counts[b];
+                bucket = b;
+            }
+        REQUIRE(total == 1);
+        // The request took at least the stall and at most what the caller saw: its bucket's
+        // upper bound is above the stall, the one below it at most the caller's latency.
+        CAPTURE(bucket, took.count());
+        CHECK(h.upper_us(bucket) > 60'000);
+        CHECK((bucket == 0 || h.upper_us(bucket - 1) <= static_cast<std::uint64_t>(took.count())));
+        c.close();
+    }());
+}

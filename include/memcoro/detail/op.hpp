@@ -57,8 +57,16 @@ public:
     op(request_ptr r, Handler&& h, const asio::any_io_executor& io_ex)
         : op_entry(std::move(r))
         , handler_(std::move(h))
-        , work_(asio::get_associated_executor(handler_, io_ex))
+        , ex_(asio::get_associated_executor(handler_, io_ex))
     {
+        // Until it is answered, the operation is outstanding work of the handler's executor.
+        // On the client's own executor the client's I/O already is: the connection's read,
+        // connect or idle wait, or the posted answer (see connection::run).
+        if constexpr (std::is_same_v<work_executor, asio::any_io_executor>) {
+            if (ex_ == io_ex)
+                return;
+        }
+        work_.emplace(ex_);
     }
 
     Handler& handler() noexcept { return handler_; }
@@ -68,8 +76,10 @@ private:
     {
         if (ec)
             annotate(handler_, server ? std::string_view(*server) : std::string_view{}, resp.text);
-        auto ex = work_.get_executor();
-        work_.reset();
+        auto ex = std::move(ex_);
+        // Released only once the handler is posted (or has run): the executor's context
+        // must not run out of work in between, or its run() returns with the handler queued.
+        const auto work = std::move(work_);
         if constexpr (std::is_void_v<R>) {
             deliver(may_run_inline, ex, [h = std::move(handler_), e = ec]() mutable {
                 asio::get_associated_cancellation_slot(h).clear();
@@ -108,7 +118,8 @@ private:
     }
 
     Handler handler_;
-    asio::executor_work_guard<work_executor> work_;
+    work_executor ex_;
+    std::optional<asio::executor_work_guard<work_executor>> work_;
 };
 
 /// Cancels a pending entry from the caller's cancellation slot.

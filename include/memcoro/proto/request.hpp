@@ -67,10 +67,91 @@ struct request {
     std::string group;        ///< stats group ("items", "slabs", ...), empty for general stats
 };
 
-reply_kind expected_reply(command c) noexcept;
-bool is_retrieval(command c) noexcept;
-bool is_storage(command c) noexcept;
-const char* command_name(command c) noexcept;
+constexpr reply_kind expected_reply(command c) noexcept
+{
+    switch (c) {
+    case command::get:
+    case command::gets:
+    case command::gat:
+    case command::gats:
+        return reply_kind::retrieval;
+    case command::touch:
+        return reply_kind::touch;
+    case command::set:
+    case command::add:
+    case command::replace:
+    case command::append:
+    case command::prepend:
+    case command::cas:
+        return reply_kind::storage;
+    case command::del:
+        return reply_kind::deletion;
+    case command::incr:
+    case command::decr:
+        return reply_kind::arithmetic;
+    case command::flush_all:
+    case command::verbosity:
+        return reply_kind::ok;
+    case command::version:
+        return reply_kind::version;
+    case command::stats:
+        return reply_kind::stats;
+    }
+    return reply_kind::ok;
+}
+
+constexpr bool is_retrieval(command c) noexcept
+{
+    return expected_reply(c) == reply_kind::retrieval;
+}
+
+constexpr bool is_storage(command c) noexcept
+{
+    return expected_reply(c) == reply_kind::storage;
+}
+
+constexpr std::string_view command_name(command c) noexcept
+{
+    switch (c) {
+    case command::get:
+        return "get";
+    case command::gets:
+        return "gets";
+    case command::gat:
+        return "gat";
+    case command::gats:
+        return "gats";
+    case command::touch:
+        return "touch";
+    case command::set:
+        return "set";
+    case command::add:
+        return "add";
+    case command::replace:
+        return "replace";
+    case command::append:
+        return "append";
+    case command::prepend:
+        return "prepend";
+    case command::cas:
+        return "cas";
+    case command::del:
+        return "delete";
+    case command::incr:
+        return "incr";
+    case command::decr:
+        return "decr";
+    case command::flush_all:
+        return "flush_all";
+    case command::version:
+        return "version";
+    case command::stats:
+        return "stats";
+    case command::verbosity:
+        return "verbosity";
+    }
+    return "?";
+}
 
 /// Checks a key: non-empty, at most 250 bytes, no byte <= 0x20 and no 0x7f.
 /// Returns errc::invalid_key or success.

@@ -178,6 +178,25 @@ TEST_CASE("request: storage commands encode only the header line")
     CHECK(encode(storage(command::set, "k", "abc", 0, 0, 99)) == "set k 0 0 3\r\n");
 }
 
+TEST_CASE("request: the longest single-key lines encode whole; longer keys too")
+{
+    // A 250-byte key with every number at its widest: the longest line of a valid request.
+    const std::string key(250, 'k');
+    CHECK(encode(storage(command::cas, key, "abc", 4294967295u, int64_min, uint64_max)) ==
+          "cas " + key + " 4294967295 -9223372036854775808 3 18446744073709551615\r\n");
+    CHECK(encode(storage(command::prepend, key, "", 4294967295u, int64_min)) ==
+          "prepend " + key + " 4294967295 -9223372036854775808 0\r\n");
+    // Keys beyond memcached's limit never pass validate(); encoded anyway, they are whole.
+    const std::string huge(4000, 'h');
+    CHECK(validate(storage(command::cas, huge, "abc")) == errc::invalid_key);
+    CHECK(encode(storage(command::cas, huge, "abc", 1, 2, 3)) == "cas " + huge + " 1 2 3 3\r\n");
+    request g;
+    g.cmd = command::gat;
+    g.key = huge;
+    g.exptime = int64_min;
+    CHECK(encode(g) == "gat -9223372036854775808 " + huge + "\r\n");
+}
+
 TEST_CASE("request: delete, incr and decr encode exactly")
 {
     CHECK(encode(single(command::del, "k")) == "delete k\r\n");
