@@ -160,9 +160,10 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
 {
     ec = {};
     std::size_t used = 0;
+    proto::reply r; // reset by each parse
     while (!written_.empty() && used < in.size()) {
-        proto::reply r;
-        auto res = decoder_.parse(in.substr(used), written_.front()->kind, r, ec);
+        auto res = decoder_.parse(std::string_view(in.data() + used, in.size() - used),
+                                  written_.front()->kind, r, ec);
         if (ec || res.status == proto::parse_status::need_more)
             return used;
         used += res.consumed;

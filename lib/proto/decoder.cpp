@@ -2,6 +2,7 @@
 #include <memcoro/proto/decoder.hpp>
 
 #include <cstring>
+#include <limits>
 #include <optional>
 
 namespace memcoro::proto {
@@ -53,6 +54,18 @@ bool read_uint(const char*& p, const char* end, T& out) noexcept
 {
     const char* const first = p;
     T v = 0;
+    // As many digits as can never overflow T, unchecked; any further ones with checks.
+    constexpr std::ptrdiff_t safe_digits = std::numeric_limits<T>::digits10;
+    const char* const safe_end = end - p > safe_digits ? p + safe_digits : end;
+    while (p < safe_end) {
+        const auto d = static_cast<unsigned>(static_cast<unsigned char>(*p)) - unsigned{'0'};
+        if (d > 9) {
+            out = v;
+            return p != first;
+        }
+        v = static_cast<T>(v * 10 + d);
+        ++p;
+    }
     while (p < end) {
         const auto d = static_cast<unsigned>(static_cast<unsigned char>(*p)) - unsigned{'0'};
         if (d > 9)
