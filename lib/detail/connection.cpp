@@ -6,6 +6,7 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/this_coro.hpp>
@@ -16,6 +17,7 @@
 #include <exception>
 #include <optional>
 #include <span>
+#include <typeinfo>
 
 namespace memcoro::detail {
 namespace {
@@ -267,6 +269,20 @@ struct connection::flush_handler {
     void operator()() { self->on_flush(session); }
 };
 
+/// Posts a flush. Through an io_context's own executor type the handler's memory comes from
+/// its allocator (the pool); an any_io_executor drops that preference and wraps the handler
+/// in a function object from Asio's per-thread cache, which holds two: with more connections
+/// flushing at once, the rest were allocated.
+void connection::post_flush(const asio::any_io_executor& ex, flush_handler&& h)
+{
+    using io_executor = asio::io_context::executor_type;
+    // (target<T>() does not check T in Asio 1.22: the type is compared first.)
+    if (ex.target_type() == typeid(io_executor))
+        asio::post(*ex.target<io_executor>(), std::move(h));
+    else
+        asio::post(ex, std::move(h));
+}
+
 namespace {
 /// The connection whose reader is handing out a batch of replies on this thread, if any:
 /// requests that its callers queue on idle connections of the same executor are written when
@@ -292,7 +308,7 @@ void connection::schedule_flush()
         r->batch_flush_.emplace_back(shared_from_this(), session_);
         return;
     }
-    asio::post(ex_, flush_handler{shared_from_this(), session_});
+    post_flush(ex_, flush_handler{shared_from_this(), session_});
 }
 
 void connection::complete_batch()
@@ -308,7 +324,7 @@ void connection::complete_batch()
                 batch_reader = outer;
                 if (std::uncaught_exceptions() > 0) {
                     for (auto& [c, session] : self.batch_flush_)
-                        asio::post(c->ex_, flush_handler{std::move(c), session});
+                        post_flush(c->ex_, flush_handler{std::move(c), session});
                     self.batch_flush_.clear();
                 }
             }

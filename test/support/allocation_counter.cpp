@@ -10,6 +10,7 @@
 
 namespace {
 std::atomic<std::size_t> allocations{0};
+std::atomic<std::size_t> aligned_allocations{0};
 } // namespace
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -20,6 +21,11 @@ std::atomic<std::size_t> allocations{0};
 std::size_t memcoro::test::allocation_count() noexcept
 {
     return allocations.load();
+}
+
+std::size_t memcoro::test::aligned_allocation_count() noexcept
+{
+    return aligned_allocations.load();
 }
 
 void* operator new(std::size_t size)
@@ -78,3 +84,37 @@ void operator delete[](void* p, std::size_t) noexcept
 {
     std::free(p);
 }
+
+// Asio's recycling allocator (coroutine frames, posted function objects) takes its blocks from
+// aligned_alloc, not operator new: counted too, forwarded to glibc's memalign. Not under a
+// sanitizer, whose runtime defines aligned_alloc itself.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+    __has_feature(memory_sanitizer)
+#define MEMCORO_TEST_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MEMCORO_TEST_SANITIZED 1
+#endif
+
+#if !defined(MEMCORO_TEST_SANITIZED) && defined(__GLIBC__)
+extern "C" void* __libc_memalign(std::size_t align, std::size_t size);
+
+extern "C" void* aligned_alloc(std::size_t align, std::size_t size) noexcept
+{
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    aligned_allocations.fetch_add(1, std::memory_order_relaxed);
+    return __libc_memalign(align, size);
+}
+
+bool memcoro::test::counts_aligned_alloc() noexcept
+{
+    return true;
+}
+#else
+bool memcoro::test::counts_aligned_alloc() noexcept
+{
+    return false;
+}
+#endif

@@ -7,7 +7,14 @@
 
 namespace memcoro::test {
 
-/// Number of calls to the global operator new so far, in any thread.
+/// Number of calls to the global operator new so far, in any thread, and of aligned_alloc
+/// (Asio's recycling allocator) where counts_aligned_alloc().
 std::size_t allocation_count() noexcept;
+
+/// The aligned_alloc calls among them.
+std::size_t aligned_allocation_count() noexcept;
+
+/// False under a sanitizer, whose runtime owns aligned_alloc.
+bool counts_aligned_alloc() noexcept;
 
 } // namespace memcoro::test

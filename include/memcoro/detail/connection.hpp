@@ -52,6 +52,7 @@ private:
     friend struct io_handler;
     struct flush_handler;
     friend struct flush_handler;
+    static void post_flush(const asio::any_io_executor& ex, flush_handler&& h);
 
     asio::awaitable<void> run();
     asio::awaitable<std::error_code> connect();
