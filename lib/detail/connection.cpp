@@ -298,13 +298,19 @@ void connection::schedule_flush()
 {
     if (flush_posted_ || writing_ || !in_session_)
         return; // (a new session writes what is queued as soon as it is connected)
+    // A connection with requests on the wire writes what is queued when it reads its next
+    // replies (at the end of on_read): its server is still busy with what it has, and the
+    // requests go out together, in fewer writes for both sides (measured, 32 callers over
+    // 4 servers, 90% gets: 210 k against 185 k operations/s and 3.6 against 4.1 µs of CPU
+    // per operation with a posted flush; 25% fewer still when they went out at the end of
+    // every batch). Its reader is always waiting for those replies, or the watchdog ends
+    // the session (and the next one writes what is queued).
+    if (mux_.has_written())
+        return;
     flush_posted_ = true;
-    // A connection with nothing on the wire has an idle server: its requests go out when the
-    // batch ends. One with requests on the wire is written by a posted flush, after every
-    // batch of this round of replies, and so with more requests at once (measured: 32
-    // callers over 4 servers lost a quarter of their throughput when these went out at the
-    // end of each batch).
-    if (connection* r = batch_reader; r && !mux_.has_written() && r->ex_ == ex_) {
+    // One with nothing on the wire has an idle server: its requests go out when the current
+    // batch of replies ends, or else by a posted flush once the current handler is done.
+    if (connection* r = batch_reader; r && r->ex_ == ex_) {
         r->batch_flush_.emplace_back(shared_from_this(), session_);
         return;
     }
