@@ -304,6 +304,30 @@ TEST_CASE("a server that stops answering is dropped and the next connection serv
     }());
 }
 
+TEST_CASE("a request queued behind a stalled server goes out on the next connection")
+{
+    fake_server server(60s); // the stalled connection never answers again
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client c(ex, config_for(server.address(), 300ms));
+        const auto t0 = std::chrono::steady_clock::now();
+        auto [ec, r] = co_await c.async_get("stall-forever", tuple);
+        CHECK(ec == memcoro::errc::timeout);
+        // The stalled request is still on the wire: a request made now waits for the
+        // connection's next replies instead of being written behind it. None come; a timeout
+        // of silence after the stalled request's deadline (at ~600 ms) the connection is
+        // reset, and the waiting request goes out on the next one, before its own deadline
+        // (~750 ms).
+        co_await sleep_for(450ms - (std::chrono::steady_clock::now() - t0));
+        auto [ec2, v] = co_await c.async_get("behind", tuple);
+        CHECK_FALSE(ec2);
+        REQUIRE(v);
+        CHECK(v->value == "value-of-behind");
+        CHECK(server.connections() == 2);
+    }());
+}
+
 TEST_CASE("a request cancelled before it is written is never sent")
 {
     fake_server server(0ms);
