@@ -6,7 +6,6 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/this_coro.hpp>
@@ -17,7 +16,6 @@
 #include <exception>
 #include <optional>
 #include <span>
-#include <typeinfo>
 
 namespace memcoro::detail {
 namespace {
@@ -275,10 +273,8 @@ struct connection::flush_handler {
 /// flushing at once, the rest were allocated.
 void connection::post_flush(const asio::any_io_executor& ex, flush_handler&& h)
 {
-    using io_executor = asio::io_context::executor_type;
-    // (target<T>() does not check T in Asio 1.22: the type is compared first.)
-    if (ex.target_type() == typeid(io_executor))
-        asio::post(*ex.target<io_executor>(), std::move(h));
+    if (const auto* io = held_executor<asio::io_context::executor_type>(ex))
+        asio::post(*io, std::move(h));
     else
         asio::post(ex, std::move(h));
 }

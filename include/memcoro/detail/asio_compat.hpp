@@ -27,10 +27,17 @@ inline bool is_cancellation(asio::cancellation_type t) noexcept
                  asio::cancellation_type::total)) != asio::cancellation_type::none;
 }
 
+/// The executor of type T an any_io_executor holds, or nullptr if it holds another.
+/// (any_io_executor::target<T>() does not check T in Asio 1.22: the type is compared first.)
+template <class T>
+const T* held_executor(const asio::any_io_executor& ex) noexcept
+{
+    return ex.target_type() == typeid(T) ? ex.template target<T>() : nullptr;
+}
+
 /// Is the calling thread inside `ex` (an io_context executor or a strand of one, or an
 /// any_io_executor holding either), so that work bound to it may run directly, as
-/// asio::dispatch would run it? False when unknown. (any_io_executor::target<T>() does not
-/// check T in Asio 1.22: the type is compared first.)
+/// asio::dispatch would run it? False when unknown.
 template <class Executor>
 bool running_in(const Executor& ex) noexcept
 {
@@ -40,10 +47,10 @@ bool running_in(const Executor& ex) noexcept
                   std::is_same_v<Executor, strand_executor>) {
         return ex.running_in_this_thread();
     } else if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
-        if (ex.target_type() == typeid(io_executor))
-            return ex.template target<io_executor>()->running_in_this_thread();
-        if (ex.target_type() == typeid(strand_executor))
-            return ex.template target<strand_executor>()->running_in_this_thread();
+        if (const auto* io = held_executor<io_executor>(ex))
+            return io->running_in_this_thread();
+        if (const auto* strand = held_executor<strand_executor>(ex))
+            return strand->running_in_this_thread();
         return false;
     } else {
         return false;
