@@ -116,13 +116,15 @@ struct mget_gather : gather {
     using gather::gather;
 
     /// The request's key indexes grouped by part; a part's keys are a slice of it.
-    std::vector<std::uint32_t> order;
+    index_list order;
     struct part_result {
-        std::uint32_t begin = 0;               ///< its slice of `order`
-        std::vector<item> items;               ///< its hits
-        std::vector<std::uint32_t> item_index; ///< each hit's position in the slice
+        std::uint32_t begin = 0; ///< its slice of `order`
+        std::vector<item> items; ///< its hits
+        index_list item_index;   ///< each hit's position in the slice
     };
-    std::vector<part_result> parts;
+    // (The bookkeeping of a call is in pooled memory: a multi-get of a few hundred keys
+    // allocates nothing in steady state.)
+    std::vector<part_result, pool_allocator<part_result>> parts;
 
     void part_done(std::size_t p, op_entry& done, bool may_run_inline)
     {
@@ -130,7 +132,7 @@ struct mget_gather : gather {
         if (done.ec) {
             note_error(done);
             const std::size_t from = parts[p].begin;
-            for (std::size_t k = 0; k < done.req.keys.size(); ++k)
+            for (std::size_t k = 0; k < done.req.key_count(); ++k)
                 parent_entry.resp.key_errors.emplace_back(parent_entry.req.keys[order[from + k]],
                                                           done.ec);
         } else {
@@ -146,7 +148,7 @@ struct mget_gather : gather {
                 parent_entry.resp.key_errors.size() == parent_entry.req.keys.size();
             if (!parent_entry.completed()) {
                 const std::size_t n = parent_entry.req.keys.size();
-                std::vector<char> hit(n, 0);
+                std::vector<char, pool_allocator<char>> hit(n, 0);
                 for (const auto& pr : parts)
                     for (const std::uint32_t j : pr.item_index)
                         hit[order[pr.begin + j]] = 1;
@@ -165,7 +167,8 @@ struct mget_gather : gather {
         }
         // Hits in request order, as from a single server: place each by its request index.
         constexpr std::uint64_t empty = ~std::uint64_t(0);
-        std::vector<std::uint64_t> at(parent_entry.req.keys.size(), empty);
+        std::vector<std::uint64_t, pool_allocator<std::uint64_t>> at(parent_entry.req.keys.size(),
+                                                                     empty);
         std::size_t hits = 0;
         for (std::size_t q = 0; q < parts.size(); ++q) {
             const auto& pr = parts[q];
@@ -468,9 +471,11 @@ void client_impl::fan_out_retrieval(entry_ptr e)
             part->cmd = e->req.cmd;
             part->exptime = e->req.exptime;
             part->multi_key = true;
-            part->keys.resize(to - from);
-            for (std::size_t k = from; k < to; ++k)
-                part->keys[k - from].assign(keys[g->order[k]]);
+            // The part borrows its keys from the caller's request, which the gather keeps
+            // alive as long as any part is.
+            part->borrowed_keys = keys.data();
+            part->borrowed_index = g->order.data() + from;
+            part->borrowed_count = to - from;
             g->parts[p].begin = static_cast<std::uint32_t>(from);
             auto pe =
                 std::allocate_shared<mget_part>(pool_allocator<mget_part>{}, std::move(part), g, p);

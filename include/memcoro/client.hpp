@@ -204,7 +204,7 @@ public:
         r->flags = opts.flags;
         r->exptime = opts.expiry.count();
         for (auto&& [k, v] : items) {
-            r->keys.emplace_back(std::string_view(k));
+            detail::add_key(r->keys, k);
             r->values.emplace_back(std::string_view(v));
         }
         return start<store_multi_result>(std::move(r), std::forward<Token>(token));
@@ -219,7 +219,7 @@ public:
         r->cmd = proto::command::del;
         r->multi_key = true;
         for (auto&& k : keys)
-            r->keys.emplace_back(std::string_view(k));
+            detail::add_key(r->keys, k);
         return start<delete_multi_result>(std::move(r), std::forward<Token>(token));
     }
 
@@ -398,7 +398,7 @@ private:
         r->multi_key = true;
         r->exptime = expiry.count();
         for (auto&& k : keys)
-            r->keys.emplace_back(std::string_view(k));
+            detail::add_key(r->keys, k);
         return r;
     }
 

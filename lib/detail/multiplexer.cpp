@@ -220,10 +220,10 @@ std::error_code multiplexer::deliver(const proto::reply& r)
         // memcached answers the keys of a retrieval in request order, skipping misses: a
         // VALUE for a key that was not asked (at this position) means replies are shifted.
         const bool multi = e.req.multi_key;
-        const std::size_t n = multi ? e.req.keys.size() : 1;
+        const std::size_t n = multi ? e.req.key_count() : 1;
         std::size_t j = e.key_cursor;
         for (; j < n; ++j)
-            if ((multi ? e.req.keys[j] : e.req.key) == r.key)
+            if ((multi ? e.req.key_at(j) : e.req.key) == r.key)
                 break;
         if (j == n)
             return errc::protocol_desync;

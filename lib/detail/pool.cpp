@@ -11,6 +11,10 @@ constexpr std::size_t classes = pool_max_block / granularity;
 /// Strings longer than this are not kept in a cached request.
 constexpr std::size_t max_kept_capacity = 64 * 1024;
 constexpr std::size_t max_cached_requests = 1024;
+/// Key strings kept for reuse (each with room for any valid key) and the most kept.
+constexpr std::size_t max_key_capacity = 256;
+constexpr std::size_t max_spare_keys = 4096;
+const std::size_t inline_capacity = std::string().capacity();
 
 std::size_t class_of(std::size_t bytes) noexcept
 {
@@ -25,8 +29,13 @@ struct thread_cache {
     std::array<free_block*, classes> heads{};
     std::array<std::size_t, classes> counts{};
     std::vector<proto::request*> requests;
+    std::vector<std::string> spare_keys;
 
-    thread_cache() { requests.reserve(64); }
+    thread_cache()
+    {
+        requests.reserve(64);
+        spare_keys.reserve(max_spare_keys);
+    }
     thread_cache(const thread_cache&) = delete;
     thread_cache& operator=(const thread_cache&) = delete;
 
@@ -144,6 +153,14 @@ void request_recycler::operator()(proto::request* r) const noexcept
     r->multi_key = false;
     r->all_servers = false;
     trim(r->key);
+    // Keys too long for the string's inline buffer keep theirs, for the next request's keys.
+    for (auto& k : r->keys) {
+        if (k.capacity() <= inline_capacity || k.capacity() > max_key_capacity ||
+            tc->spare_keys.size() >= max_spare_keys)
+            continue;
+        k.clear();
+        tc->spare_keys.push_back(std::move(k));
+    }
     r->keys.clear();
     trim(r->value);
     r->values.clear();
@@ -152,11 +169,27 @@ void request_recycler::operator()(proto::request* r) const noexcept
     r->cas = 0;
     r->has_delay = false;
     r->group.clear();
+    r->borrowed_keys = nullptr;
+    r->borrowed_index = nullptr;
+    r->borrowed_count = 0;
     try {
         tc->requests.push_back(r);
     } catch (...) {
         delete r;
     }
+}
+
+void add_key(std::vector<std::string>& keys, std::string_view key)
+{
+    if (key.size() > inline_capacity) {
+        if (thread_cache* tc = cache(); tc && !tc->spare_keys.empty()) {
+            keys.push_back(std::move(tc->spare_keys.back()));
+            tc->spare_keys.pop_back();
+            keys.back().assign(key);
+            return;
+        }
+    }
+    keys.emplace_back(key);
 }
 
 request_ptr make_request()

@@ -39,7 +39,7 @@ void server_monitor::on_finished(const op_entry& e) noexcept
         if (ec)
             errors_.fetch_add(1, std::memory_order_relaxed);
         else if (proto::is_retrieval(e.req.cmd)) {
-            const std::size_t asked = e.req.multi_key ? e.req.keys.size() : 1;
+            const std::size_t asked = e.req.multi_key ? e.req.key_count() : 1;
             // (item_index has an entry per hit whether the hits are owned or the caller's.)
             const std::size_t found =
                 e.req.multi_key ? e.resp.item_index.size() : std::size_t(e.resp.found ? 1 : 0);

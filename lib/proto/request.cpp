@@ -42,11 +42,12 @@ std::error_code validate(const request& req) noexcept
 {
     if (req.multi_key) {
         const bool storage = is_storage(req.cmd);
-        if (!(is_retrieval(req.cmd) || storage || req.cmd == command::del) || req.keys.empty() ||
-            (storage && req.values.size() != req.keys.size()))
+        const std::size_t n = req.key_count();
+        if (!(is_retrieval(req.cmd) || storage || req.cmd == command::del) || n == 0 ||
+            (storage && (req.borrowed_keys || req.values.size() != n)))
             return errc::invalid_argument;
-        for (const auto& k : req.keys)
-            if (auto ec = check_key(k))
+        for (std::size_t j = 0; j < n; ++j)
+            if (auto ec = check_key(req.key_at(j)))
                 return ec;
         return {};
     }
@@ -149,8 +150,8 @@ void write_line(const request& req, Writer& w)
         if (!req.multi_key) {
             w.arg(req.key);
         } else {
-            for (const auto& k : req.keys)
-                w.arg(k);
+            for (std::size_t j = 0, n = req.key_count(); j < n; ++j)
+                w.arg(req.key_at(j));
         }
         break;
     case command::touch:

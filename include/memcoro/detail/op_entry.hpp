@@ -20,6 +20,9 @@ namespace memcoro::detail {
 
 using clock = std::chrono::steady_clock;
 
+/// Indexes kept per multi-key request, in pooled memory.
+using index_list = std::vector<std::uint32_t, pool_allocator<std::uint32_t>>;
+
 /// The reply of one request, accumulated from decoder events.
 struct response {
     proto::reply_type status = proto::reply_type::end; ///< the terminal line
@@ -31,7 +34,7 @@ struct response {
     bool found = false;
     stats_result stats; ///< STAT lines
     /// Multi-key retrievals: for each of `items`, the index of its key in the request.
-    std::vector<std::uint32_t> item_index;
+    index_list item_index;
     /// Multi-key retrievals split over servers: keys whose server failed.
     std::vector<std::pair<std::string, std::error_code>> key_errors;
     /// Multi-key storage/delete: per key, its reply and error, in request order.

@@ -8,6 +8,9 @@
 #include <cstddef>
 #include <memory>
 #include <new>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace memcoro::detail {
 
@@ -52,5 +55,9 @@ using request_ptr = std::unique_ptr<proto::request, request_recycler>;
 
 /// A cleared request, from the thread's cache when it has one.
 request_ptr make_request();
+
+/// Appends `key` to a request's keys, in a string recycled from an earlier request's keys
+/// when the key is too long for the string's inline buffer.
+void add_key(std::vector<std::string>& keys, std::string_view key);
 
 } // namespace memcoro::detail

@@ -65,6 +65,20 @@ struct request {
     std::uint64_t cas = 0;    ///< cas unique (cas); delta (incr/decr)
     bool has_delay = false;   ///< flush_all with a delay
     std::string group;        ///< stats group ("items", "slabs", ...), empty for general stats
+    /// A multi-key retrieval that is one server's share of a larger one borrows its keys
+    /// from that request instead of copying them: its key j is
+    /// `borrowed_keys[borrowed_index[j]]`, `borrowed_count` of them (`keys` stays empty).
+    /// The lender's keys must outlive this request.
+    const std::string* borrowed_keys = nullptr;
+    const std::uint32_t* borrowed_index = nullptr;
+    std::size_t borrowed_count = 0;
+
+    /// The keys of a multi-key request, owned or borrowed.
+    std::size_t key_count() const noexcept { return borrowed_keys ? borrowed_count : keys.size(); }
+    const std::string& key_at(std::size_t j) const noexcept
+    {
+        return borrowed_keys ? borrowed_keys[borrowed_index[j]] : keys[j];
+    }
 };
 
 constexpr reply_kind expected_reply(command c) noexcept

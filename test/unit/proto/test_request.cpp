@@ -139,6 +139,42 @@ TEST_CASE("request: multi-key retrievals list every key in order")
     CHECK(encode(both) == "get a b\r\n");
 }
 
+TEST_CASE("request: a retrieval that borrows its keys lists the lent ones it indexes")
+{
+    // One server's share of a larger multi-get: keys 3, 0 and 2 of the caller's request.
+    const std::vector<std::string> lender{"k0", "k1", "k2", std::string(250, 'x')};
+    const std::uint32_t index[] = {3, 0, 2};
+    request part;
+    part.cmd = command::gat;
+    part.multi_key = true;
+    part.exptime = 7;
+    part.borrowed_keys = lender.data();
+    part.borrowed_index = index;
+    part.borrowed_count = 3;
+    REQUIRE(part.key_count() == 3);
+    CHECK(part.key_at(0) == lender[3]);
+    CHECK(part.key_at(2) == "k2");
+    CHECK_FALSE(proto::validate(part));
+    CHECK(encode(part) == "gat 7 " + lender[3] + " k0 k2\r\n");
+    part.borrowed_count = 1;
+    CHECK(encode(part) == "gat 7 " + lender[3] + "\r\n");
+
+    // A bad lent key is refused like an owned one; storage never borrows.
+    const std::vector<std::string> bad{"ok", "not ok"};
+    const std::uint32_t both[] = {0, 1};
+    part.borrowed_keys = bad.data();
+    part.borrowed_index = both;
+    part.borrowed_count = 2;
+    CHECK(proto::validate(part) == errc::invalid_key);
+    part.borrowed_count = 0;
+    CHECK(proto::validate(part) == errc::invalid_argument);
+    part.cmd = command::set;
+    part.borrowed_keys = lender.data();
+    part.borrowed_count = 1;
+    part.values = {"v"};
+    CHECK(proto::validate(part) == errc::invalid_argument);
+}
+
 TEST_CASE("request: touch encodes key then expiry, negative and large")
 {
     request t = single(command::touch, "k");
