@@ -107,6 +107,8 @@ void connection::close(std::error_code ec)
     mux_.fail_all(ec);
     end_session(asio::error::operation_aborted);
     reset_socket();
+    if (connect_wait_)
+        connect_wait_->cancel();
     wake_run_.cancel();
     watchdog_timer_.cancel();
 }
@@ -191,17 +193,51 @@ asio::awaitable<std::error_code> connection::connect()
         // ASIO_CONCURRENCY_HINT_UNSAFE has none to offer).
         endpoints.emplace_back(asio::ip::tcp::endpoint(*ip, addr_.port));
     } else {
-        asio::ip::tcp::resolver resolver(ex_);
-        auto r =
-            co_await (resolver.async_resolve(addr_.host, std::to_string(addr_.port),
-                                             asio::ip::tcp::resolver::numeric_service, use_tuple) ||
-                      timer.async_wait(use_tuple));
-        if (r.index() == 1)
+        // The resolver calls getaddrinfo on a thread of its own, and nothing interrupts that
+        // call (it may wait on an unreachable DNS server far longer than connect_timeout). So
+        // the lookup is not awaited: its completion cancels the deadline's timer, and the
+        // connection waits on that timer alone. At the deadline, or when the connection is
+        // closed, the lookup is abandoned: it finishes on its own and its result is dropped.
+        struct lookup {
+            asio::ip::tcp::resolver resolver;
+            asio::steady_timer* waiter = nullptr;
+            bool done = false;
+            std::error_code ec;
+            asio::ip::tcp::resolver::results_type results;
+            explicit lookup(const asio::any_io_executor& ex)
+                : resolver(ex)
+            {
+            }
+        };
+        auto l = std::make_shared<lookup>(ex_);
+        l->waiter = &timer;
+        l->resolver.async_resolve(
+            addr_.host, std::to_string(addr_.port), asio::ip::tcp::resolver::numeric_service,
+            [l](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
+                l->done = true;
+                l->ec = ec;
+                l->results = std::move(results);
+                if (l->waiter)
+                    l->waiter->cancel();
+            });
+        {
+            // close() cancels the wait; cleared however the wait ends (even if the frame is
+            // destroyed with its io_context).
+            struct waiting {
+                connection& self;
+                lookup& l;
+                ~waiting() { self.connect_wait_ = l.waiter = nullptr; }
+            } w{*this, *l};
+            connect_wait_ = &timer;
+            co_await timer.async_wait(use_tuple);
+        }
+        if (closed_)
+            co_return asio::error::operation_aborted;
+        if (!l->done)
             co_return errc::connect_timeout;
-        auto [ec, results] = std::get<0>(std::move(r));
-        if (ec)
+        if (l->ec)
             co_return errc::resolve_failed;
-        for (const auto& entry : results)
+        for (const auto& entry : l->results)
             endpoints.emplace_back(entry.endpoint());
         if (endpoints.empty())
             co_return errc::resolve_failed;

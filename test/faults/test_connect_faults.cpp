@@ -2,9 +2,54 @@
 // (scenario 6 of docs/reliability.md).
 #include "faults_common.hpp"
 
+#include <asio/detached.hpp>
+
+#include <dlfcn.h>
+#include <netdb.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+
 using namespace memcoro::faults;
 
 namespace {
+
+/// A host name whose lookup hangs, as one waiting on an unreachable DNS server does: this
+/// program's getaddrinfo (below) holds every lookup of it until the test releases them.
+constexpr const char* hanging_name = "memcoro-hanging-lookup.invalid";
+
+struct lookup_gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool open = true;
+    int held = 0; // lookups of hanging_name that have started
+};
+lookup_gate gate;
+
+/// Holds lookups of hanging_name from now until it is destroyed (declare it after the
+/// io_context: the io_context's destructor joins the resolver's thread).
+struct hold_lookups {
+    hold_lookups()
+    {
+        std::lock_guard lock(gate.m);
+        gate.open = false;
+        gate.held = 0;
+    }
+    ~hold_lookups()
+    {
+        {
+            std::lock_guard lock(gate.m);
+            gate.open = true;
+        }
+        gate.cv.notify_all();
+    }
+    int held()
+    {
+        std::lock_guard lock(gate.m);
+        return gate.held;
+    }
+};
 
 struct failure {
     std::error_code ec;
@@ -31,6 +76,21 @@ asio::awaitable<failure> failing_get(memcoro::client& c)
 }
 
 } // namespace
+
+// Every lookup of the program comes here; all but those of hanging_name go on to the real one.
+extern "C" int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints,
+                           struct addrinfo** res)
+{
+    using real_fn = int (*)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
+    static const auto real = reinterpret_cast<real_fn>(dlsym(RTLD_NEXT, "getaddrinfo"));
+    if (node && std::strcmp(node, hanging_name) == 0) {
+        std::unique_lock lock(gate.m);
+        ++gate.held;
+        gate.cv.wait_for(lock, std::chrono::seconds(30), [] { return gate.open; });
+        return EAI_AGAIN; // what a DNS timeout reports
+    }
+    return real(node, service, hints, res);
+}
 
 // Scenario 6.
 TEST_CASE("connect: a refused connection fails quickly with connection_failed naming the server",
@@ -79,6 +139,61 @@ TEST_CASE("connect: a name that does not resolve fails quickly with resolve_fail
         CHECK(f.what.find("no-such-host!.invalid:11211") != std::string::npos);
         CHECK(f.took_ms < to_ms(load_slack));
         WARN("unresolvable: resolve_failed after " << f.took_ms << " ms: " << f.what);
+    }());
+}
+
+TEST_CASE("connect: a host name lookup that hangs fails at connect_timeout; a client closed "
+          "meanwhile answers at once",
+          "[faults][connect]")
+{
+    asio::io_context ioc;
+    hold_lookups hold; // after ioc: released before ioc joins the resolver's thread
+    constexpr ms connect_timeout = 200ms;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::server_address a;
+        a.host = hanging_name;
+        a.port = 11211;
+        memcoro::client_config cfg;
+        cfg.servers = {a};
+        cfg.connect_timeout = connect_timeout;
+        {
+            memcoro::client c(ex, cfg);
+            auto f = co_await failing_get(c);
+            INFO(f.what);
+            CHECK(hold.held() == 1); // the lookup was made, and is still hanging
+            CHECK(f.ec == memcoro::errc::connect_timeout);
+            CHECK(f.server == std::string(hanging_name) + ":11211");
+            CHECK(f.took_ms >= to_ms(connect_timeout) - 1);
+            CHECK(f.took_ms <= to_ms(connect_timeout + load_slack));
+            WARN("hanging lookup: connect_timeout after " << f.took_ms << " ms");
+        }
+        // Closed while its lookup hangs (behind the first one, on the resolver's one
+        // thread): the call ends at once with operation_aborted.
+        cfg.connect_timeout = 10s;
+        memcoro::client c(ex, cfg);
+        failure f;
+        bool done = false;
+        asio::co_spawn(
+            ex,
+            [&]() -> asio::awaitable<void> {
+                f = co_await failing_get(c);
+                done = true;
+            },
+            asio::detached);
+        asio::steady_timer t(ex, 50ms);
+        co_await t.async_wait(asio::use_awaitable);
+        CHECK_FALSE(done);
+        const auto closed_at = clock::now();
+        c.close();
+        while (!done && clock::now() - closed_at < 5s) {
+            t.expires_after(1ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        INFO(f.what);
+        CHECK(done);
+        CHECK(f.ec == asio::error::operation_aborted);
+        CHECK(to_ms(clock::now() - closed_at) <= to_ms(load_slack));
     }());
 }
 

@@ -89,6 +89,7 @@ private:
     asio::steady_timer wake_run_;    // idle run loop: waits for work
     asio::steady_timer session_end_; // run() waits on it while connected
     asio::steady_timer watchdog_timer_;
+    asio::steady_timer* connect_wait_ = nullptr; // connect() waits for a host name lookup
     bool running_ = false;
     bool run_idle_ = false;     // run() waits on wake_run_
     std::uint64_t session_ = 0; // counts connections; handlers of an older one are ignored
