@@ -420,9 +420,22 @@ void client_impl::fan_out_retrieval(entry_ptr e)
             ++used_servers;
     }
     const std::size_t chunk = cfg_.max_keys_per_request;
+    // A gat/gats line must also fit proto::max_touch_line: its keys (each with its space) get
+    // what the command, the expiry and "\r\n" leave.
+    const bool touching = e->req.cmd == proto::command::gat || e->req.cmd == proto::command::gats;
+    constexpr std::size_t touch_key_bytes = proto::max_touch_line - 32;
+    const auto fits_one_line = [&] {
+        if (!touching)
+            return true;
+        std::size_t bytes = 0;
+        for (const auto& k : keys)
+            bytes += 1 + k.size();
+        return bytes <= touch_key_bytes;
+    };
     // One server, one request: the caller's own entry goes out as it is (a call into the
     // caller's result always goes through a gather, which places the hits).
-    if (used_servers == 1 && e->resp.key_errors.empty() && n <= chunk && !e->multi_sink) {
+    if (used_servers == 1 && e->resp.key_errors.empty() && n <= chunk && !e->multi_sink &&
+        fits_one_line()) {
         send(*servers_[target[0]], std::move(e));
         return;
     }
@@ -443,9 +456,28 @@ void client_impl::fan_out_retrieval(entry_ptr e)
             if (target[i] != none)
                 g->order[fill[target[i]]++] = i;
     }
-    std::size_t parts = 0;
-    for (std::size_t si = 0; si < servers_.size(); ++si)
-        parts += (begin[si + 1] - begin[si] + chunk - 1) / chunk;
+    // Each server's keys in parts of at most `chunk` keys (and, for touches, one line).
+    auto& slices = scratch_parts_;
+    slices.clear();
+    for (std::uint32_t si = 0; si < servers_.size(); ++si) {
+        for (std::uint32_t from = begin[si]; from < begin[si + 1];) {
+            auto to =
+                static_cast<std::uint32_t>(std::min<std::size_t>(from + chunk, begin[si + 1]));
+            if (touching) {
+                std::size_t bytes = 0;
+                for (std::uint32_t k = from; k < to; ++k) {
+                    bytes += 1 + keys[g->order[k]].size();
+                    if (bytes > touch_key_bytes) {
+                        to = k; // (a key always fits alone: it is at most 250 bytes)
+                        break;
+                    }
+                }
+            }
+            slices.push_back({si, from, to});
+            from = to;
+        }
+    }
+    const std::size_t parts = slices.size();
     if (parts == 0) {
         if (get_multi_result* out = e->multi_sink) { // no key has a usable server
             out->hits.clear();
@@ -463,29 +495,26 @@ void client_impl::fan_out_retrieval(entry_ptr e)
         out->hits.resize(n);
         slots = out->hits.data();
     }
-    std::size_t p = 0;
-    for (std::size_t si = 0; si < servers_.size(); ++si) {
-        for (std::size_t from = begin[si]; from < begin[si + 1]; from += chunk, ++p) {
-            const std::size_t to = std::min<std::size_t>(from + chunk, begin[si + 1]);
-            auto part = make_request();
-            part->cmd = e->req.cmd;
-            part->exptime = e->req.exptime;
-            part->multi_key = true;
-            // The part borrows its keys from the caller's request, which the gather keeps
-            // alive as long as any part is.
-            part->borrowed_keys = keys.data();
-            part->borrowed_index = g->order.data() + from;
-            part->borrowed_count = to - from;
-            g->parts[p].begin = static_cast<std::uint32_t>(from);
-            auto pe =
-                std::allocate_shared<mget_part>(pool_allocator<mget_part>{}, std::move(part), g, p);
-            if (slots) {
-                pe->slots = slots;
-                pe->slot_of = g->order.data() + from;
-                pe->slots_owner = e.get();
-            }
-            send(*servers_[si], std::move(pe));
+    for (std::size_t p = 0; p < parts; ++p) {
+        const auto [si, from, to] = slices[p];
+        auto part = make_request();
+        part->cmd = e->req.cmd;
+        part->exptime = e->req.exptime;
+        part->multi_key = true;
+        // The part borrows its keys from the caller's request, which the gather keeps
+        // alive as long as any part is.
+        part->borrowed_keys = keys.data();
+        part->borrowed_index = g->order.data() + from;
+        part->borrowed_count = to - from;
+        g->parts[p].begin = static_cast<std::uint32_t>(from);
+        auto pe =
+            std::allocate_shared<mget_part>(pool_allocator<mget_part>{}, std::move(part), g, p);
+        if (slots) {
+            pe->slots = slots;
+            pe->slot_of = g->order.data() + from;
+            pe->slots_owner = e.get();
         }
+        send(*servers_[si], std::move(pe));
     }
 }
 

@@ -46,7 +46,8 @@ struct client_config {
     /// callback of its own.
     server_event_callback on_server_event;
 
-    /// Multi-key retrievals send at most this many keys per request.
+    /// Multi-key retrievals send at most this many keys per request (gat requests also at
+    /// most proto::max_touch_line bytes each).
     std::size_t max_keys_per_request = 100;
     /// Concurrent single-key gets (and gets) bound for the same connection and written
     /// together go out as one multi-key request of at most this many keys; each caller still

@@ -282,6 +282,47 @@ TEST_CASE("multi-get returns hits in request order and skips misses")
     }());
 }
 
+TEST_CASE("a multi-key gat of long keys goes out in lines memcached accepts")
+{
+    // memcached closes the connection on a gat line of more than 2048 bytes (get and gets
+    // lines may be of any length): 100 keys of 200 bytes must be split by length, not only
+    // by count.
+    memcached_process a, b;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client one(ex, a.address());
+        memcoro::client_config cfg;
+        cfg.servers = memcoro::server_address::parse_list(a.address() + "," + b.address());
+        memcoro::client two(ex, cfg);
+        std::vector<std::string> keys;
+        for (int i = 0; i < 100; ++i) {
+            std::string k = "gat:" + std::to_string(i) + ":";
+            k.resize(200, 'k');
+            keys.push_back(k);
+            if (i % 4 != 3) { // a quarter of them are misses
+                co_await one.async_set(k, "v" + std::to_string(i));
+                co_await two.async_set(k, "v" + std::to_string(i));
+            }
+        }
+        for (memcoro::client* c : {&one, &two}) {
+            auto r = co_await c->async_gat_multi(keys, 100s);
+            CHECK(r.errors.empty());
+            REQUIRE(r.hits.size() == 75);
+            for (std::size_t h = 0; h < r.hits.size(); ++h) {
+                const std::size_t i = h / 3 * 4 + h % 3;
+                CHECK(r.hits[h].key == keys[i]);
+                CHECK(r.hits[h].value == "v" + std::to_string(i));
+            }
+            // No connection was lost on the way: one per server.
+            for (const auto& info : c->servers()) {
+                CHECK(info.counters.connects == 1);
+                CHECK(info.counters.errors == 0);
+            }
+        }
+    }());
+}
+
 TEST_CASE("server-wide commands: version, stats, flush_all, verbosity")
 {
     memcached_process mc;

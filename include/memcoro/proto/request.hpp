@@ -12,6 +12,10 @@ namespace memcoro::proto {
 
 /// The longest key memcached accepts.
 inline constexpr std::size_t max_key_length = 250;
+/// Longest `gat`/`gats` line memcached accepts: it reads more than 2048 bytes without the end
+/// of the line as an error and closes the connection (`get` and `gets` lines may be of any
+/// length). Multi-key touches are split so that every line fits.
+inline constexpr std::size_t max_touch_line = 2048;
 
 enum class command : std::uint8_t {
     get,
