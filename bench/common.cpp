@@ -43,7 +43,7 @@ namespace {
         std::cerr << "  --threads N                io_context threads, a client each (default 1)\n"
                   << "  --distribution NAME        key distribution (default ketama; e.g. modula)\n"
                   << "  --hash NAME                key hash (default: the distribution's own)\n"
-                  << "  --max-keys-per-request N   keys per multi-get request (default 100)\n"
+                  << "  --max-keys-per-request N   keys per multi-get request (default 250)\n"
                   << "  --get-api into|value       gets: async_get_into a reused item and\n"
                   << "                             async_get_multi_into a reused result\n"
                   << "                             (default), or async_get / async_get_multi\n"
