@@ -397,6 +397,8 @@ private:
         r->cmd = c;
         r->multi_key = true;
         r->exptime = expiry.count();
+        if constexpr (std::ranges::sized_range<const Keys>)
+            r->keys.reserve(std::ranges::size(keys)); // (a recycled request's room stays)
         for (auto&& k : keys)
             detail::add_key(r->keys, k);
         return r;
