@@ -191,6 +191,35 @@ public:
                                        std::forward<Token>(token));
     }
 
+    /// Multi-key gats: gat with the CAS uniques.
+    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_gats_multi(const Keys& keys, ttl expiry, Token&& token = {})
+    {
+        return start<get_multi_result>(multi(proto::command::gats, keys, expiry),
+                                       std::forward<Token>(token));
+    }
+
+    /// Multi-key gat into the caller's result, as async_get_multi_into.
+    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_gat_multi_into(const Keys& keys, ttl expiry, get_multi_result& out,
+                              Token&& token = {})
+    {
+        return start<void>(multi(proto::command::gat, keys, expiry), std::forward<Token>(token),
+                           nullptr, &out);
+    }
+
+    /// Multi-key gats into the caller's result, as async_get_multi_into.
+    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_gats_multi_into(const Keys& keys, ttl expiry, get_multi_result& out,
+                               Token&& token = {})
+    {
+        return start<void>(multi(proto::command::gats, keys, expiry), std::forward<Token>(token),
+                           nullptr, &out);
+    }
+
     /// Multi-key set: every key's request is sent at once, to its own server.
     /// `items`: a range of (key, value) pairs. `void(std::error_code, store_multi_result)`:
     /// one entry per key, with its status or its error; the call itself fails only when no

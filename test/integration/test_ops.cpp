@@ -282,9 +282,9 @@ TEST_CASE("multi-get returns hits in request order and skips misses")
     }());
 }
 
-TEST_CASE("a multi-key gat of long keys goes out in lines memcached accepts")
+TEST_CASE("multi-key gat and gats of long keys go out in lines memcached accepts")
 {
-    // memcached closes the connection on a gat line of more than 2048 bytes (get and gets
+    // memcached closes the connection on a gat/gats line of more than 2048 bytes (get and gets
     // lines may be of any length): 100 keys of 200 bytes must be split by length, not only
     // by count.
     memcached_process a, b;
@@ -306,13 +306,23 @@ TEST_CASE("a multi-key gat of long keys goes out in lines memcached accepts")
             }
         }
         for (memcoro::client* c : {&one, &two}) {
-            auto r = co_await c->async_gat_multi(keys, 100s);
-            CHECK(r.errors.empty());
-            REQUIRE(r.hits.size() == 75);
-            for (std::size_t h = 0; h < r.hits.size(); ++h) {
-                const std::size_t i = h / 3 * 4 + h % 3;
-                CHECK(r.hits[h].key == keys[i]);
-                CHECK(r.hits[h].value == "v" + std::to_string(i));
+            memcoro::get_multi_result results[4];
+            results[0] = co_await c->async_gat_multi(keys, 100s);
+            results[1] = co_await c->async_gats_multi(keys, 100s);
+            co_await c->async_gat_multi_into(keys, 100s, results[2]);
+            co_await c->async_gats_multi_into(keys, 100s, results[3]);
+            for (int v = 0; v < 4; ++v) {
+                const auto& r = results[v];
+                CAPTURE(v);
+                CHECK(r.errors.empty());
+                REQUIRE(r.hits.size() == 75);
+                for (std::size_t h = 0; h < r.hits.size(); ++h) {
+                    const std::size_t i = h / 3 * 4 + h % 3;
+                    CHECK(r.hits[h].key == keys[i]);
+                    CHECK(r.hits[h].value == "v" + std::to_string(i));
+                    // gats carries each hit's CAS unique, gat none
+                    CHECK((r.hits[h].cas != 0) == (v % 2 == 1));
+                }
             }
             // No connection was lost on the way: one per server.
             for (const auto& info : c->servers()) {
