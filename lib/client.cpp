@@ -59,152 +59,6 @@ client_service& service_of(const asio::any_io_executor& ex)
     return asio::use_service<client_service>(asio::query(ex, asio::execution::context));
 }
 
-/// One part of a request split over servers; reports to its gather when done.
-class part_entry final : public op_entry {
-public:
-    /// `done(part, may_run_inline)`, see op_entry::complete.
-    part_entry(proto::request r, std::function<void(op_entry&, bool)> done)
-        : op_entry(std::move(r))
-        , done_(std::move(done))
-    {
-    }
-
-private:
-    void on_complete(bool may_run_inline) override { done_(*this, may_run_inline); }
-    std::function<void(op_entry&, bool)> done_;
-};
-
-/// Answers the caller of a split request once all its parts are done.
-struct gather {
-    explicit gather(entry_ptr p)
-        : parent(std::move(p))
-    {
-    }
-
-    entry_ptr parent;
-    std::size_t remaining = 0;
-    std::error_code first_error;
-    const std::string* first_error_server = nullptr;
-
-    void note_error(const op_entry& part)
-    {
-        if (first_error)
-            return;
-        first_error = part.ec;
-        first_error_server = part.server;
-        if (!part.resp.text.empty())
-            parent->resp.text = part.resp.text;
-    }
-
-    /// `failed_all`: the call as a whole could not be carried out.
-    void finish(bool failed_all, bool may_run_inline = false)
-    {
-        std::error_code ec;
-        if (failed_all && first_error) {
-            parent->server = first_error_server;
-            parent->resp.key_errors.clear();
-            ec = first_error;
-        }
-        if (parent->settle(ec))
-            parent->complete(may_run_inline);
-    }
-};
-
-/// A multi-key retrieval split over servers (and chunks): answers the caller once every part
-/// is done, with the hits in request order.
-struct mget_gather : gather {
-    using gather::gather;
-
-    /// The request's key indexes grouped by part; a part's keys are a slice of it.
-    index_list order;
-    struct part_result {
-        std::uint32_t begin = 0; ///< its slice of `order`
-        std::vector<item> items; ///< its hits
-        index_list item_index;   ///< each hit's position in the slice
-    };
-    // (The bookkeeping of a call is in pooled memory: a multi-get of a few hundred keys
-    // allocates nothing in steady state.)
-    std::vector<part_result, pool_allocator<part_result>> parts;
-
-    void part_done(std::size_t p, op_entry& done, bool may_run_inline)
-    {
-        op_entry& parent_entry = *parent;
-        if (done.ec) {
-            note_error(done);
-            const std::size_t from = parts[p].begin;
-            for (std::size_t k = 0; k < done.req.key_count(); ++k)
-                parent_entry.resp.key_errors.emplace_back(parent_entry.req.keys[order[from + k]],
-                                                          done.ec);
-        } else {
-            parts[p].items = std::move(done.resp.items);
-            parts[p].item_index = std::move(done.resp.item_index);
-        }
-        if (--remaining > 0)
-            return;
-        if (get_multi_result* out = parent_entry.multi_sink) {
-            // The hits are in their request slots already: close the gaps, moving each hit
-            // to its place (swapped, so the items passed over keep their capacity).
-            const bool failed_all =
-                parent_entry.resp.key_errors.size() == parent_entry.req.keys.size();
-            if (!parent_entry.completed()) {
-                const std::size_t n = parent_entry.req.keys.size();
-                std::vector<char, pool_allocator<char>> hit(n, 0);
-                for (const auto& pr : parts)
-                    for (const std::uint32_t j : pr.item_index)
-                        hit[order[pr.begin + j]] = 1;
-                std::size_t w = 0;
-                for (std::size_t i = 0; i < n; ++i)
-                    if (hit[i]) {
-                        if (i != w)
-                            std::swap(out->hits[w], out->hits[i]);
-                        ++w;
-                    }
-                out->hits.resize(w);
-                out->errors = std::move(parent_entry.resp.key_errors);
-            }
-            finish(failed_all, may_run_inline);
-            return;
-        }
-        // Hits in request order, as from a single server: place each by its request index.
-        constexpr std::uint64_t empty = ~std::uint64_t(0);
-        std::vector<std::uint64_t, pool_allocator<std::uint64_t>> at(parent_entry.req.keys.size(),
-                                                                     empty);
-        std::size_t hits = 0;
-        for (std::size_t q = 0; q < parts.size(); ++q) {
-            const auto& pr = parts[q];
-            for (std::size_t h = 0; h < pr.items.size(); ++h)
-                at[order[pr.begin + pr.item_index[h]]] = (std::uint64_t(q) << 32) | h;
-            hits += pr.items.size();
-        }
-        auto& out = parent_entry.resp.items;
-        out.reserve(hits);
-        for (const std::uint64_t w : at)
-            if (w != empty)
-                out.push_back(std::move(parts[w >> 32].items[w & 0xffffffffu]));
-        finish(parent_entry.resp.key_errors.size() == parent_entry.req.keys.size(), may_run_inline);
-    }
-};
-
-/// One part of a split multi-key retrieval.
-class mget_part final : public op_entry {
-public:
-    mget_part(request_ptr r, std::shared_ptr<mget_gather> g, std::size_t index)
-        : op_entry(std::move(r))
-        , gather_(std::move(g))
-        , index_(index)
-    {
-    }
-
-private:
-    void on_complete(bool may_run_inline) override
-    {
-        gather_->part_done(index_, *this, may_run_inline);
-    }
-
-    std::shared_ptr<mget_gather> gather_;
-    std::size_t index_;
-};
-
 } // namespace
 
 client_impl::client_impl(asio::any_io_executor ex, client_config cfg)
@@ -282,9 +136,7 @@ bool client_impl::usable(server& s, clock::time_point now)
     if (s.monitor->take_probe(now)) {
         // The client's own request decides whether the server is back; callers' requests
         // keep failing fast (or over) meanwhile, so none of them pays for a dead server.
-        proto::request probe;
-        probe.cmd = proto::command::version;
-        send(s, std::make_shared<part_entry>(std::move(probe), [](op_entry&, bool) {}));
+        send(s, std::make_shared<unanswered_entry>(make_request<proto::version>()));
     }
     return false;
 }
@@ -318,18 +170,64 @@ void client_impl::send(server& s, entry_ptr e)
     s.pick().submit(std::move(e));
 }
 
+namespace {
+
+/// The keys a multi-key call looks up or writes (the caller's own list).
+const proto::string_list* keys_of(proto::request& req) noexcept
+{
+    if (auto* r = std::get_if<proto::retrieval>(&req))
+        return &r->keys;
+    if (auto* s = std::get_if<proto::storage>(&req))
+        return &s->keys;
+    if (auto* d = std::get_if<proto::deletion>(&req))
+        return &d->keys;
+    return nullptr;
+}
+
+/// The one key of a single-key request.
+struct key_of_request {
+    std::string_view operator()(const proto::arithmetic& r) const noexcept { return r.key; }
+    std::string_view operator()(const proto::touch& r) const noexcept { return r.key; }
+    std::string_view operator()(const proto::retrieval& r) const noexcept { return r.keys[0]; }
+    std::string_view operator()(const proto::storage& r) const noexcept { return r.keys[0]; }
+    std::string_view operator()(const proto::deletion& r) const noexcept { return r.keys[0]; }
+    std::string_view operator()(const auto&) const noexcept { return {}; }
+};
+
+std::string_view key_of(const proto::request& req) noexcept
+{
+    return std::visit(key_of_request{}, req);
+}
+
+/// A fresh request like `req` (command and arguments) without its keys and values.
+request_ptr part_like(const proto::request& req)
+{
+    request_ptr p = make_request(req.index());
+    if (const auto* r = std::get_if<proto::retrieval>(&req)) {
+        auto& q = *std::get_if<proto::retrieval>(p.get());
+        q.with_cas = r->with_cas;
+        q.exptime = r->exptime;
+    } else if (const auto* s = std::get_if<proto::storage>(&req)) {
+        auto& q = *std::get_if<proto::storage>(p.get());
+        q.mode = s->mode;
+        q.flags = s->flags;
+        q.exptime = s->exptime;
+    } else if (!std::holds_alternative<proto::deletion>(req)) {
+        *p = req; // a request without keys: every server gets the same
+    }
+    return p;
+}
+
+} // namespace
+
 void client_impl::route(entry_ptr e)
 {
     if (closed_) {
-        e->finish(asio::error::operation_aborted);
+        e->finish(errc::shutting_down);
         return;
     }
     proto::request& req = e->req;
-    if (req.multi_key && req.keys.empty()) {
-        if (e->multi_sink) {
-            e->multi_sink->hits.clear();
-            e->multi_sink->errors.clear();
-        }
+    if (e->route == scope::keys && keys_of(req)->empty()) {
         e->finish({}); // nothing to look up
         return;
     }
@@ -337,13 +235,9 @@ void client_impl::route(entry_ptr e)
         e->finish(ec);
         return;
     }
-    if (proto::is_storage(req.cmd)) {
-        if (req.value.size() > cfg_.max_item_size) {
-            e->finish(errc::value_too_large);
-            return;
-        }
-        for (const auto& v : req.values)
-            if (v.size() > cfg_.max_item_size) {
+    if (const auto* s = std::get_if<proto::storage>(&req)) {
+        for (std::size_t j = 0; j < s->values.size(); ++j)
+            if (s->values[j].size() > cfg_.max_item_size) {
                 e->finish(errc::value_too_large);
                 return;
             }
@@ -352,19 +246,17 @@ void client_impl::route(entry_ptr e)
         e->finish(errc::no_servers);
         return;
     }
-    const auto cmd = req.cmd;
-    if (req.all_servers || cmd == proto::command::flush_all || cmd == proto::command::verbosity) {
+    switch (e->route) {
+    case scope::every_server:
         to_all_servers(std::move(e));
         return;
-    }
-    if (req.multi_key) {
-        if (proto::is_retrieval(cmd))
+    case scope::keys:
+        if (std::holds_alternative<proto::retrieval>(req))
             fan_out_retrieval(std::move(e));
         else
             fan_out_writes(std::move(e));
         return;
-    }
-    if (cmd == proto::command::version || cmd == proto::command::stats) {
+    case scope::first_server: {
         server& first = *servers_.front();
         if (!usable(first, clock::now())) {
             e->server = &first.name;
@@ -374,9 +266,13 @@ void client_impl::route(entry_ptr e)
         send(first, std::move(e));
         return;
     }
-    server* s = target_for(req.key, {}); // the time is read only if the server is down
+    case scope::key:
+        break;
+    }
+    const std::string_view key = key_of(req);
+    server* s = target_for(key, {}); // the time is read only if the server is down
     if (!s) {
-        e->server = &servers_[ring_->server_for(req.key)]->name;
+        e->server = &servers_[ring_->server_for(key)]->name;
         e->finish(errc::server_down);
         return;
     }
@@ -385,230 +281,104 @@ void client_impl::route(entry_ptr e)
 
 void client_impl::fan_out_retrieval(entry_ptr e)
 {
-    if (e->multi_sink && e->completed())
-        return; // cancelled before it got here: the caller's result is no longer ours
+    if (e->completed())
+        return; // cancelled before it got here
     const auto now = clock::now();
-    const auto& keys = e->req.keys;
+    const auto& keys = std::get_if<proto::retrieval>(&e->req)->keys;
     const auto n = static_cast<std::uint32_t>(keys.size());
-    // Each key's server (index into servers_), or `none` when it has no usable one.
-    constexpr std::uint32_t none = ~std::uint32_t(0);
     auto& target = scratch_target_;
-    auto& count = scratch_count_;
     target.resize(n);
-    count.assign(servers_.size(), 0);
     // Every key's own server first, all keys at once (the ring hashes several per pass).
     if (servers_.size() == 1)
         std::fill(target.begin(), target.end(), 0);
     else
-        ring_->servers_for(keys, target.data());
-    std::error_code first_error;
-    const std::string* first_error_server = nullptr;
-    std::size_t used_servers = 0;
+        ring_->servers_for(keys.owned(), target.data());
+    std::size_t down = 0;
+    const std::uint32_t first_target = target[0];
+    bool one_server = true;
     for (std::uint32_t i = 0; i < n; ++i) {
         const std::size_t si = target_index(target[i], keys[i], now);
         if (si == no_server) {
-            target[i] = none;
-            e->resp.key_errors.emplace_back(keys[i], errc::server_down);
-            if (!first_error) {
-                first_error = errc::server_down;
-                first_error_server = &servers_[ring_->server_for(keys[i])]->name;
-            }
+            target[i] = fan_out_planner::none;
+            ++down;
             continue;
         }
         target[i] = static_cast<std::uint32_t>(si);
-        if (count[si]++ == 0)
-            ++used_servers;
+        one_server = one_server && target[i] == first_target;
     }
-    const std::size_t chunk = cfg_.max_keys_per_request;
-    // A gat/gats line must also fit proto::max_touch_line: its keys (each with its space) get
-    // what the command, the expiry and "\r\n" leave.
-    const bool touching = e->req.cmd == proto::command::gat || e->req.cmd == proto::command::gats;
-    constexpr std::size_t touch_key_bytes = proto::max_touch_line - 32;
-    const auto fits_one_line = [&] {
-        if (!touching)
-            return true;
-        std::size_t bytes = 0;
-        for (const auto& k : keys)
-            bytes += 1 + k.size();
-        return bytes <= touch_key_bytes;
-    };
+    const bool touching = std::get_if<proto::retrieval>(&e->req)->exptime.has_value();
+    const fan_out_limits limits{cfg_.max_keys_per_request, touching ? touch_line_key_bytes : 0};
+    index_list order;
+    planner_.plan(target, servers_.size(), keys, limits, order, scratch_parts_);
     // One server, one request: the caller's own entry goes out as it is (a call into the
-    // caller's result always goes through a gather, which places the hits).
-    if (used_servers == 1 && e->resp.key_errors.empty() && n <= chunk && !e->multi_sink &&
-        fits_one_line()) {
-        send(*servers_[target[0]], std::move(e));
+    // caller's result always goes through a gather, which keeps the hits until the end).
+    if (down == 0 && one_server && scratch_parts_.size() == 1 && !e->writes_into_caller()) {
+        send(*servers_[first_target], std::move(e));
         return;
     }
-    auto g = std::allocate_shared<mget_gather>(pool_allocator<mget_gather>{}, e);
-    g->first_error = first_error;
-    g->first_error_server = first_error_server;
-    // The keys' indexes grouped by server, in request order within each: parts are slices.
-    auto& begin = scratch_begin_;
-    begin.assign(servers_.size() + 1, 0);
-    for (std::size_t si = 0; si < servers_.size(); ++si)
-        begin[si + 1] = begin[si] + count[si];
-    g->order.resize(begin.back());
-    {
-        auto& fill = count; // reused as each server's next free slot
-        for (std::size_t si = 0; si < servers_.size(); ++si)
-            fill[si] = begin[si];
-        for (std::uint32_t i = 0; i < n; ++i)
-            if (target[i] != none)
-                g->order[fill[target[i]]++] = i;
-    }
-    // Each server's keys in parts of at most `chunk` keys (and, for touches, one line).
-    auto& slices = scratch_parts_;
-    slices.clear();
-    for (std::uint32_t si = 0; si < servers_.size(); ++si) {
-        for (std::uint32_t from = begin[si]; from < begin[si + 1];) {
-            auto to =
-                static_cast<std::uint32_t>(std::min<std::size_t>(from + chunk, begin[si + 1]));
-            if (touching) {
-                std::size_t bytes = 0;
-                for (std::uint32_t k = from; k < to; ++k) {
-                    bytes += 1 + keys[g->order[k]].size();
-                    if (bytes > touch_key_bytes) {
-                        to = k; // (a key always fits alone: it is at most 250 bytes)
-                        break;
-                    }
-                }
-            }
-            slices.push_back({si, from, to});
-            from = to;
+    auto g = std::allocate_shared<retrieval_gather>(pool_allocator<retrieval_gather>{}, e,
+                                                    scratch_parts_.size(), keys, std::move(order));
+    for (std::uint32_t i = 0; i < n && down > 0; ++i)
+        if (target[i] == fan_out_planner::none) {
+            e->resp.key_errors.emplace_back(keys[i], errc::server_down);
+            g->note_error(errc::server_down, &servers_[ring_->server_for(keys[i])]->name);
         }
-    }
-    const std::size_t parts = slices.size();
-    if (parts == 0) {
-        if (get_multi_result* out = e->multi_sink) { // no key has a usable server
-            out->hits.clear();
-            out->errors = e->resp.key_errors;
-        }
-        g->finish(true);
+    if (scratch_parts_.empty()) { // no key has a usable server
+        g->finish_failed();
         return;
     }
-    g->remaining = parts;
-    g->parts.resize(parts);
-    item* slots = nullptr;
-    if (get_multi_result* out = e->multi_sink) {
-        // Each key's slot is its index in the request; the gather compacts the hits at the
-        // end. Items already there are reused.
-        out->hits.resize(n);
-        slots = out->hits.data();
-    }
-    for (std::size_t p = 0; p < parts; ++p) {
-        const auto [si, from, to] = slices[p];
-        auto part = make_request();
-        part->cmd = e->req.cmd;
-        part->exptime = e->req.exptime;
-        part->multi_key = true;
-        // The part borrows its keys from the caller's request, which the gather keeps
-        // alive as long as any part is.
-        part->borrowed_keys = keys.data();
-        part->borrowed_index = g->order.data() + from;
-        part->borrowed_count = to - from;
-        g->parts[p].begin = static_cast<std::uint32_t>(from);
-        auto pe =
-            std::allocate_shared<mget_part>(pool_allocator<mget_part>{}, std::move(part), g, p);
-        if (slots) {
-            pe->slots = slots;
-            pe->slot_of = g->order.data() + from;
-            pe->slots_owner = e.get();
-        }
-        send(*servers_[si], std::move(pe));
-    }
+    for (const auto& [si, from, to] : scratch_parts_)
+        send(*servers_[si], g->make_part(from, to, part_like(e->req)));
 }
 
 void client_impl::fan_out_writes(entry_ptr e)
 {
     const auto now = clock::now();
-    const auto& req = e->req;
-    auto g = std::make_shared<gather>(e);
-    auto& outcomes = e->resp.outcomes;
-    outcomes.resize(req.keys.size());
-    g->remaining = req.keys.size();
-    std::size_t failed = 0;
-    auto part_done = [g](std::size_t i) {
-        return [g, i](op_entry& done, bool may_run_inline) {
-            auto& out = g->parent->resp.outcomes[i];
-            out.status = done.resp.status;
-            out.ec = done.ec;
-            if (done.ec)
-                g->note_error(done);
-            if (--g->remaining > 0)
-                return;
-            const auto& all = g->parent->resp.outcomes;
-            g->finish(std::all_of(all.begin(), all.end(), [](const auto& o) { return !!o.ec; }),
-                      may_run_inline);
-        };
-    };
-    for (std::size_t i = 0; i < req.keys.size(); ++i) {
-        outcomes[i].key = req.keys[i];
-        server* s = target_for(req.keys[i], now);
-        if (!s) {
-            outcomes[i].ec = errc::server_down;
-            ++failed;
-            continue;
-        }
-        proto::request one;
-        one.cmd = req.cmd;
-        one.key = req.keys[i];
-        if (proto::is_storage(req.cmd))
-            one.value = req.values[i];
-        one.flags = req.flags;
-        one.exptime = req.exptime;
-        send(*s, std::make_shared<part_entry>(std::move(one), part_done(i)));
+    const auto& keys = *keys_of(e->req);
+    const auto n = static_cast<std::uint32_t>(keys.size());
+    auto& target = scratch_target_;
+    target.resize(n);
+    std::size_t down = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const std::size_t si = target_index(keys[i], now);
+        target[i] = si == no_server ? fan_out_planner::none : static_cast<std::uint32_t>(si);
+        down += si == no_server;
     }
-    if (failed > 0) {
-        if (!g->first_error) {
-            g->first_error = errc::server_down;
-            g->first_error_server = &servers_[ring_->server_for(req.keys.front())]->name;
+    index_list order;
+    planner_.plan(target, servers_.size(), keys, fan_out_limits{cfg_.max_keys_per_request, 0},
+                  order, scratch_parts_);
+    auto g = std::make_shared<write_gather>(e, scratch_parts_.size(), keys, std::move(order));
+    for (std::uint32_t i = 0; i < n && down > 0; ++i)
+        if (target[i] == fan_out_planner::none) {
+            g->fail_key(i, errc::server_down);
+            g->note_error(errc::server_down, &servers_[ring_->server_for(keys[i])]->name);
         }
-        g->remaining -= failed;
-        if (g->remaining == 0)
-            g->finish(true);
+    if (scratch_parts_.empty()) {
+        g->finish_failed();
+        return;
     }
+    for (const auto& [si, from, to] : scratch_parts_)
+        send(*servers_[si], g->make_part(from, to, part_like(e->req)));
 }
 
 void client_impl::to_all_servers(entry_ptr e)
 {
     const auto now = clock::now();
-    auto g = std::make_shared<gather>(e);
-    auto& per = e->resp.per_server;
-    per.resize(servers_.size());
-    g->remaining = servers_.size();
-    const bool per_server_results = e->req.all_servers;
-    auto done_one = [g, per_server_results](bool may_run_inline) {
-        if (--g->remaining > 0)
-            return;
-        // stats_all reports per server; flush_all/verbosity fail if any server failed.
-        g->finish(!per_server_results, may_run_inline);
-    };
+    std::vector<const std::string*> names;
+    names.reserve(servers_.size());
+    for (const auto& s : servers_)
+        names.push_back(&s->name);
+    // stats of every server report per server; flush_all and verbosity fail if any failed.
+    const bool per_server = std::holds_alternative<proto::stats>(e->req);
+    auto g = std::make_shared<server_gather>(e, std::move(names), per_server);
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         server& s = *servers_[i];
-        std::get<0>(per[i]) = s.name;
-        if (!usable(s, now)) {
-            std::get<1>(per[i]) = errc::server_down;
-            if (!g->first_error) {
-                g->first_error = errc::server_down;
-                g->first_error_server = &s.name;
-            }
-            done_one(false);
-            continue;
-        }
-        proto::request one = e->req;
-        one.all_servers = false;
-        send(s, std::make_shared<part_entry>(std::move(one),
-                                             [g, i, done_one](op_entry& done, bool may_run_inline) {
-                                                 auto& slot = g->parent->resp.per_server[i];
-                                                 std::get<1>(slot) = done.ec;
-                                                 std::get<2>(slot) = std::move(done.resp.stats);
-                                                 if (done.ec)
-                                                     g->note_error(done);
-                                                 done_one(may_run_inline);
-                                             }));
+        if (!usable(s, now))
+            g->fail_server(i, errc::server_down, &s.name);
+        else
+            send(s, g->make_part(i, part_like(e->req)));
     }
 }
-
 void client_impl::close()
 {
     asio::dispatch(ex_, [self = shared_from_this()] {

@@ -97,7 +97,7 @@ public:
     template <class Token = use_awaitable_t>
     auto async_get(std::string_view key, Token&& token = {})
     {
-        return start<get_result>(single(proto::command::get, key), std::forward<Token>(token));
+        return start<get_result>(get_one(false, {}, key), std::forward<Token>(token));
     }
 
     /// get into the caller's item: `void(std::error_code, bool)`, true on a hit, when `out`
@@ -106,39 +106,37 @@ public:
     template <class Token = use_awaitable_t>
     auto async_get_into(std::string_view key, item& out, Token&& token = {})
     {
-        return start<bool>(single(proto::command::get, key), std::forward<Token>(token), &out);
+        return start<bool>(get_one(false, {}, key), std::forward<Token>(token), detail::scope::key,
+                           {&out});
     }
 
     /// gets into the caller's item (with its CAS unique), as async_get_into.
     template <class Token = use_awaitable_t>
     auto async_gets_into(std::string_view key, item& out, Token&& token = {})
     {
-        return start<bool>(single(proto::command::gets, key), std::forward<Token>(token), &out);
+        return start<bool>(get_one(true, {}, key), std::forward<Token>(token), detail::scope::key,
+                           {&out});
     }
 
     /// gets: like get, with the item's CAS unique filled in.
     template <class Token = use_awaitable_t>
     auto async_gets(std::string_view key, Token&& token = {})
     {
-        return start<get_result>(single(proto::command::gets, key), std::forward<Token>(token));
+        return start<get_result>(get_one(true, {}, key), std::forward<Token>(token));
     }
 
     /// gat: get and set the item's expiry to `expiry`.
     template <class Token = use_awaitable_t>
     auto async_gat(std::string_view key, ttl expiry, Token&& token = {})
     {
-        auto r = single(proto::command::gat, key);
-        r->exptime = expiry.count();
-        return start<get_result>(std::move(r), std::forward<Token>(token));
+        return start<get_result>(get_one(false, expiry.count(), key), std::forward<Token>(token));
     }
 
     /// gats: gat with the CAS unique.
     template <class Token = use_awaitable_t>
     auto async_gats(std::string_view key, ttl expiry, Token&& token = {})
     {
-        auto r = single(proto::command::gats, key);
-        r->exptime = expiry.count();
-        return start<get_result>(std::move(r), std::forward<Token>(token));
+        return start<get_result>(get_one(true, expiry.count(), key), std::forward<Token>(token));
     }
 
     /// Multi-key get: one batched request per server.
@@ -147,8 +145,8 @@ public:
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_get_multi(const Keys& keys, Token&& token = {})
     {
-        return start<get_multi_result>(multi(proto::command::get, keys, {}),
-                                       std::forward<Token>(token));
+        return start<get_multi_result>(get_many(false, {}, keys), std::forward<Token>(token),
+                                       detail::scope::keys);
     }
 
     /// Multi-key get into the caller's result: `void(std::error_code)`. On completion
@@ -160,8 +158,8 @@ public:
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_get_multi_into(const Keys& keys, get_multi_result& out, Token&& token = {})
     {
-        return start<void>(multi(proto::command::get, keys, {}), std::forward<Token>(token),
-                           nullptr, &out);
+        return start<void>(get_many(false, {}, keys), std::forward<Token>(token),
+                           detail::scope::keys, {&out});
     }
 
     /// Multi-key gets (with CAS uniques) into the caller's result, as async_get_multi_into.
@@ -169,8 +167,8 @@ public:
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gets_multi_into(const Keys& keys, get_multi_result& out, Token&& token = {})
     {
-        return start<void>(multi(proto::command::gets, keys, {}), std::forward<Token>(token),
-                           nullptr, &out);
+        return start<void>(get_many(true, {}, keys), std::forward<Token>(token),
+                           detail::scope::keys, {&out});
     }
 
     /// Multi-key gets (with CAS uniques).
@@ -178,8 +176,8 @@ public:
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gets_multi(const Keys& keys, Token&& token = {})
     {
-        return start<get_multi_result>(multi(proto::command::gets, keys, {}),
-                                       std::forward<Token>(token));
+        return start<get_multi_result>(get_many(true, {}, keys), std::forward<Token>(token),
+                                       detail::scope::keys);
     }
 
     /// Multi-key gat: fetch and re-set the expiry of every key.
@@ -187,8 +185,8 @@ public:
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gat_multi(const Keys& keys, ttl expiry, Token&& token = {})
     {
-        return start<get_multi_result>(multi(proto::command::gat, keys, expiry),
-                                       std::forward<Token>(token));
+        return start<get_multi_result>(get_many(false, expiry.count(), keys),
+                                       std::forward<Token>(token), detail::scope::keys);
     }
 
     /// Multi-key gats: gat with the CAS uniques.
@@ -196,8 +194,8 @@ public:
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gats_multi(const Keys& keys, ttl expiry, Token&& token = {})
     {
-        return start<get_multi_result>(multi(proto::command::gats, keys, expiry),
-                                       std::forward<Token>(token));
+        return start<get_multi_result>(get_many(true, expiry.count(), keys),
+                                       std::forward<Token>(token), detail::scope::keys);
     }
 
     /// Multi-key gat into the caller's result, as async_get_multi_into.
@@ -206,8 +204,8 @@ public:
     auto async_gat_multi_into(const Keys& keys, ttl expiry, get_multi_result& out,
                               Token&& token = {})
     {
-        return start<void>(multi(proto::command::gat, keys, expiry), std::forward<Token>(token),
-                           nullptr, &out);
+        return start<void>(get_many(false, expiry.count(), keys), std::forward<Token>(token),
+                           detail::scope::keys, {&out});
     }
 
     /// Multi-key gats into the caller's result, as async_get_multi_into.
@@ -216,8 +214,8 @@ public:
     auto async_gats_multi_into(const Keys& keys, ttl expiry, get_multi_result& out,
                                Token&& token = {})
     {
-        return start<void>(multi(proto::command::gats, keys, expiry), std::forward<Token>(token),
-                           nullptr, &out);
+        return start<void>(get_many(true, expiry.count(), keys), std::forward<Token>(token),
+                           detail::scope::keys, {&out});
     }
 
     /// Multi-key set: every key's request is sent at once, to its own server.
@@ -227,16 +225,19 @@ public:
     template <std::ranges::input_range Items, class Token = use_awaitable_t>
     auto async_set_multi(const Items& items, store_options opts = {}, Token&& token = {})
     {
-        auto r = detail::make_request();
-        r->cmd = proto::command::set;
-        r->multi_key = true;
-        r->flags = opts.flags;
-        r->exptime = opts.expiry.count();
+        auto r = detail::make_request<proto::storage>();
+        auto& q = detail::as<proto::storage>(r);
+        q.flags = opts.flags;
+        q.exptime = opts.expiry.count();
+        auto& keys = q.keys.own();
+        auto& values = q.values.own();
+        values.clear();
         for (auto&& [k, v] : items) {
-            detail::add_key(r->keys, k);
-            r->values.emplace_back(std::string_view(v));
+            detail::add_key(keys, k);
+            values.emplace_back(std::string_view(v));
         }
-        return start<store_multi_result>(std::move(r), std::forward<Token>(token));
+        return start<store_multi_result>(std::move(r), std::forward<Token>(token),
+                                         detail::scope::keys);
     }
 
     /// Multi-key delete, sent at once: `void(std::error_code, delete_multi_result)`.
@@ -244,20 +245,22 @@ public:
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_delete_multi(const Keys& keys, Token&& token = {})
     {
-        auto r = detail::make_request();
-        r->cmd = proto::command::del;
-        r->multi_key = true;
+        auto r = detail::make_request<proto::deletion>();
+        auto& own = detail::as<proto::deletion>(r).keys.own();
         for (auto&& k : keys)
-            detail::add_key(r->keys, k);
-        return start<delete_multi_result>(std::move(r), std::forward<Token>(token));
+            detail::add_key(own, k);
+        return start<delete_multi_result>(std::move(r), std::forward<Token>(token),
+                                          detail::scope::keys);
     }
 
     /// touch: `void(std::error_code, touch_status)`.
     template <class Token = use_awaitable_t>
     auto async_touch(std::string_view key, ttl expiry, Token&& token = {})
     {
-        auto r = single(proto::command::touch, key);
-        r->exptime = expiry.count();
+        auto r = detail::make_request<proto::touch>();
+        auto& q = detail::as<proto::touch>(r);
+        q.key.assign(key);
+        q.exptime = expiry.count();
         return start<touch_status>(std::move(r), std::forward<Token>(token));
     }
 
@@ -267,7 +270,7 @@ public:
     auto async_set(std::string_view key, std::string_view value, store_options opts = {},
                    Token&& token = {})
     {
-        return start<store_status>(store(proto::command::set, key, value, opts, 0),
+        return start<store_status>(store(proto::store_mode::set, key, value, opts, 0),
                                    std::forward<Token>(token));
     }
 
@@ -275,7 +278,7 @@ public:
     auto async_add(std::string_view key, std::string_view value, store_options opts = {},
                    Token&& token = {})
     {
-        return start<store_status>(store(proto::command::add, key, value, opts, 0),
+        return start<store_status>(store(proto::store_mode::add, key, value, opts, 0),
                                    std::forward<Token>(token));
     }
 
@@ -283,7 +286,7 @@ public:
     auto async_replace(std::string_view key, std::string_view value, store_options opts = {},
                        Token&& token = {})
     {
-        return start<store_status>(store(proto::command::replace, key, value, opts, 0),
+        return start<store_status>(store(proto::store_mode::replace, key, value, opts, 0),
                                    std::forward<Token>(token));
     }
 
@@ -291,14 +294,14 @@ public:
     template <class Token = use_awaitable_t>
     auto async_append(std::string_view key, std::string_view value, Token&& token = {})
     {
-        return start<store_status>(store(proto::command::append, key, value, {}, 0),
+        return start<store_status>(store(proto::store_mode::append, key, value, {}, 0),
                                    std::forward<Token>(token));
     }
 
     template <class Token = use_awaitable_t>
     auto async_prepend(std::string_view key, std::string_view value, Token&& token = {})
     {
-        return start<store_status>(store(proto::command::prepend, key, value, {}, 0),
+        return start<store_status>(store(proto::store_mode::prepend, key, value, {}, 0),
                                    std::forward<Token>(token));
     }
 
@@ -308,7 +311,7 @@ public:
     auto async_cas(std::string_view key, std::string_view value, std::uint64_t cas_unique,
                    store_options opts = {}, Token&& token = {})
     {
-        return start<store_status>(store(proto::command::cas, key, value, opts, cas_unique),
+        return start<store_status>(store(proto::store_mode::cas, key, value, opts, cas_unique),
                                    std::forward<Token>(token));
     }
 
@@ -318,7 +321,9 @@ public:
     template <class Token = use_awaitable_t>
     auto async_delete(std::string_view key, Token&& token = {})
     {
-        return start<delete_status>(single(proto::command::del, key), std::forward<Token>(token));
+        auto r = detail::make_request<proto::deletion>();
+        detail::add_key(detail::as<proto::deletion>(r).keys.own(), key);
+        return start<delete_status>(std::move(r), std::forward<Token>(token));
     }
 
     /// incr: `void(std::error_code, arith_result)`: the new value (64-bit, wraps at 2^64),
@@ -326,47 +331,39 @@ public:
     template <class Token = use_awaitable_t>
     auto async_incr(std::string_view key, std::uint64_t delta, Token&& token = {})
     {
-        auto r = single(proto::command::incr, key);
-        r->cas = delta;
-        return start<arith_result>(std::move(r), std::forward<Token>(token));
+        return start<arith_result>(arithmetic(false, key, delta), std::forward<Token>(token));
     }
 
     /// decr: like incr; memcached stops at 0.
     template <class Token = use_awaitable_t>
     auto async_decr(std::string_view key, std::uint64_t delta, Token&& token = {})
     {
-        auto r = single(proto::command::decr, key);
-        r->cas = delta;
-        return start<arith_result>(std::move(r), std::forward<Token>(token));
+        return start<arith_result>(arithmetic(true, key, delta), std::forward<Token>(token));
     }
 
     /// flush_all on every server: `void(std::error_code)`.
     template <class Token = use_awaitable_t>
     auto async_flush_all(Token&& token = {})
     {
-        auto r = detail::make_request();
-        r->cmd = proto::command::flush_all;
-        return start<void>(std::move(r), std::forward<Token>(token));
+        return start<void>(detail::make_request<proto::flush>(), std::forward<Token>(token),
+                           detail::scope::every_server);
     }
 
     /// flush_all with a delay: items are invalidated `delay` from now.
     template <class Token = use_awaitable_t>
     auto async_flush_all(std::chrono::seconds delay, Token&& token = {})
     {
-        auto r = detail::make_request();
-        r->cmd = proto::command::flush_all;
-        r->exptime = delay.count();
-        r->has_delay = true;
-        return start<void>(std::move(r), std::forward<Token>(token));
+        auto r = detail::make_request<proto::flush>();
+        detail::as<proto::flush>(r).delay = delay.count();
+        return start<void>(std::move(r), std::forward<Token>(token), detail::scope::every_server);
     }
 
     /// version of the first server: `void(std::error_code, std::string)`.
     template <class Token = use_awaitable_t>
     auto async_version(Token&& token = {})
     {
-        auto r = detail::make_request();
-        r->cmd = proto::command::version;
-        return start<std::string>(std::move(r), std::forward<Token>(token));
+        return start<std::string>(detail::make_request<proto::version>(),
+                                  std::forward<Token>(token), detail::scope::first_server);
     }
 
     /// stats of the first server; `group` is "" (general), "items", "slabs", "sizes",
@@ -374,10 +371,8 @@ public:
     template <class Token = use_awaitable_t>
     auto async_stats(std::string_view group = {}, Token&& token = {})
     {
-        auto r = detail::make_request();
-        r->cmd = proto::command::stats;
-        r->group = std::string(group);
-        return start<stats_result>(std::move(r), std::forward<Token>(token));
+        return start<stats_result>(stats(group), std::forward<Token>(token),
+                                   detail::scope::first_server);
     }
 
     /// stats of every server at once (PECL's getExtendedStats):
@@ -385,64 +380,88 @@ public:
     template <class Token = use_awaitable_t>
     auto async_stats_all(std::string_view group = {}, Token&& token = {})
     {
-        auto r = detail::make_request();
-        r->cmd = proto::command::stats;
-        r->all_servers = true;
-        r->group = std::string(group);
-        return start<stats_all_result>(std::move(r), std::forward<Token>(token));
+        return start<stats_all_result>(stats(group), std::forward<Token>(token),
+                                       detail::scope::every_server);
     }
 
     /// verbosity on every server: `void(std::error_code)`.
     template <class Token = use_awaitable_t>
     auto async_verbosity(unsigned level, Token&& token = {})
     {
-        auto r = detail::make_request();
-        r->cmd = proto::command::verbosity;
-        r->exptime = level;
-        return start<void>(std::move(r), std::forward<Token>(token));
+        auto r = detail::make_request<proto::verbosity>();
+        detail::as<proto::verbosity>(r).level = level;
+        return start<void>(std::move(r), std::forward<Token>(token), detail::scope::every_server);
     }
 
 private:
     template <class R, class Token>
-    auto start(detail::request_ptr req, Token&& token, item* sink = nullptr,
-               get_multi_result* multi_sink = nullptr)
+    auto start(detail::request_ptr req, Token&& token, detail::scope where = detail::scope::key,
+               detail::destination<R> dest = {})
     {
         return asio::async_initiate<Token, typename detail::result_traits<R>::signature>(
-            detail::initiate_op<R>{router(), sink, multi_sink}, token, std::move(req));
+            detail::initiate_op<R>{router(), where, dest}, token, std::move(req));
     }
 
-    static detail::request_ptr single(proto::command c, std::string_view key)
+    static detail::request_ptr get_one(bool with_cas, std::optional<std::int64_t> exptime,
+                                       std::string_view key)
     {
-        auto r = detail::make_request();
-        r->cmd = c;
-        r->key.assign(key);
+        auto r = detail::make_request<proto::retrieval>();
+        auto& q = detail::as<proto::retrieval>(r);
+        q.with_cas = with_cas;
+        q.exptime = exptime;
+        detail::add_key(q.keys.own(), key);
         return r;
     }
 
     template <class Keys>
-    static detail::request_ptr multi(proto::command c, const Keys& keys, ttl expiry)
+    static detail::request_ptr get_many(bool with_cas, std::optional<std::int64_t> exptime,
+                                        const Keys& keys)
     {
-        auto r = detail::make_request();
-        r->cmd = c;
-        r->multi_key = true;
-        r->exptime = expiry.count();
+        auto r = detail::make_request<proto::retrieval>();
+        auto& q = detail::as<proto::retrieval>(r);
+        q.with_cas = with_cas;
+        q.exptime = exptime;
+        auto& own = q.keys.own();
         if constexpr (std::ranges::sized_range<const Keys>)
-            r->keys.reserve(std::ranges::size(keys)); // (a recycled request's room stays)
+            own.reserve(std::ranges::size(keys)); // (a recycled request's room stays)
         for (auto&& k : keys)
-            detail::add_key(r->keys, k);
+            detail::add_key(own, k);
         return r;
     }
 
-    static detail::request_ptr store(proto::command c, std::string_view key, std::string_view value,
-                                     const store_options& opts, std::uint64_t cas)
+    static detail::request_ptr store(proto::store_mode m, std::string_view key,
+                                     std::string_view value, const store_options& opts,
+                                     std::uint64_t cas)
     {
-        auto r = detail::make_request();
-        r->cmd = c;
-        r->key.assign(key);
-        r->value.assign(value);
-        r->flags = opts.flags;
-        r->exptime = opts.expiry.count();
-        r->cas = cas;
+        auto r = detail::make_request<proto::storage>();
+        auto& q = detail::as<proto::storage>(r);
+        q.mode = m;
+        detail::add_key(q.keys.own(), key);
+        auto& values = q.values.own();
+        if (values.empty())
+            values.emplace_back(value);
+        else
+            values.front().assign(value);
+        q.flags = opts.flags;
+        q.exptime = opts.expiry.count();
+        q.cas_unique = cas;
+        return r;
+    }
+
+    static detail::request_ptr arithmetic(bool decrement, std::string_view key, std::uint64_t delta)
+    {
+        auto r = detail::make_request<proto::arithmetic>();
+        auto& q = detail::as<proto::arithmetic>(r);
+        q.decrement = decrement;
+        q.key.assign(key);
+        q.delta = delta;
+        return r;
+    }
+
+    static detail::request_ptr stats(std::string_view group)
+    {
+        auto r = detail::make_request<proto::stats>();
+        detail::as<proto::stats>(r).group.assign(group);
         return r;
     }
 

@@ -3,6 +3,8 @@
 #include "server.hpp"
 
 #include <memcoro/config.hpp>
+#include <memcoro/detail/fan_out.hpp>
+#include <memcoro/detail/gather.hpp>
 #include <memcoro/detail/op.hpp>
 #include <memcoro/ring/distribution.hpp>
 
@@ -61,13 +63,10 @@ private:
 
     asio::any_io_executor ex_;
     client_config cfg_;
-    // Scratch of fan_out_retrieval (on the executor only), kept to spare allocations.
-    std::vector<std::uint32_t> scratch_target_, scratch_count_, scratch_begin_;
-    /// A split multi-key retrieval's parts: server, and the part's slice of the keys' order.
-    struct part_slice {
-        std::uint32_t server, from, to;
-    };
-    std::vector<part_slice> scratch_parts_;
+    // Scratch of the fan-outs (on the executor only), kept to spare allocations.
+    fan_out_planner planner_;
+    std::vector<std::uint32_t> scratch_target_;
+    std::vector<fan_out_part> scratch_parts_;
     mutable std::mutex mutex_; // guards servers_ and ring_ against snapshot readers
     std::vector<std::shared_ptr<server>> servers_;
     std::optional<ring::continuum> ring_;

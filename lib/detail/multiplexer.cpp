@@ -4,37 +4,13 @@
 namespace memcoro::detail {
 namespace {
 
-std::error_code error_for(proto::reply_type t) noexcept
+/// The one key of a single-key get or gets (no touch), or nullptr.
+const std::string* single_get_key(const op_entry& e, bool with_cas) noexcept
 {
-    switch (t) {
-    case proto::reply_type::error:
-        return errc::unknown_command;
-    case proto::reply_type::client_error:
-        return errc::client_error;
-    case proto::reply_type::server_error:
-        return errc::server_error;
-    default:
-        return {};
-    }
-}
-
-/// Writes a VALUE reply into an item, reusing its strings' capacity.
-void assign_hit(item& it, const proto::reply& r)
-{
-    it.key.assign(r.key);
-    it.value.assign(r.data);
-    it.flags = r.flags;
-    it.cas = r.has_cas ? r.cas : 0;
-}
-
-/// A single-key retrieval's hit: into the caller's item or the entry's own. Nothing is
-/// written for a caller already answered.
-void store_hit(op_entry& e, const proto::reply& r)
-{
-    if (e.completed())
-        return;
-    assign_hit(e.sink ? *e.sink : e.resp.single, r);
-    e.resp.found = true;
+    const auto* r = std::get_if<proto::retrieval>(&e.req);
+    if (!r || r->with_cas != with_cas || r->exptime || r->keys.size() != 1)
+        return nullptr;
+    return &r->keys[0];
 }
 
 } // namespace
@@ -42,23 +18,31 @@ void store_hit(op_entry& e, const proto::reply& r)
 void multiplexer::enqueue(entry_ptr e)
 {
     e->state = entry_state::waiting;
+    e->kind = proto::expected_reply(e->req);
     waiting_.push_back(std::move(e));
 }
 
-std::size_t multiplexer::mergeable() const noexcept
+std::size_t multiplexer::mergeable()
 {
+    merged_keys_.clear();
     if (merge_gets_ < 2)
         return 1;
-    const auto is_single_get = [](const op_entry& e, proto::command cmd) {
-        return !e.req.multi_key && e.req.cmd == cmd && !e.completed();
-    };
     const op_entry& first = *waiting_.front();
-    if (first.req.cmd != proto::command::get && first.req.cmd != proto::command::gets)
+    const auto* head = std::get_if<proto::retrieval>(&first.req);
+    if (!head)
         return 1;
-    std::size_t n = 1;
-    while (n < waiting_.size() && n < merge_gets_ && is_single_get(*waiting_[n], first.req.cmd))
-        ++n;
-    return n;
+    const std::string* key = single_get_key(first, head->with_cas);
+    if (!key)
+        return 1;
+    merged_keys_.push_back(key);
+    for (std::size_t n = 1; n < waiting_.size() && n < merge_gets_; ++n) {
+        const op_entry& e = *waiting_[n];
+        key = e.completed() ? nullptr : single_get_key(e, head->with_cas);
+        if (!key)
+            break;
+        merged_keys_.push_back(key);
+    }
+    return merged_keys_.size();
 }
 
 std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_bytes)
@@ -91,12 +75,8 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
         if (const std::size_t n = mergeable(); n > 1) {
             // Concurrent single-key gets go out as one "get k1 k2 ...": one request for the
             // server to parse, one END for all of them.
-            lines_ += proto::command_name(e->req.cmd);
-            for (std::size_t i = 0; i < n; ++i) {
-                lines_ += ' ';
-                lines_ += waiting_[i]->req.key;
-            }
-            lines_ += "\r\n";
+            proto::encode_text_merged(*std::get_if<proto::retrieval>(&e->req), merged_keys_,
+                                      lines_);
             for (std::size_t i = 0; i < n; ++i) {
                 auto& m = waiting_.front();
                 m->group = i == 0 ? static_cast<std::uint32_t>(n) : 0;
@@ -108,17 +88,21 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
             continue;
         }
         e->group = 1;
-        proto::encode_text(e->req, lines_);
-        if (proto::is_storage(e->req.cmd)) {
-            const std::string& v = e->req.value;
-            if (v.size() <= inline_value_max) {
-                lines_ += v; // cheaper than one more piece of a gathered write
-            } else {
-                end_run();
-                out.push_back({v.data(), v.size()});
-                bytes += v.size();
+        if (const auto* s = std::get_if<proto::storage>(&e->req)) {
+            for (std::size_t j = 0, n = s->keys.size(); j < n; ++j) {
+                proto::encode_text_line(*s, j, lines_);
+                const std::string& v = s->values[j];
+                if (v.size() <= inline_value_max) {
+                    lines_ += v; // cheaper than one more piece of a gathered write
+                } else {
+                    end_run();
+                    out.push_back({v.data(), v.size()});
+                    bytes += v.size();
+                }
+                lines_ += "\r\n";
             }
-            lines_ += "\r\n";
+        } else {
+            proto::encode_text(e->req, lines_);
         }
         e->state = entry_state::written;
         written_.push_back(std::move(e));
@@ -183,12 +167,15 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
         // Hits come in request order: the next group member (from the cursor) with this key.
         std::size_t j = head.key_cursor;
         for (; j < n; ++j)
-            if (written_[j]->req.key == r.key)
+            if (std::get_if<proto::retrieval>(&written_[j]->req)->keys[0] == r.key)
                 break;
         if (j == n)
             return errc::protocol_desync;
         head.key_cursor = j + 1;
-        store_hit(*written_[j], r);
+        op_entry& hit = *written_[j];
+        ++hit.hits;
+        if (!hit.completed())
+            hit.on_value(0, r);
         return {};
     }
     if (r.type == proto::reply_type::stat)
@@ -202,9 +189,9 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
     }
     const std::error_code ec = error_for(r.type);
     for (auto& e : done) {
-        e->resp.status = r.type;
-        if (!r.data.empty() && !e->completed())
-            e->resp.text.assign(r.data);
+        ++e->replies;
+        if (!e->completed())
+            e->on_reply(0, r);
         answer(std::move(e), ec);
     }
     return {};
@@ -219,33 +206,19 @@ std::error_code multiplexer::deliver(const proto::reply& r)
     case proto::reply_type::value: {
         // memcached answers the keys of a retrieval in request order, skipping misses: a
         // VALUE for a key that was not asked (at this position) means replies are shifted.
-        const bool multi = e.req.multi_key;
-        const std::size_t n = multi ? e.req.key_count() : 1;
+        // (The decoder accepts a VALUE only for a retrieval.)
+        const proto::string_list& keys = std::get_if<proto::retrieval>(&e.req)->keys;
+        const std::size_t n = keys.size();
         std::size_t j = e.key_cursor;
         for (; j < n; ++j)
-            if ((multi ? e.req.key_at(j) : e.req.key) == r.key)
+            if (keys[j] == r.key)
                 break;
         if (j == n)
             return errc::protocol_desync;
         e.key_cursor = j + 1;
-        if (!multi) {
-            store_hit(e, r);
-        } else if (e.slots) {
-            if (!e.completed() && !e.slots_owner->completed()) {
-                assign_hit(e.slots[e.slot_of[j]], r);
-                if (e.resp.item_index.empty())
-                    e.resp.item_index.reserve(n - j);
-                e.resp.item_index.push_back(static_cast<std::uint32_t>(j));
-            }
-        } else if (!e.completed()) {
-            if (e.resp.items.empty()) { // hits are likely: room for all at once
-                e.resp.items.reserve(n - j);
-                e.resp.item_index.reserve(n - j);
-            }
-            e.resp.items.push_back(
-                item{std::string(r.key), std::string(r.data), r.flags, r.has_cas ? r.cas : 0});
-            e.resp.item_index.push_back(static_cast<std::uint32_t>(j));
-        }
+        ++e.hits;
+        if (!e.completed())
+            e.on_value(j, r);
         return {};
     }
     case proto::reply_type::stat:
@@ -254,18 +227,22 @@ std::error_code multiplexer::deliver(const proto::reply& r)
         if (e.stats_bytes > decoder_.limits().max_stats_bytes)
             return errc::protocol_error;
         if (!e.completed())
-            e.resp.stats.emplace_back(std::string(r.name), std::string(r.data));
+            e.on_stat(r);
         return {};
     default:
         break;
     }
+    // A terminal reply: the request's last, or one of a batch's (one per key).
+    const std::size_t index = e.replies++;
+    if (!e.completed())
+        e.on_reply(index, r);
+    const std::size_t expected = proto::reply_count(e.req);
+    if (e.replies < expected)
+        return {};
     entry_ptr done = std::move(written_.front());
     written_.pop_front();
-    done->resp.status = r.type;
-    done->resp.number = r.number;
-    if (!r.data.empty() && !done->completed())
-        done->resp.text.assign(r.data);
-    answer(std::move(done), error_for(r.type));
+    // A batch reports each key's error to its sink; the request itself was carried out.
+    answer(std::move(done), expected == 1 ? error_for(r.type) : std::error_code{});
     return {};
 }
 

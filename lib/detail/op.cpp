@@ -10,6 +10,22 @@ void convert(response& r, get_result& out)
         out.reset();
 }
 
+void deliver_into(response& r, get_multi_result& out)
+{
+    auto& hits = out.hits;
+    const std::size_t n = r.items.size();
+    // The caller's items beyond the hits go to the cache rather than away with their memory.
+    while (hits.size() > n) {
+        give_item(std::move(hits.back()));
+        hits.pop_back();
+    }
+    hits.resize(n);
+    for (std::size_t i = 0; i < n; ++i)
+        std::swap(hits[i], r.items[i]);
+    give_items(std::move(r.items));
+    out.errors = std::move(r.key_errors);
+}
+
 void convert(response& r, bool& found)
 {
     found = r.found;

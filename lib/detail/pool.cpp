@@ -1,6 +1,8 @@
 #include <memcoro/detail/pool.hpp>
 
 #include <array>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace memcoro::detail {
@@ -14,6 +16,11 @@ constexpr std::size_t max_cached_requests = 1024;
 /// Key strings kept for reuse (each with room for any valid key) and the most kept.
 constexpr std::size_t max_key_capacity = 256;
 constexpr std::size_t max_spare_keys = 4096;
+/// Spare items kept for reuse (their strings trimmed to max_kept_capacity).
+constexpr std::size_t max_spare_items = 1024;
+/// Item lists kept for reuse, and the most items one may hold.
+constexpr std::size_t max_spare_lists = 16;
+constexpr std::size_t max_list_items = 4096;
 const std::size_t inline_capacity = std::string().capacity();
 
 std::size_t class_of(std::size_t bytes) noexcept
@@ -28,13 +35,19 @@ struct free_block {
 struct thread_cache {
     std::array<free_block*, classes> heads{};
     std::array<std::size_t, classes> counts{};
-    std::vector<proto::request*> requests;
+    /// Cached requests, by the alternative they hold.
+    std::array<std::vector<proto::request*>, std::variant_size_v<proto::request>> requests;
     std::vector<std::string> spare_keys;
+    std::vector<item> spare_items;
+    std::vector<std::vector<item>> spare_lists;
 
     thread_cache()
     {
-        requests.reserve(64);
+        for (auto& r : requests)
+            r.reserve(16);
         spare_keys.reserve(max_spare_keys);
+        spare_items.reserve(max_spare_items);
+        spare_lists.reserve(max_spare_lists);
     }
     thread_cache(const thread_cache&) = delete;
     thread_cache& operator=(const thread_cache&) = delete;
@@ -47,8 +60,9 @@ struct thread_cache {
                 ::operator delete(b);
             }
         }
-        for (auto* r : requests)
-            delete r;
+        for (auto& list : requests)
+            for (auto* r : list)
+                delete r;
     }
 };
 
@@ -139,41 +153,120 @@ void pool_deallocate(void* p, std::size_t bytes) noexcept
     ++tc->counts[c];
 }
 
+namespace {
+
+/// Clears a request, keeping what is worth keeping; false when it is not worth caching.
+struct request_clearer {
+    thread_cache& tc;
+
+    void keep_keys(proto::string_list& list) const noexcept
+    {
+        auto& keys = list.own();
+        // Keys too long for the string's inline buffer keep theirs, for the next request's keys.
+        for (auto& k : keys) {
+            if (k.capacity() <= inline_capacity || k.capacity() > max_key_capacity ||
+                tc.spare_keys.size() >= max_spare_keys)
+                continue;
+            k.clear();
+            tc.spare_keys.push_back(std::move(k));
+        }
+        keys.clear();
+    }
+    bool operator()(proto::retrieval& r) const noexcept
+    {
+        if (r.keys.own().capacity() > 4096)
+            return false;
+        keep_keys(r.keys);
+        r.with_cas = false;
+        r.exptime.reset();
+        return true;
+    }
+    bool operator()(proto::storage& r) const noexcept
+    {
+        if (r.keys.own().capacity() > 4096 || r.values.own().capacity() > 4096)
+            return false;
+        keep_keys(r.keys);
+        auto& values = r.values.own();
+        // A single value keeps its capacity (up to a bound): the next set's value goes there.
+        if (values.size() > 1)
+            values.resize(1);
+        if (!values.empty())
+            trim(values.front());
+        r.mode = proto::store_mode::set;
+        r.flags = 0;
+        r.exptime = 0;
+        r.cas_unique = 0;
+        return true;
+    }
+    bool operator()(proto::deletion& r) const noexcept
+    {
+        if (r.keys.own().capacity() > 4096)
+            return false;
+        keep_keys(r.keys);
+        return true;
+    }
+    bool operator()(proto::arithmetic& r) const noexcept
+    {
+        trim(r.key);
+        r = {false, std::move(r.key), 0};
+        return true;
+    }
+    bool operator()(proto::touch& r) const noexcept
+    {
+        trim(r.key);
+        r.exptime = 0;
+        return true;
+    }
+    bool operator()(proto::flush& r) const noexcept
+    {
+        r.delay.reset();
+        return true;
+    }
+    bool operator()(proto::verbosity& r) const noexcept
+    {
+        r.level = 0;
+        return true;
+    }
+    bool operator()(proto::stats& r) const noexcept
+    {
+        trim(r.group);
+        return true;
+    }
+    bool operator()(proto::version&) const noexcept { return true; }
+};
+
+/// A request holding its alternative `index`, default-constructed.
+template <std::size_t... I>
+proto::request make_alternative(std::size_t index, std::index_sequence<I...>)
+{
+    proto::request r;
+    ((index == I ? (void)r.emplace<I>() : (void)0), ...);
+    return r;
+}
+
+proto::request make_alternative(std::size_t index)
+{
+    return make_alternative(index, std::make_index_sequence<std::variant_size_v<proto::request>>{});
+}
+
+} // namespace
+
 void request_recycler::operator()(proto::request* r) const noexcept
 {
     if (!r)
         return;
     thread_cache* tc = cache();
-    if (!tc || tc->requests.size() >= max_cached_requests || r->keys.capacity() > 4096 ||
-        r->values.capacity() > 4096) {
+    if (!tc || r->valueless_by_exception()) {
         delete r;
         return;
     }
-    r->cmd = proto::command::get;
-    r->multi_key = false;
-    r->all_servers = false;
-    trim(r->key);
-    // Keys too long for the string's inline buffer keep theirs, for the next request's keys.
-    for (auto& k : r->keys) {
-        if (k.capacity() <= inline_capacity || k.capacity() > max_key_capacity ||
-            tc->spare_keys.size() >= max_spare_keys)
-            continue;
-        k.clear();
-        tc->spare_keys.push_back(std::move(k));
+    auto& list = tc->requests[r->index()];
+    if (list.size() >= max_cached_requests || !std::visit(request_clearer{*tc}, *r)) {
+        delete r;
+        return;
     }
-    r->keys.clear();
-    trim(r->value);
-    r->values.clear();
-    r->flags = 0;
-    r->exptime = 0;
-    r->cas = 0;
-    r->has_delay = false;
-    r->group.clear();
-    r->borrowed_keys = nullptr;
-    r->borrowed_index = nullptr;
-    r->borrowed_count = 0;
     try {
-        tc->requests.push_back(r);
+        list.push_back(r);
     } catch (...) {
         delete r;
     }
@@ -192,14 +285,76 @@ void add_key(std::vector<std::string>& keys, std::string_view key)
     keys.emplace_back(key);
 }
 
-request_ptr make_request()
+request_ptr make_request(std::size_t index)
 {
-    if (thread_cache* tc = cache(); tc && !tc->requests.empty()) {
-        proto::request* r = tc->requests.back();
-        tc->requests.pop_back();
-        return request_ptr(r);
+    if (thread_cache* tc = cache()) {
+        auto& list = tc->requests[index];
+        if (!list.empty()) {
+            proto::request* r = list.back();
+            list.pop_back();
+            return request_ptr(r);
+        }
     }
-    return request_ptr(new proto::request());
+    return request_ptr(new proto::request(make_alternative(index)));
+}
+
+item take_item()
+{
+    if (thread_cache* tc = cache(); tc && !tc->spare_items.empty()) {
+        item it = std::move(tc->spare_items.back());
+        tc->spare_items.pop_back();
+        return it;
+    }
+    return item{};
+}
+
+void give_item(item&& it) noexcept
+{
+    thread_cache* tc = cache();
+    if (!tc || tc->spare_items.size() >= max_spare_items || tc->spare_items.capacity() == 0)
+        return;
+    trim(it.key);
+    trim(it.value);
+    it.flags = 0;
+    it.cas = 0;
+    tc->spare_items.push_back(std::move(it));
+}
+
+std::vector<item> take_items(std::size_t n)
+{
+    std::vector<item> v;
+    if (thread_cache* tc = cache(); tc && !tc->spare_lists.empty()) {
+        v = std::move(tc->spare_lists.back());
+        tc->spare_lists.pop_back();
+    }
+    while (v.size() > n) {
+        give_item(std::move(v.back()));
+        v.pop_back();
+    }
+    v.reserve(n);
+    while (v.size() < n)
+        v.push_back(take_item());
+    return v;
+}
+
+void give_items(std::vector<item>&& items) noexcept
+{
+    if (items.empty())
+        return;
+    thread_cache* tc = cache();
+    if (!tc || items.size() > max_list_items || tc->spare_lists.size() >= max_spare_lists ||
+        tc->spare_lists.capacity() == 0) {
+        for (auto& it : items)
+            give_item(std::move(it));
+        return;
+    }
+    for (auto& it : items) {
+        if (it.key.capacity() > max_kept_capacity)
+            std::string().swap(it.key);
+        if (it.value.capacity() > max_kept_capacity)
+            std::string().swap(it.value);
+    }
+    tc->spare_lists.push_back(std::move(items));
 }
 
 } // namespace memcoro::detail

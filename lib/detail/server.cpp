@@ -38,11 +38,9 @@ void server_monitor::on_finished(const op_entry& e) noexcept
         // The server answered: it is alive, whatever it said.
         if (ec)
             errors_.fetch_add(1, std::memory_order_relaxed);
-        else if (proto::is_retrieval(e.req.cmd)) {
-            const std::size_t asked = e.req.multi_key ? e.req.key_count() : 1;
-            // (item_index has an entry per hit whether the hits are owned or the caller's.)
-            const std::size_t found =
-                e.req.multi_key ? e.resp.item_index.size() : std::size_t(e.resp.found ? 1 : 0);
+        else if (const auto* r = std::get_if<proto::retrieval>(&e.req)) {
+            const std::size_t asked = r->keys.size();
+            const std::size_t found = e.hits;
             if (found > 0)
                 hits_.fetch_add(found, std::memory_order_relaxed);
             if (asked > found)

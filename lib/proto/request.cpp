@@ -38,33 +38,47 @@ std::error_code check_key(std::string_view key) noexcept
     return bad ? std::error_code(errc::invalid_key) : std::error_code{};
 }
 
-std::error_code validate(const request& req) noexcept
+namespace {
+
+std::error_code check_keys(const string_list& keys) noexcept
 {
-    if (req.multi_key) {
-        const bool storage = is_storage(req.cmd);
-        const std::size_t n = req.key_count();
-        if (!(is_retrieval(req.cmd) || storage || req.cmd == command::del) || n == 0 ||
-            (storage && (req.borrowed_keys || req.values.size() != n)))
+    if (keys.empty())
+        return errc::invalid_argument;
+    for (std::size_t j = 0, n = keys.size(); j < n; ++j)
+        if (auto ec = check_key(keys[j]))
+            return ec;
+    return {};
+}
+
+struct validator {
+    std::error_code operator()(const retrieval& r) const noexcept { return check_keys(r.keys); }
+    std::error_code operator()(const storage& r) const noexcept
+    {
+        if (r.values.size() != r.keys.size() || (r.mode == store_mode::cas && r.keys.size() != 1))
             return errc::invalid_argument;
-        for (std::size_t j = 0; j < n; ++j)
-            if (auto ec = check_key(req.key_at(j)))
-                return ec;
-        return {};
+        return check_keys(r.keys);
     }
-    switch (req.cmd) {
-    case command::flush_all:
-    case command::version:
-    case command::verbosity:
-        return {};
-    case command::stats:
+    std::error_code operator()(const deletion& r) const noexcept { return check_keys(r.keys); }
+    std::error_code operator()(const arithmetic& r) const noexcept { return check_key(r.key); }
+    std::error_code operator()(const touch& r) const noexcept { return check_key(r.key); }
+    std::error_code operator()(const flush&) const noexcept { return {}; }
+    std::error_code operator()(const verbosity&) const noexcept { return {}; }
+    std::error_code operator()(const version&) const noexcept { return {}; }
+    std::error_code operator()(const stats& r) const noexcept
+    {
         // A group is one token of printable characters ("items", "slabs", "sizes", ...).
-        for (unsigned char ch : req.group)
+        for (unsigned char ch : r.group)
             if (ch <= 0x20 || ch == 0x7f)
                 return errc::invalid_argument;
-        return req.group.size() > 64 ? std::error_code(errc::invalid_argument) : std::error_code{};
-    default:
-        return check_key(req.key);
+        return r.group.size() > 64 ? std::error_code(errc::invalid_argument) : std::error_code{};
     }
+};
+
+} // namespace
+
+std::error_code validate(const request& req) noexcept
+{
+    return std::visit(validator{}, req);
 }
 
 namespace {
@@ -136,79 +150,151 @@ private:
     char* p_ = buf_;
 };
 
+/// Every request's line but storage's (whose lines come one per key).
 template <class Writer>
-void write_line(const request& req, Writer& w)
-{
-    w.word(command_name(req.cmd));
-    switch (req.cmd) {
-    case command::get:
-    case command::gets:
-    case command::gat:
-    case command::gats:
-        if (req.cmd == command::gat || req.cmd == command::gats)
-            w.arg(req.exptime);
-        if (!req.multi_key) {
-            w.arg(req.key);
-        } else {
-            for (std::size_t j = 0, n = req.key_count(); j < n; ++j)
-                w.arg(req.key_at(j));
-        }
-        break;
-    case command::touch:
-        w.arg(req.key);
-        w.arg(req.exptime);
-        break;
-    case command::set:
-    case command::add:
-    case command::replace:
-    case command::append:
-    case command::prepend:
-    case command::cas:
-        w.arg(req.key);
-        w.arg(req.flags);
-        w.arg(req.exptime);
-        w.arg(req.value.size());
-        if (req.cmd == command::cas)
-            w.arg(req.cas);
-        break;
-    case command::del:
-        w.arg(req.key);
-        break;
-    case command::incr:
-    case command::decr:
-        w.arg(req.key);
-        w.arg(req.cas);
-        break;
-    case command::flush_all:
-        if (req.has_delay)
-            w.arg(req.exptime);
-        break;
-    case command::version:
-        break;
-    case command::stats:
-        if (!req.group.empty())
-            w.arg(req.group);
-        break;
-    case command::verbosity:
-        w.arg(req.exptime);
-        break;
+struct line_encoder {
+    Writer& w;
+
+    void operator()(const retrieval& r) const
+    {
+        w.word(command_name(r.cmd()));
+        if (r.exptime)
+            w.arg(*r.exptime);
+        for (std::size_t j = 0, n = r.keys.size(); j < n; ++j)
+            w.arg(r.keys[j]);
+        w.finish();
     }
-    w.finish();
+    void operator()(const deletion& r) const
+    {
+        for (std::size_t j = 0, n = r.keys.size(); j < n; ++j) {
+            w.word("delete");
+            w.arg(r.keys[j]);
+            w.finish();
+        }
+    }
+    void operator()(const arithmetic& r) const
+    {
+        w.word(command_name(r.cmd()));
+        w.arg(r.key);
+        w.arg(r.delta);
+        w.finish();
+    }
+    void operator()(const touch& r) const
+    {
+        w.word("touch");
+        w.arg(r.key);
+        w.arg(r.exptime);
+        w.finish();
+    }
+    void operator()(const flush& r) const
+    {
+        w.word("flush_all");
+        if (r.delay)
+            w.arg(*r.delay);
+        w.finish();
+    }
+    void operator()(const verbosity& r) const
+    {
+        w.word("verbosity");
+        w.arg(r.level);
+        w.finish();
+    }
+    void operator()(const stats& r) const
+    {
+        w.word("stats");
+        if (!r.group.empty())
+            w.arg(r.group);
+        w.finish();
+    }
+    void operator()(const version&) const
+    {
+        w.word("version");
+        w.finish();
+    }
+    void operator()(const storage& r) const
+    {
+        for (std::size_t j = 0, n = r.keys.size(); j < n; ++j)
+            line(r, j);
+    }
+    void line(const storage& r, std::size_t j) const
+    {
+        w.word(command_name(r.cmd()));
+        w.arg(r.keys[j]);
+        w.arg(r.flags);
+        w.arg(r.exptime);
+        w.arg(r.values[j].size());
+        if (r.mode == store_mode::cas)
+            w.arg(r.cas_unique);
+        w.finish();
+    }
+};
+
+/// Is the request one short line (built on the stack)?
+struct is_one_short_line {
+    bool operator()(const retrieval& r) const noexcept
+    {
+        return r.keys.size() == 1 && r.keys[0].size() <= max_key_length;
+    }
+    bool operator()(const storage&) const noexcept { return false; }
+    bool operator()(const deletion& r) const noexcept
+    {
+        return r.keys.size() == 1 && r.keys[0].size() <= max_key_length;
+    }
+    bool operator()(const stats& r) const noexcept { return r.group.size() <= 64; }
+    bool operator()(const arithmetic& r) const noexcept { return r.key.size() <= max_key_length; }
+    bool operator()(const touch& r) const noexcept { return r.key.size() <= max_key_length; }
+    bool operator()(const auto&) const noexcept { return true; }
+};
+
+bool one_short_line(const request& req) noexcept
+{
+    return std::visit(is_one_short_line{}, req);
 }
 
 } // namespace
 
-void encode_text(const request& req, std::string& out)
+void encode_text_line(const storage& req, std::size_t j, std::string& out)
 {
-    // Single-key lines (almost every request) are built on the stack and appended at once;
-    // multi-key ones, of any length, piece by piece.
-    if (!req.multi_key && req.key.size() <= max_key_length && req.group.size() <= 64) {
+    if (req.keys[j].size() <= max_key_length) {
         line_writer w(out);
-        write_line(req, w);
+        line_encoder<line_writer>{w}.line(req, j);
     } else {
         string_writer w(out);
-        write_line(req, w);
+        line_encoder<string_writer>{w}.line(req, j);
     }
+}
+
+void encode_text(const request& req, std::string& out)
+{
+    if (const auto* s = std::get_if<storage>(&req)) {
+        for (std::size_t j = 0, n = s->keys.size(); j < n; ++j) {
+            encode_text_line(*s, j, out);
+            out += s->values[j];
+            out += "\r\n";
+        }
+        return;
+    }
+    // Single-key lines (almost every request) are built on the stack and appended at once;
+    // multi-key ones, of any length, piece by piece.
+    if (one_short_line(req)) {
+        line_writer w(out);
+        std::visit(line_encoder<line_writer>{w}, req);
+    } else {
+        string_writer w(out);
+        std::visit(line_encoder<string_writer>{w}, req);
+    }
+}
+
+void encode_text_merged(const retrieval& head, std::span<const std::string* const> keys,
+                        std::string& out)
+{
+    string_writer w(out);
+    w.word(command_name(head.cmd()));
+    if (head.exptime)
+        w.arg(*head.exptime);
+    for (const std::string* k : keys)
+        w.arg(*k);
+    w.finish();
 }
 
 } // namespace memcoro::proto

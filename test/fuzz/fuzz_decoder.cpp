@@ -13,6 +13,7 @@
 // input is caught. A broken invariant aborts (a crash for libFuzzer, a failure for the replay).
 
 #include <memcoro/detail/multiplexer.hpp>
+#include <memcoro/detail/pool.hpp>
 #include <memcoro/error.hpp>
 #include <memcoro/proto/decoder.hpp>
 
@@ -254,11 +255,13 @@ decoded run_decoder(stream_buffer& buf, reply_kind kind, const std::vector<std::
 
 // ---- the multiplexer -------------------------------------------------------------------------
 
+using memcoro::detail::as;
 using memcoro::detail::entry_state;
+using memcoro::detail::make_request;
 using memcoro::detail::multiplexer;
 using memcoro::detail::op_entry;
-using memcoro::proto::command;
-using memcoro::proto::request;
+using memcoro::detail::request_ptr;
+namespace proto = memcoro::proto;
 
 struct journal {
     std::string log; ///< completions in order, serialized
@@ -268,7 +271,7 @@ struct journal {
 
 class fuzz_entry final : public op_entry {
 public:
-    fuzz_entry(request r, int id, journal& j)
+    fuzz_entry(request_ptr r, int id, journal& j)
         : op_entry(std::move(r))
         , id_(id)
         , journal_(&j)
@@ -284,8 +287,6 @@ private:
         j.log += '#' + std::to_string(id_) + ' ' + std::to_string(ec.value()) + ' ' +
                  std::to_string(static_cast<int>(resp.status)) + ' ' + std::to_string(resp.number) +
                  ' ' + std::to_string(resp.text.size()) + ':' + resp.text;
-        if (resp.found)
-            resp.items.push_back(resp.single);
         for (const auto& i : resp.items)
             j.log += " [" + i.key + ' ' + std::to_string(i.flags) + ' ' + std::to_string(i.cas) +
                      ' ' + std::to_string(i.value.size()) + ':' + i.value + ']';
@@ -298,41 +299,58 @@ private:
     journal* journal_;
 };
 
-request request_for(reply_kind k)
+/// A get of one key: merged with its neighbours when the multiplexer merges.
+request_ptr plain_get(const char* key)
 {
-    request r;
-    r.key = "k";
-    switch (k) {
-    case reply_kind::retrieval:
-        r.cmd = command::gets;
-        r.multi_key = true;
-        r.keys = {"a", "b", "c", "k"};
-        break;
-    case reply_kind::storage:
-        r.cmd = command::set;
-        r.value = "v";
-        break;
-    case reply_kind::deletion:
-        r.cmd = command::del;
-        break;
-    case reply_kind::touch:
-        r.cmd = command::touch;
-        break;
-    case reply_kind::arithmetic:
-        r.cmd = command::incr;
-        r.cas = 1;
-        break;
-    case reply_kind::ok:
-        r.cmd = command::flush_all;
-        break;
-    case reply_kind::version:
-        r.cmd = command::version;
-        break;
-    case reply_kind::stats:
-        r.cmd = command::stats;
-        break;
-    }
+    request_ptr r = make_request<proto::retrieval>();
+    as<proto::retrieval>(r).keys.own() = {key};
     return r;
+}
+
+request_ptr request_for(reply_kind k)
+{
+    switch (k) {
+    case reply_kind::retrieval: {
+        request_ptr r = make_request<proto::retrieval>();
+        auto& q = as<proto::retrieval>(r);
+        q.with_cas = true;
+        q.keys.own() = {"a", "b", "c", "k"};
+        return r;
+    }
+    case reply_kind::storage: {
+        request_ptr r = make_request<proto::storage>();
+        auto& q = as<proto::storage>(r);
+        q.mode = proto::store_mode::set;
+        // (a recycled storage request keeps one value's room: assign, never append)
+        q.keys.own() = {"k"};
+        q.values.own() = {"v"};
+        return r;
+    }
+    case reply_kind::deletion: {
+        request_ptr r = make_request<proto::deletion>();
+        as<proto::deletion>(r).keys.own() = {"k"};
+        return r;
+    }
+    case reply_kind::touch: {
+        request_ptr r = make_request<proto::touch>();
+        as<proto::touch>(r).key = "k";
+        return r;
+    }
+    case reply_kind::arithmetic: {
+        request_ptr r = make_request<proto::arithmetic>();
+        auto& q = as<proto::arithmetic>(r);
+        q.key = "k";
+        q.delta = 1;
+        return r;
+    }
+    case reply_kind::ok:
+        return make_request<proto::flush>();
+    case reply_kind::version:
+        return make_request<proto::version>();
+    case reply_kind::stats:
+        return make_request<proto::stats>();
+    }
+    return make_request<proto::version>();
 }
 
 struct muxed {
@@ -350,32 +368,24 @@ muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector
 {
     // The selected kind first, then one request of every kind, and one cancelled before it
     // was sent (never staged, never owed a reply).
-    std::vector<request> reqs;
+    std::vector<request_ptr> reqs;
     reqs.push_back(request_for(sel.kind));
-    request plain_get;
-    plain_get.cmd = command::get;
-    plain_get.key = "k";
-    reqs.push_back(plain_get);
-    request never_sent = plain_get;
-    never_sent.key = "never";
-    reqs.push_back(never_sent);
+    reqs.push_back(plain_get("k"));
+    reqs.push_back(plain_get("never"));
     for (int k = 1; k < 8; ++k)
         reqs.push_back(request_for(static_cast<reply_kind>(k)));
     reqs.push_back(request_for(reply_kind::retrieval));
     // Single gets in a row: one request on the wire when merging.
-    for (const char* key : {"a", "k", "b", "k"}) {
-        request g = plain_get;
-        g.key = key;
-        reqs.push_back(g);
-    }
+    for (const char* key : {"a", "k", "b", "k"})
+        reqs.push_back(plain_get(key));
 
     journal j;
     j.completions.assign(reqs.size(), 0);
     multiplexer mux(limits_for(sel), merge ? 8 : 0);
     std::vector<std::shared_ptr<fuzz_entry>> entries;
     for (std::size_t i = 0; i < reqs.size(); ++i) {
-        FUZZ_CHECK(!memcoro::proto::validate(reqs[i]));
-        entries.push_back(std::make_shared<fuzz_entry>(reqs[i], static_cast<int>(i), j));
+        FUZZ_CHECK(!memcoro::proto::validate(*reqs[i]));
+        entries.push_back(std::make_shared<fuzz_entry>(std::move(reqs[i]), static_cast<int>(i), j));
         mux.enqueue(entries.back());
     }
     entries[2]->finish(errc::timeout);

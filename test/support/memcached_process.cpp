@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -162,11 +164,22 @@ memcached_process::memcached_process(unix_tag)
     spawn({"-s", socket_path_, "-a", "0700"});
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < until) {
-        if (std::filesystem::exists(socket_path_))
-            return;
+        // The socket file exists from bind(), before listen(): ready once a connect succeeds.
+        if (std::filesystem::exists(socket_path_)) {
+            const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+            sockaddr_un sa{};
+            sa.sun_family = AF_UNIX;
+            socket_path_.copy(sa.sun_path, sizeof sa.sun_path - 1);
+            const bool up =
+                fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
+            if (fd >= 0)
+                ::close(fd);
+            if (up)
+                return;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    throw std::runtime_error("memcached_process: memcached did not create its socket");
+    throw std::runtime_error("memcached_process: memcached did not listen on its socket");
 }
 
 std::unique_ptr<memcached_process> memcached_process::unix_socket()

@@ -88,15 +88,17 @@ private:
     std::error_code deliver_merged(const proto::reply& r);
     /// A request's reply is complete: settle it and complete it now or hand it to answered_.
     void answer(entry_ptr e, std::error_code ec);
-    /// How many waiting entries from the front can go out merged with the first.
-    std::size_t mergeable() const noexcept;
+    /// How many waiting entries from the front can go out merged with the first; their keys
+    /// are left in merged_keys_.
+    std::size_t mergeable();
 
     proto::decoder decoder_;
     std::size_t merge_gets_;
     /// Command lines staged by the last stage() call.
     std::string lines_;
-    std::vector<std::size_t> offsets_;  // of the staged pieces in lines_
-    std::vector<entry_ptr> group_done_; // scratch of deliver_merged
+    std::vector<std::size_t> offsets_;            // of the staged pieces in lines_
+    std::vector<entry_ptr> group_done_;           // scratch of deliver_merged
+    std::vector<const std::string*> merged_keys_; // scratch of mergeable
     std::vector<entry_ptr>* answered_ = nullptr;
     clock::time_point now_{};
     fifo<entry_ptr> waiting_;

@@ -49,15 +49,37 @@ protected:
     ~router() = default;
 };
 
+/// Where a call's result goes besides its handler: the caller's own memory, for the `_into`
+/// calls, written only when the call succeeds.
+template <class R>
+struct destination {
+};
+/// async_get_into: the hit.
+template <>
+struct destination<bool> {
+    item* out = nullptr;
+};
+/// The `_into` multi-gets: the hits and the failed keys.
+template <>
+struct destination<void> {
+    get_multi_result* out = nullptr;
+};
+
+/// Writes a multi-get's hits and failed keys into the caller's result, swapping items so
+/// that `out`'s strings keep their capacity; `r.items` returns to the thread's cache.
+void deliver_into(response& r, get_multi_result& out);
+
 template <class R, class Handler>
 class op final : public op_entry {
 public:
     using work_executor = asio::associated_executor_t<Handler, asio::any_io_executor>;
 
-    op(request_ptr r, Handler&& h, const asio::any_io_executor& io_ex)
-        : op_entry(std::move(r))
+    op(request_ptr r, scope where, Handler&& h, const asio::any_io_executor& io_ex,
+       destination<R> dest)
+        : op_entry(std::move(r), where)
         , handler_(std::move(h))
         , ex_(asio::get_associated_executor(handler_, io_ex))
+        , dest_(dest)
     {
         // Until it is answered, the operation is outstanding work of the handler's executor.
         // On the client's own executor the client's I/O already is: the connection's read,
@@ -71,6 +93,30 @@ public:
 
     Handler& handler() noexcept { return handler_; }
 
+    bool writes_into_caller() const noexcept override
+    {
+        if constexpr (std::is_same_v<R, bool> || std::is_void_v<R>)
+            return dest_.out != nullptr;
+        else
+            return false;
+    }
+
+    void on_value(std::size_t key_index, const proto::reply& r) override
+    {
+        if constexpr (std::is_same_v<R, get_result>) {
+            assign_hit(resp.single, r);
+            resp.found = true;
+        } else if constexpr (std::is_same_v<R, bool>) {
+            // Into an item of the thread's cache: the caller's is written only on success.
+            if (!resp.found)
+                resp.single = take_item();
+            assign_hit(resp.single, r);
+            resp.found = true;
+        } else {
+            op_entry::on_value(key_index, r);
+        }
+    }
+
 private:
     void on_complete(bool may_run_inline) override
     {
@@ -80,6 +126,17 @@ private:
         // Released only once the handler is posted (or has run): the executor's context
         // must not run out of work in between, or its run() returns with the handler queued.
         const auto work = std::move(work_);
+        if constexpr (std::is_same_v<R, bool>) {
+            // The caller's item is written only now, when the call succeeds with a hit.
+            if (resp.found) {
+                if (!ec)
+                    std::swap(*dest_.out, resp.single);
+                give_item(std::move(resp.single));
+            }
+        } else if constexpr (std::is_void_v<R>) {
+            if (!ec && dest_.out)
+                deliver_into(resp, *dest_.out);
+        }
         if constexpr (std::is_void_v<R>) {
             deliver(may_run_inline, ex, [h = std::move(handler_), e = ec]() mutable {
                 asio::get_associated_cancellation_slot(h).clear();
@@ -119,6 +176,7 @@ private:
 
     Handler handler_;
     work_executor ex_;
+    destination<R> dest_;
     std::optional<asio::executor_work_guard<work_executor>> work_;
 };
 
@@ -148,20 +206,15 @@ struct canceller {
 template <class R>
 struct initiate_op {
     std::shared_ptr<router> target;
-
-    /// Single-key gets into the caller's item (async_get_into).
-    item* sink = nullptr;
-    /// Multi-key retrievals into the caller's result (async_get_multi_into).
-    get_multi_result* multi_sink = nullptr;
+    scope where = scope::key;
+    destination<R> dest{};
 
     template <class Handler>
     void operator()(Handler&& handler, request_ptr req) const
     {
         using op_type = op<R, std::decay_t<Handler>>;
-        auto e = std::allocate_shared<op_type>(pool_allocator<op_type>{}, std::move(req),
-                                               std::move(handler), target->executor());
-        e->sink = sink;
-        e->multi_sink = multi_sink;
+        auto e = std::allocate_shared<op_type>(pool_allocator<op_type>{}, std::move(req), where,
+                                               std::move(handler), target->executor(), dest);
         auto slot = asio::get_associated_cancellation_slot(e->handler());
         if (slot.is_connected())
             slot.template emplace<canceller>(std::weak_ptr<op_entry>(e), target->executor());

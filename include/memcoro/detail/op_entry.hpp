@@ -20,20 +20,17 @@ namespace memcoro::detail {
 
 using clock = std::chrono::steady_clock;
 
-/// Indexes kept per multi-key request, in pooled memory.
-using index_list = std::vector<std::uint32_t, pool_allocator<std::uint32_t>>;
-
-/// The reply of one request, accumulated from decoder events.
+/// The reply of one request, accumulated from the replies read (op_entry's default sink).
 struct response {
     proto::reply_type status = proto::reply_type::end; ///< the terminal line
     std::uint64_t number = 0;                          ///< incr/decr result
     std::string text;                                  ///< VERSION text or the error message
-    std::vector<item> items;                           ///< multi-key retrieval hits, in order
-    /// Single-key retrieval: the hit, when `found` (unless the entry has a `sink`).
+    std::vector<item> items;                           ///< retrieval hits, in order
+    /// Single-key retrieval: the hit, when `found`.
     item single;
     bool found = false;
     stats_result stats; ///< STAT lines
-    /// Multi-key retrievals: for each of `items`, the index of its key in the request.
+    /// For each of `items`, the index of its key in the request.
     index_list item_index;
     /// Multi-key retrievals split over servers: keys whose server failed.
     std::vector<std::pair<std::string, std::error_code>> key_errors;
@@ -47,6 +44,17 @@ struct response {
     /// Requests to every server: per server, its name, error and stats.
     std::vector<std::tuple<std::string, std::error_code, stats_result>> per_server;
 };
+
+/// Where a call goes (the router's business; the connection never reads it).
+enum class scope : std::uint8_t {
+    key,          ///< the server of its one key
+    keys,         ///< each key to its server, the results gathered
+    first_server, ///< the first server
+    every_server, ///< every server, one result each
+};
+
+/// The error a terminal reply stands for (an error line), or success.
+std::error_code error_for(proto::reply_type t) noexcept;
 
 class op_entry;
 
@@ -71,14 +79,14 @@ enum class entry_state : std::uint8_t { waiting, written, done };
 
 class op_entry : public std::enable_shared_from_this<op_entry> {
 public:
-    explicit op_entry(request_ptr r)
+    explicit op_entry(request_ptr r, detail::scope where = scope::key)
         : box_(std::move(r))
         , req(*box_)
-        , kind(proto::expected_reply(req.cmd))
+        , route(where)
     {
     }
-    explicit op_entry(proto::request r)
-        : op_entry(boxed(std::move(r)))
+    explicit op_entry(proto::request r, detail::scope where = scope::key)
+        : op_entry(boxed(std::move(r)), where)
     {
     }
     op_entry(const op_entry&) = delete;
@@ -89,32 +97,27 @@ private:
     request_ptr box_;
     static request_ptr boxed(proto::request&& r)
     {
-        auto b = make_request();
+        auto b = make_request(r.index());
         *b = std::move(r);
         return b;
     }
 
 public:
     proto::request& req;
-    proto::reply_kind kind;
-    /// Single-key retrieval into the caller's item (async_get_into): the hit is written there
-    /// instead of `resp.single`, reusing its strings' capacity.
-    item* sink = nullptr;
-    /// Multi-key retrieval into the caller's result (async_get_multi_into): set on the
-    /// caller's entry. Its parts write each hit into `slots[slot_of[j]]` (j: the key's index
-    /// in the part), unless the part or `slots_owner` (the caller's entry) has completed.
-    get_multi_result* multi_sink = nullptr;
-    item* slots = nullptr;
-    const std::uint32_t* slot_of = nullptr;
-    const op_entry* slots_owner = nullptr;
+    detail::scope route;
     entry_state state = entry_state::waiting;
     clock::time_point deadline = clock::time_point::max();
+    // ---- the multiplexer's bookkeeping while the reply is read -----------------------------
+    proto::reply_kind kind = proto::reply_kind::ok; ///< set when queued
     std::size_t key_cursor = 0; ///< retrieval: next request key a VALUE may match
+    std::size_t replies = 0;    ///< terminal replies read so far
+    std::size_t hits = 0;       ///< retrieval: VALUEs read
     /// Single-key gets merged into one request on the wire: the first entry of the group
     /// holds the group's size, the others 0 (see multiplexer::stage).
     std::uint32_t group = 1;
     /// Stats: bytes of STAT lines received so far (bounded by decoder_limits).
     std::size_t stats_bytes = 0;
+    // -----------------------------------------------------------------------------------------
     response resp;
     std::error_code ec;
     /// The server that handled (or refused) the request, for error messages.
@@ -125,6 +128,21 @@ public:
     /// When its reply was read (set by the reader, once per batch of replies); unset for
     /// requests finished otherwise.
     clock::time_point finished{};
+
+    // ---- the sink: where the reply goes, as it is read --------------------------------------
+    // Called by the multiplexer, in order, only while the entry is not completed. Views in
+    // the reply are valid during the call only. The defaults accumulate into `resp`.
+
+    /// A VALUE, for the request's key `key_index`.
+    virtual void on_value(std::size_t key_index, const proto::reply& r);
+    /// A STAT line.
+    virtual void on_stat(const proto::reply& r);
+    /// Terminal reply number `index` (one per key for storage and delete, else only 0).
+    virtual void on_reply(std::size_t index, const proto::reply& r);
+
+    /// Does the result go into the caller's own memory (an `_into` call)? Then hits must be
+    /// kept aside until the call succeeds.
+    virtual bool writes_into_caller() const noexcept { return false; }
 
     /// True once the caller has been answered (normally, by timeout or by cancellation).
     bool completed() const noexcept { return completed_; }
@@ -164,6 +182,9 @@ protected:
 private:
     bool completed_ = false;
 };
+
+/// Writes a VALUE reply into an item, reusing its strings' capacity.
+void assign_hit(item& it, const proto::reply& r);
 
 using entry_ptr = std::shared_ptr<op_entry>;
 

@@ -4,12 +4,15 @@
 /// instead of being allocated for every operation.
 
 #include <memcoro/proto/request.hpp>
+#include <memcoro/types.hpp>
 
 #include <cstddef>
 #include <memory>
 #include <new>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace memcoro::detail {
@@ -45,7 +48,7 @@ struct pool_allocator {
 };
 
 /// Returns a request to the thread's cache, cleared but with its strings' capacity kept (up
-/// to a bound), so that the next request's key and value usually need no allocation.
+/// to a bound), so that the next request of the same type usually needs no allocation.
 struct request_recycler {
     void operator()(proto::request* r) const noexcept;
 };
@@ -53,11 +56,50 @@ struct request_recycler {
 /// An owned request, recycled when released.
 using request_ptr = std::unique_ptr<proto::request, request_recycler>;
 
-/// A cleared request, from the thread's cache when it has one.
-request_ptr make_request();
+/// Indexes kept per multi-key request, in pooled memory.
+using index_list = std::vector<std::uint32_t, pool_allocator<std::uint32_t>>;
 
-/// Appends `key` to a request's keys, in a string recycled from an earlier request's keys
-/// when the key is too long for the string's inline buffer.
+/// The index of T among a variant's alternatives.
+template <class T, class... Ts>
+constexpr std::size_t alternative_index(std::variant<Ts...>*) noexcept
+{
+    std::size_t i = 0;
+    bool found = false;
+    ((found = found || std::is_same_v<T, Ts>, i += found ? 0 : 1), ...);
+    return i;
+}
+
+/// A cleared request holding alternative `index`, from the thread's cache when it has one.
+/// (A cached storage request keeps one empty value, whose capacity the next value reuses:
+/// assign the first value, or the whole list.)
+request_ptr make_request(std::size_t index);
+
+/// A cleared request of type T (one of proto::request's alternatives).
+template <class T>
+request_ptr make_request()
+{
+    return make_request(alternative_index<T>(static_cast<proto::request*>(nullptr)));
+}
+
+/// The T a request holds (it must hold one).
+template <class T>
+T& as(const request_ptr& r) noexcept
+{
+    return *std::get_if<T>(r.get());
+}
+
+/// Appends `key` to a list of keys, in a string recycled from an earlier request's keys when
+/// the key is too long for the string's inline buffer.
 void add_key(std::vector<std::string>& keys, std::string_view key);
+
+/// An item from the thread's cache of spare items (with their strings' capacity), or a new
+/// one; and back to the cache.
+item take_item();
+void give_item(item&& it) noexcept;
+
+/// `n` items in a list from the thread's cache (items and list with their capacity), or new
+/// ones; and back to the cache.
+std::vector<item> take_items(std::size_t n);
+void give_items(std::vector<item>&& items) noexcept;
 
 } // namespace memcoro::detail

@@ -1,11 +1,15 @@
 #pragma once
 /// \file
-/// The dialect-independent request model: one memcached operation as data.
+/// The request model: one type per memcached command family, as plain data. A request says
+/// what to ask one server; where it goes and whose memory it lives in are decided elsewhere.
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <variant>
 #include <vector>
 
 namespace memcoro::proto {
@@ -17,6 +21,7 @@ inline constexpr std::size_t max_key_length = 250;
 /// length). Multi-key touches are split so that every line fits.
 inline constexpr std::size_t max_touch_line = 2048;
 
+/// The commands of the text protocol, as they are named on the wire.
 enum class command : std::uint8_t {
     get,
     gets,
@@ -50,40 +55,136 @@ enum class reply_kind : std::uint8_t {
     stats,      ///< STAT name value ... END
 };
 
-/// One request. Single-key commands use `key`; multi-key retrievals use `keys`.
-/// (Requests are recycled: detail::request_recycler resets each field, so a new field must be
-/// reset there too.)
-struct request {
-    command cmd = command::get;
-    /// A retrieval of `keys` (possibly none) in one request, or, for storage commands and
-    /// delete, one request per key of `keys` (with `values`), sent together.
-    bool multi_key = false;
-    /// Server-wide commands: to every server, one result per server.
-    bool all_servers = false;
-    std::string key;
-    std::vector<std::string> keys;
-    std::string value;               ///< payload of the storage commands
-    std::vector<std::string> values; ///< multi-key storage: one payload per key
-    std::uint32_t flags = 0;         ///< storage flags
-    std::int64_t exptime = 0; ///< storage / gat / touch expiry; flush_all delay; verbosity level
-    std::uint64_t cas = 0;    ///< cas unique (cas); delta (incr/decr)
-    bool has_delay = false;   ///< flush_all with a delay
-    std::string group;        ///< stats group ("items", "slabs", ...), empty for general stats
-    /// A multi-key retrieval that is one server's share of a larger one borrows its keys
-    /// from that request instead of copying them: its key j is
-    /// `borrowed_keys[borrowed_index[j]]`, `borrowed_count` of them (`keys` stays empty).
-    /// The lender's keys must outlive this request.
-    const std::string* borrowed_keys = nullptr;
-    const std::uint32_t* borrowed_index = nullptr;
-    std::size_t borrowed_count = 0;
-
-    /// The keys of a multi-key request, owned or borrowed.
-    std::size_t key_count() const noexcept { return borrowed_keys ? borrowed_count : keys.size(); }
-    const std::string& key_at(std::size_t j) const noexcept
+/// A list of strings (keys or values): the request's own, or a selection of another list's,
+/// whose element j is `base[index[j]]` (that list and the indexes must then outlive the
+/// request). A selection lets one request carry part of another's keys without copying them.
+class string_list {
+public:
+    std::size_t size() const noexcept { return base_ ? count_ : own_.size(); }
+    bool empty() const noexcept { return size() == 0; }
+    const std::string& operator[](std::size_t j) const noexcept
     {
-        return borrowed_keys ? borrowed_keys[borrowed_index[j]] : keys[j];
+        return base_ ? base_[index_[j]] : own_[j];
+    }
+
+    /// The list's own strings, to fill (a selection is dropped).
+    std::vector<std::string>& own() noexcept
+    {
+        base_ = nullptr;
+        index_ = nullptr;
+        count_ = 0;
+        return own_;
+    }
+    /// The list's own strings (not those of a selection).
+    const std::vector<std::string>& owned() const noexcept { return own_; }
+    /// Makes the list `n` strings of another: element j is `base[index[j]]`.
+    void select(const std::string* base, const std::uint32_t* index, std::size_t n) noexcept
+    {
+        base_ = base;
+        index_ = index;
+        count_ = n;
+    }
+
+private:
+    std::vector<std::string> own_;
+    const std::string* base_ = nullptr;
+    const std::uint32_t* index_ = nullptr;
+    std::size_t count_ = 0;
+};
+
+/// get, gets, gat, gats: the items of one or more keys, in one request.
+struct retrieval {
+    bool with_cas = false;               ///< gets / gats: each hit carries its CAS unique
+    std::optional<std::int64_t> exptime; ///< gat / gats: every key's new expiry
+    string_list keys;
+
+    constexpr command cmd() const noexcept
+    {
+        if (exptime)
+            return with_cas ? command::gats : command::gat;
+        return with_cas ? command::gets : command::get;
     }
 };
+
+enum class store_mode : std::uint8_t { set, add, replace, append, prepend, cas };
+
+/// set, add, replace, append, prepend, cas. Several keys make several commands, sent together
+/// and answered one by one, in order.
+struct storage {
+    store_mode mode = store_mode::set;
+    string_list keys;
+    string_list values; ///< one per key
+    std::uint32_t flags = 0;
+    std::int64_t exptime = 0;
+    std::uint64_t cas_unique = 0; ///< the item's CAS unique (mode cas)
+
+    constexpr command cmd() const noexcept
+    {
+        switch (mode) {
+        case store_mode::set:
+            return command::set;
+        case store_mode::add:
+            return command::add;
+        case store_mode::replace:
+            return command::replace;
+        case store_mode::append:
+            return command::append;
+        case store_mode::prepend:
+            return command::prepend;
+        case store_mode::cas:
+            return command::cas;
+        }
+        return command::set;
+    }
+};
+
+/// delete: one command per key, sent together, answered one by one.
+struct deletion {
+    string_list keys;
+    static constexpr command cmd() noexcept { return command::del; }
+};
+
+/// incr, decr.
+struct arithmetic {
+    bool decrement = false;
+    std::string key;
+    std::uint64_t delta = 0;
+    constexpr command cmd() const noexcept { return decrement ? command::decr : command::incr; }
+};
+
+/// touch: a new expiry for one key.
+struct touch {
+    std::string key;
+    std::int64_t exptime = 0;
+    static constexpr command cmd() noexcept { return command::touch; }
+};
+
+/// flush_all, at once or after a delay.
+struct flush {
+    std::optional<std::int64_t> delay;
+    static constexpr command cmd() noexcept { return command::flush_all; }
+};
+
+/// verbosity.
+struct verbosity {
+    unsigned level = 0;
+    static constexpr command cmd() noexcept { return command::verbosity; }
+};
+
+/// stats, of a group ("items", "slabs", ...) or, empty, the general ones.
+struct stats {
+    std::string group;
+    static constexpr command cmd() noexcept { return command::stats; }
+};
+
+/// version.
+struct version {
+    static constexpr command cmd() noexcept { return command::version; }
+};
+
+/// One request to one server.
+using request =
+    std::variant<retrieval, storage, deletion, arithmetic, touch, flush, verbosity, stats, version>;
 
 constexpr reply_kind expected_reply(command c) noexcept
 {
@@ -118,14 +219,26 @@ constexpr reply_kind expected_reply(command c) noexcept
     return reply_kind::ok;
 }
 
-constexpr bool is_retrieval(command c) noexcept
+/// The command a request is sent as.
+inline command command_of(const request& r) noexcept
 {
-    return expected_reply(c) == reply_kind::retrieval;
+    return std::visit([](const auto& q) { return q.cmd(); }, r);
 }
 
-constexpr bool is_storage(command c) noexcept
+inline reply_kind expected_reply(const request& r) noexcept
 {
-    return expected_reply(c) == reply_kind::storage;
+    return expected_reply(command_of(r));
+}
+
+/// How many replies a request draws: one per key for storage and delete, else one (a
+/// retrieval's or stats' lines and their END count as one).
+inline std::size_t reply_count(const request& r) noexcept
+{
+    if (const auto* s = std::get_if<storage>(&r))
+        return s->keys.size();
+    if (const auto* d = std::get_if<deletion>(&r))
+        return d->keys.size();
+    return 1;
 }
 
 constexpr std::string_view command_name(command c) noexcept
@@ -175,12 +288,22 @@ constexpr std::string_view command_name(command c) noexcept
 /// Returns errc::invalid_key or success.
 std::error_code check_key(std::string_view key) noexcept;
 
-/// Checks every key and argument of `req` (keys, stats group); nothing invalid may be encoded.
+/// Checks every key and argument of `req`: nothing invalid may be encoded. A request needs at
+/// least one key where it takes keys, and a value per key for storage.
 std::error_code validate(const request& req) noexcept;
 
-/// Appends the text-protocol command line of `req` to `out`. For storage commands only the
-/// header line ("set k f e n\r\n") is written: the payload and its "\r\n" are sent from the
-/// request itself. `req` must have passed validate().
+/// Appends the text-protocol bytes of `req` to `out`, values included. `req` must have passed
+/// validate().
 void encode_text(const request& req, std::string& out);
+
+/// Appends the command line of key `j` of a storage request ("set k f e n\r\n"), without
+/// its value: a sender that writes large values from the request itself sends them after it,
+/// each followed by "\r\n".
+void encode_text_line(const storage& req, std::size_t j, std::string& out);
+
+/// Appends one retrieval line asking `keys` with `head`'s command (its own keys are not
+/// used): requests for single keys, merged into one on the wire.
+void encode_text_merged(const retrieval& head, std::span<const std::string* const> keys,
+                        std::string& out);
 
 } // namespace memcoro::proto

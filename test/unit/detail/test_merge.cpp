@@ -29,17 +29,17 @@ public:
 private:
     static proto::request make(proto::command cmd, std::string key)
     {
-        proto::request r;
-        r.cmd = cmd;
-        r.key = std::move(key);
+        if (cmd == proto::command::touch)
+            return proto::touch{std::move(key), 0};
+        proto::retrieval r;
+        r.with_cas = cmd == proto::command::gets;
+        r.keys.own().push_back(std::move(key));
         return r;
     }
     void on_complete(bool) override
     {
-        auto items = resp.items;
-        if (resp.found)
-            items.push_back(resp.single);
-        log_->push_back({req.key, ec, std::move(items)});
+        const auto* r = std::get_if<proto::retrieval>(&req);
+        log_->push_back({r ? r->keys[0] : std::get<proto::touch>(req).key, ec, resp.items});
     }
     std::vector<outcome>* log_;
 };
@@ -117,9 +117,7 @@ TEST_CASE("merge: only single-key gets of one kind merge, up to the limit")
     enqueue(m, log, "d");
     enqueue(m, log, "e", proto::command::gets);
     enqueue(m, log, "f", proto::command::gets);
-    auto set = std::make_shared<get_entry>(proto::command::get, "g", log);
-    set->req.cmd = proto::command::touch;
-    m.enqueue(set);
+    m.enqueue(std::make_shared<get_entry>(proto::command::touch, "g", log));
     enqueue(m, log, "h");
     CHECK(staged_bytes(m) == "get a b c\r\nget d\r\ngets e f\r\ntouch g 0\r\nget h\r\n");
 

@@ -95,38 +95,87 @@ private:
 
 using test_ptr = std::shared_ptr<test_entry>;
 
+/// A request of command `c` for `keys` (their one key for single-key commands).
+proto::request make_req(command c, std::vector<std::string> keys)
+{
+    const auto fill = [&](proto::string_list& list) { list.own() = std::move(keys); };
+    switch (c) {
+    case command::get:
+    case command::gets:
+    case command::gat:
+    case command::gats: {
+        proto::retrieval r;
+        r.with_cas = c == command::gets || c == command::gats;
+        if (c == command::gat || c == command::gats)
+            r.exptime = 0;
+        fill(r.keys);
+        return r;
+    }
+    case command::set:
+    case command::add:
+    case command::replace:
+    case command::append:
+    case command::prepend:
+    case command::cas: {
+        proto::storage r;
+        r.mode =
+            static_cast<proto::store_mode>(static_cast<int>(c) - static_cast<int>(command::set));
+        r.values.own().resize(keys.size());
+        fill(r.keys);
+        return r;
+    }
+    case command::del: {
+        proto::deletion r;
+        fill(r.keys);
+        return r;
+    }
+    case command::incr:
+    case command::decr:
+        return proto::arithmetic{c == command::decr, keys.at(0), 0};
+    case command::touch:
+        return proto::touch{keys.at(0), 0};
+    case command::flush_all:
+        return proto::flush{};
+    case command::verbosity:
+        return proto::verbosity{};
+    case command::stats:
+        return proto::stats{};
+    case command::version:
+        return proto::version{};
+    }
+    return proto::version{};
+}
+
 proto::request single(command c, std::string key)
 {
-    proto::request r;
-    r.cmd = c;
-    r.key = std::move(key);
-    return r;
+    return make_req(c, {std::move(key)});
 }
 
 proto::request multi_get(command c, std::vector<std::string> keys)
 {
-    proto::request r;
-    r.cmd = c;
-    r.multi_key = true;
-    r.keys = std::move(keys);
-    return r;
+    return make_req(c, std::move(keys));
 }
 
 proto::request set_req(std::string key, std::string value, std::uint32_t flags = 0,
                        std::int64_t exptime = 0)
 {
     proto::request r = single(command::set, std::move(key));
-    r.value = std::move(value);
-    r.flags = flags;
-    r.exptime = exptime;
+    auto& s = std::get<proto::storage>(r);
+    s.values.own().front() = std::move(value);
+    s.flags = flags;
+    s.exptime = exptime;
     return r;
 }
 
 proto::request bare(command c)
 {
-    proto::request r;
-    r.cmd = c;
-    return r;
+    return make_req(c, {});
+}
+
+/// The storage request's first value.
+const std::string& value_of(const detail::op_entry& e)
+{
+    return std::get<proto::storage>(e.req).values[0];
 }
 
 /// A multiplexer and its entries, with helpers to push bytes through it like a connection.
@@ -241,7 +290,7 @@ TEST_CASE("multiplexer waiting_to_written: a large value is sent from the reques
     REQUIRE(pieces.size() == 3);
     CHECK(std::string(pieces[0].data, pieces[0].size) ==
           "set k 0 0 " + std::to_string(big.size()) + "\r\n");
-    CHECK(pieces[1].data == e->req.value.data());
+    CHECK(pieces[1].data == value_of(*e).data());
     CHECK(pieces[1].size == big.size());
     // The large value's CRLF starts the run of the next command line and small value.
     CHECK(std::string(pieces[2].data, pieces[2].size) == "\r\nset s 0 0 5\r\nsmall\r\n");
@@ -283,11 +332,11 @@ TEST_CASE("multiplexer waiting_to_written: several entries staged at once, in or
     f.add(multi_get(command::gets, {"c", "d"}));
     f.add(single(command::del, "e"));
     proto::request incr = single(command::incr, "n");
-    incr.cas = 18446744073709551615ull;
+    std::get<proto::arithmetic>(incr).delta = 18446744073709551615ull;
     f.add(incr);
     proto::request cas = set_req("f", std::string("1\r\n2", 4), 3);
-    cas.cmd = command::cas;
-    cas.cas = 77;
+    std::get<proto::storage>(cas).mode = proto::store_mode::cas;
+    std::get<proto::storage>(cas).cas_unique = 77;
     f.add(cas);
     f.add(bare(command::version));
     CHECK(f.stage() == 7);
