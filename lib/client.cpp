@@ -327,6 +327,7 @@ void client_impl::fan_out_retrieval(entry_ptr e)
         g->finish_failed();
         return;
     }
+    e->state = entry_state::written; // (its parts are on their way: see canceller)
     for (const auto& [si, from, to] : scratch_parts_)
         send(*servers_[si], g->make_part(from, to, part_like(e->req)));
 }
@@ -357,6 +358,7 @@ void client_impl::fan_out_writes(entry_ptr e)
         g->finish_failed();
         return;
     }
+    e->state = entry_state::written; // (its parts are on their way: see canceller)
     for (const auto& [si, from, to] : scratch_parts_)
         send(*servers_[si], g->make_part(from, to, part_like(e->req)));
 }
@@ -371,6 +373,7 @@ void client_impl::to_all_servers(entry_ptr e)
     // stats of every server report per server; flush_all and verbosity fail if any failed.
     const bool per_server = std::holds_alternative<proto::stats>(e->req);
     auto g = std::make_shared<server_gather>(e, std::move(names), per_server);
+    e->state = entry_state::written;
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         server& s = *servers_[i];
         if (!usable(s, now))

@@ -73,7 +73,8 @@ bool is_fatal(const std::error_code& ec) noexcept
     }
 }
 
-std::string describe(const std::error_code& ec, std::string_view server, std::string_view detail)
+std::string describe(const std::error_code& ec, std::string_view server, std::string_view detail,
+                     const std::error_code& cause)
 {
     std::string s;
     if (!server.empty()) {
@@ -85,14 +86,20 @@ std::string describe(const std::error_code& ec, std::string_view server, std::st
         s += ": ";
         s += detail;
     }
+    if (cause) {
+        s += " (";
+        s += cause.message();
+        s += ')';
+    }
     return s;
 }
 
-error::error(std::error_code ec, std::string server, std::string detail)
+error::error(std::error_code ec, std::string server, std::string detail, std::error_code cause)
     : std::system_error(ec)
-    , what_(describe(ec, server, detail))
+    , what_(describe(ec, server, detail, cause))
     , server_(std::move(server))
     , detail_(std::move(detail))
+    , cause_(cause)
 {
 }
 

@@ -24,6 +24,11 @@ namespace detail {
 class client_impl;
 }
 
+/// A completion token for an operation whose result is R (`void(std::error_code, R)`, or
+/// `void(std::error_code)` for R = void).
+template <class Token, class R>
+concept token_for = asio::completion_token_for<Token, typename detail::result_traits<R>::signature>;
+
 /// A memcached client bound to an executor.
 ///
 /// Every operation `async_X(..., token)` follows Asio's completion-token model with
@@ -33,10 +38,12 @@ class client_impl;
 /// NOT_FOUND) are values of R.
 ///
 /// **Arguments** are copied when the operation is initiated; the caller's strings may go away
-/// at once. **Cancellation**: terminal, partial and total cancellation are honoured. A
-/// request cancelled (or timed out) before it was written is never sent; one already written
-/// may still take effect on the server, and its reply is read and discarded, so it can never
-/// be delivered to another caller.
+/// at once. **Cancellation** (Asio's per-operation cancellation): terminal and partial
+/// cancellation are honoured at any time, total cancellation (no observable side effect) only
+/// until the request is written. A request cancelled (or timed out) before it was written is
+/// never sent; one already written may still take effect on the server, and its reply is read
+/// and discarded, so it can never be delivered to another caller. (A multi-key call counts as
+/// written once its requests are on their way to their servers.)
 ///
 /// **Threads**: the client's state lives on its executor. Calls may be made from any thread:
 /// they are dispatched to that executor. If the io_context runs on several threads, give the
@@ -94,7 +101,7 @@ public:
     // ---- retrieval -----------------------------------------------------------------------
 
     /// get: `void(std::error_code, get_result)`; an empty result is a miss.
-    template <class Token = use_awaitable_t>
+    template <token_for<get_result> Token = use_awaitable_t>
     auto async_get(std::string_view key, Token&& token = {})
     {
         return start<get_result>(get_one(false, {}, key), std::forward<Token>(token));
@@ -103,7 +110,7 @@ public:
     /// get into the caller's item: `void(std::error_code, bool)`, true on a hit, when `out`
     /// holds the item (key, value, flags). `out` must stay valid until the operation
     /// completes; its strings' capacity is reused, so a warm `out` costs no allocation.
-    template <class Token = use_awaitable_t>
+    template <token_for<bool> Token = use_awaitable_t>
     auto async_get_into(std::string_view key, item& out, Token&& token = {})
     {
         return start<bool>(get_one(false, {}, key), std::forward<Token>(token), detail::scope::key,
@@ -111,7 +118,7 @@ public:
     }
 
     /// gets into the caller's item (with its CAS unique), as async_get_into.
-    template <class Token = use_awaitable_t>
+    template <token_for<bool> Token = use_awaitable_t>
     auto async_gets_into(std::string_view key, item& out, Token&& token = {})
     {
         return start<bool>(get_one(true, {}, key), std::forward<Token>(token), detail::scope::key,
@@ -119,21 +126,21 @@ public:
     }
 
     /// gets: like get, with the item's CAS unique filled in.
-    template <class Token = use_awaitable_t>
+    template <token_for<get_result> Token = use_awaitable_t>
     auto async_gets(std::string_view key, Token&& token = {})
     {
         return start<get_result>(get_one(true, {}, key), std::forward<Token>(token));
     }
 
     /// gat: get and set the item's expiry to `expiry`.
-    template <class Token = use_awaitable_t>
+    template <token_for<get_result> Token = use_awaitable_t>
     auto async_gat(std::string_view key, ttl expiry, Token&& token = {})
     {
         return start<get_result>(get_one(false, expiry.count(), key), std::forward<Token>(token));
     }
 
     /// gats: gat with the CAS unique.
-    template <class Token = use_awaitable_t>
+    template <token_for<get_result> Token = use_awaitable_t>
     auto async_gats(std::string_view key, ttl expiry, Token&& token = {})
     {
         return start<get_result>(get_one(true, expiry.count(), key), std::forward<Token>(token));
@@ -141,7 +148,7 @@ public:
 
     /// Multi-key get: one batched request per server.
     /// `void(std::error_code, get_multi_result)`. An invalid key fails the whole call.
-    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    template <std::ranges::input_range Keys, token_for<get_multi_result> Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_get_multi(const Keys& keys, Token&& token = {})
     {
@@ -154,7 +161,7 @@ public:
     /// failed, as async_get_multi returns them. `out` must stay valid until the operation
     /// completes and must not be used meanwhile; the items already in `out.hits` are reused
     /// (their strings' capacity), so calls with a warm `out` allocate nothing per hit.
-    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    template <std::ranges::input_range Keys, token_for<void> Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_get_multi_into(const Keys& keys, get_multi_result& out, Token&& token = {})
     {
@@ -163,7 +170,7 @@ public:
     }
 
     /// Multi-key gets (with CAS uniques) into the caller's result, as async_get_multi_into.
-    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    template <std::ranges::input_range Keys, token_for<void> Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gets_multi_into(const Keys& keys, get_multi_result& out, Token&& token = {})
     {
@@ -172,7 +179,7 @@ public:
     }
 
     /// Multi-key gets (with CAS uniques).
-    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    template <std::ranges::input_range Keys, token_for<get_multi_result> Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gets_multi(const Keys& keys, Token&& token = {})
     {
@@ -181,7 +188,7 @@ public:
     }
 
     /// Multi-key gat: fetch and re-set the expiry of every key.
-    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    template <std::ranges::input_range Keys, token_for<get_multi_result> Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gat_multi(const Keys& keys, ttl expiry, Token&& token = {})
     {
@@ -190,7 +197,7 @@ public:
     }
 
     /// Multi-key gats: gat with the CAS uniques.
-    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    template <std::ranges::input_range Keys, token_for<get_multi_result> Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gats_multi(const Keys& keys, ttl expiry, Token&& token = {})
     {
@@ -199,7 +206,7 @@ public:
     }
 
     /// Multi-key gat into the caller's result, as async_get_multi_into.
-    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    template <std::ranges::input_range Keys, token_for<void> Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gat_multi_into(const Keys& keys, ttl expiry, get_multi_result& out,
                               Token&& token = {})
@@ -209,7 +216,7 @@ public:
     }
 
     /// Multi-key gats into the caller's result, as async_get_multi_into.
-    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    template <std::ranges::input_range Keys, token_for<void> Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_gats_multi_into(const Keys& keys, ttl expiry, get_multi_result& out,
                                Token&& token = {})
@@ -222,7 +229,7 @@ public:
     /// `items`: a range of (key, value) pairs. `void(std::error_code, store_multi_result)`:
     /// one entry per key, with its status or its error; the call itself fails only when no
     /// key could be stored anywhere (or a key is invalid).
-    template <std::ranges::input_range Items, class Token = use_awaitable_t>
+    template <std::ranges::input_range Items, token_for<store_multi_result> Token = use_awaitable_t>
     auto async_set_multi(const Items& items, store_options opts = {}, Token&& token = {})
     {
         auto r = detail::make_request<proto::storage>();
@@ -241,7 +248,7 @@ public:
     }
 
     /// Multi-key delete, sent at once: `void(std::error_code, delete_multi_result)`.
-    template <std::ranges::input_range Keys, class Token = use_awaitable_t>
+    template <std::ranges::input_range Keys, token_for<delete_multi_result> Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_delete_multi(const Keys& keys, Token&& token = {})
     {
@@ -254,7 +261,7 @@ public:
     }
 
     /// touch: `void(std::error_code, touch_status)`.
-    template <class Token = use_awaitable_t>
+    template <token_for<touch_status> Token = use_awaitable_t>
     auto async_touch(std::string_view key, ttl expiry, Token&& token = {})
     {
         auto r = detail::make_request<proto::touch>();
@@ -266,7 +273,7 @@ public:
 
     // ---- storage: void(std::error_code, store_status) ------------------------------------
 
-    template <class Token = use_awaitable_t>
+    template <token_for<store_status> Token = use_awaitable_t>
     auto async_set(std::string_view key, std::string_view value, store_options opts = {},
                    Token&& token = {})
     {
@@ -274,7 +281,7 @@ public:
                                    std::forward<Token>(token));
     }
 
-    template <class Token = use_awaitable_t>
+    template <token_for<store_status> Token = use_awaitable_t>
     auto async_add(std::string_view key, std::string_view value, store_options opts = {},
                    Token&& token = {})
     {
@@ -282,7 +289,7 @@ public:
                                    std::forward<Token>(token));
     }
 
-    template <class Token = use_awaitable_t>
+    template <token_for<store_status> Token = use_awaitable_t>
     auto async_replace(std::string_view key, std::string_view value, store_options opts = {},
                        Token&& token = {})
     {
@@ -291,14 +298,14 @@ public:
     }
 
     /// append: flags and expiry of the existing item are kept (the options are ignored).
-    template <class Token = use_awaitable_t>
+    template <token_for<store_status> Token = use_awaitable_t>
     auto async_append(std::string_view key, std::string_view value, Token&& token = {})
     {
         return start<store_status>(store(proto::store_mode::append, key, value, {}, 0),
                                    std::forward<Token>(token));
     }
 
-    template <class Token = use_awaitable_t>
+    template <token_for<store_status> Token = use_awaitable_t>
     auto async_prepend(std::string_view key, std::string_view value, Token&& token = {})
     {
         return start<store_status>(store(proto::store_mode::prepend, key, value, {}, 0),
@@ -307,7 +314,7 @@ public:
 
     /// cas: stores only if the item's CAS unique is still `cas_unique` (from gets):
     /// `exists` if it changed, `not_found` if it is gone.
-    template <class Token = use_awaitable_t>
+    template <token_for<store_status> Token = use_awaitable_t>
     auto async_cas(std::string_view key, std::string_view value, std::uint64_t cas_unique,
                    store_options opts = {}, Token&& token = {})
     {
@@ -318,7 +325,7 @@ public:
     // ---- others ----------------------------------------------------------------------------
 
     /// delete: `void(std::error_code, delete_status)`.
-    template <class Token = use_awaitable_t>
+    template <token_for<delete_status> Token = use_awaitable_t>
     auto async_delete(std::string_view key, Token&& token = {})
     {
         auto r = detail::make_request<proto::deletion>();
@@ -328,21 +335,21 @@ public:
 
     /// incr: `void(std::error_code, arith_result)`: the new value (64-bit, wraps at 2^64),
     /// or empty if the key does not exist. A non-numeric value is `errc::client_error`.
-    template <class Token = use_awaitable_t>
+    template <token_for<arith_result> Token = use_awaitable_t>
     auto async_incr(std::string_view key, std::uint64_t delta, Token&& token = {})
     {
         return start<arith_result>(arithmetic(false, key, delta), std::forward<Token>(token));
     }
 
     /// decr: like incr; memcached stops at 0.
-    template <class Token = use_awaitable_t>
+    template <token_for<arith_result> Token = use_awaitable_t>
     auto async_decr(std::string_view key, std::uint64_t delta, Token&& token = {})
     {
         return start<arith_result>(arithmetic(true, key, delta), std::forward<Token>(token));
     }
 
     /// flush_all on every server: `void(std::error_code)`.
-    template <class Token = use_awaitable_t>
+    template <token_for<void> Token = use_awaitable_t>
     auto async_flush_all(Token&& token = {})
     {
         return start<void>(detail::make_request<proto::flush>(), std::forward<Token>(token),
@@ -350,7 +357,7 @@ public:
     }
 
     /// flush_all with a delay: items are invalidated `delay` from now.
-    template <class Token = use_awaitable_t>
+    template <token_for<void> Token = use_awaitable_t>
     auto async_flush_all(std::chrono::seconds delay, Token&& token = {})
     {
         auto r = detail::make_request<proto::flush>();
@@ -359,7 +366,7 @@ public:
     }
 
     /// version of the first server: `void(std::error_code, std::string)`.
-    template <class Token = use_awaitable_t>
+    template <token_for<std::string> Token = use_awaitable_t>
     auto async_version(Token&& token = {})
     {
         return start<std::string>(detail::make_request<proto::version>(),
@@ -368,7 +375,7 @@ public:
 
     /// stats of the first server; `group` is "" (general), "items", "slabs", "sizes",
     /// "settings", "conns", ...: `void(std::error_code, stats_result)`.
-    template <class Token = use_awaitable_t>
+    template <token_for<stats_result> Token = use_awaitable_t>
     auto async_stats(std::string_view group = {}, Token&& token = {})
     {
         return start<stats_result>(stats(group), std::forward<Token>(token),
@@ -377,7 +384,7 @@ public:
 
     /// stats of every server at once (PECL's getExtendedStats):
     /// `void(std::error_code, stats_all_result)`, one entry per server with its error.
-    template <class Token = use_awaitable_t>
+    template <token_for<stats_all_result> Token = use_awaitable_t>
     auto async_stats_all(std::string_view group = {}, Token&& token = {})
     {
         return start<stats_all_result>(stats(group), std::forward<Token>(token),
@@ -385,7 +392,7 @@ public:
     }
 
     /// verbosity on every server: `void(std::error_code)`.
-    template <class Token = use_awaitable_t>
+    template <token_for<void> Token = use_awaitable_t>
     auto async_verbosity(unsigned level, Token&& token = {})
     {
         auto r = detail::make_request<proto::verbosity>();

@@ -40,27 +40,53 @@ inline std::error_code make_error_code(errc e) noexcept
 /// Must the connection that produced this error be reset?
 bool is_fatal(const std::error_code& ec) noexcept;
 
+/// What more there is to know about a failed operation than its error code: filled by the
+/// `memcoro::with_diagnostics` token adapter (any completion token) and carried by
+/// `memcoro::error` (the default token's exception).
+struct diagnostics {
+    /// The server the operation was sent to ("host:port" or a socket path), if known.
+    std::string server;
+    /// The server's own message (`server_error`, `client_error`, `unknown_command`), if any.
+    std::string message;
+    /// The system error underneath a connection failure (refused, unreachable, reset, ...),
+    /// if any.
+    std::error_code cause;
+
+    void clear()
+    {
+        server.clear();
+        message.clear();
+        cause.clear();
+    }
+};
+
 /// The exception thrown by memcoro's default completion token (`memcoro::use_awaitable`).
-/// `what()` names the server and, for server replies, quotes the server's message.
+/// `what()` names the server, quotes the server's message and names the system error
+/// underneath, where there are such.
 class error : public std::system_error {
 public:
-    explicit error(std::error_code ec, std::string server = {}, std::string detail = {});
+    explicit error(std::error_code ec, std::string server = {}, std::string detail = {},
+                   std::error_code cause = {});
 
     /// The server the operation was sent to ("host:port" or a socket path), if known.
     const std::string& server() const noexcept { return server_; }
     /// The server's own message for `server_error` / `client_error`, if any.
     const std::string& detail() const noexcept { return detail_; }
-    /// "server: message: detail".
+    /// The system error underneath a connection failure, if any.
+    const std::error_code& cause() const noexcept { return cause_; }
+    /// "server: message: detail (cause)".
     const char* what() const noexcept override { return what_.c_str(); }
 
 private:
     std::string what_;
     std::string server_;
     std::string detail_;
+    std::error_code cause_;
 };
 
-/// One-line description: "server: message: detail".
-std::string describe(const std::error_code& ec, std::string_view server, std::string_view detail);
+/// One-line description: "server: message: detail (cause)".
+std::string describe(const std::error_code& ec, std::string_view server, std::string_view detail,
+                     const std::error_code& cause = {});
 
 } // namespace memcoro
 

@@ -31,12 +31,13 @@ namespace detail {
 template <class Handler>
 struct throwing_handler {
     Handler inner;
-    /// The server's name and message, only on failure: a success moves nothing but `inner`.
-    std::unique_ptr<std::pair<std::string, std::string>> diagnostics{};
+    /// The diagnostics, only on failure: a success moves nothing but `inner`.
+    std::unique_ptr<memcoro::diagnostics> diag{};
 
-    void annotate(std::string_view s, std::string_view d)
+    void annotate(std::string_view s, std::string_view d, std::error_code cause)
     {
-        diagnostics = std::make_unique<std::pair<std::string, std::string>>(s, d);
+        diag = std::make_unique<memcoro::diagnostics>(
+            memcoro::diagnostics{std::string(s), std::string(d), cause});
     }
 
     template <class... Args>
@@ -44,26 +45,68 @@ struct throwing_handler {
     {
         std::exception_ptr ex;
         if (ec) {
-            std::string server, detail;
-            if (diagnostics) {
-                server = std::move(diagnostics->first);
-                detail = std::move(diagnostics->second);
-            }
-            ex = std::make_exception_ptr(memcoro::error(ec, std::move(server), std::move(detail)));
+            memcoro::diagnostics d;
+            if (diag)
+                d = std::move(*diag);
+            ex = std::make_exception_ptr(
+                memcoro::error(ec, std::move(d.server), std::move(d.message), d.cause));
         }
         std::move(inner)(ex, std::forward<Args>(args)...);
     }
 };
 
-/// Gives a handler that can carry diagnostics the server's name and message.
+/// Gives a handler that can carry diagnostics the server's name, its message and the system
+/// error underneath.
 template <class Handler>
-void annotate(Handler& h, std::string_view server, std::string_view detail)
+void annotate(Handler& h, std::string_view server, std::string_view detail, std::error_code cause)
 {
-    if constexpr (requires { h.annotate(server, detail); })
-        h.annotate(server, detail);
+    if constexpr (requires { h.annotate(server, detail, cause); })
+        h.annotate(server, detail, cause);
 }
 
+/// The handler behind `with_diagnostics`: fills the caller's diagnostics, then calls `inner`.
+template <class Handler>
+struct diagnostics_handler {
+    Handler inner;
+    memcoro::diagnostics* out;
+
+    void annotate(std::string_view s, std::string_view d, std::error_code cause)
+    {
+        out->server.assign(s);
+        out->message.assign(d);
+        out->cause = cause;
+        detail::annotate(inner, s, d, cause); // (an inner memcoro::use_awaitable throws them)
+    }
+
+    template <class... Args>
+    void operator()(Args&&... args)
+    {
+        std::move(inner)(std::forward<Args>(args)...);
+    }
+};
+
 } // namespace detail
+
+/// A completion token adapter: the operation completes as with `token`, and on failure `diag`
+/// holds the server's name, its message and the system error underneath (on success it is
+/// left as it was). For the tokens that see only an error code: `as_tuple`, `redirect_error`,
+/// `use_future`, callbacks. `diag` must outlive the operation.
+///
+///     memcoro::diagnostics diag;
+///     auto [ec, r] = co_await c.async_get(key,
+///         memcoro::with_diagnostics(diag, asio::experimental::as_tuple(asio::use_awaitable)));
+template <class Token>
+struct with_diagnostics_t {
+    memcoro::diagnostics* diag;
+    Token token;
+};
+
+template <class Token>
+with_diagnostics_t<std::decay_t<Token>> with_diagnostics(diagnostics& diag, Token&& token)
+{
+    return {&diag, std::forward<Token>(token)};
+}
+
 } // namespace memcoro
 
 template <template <class, class> class Associator, class Handler, class DefaultCandidate>
@@ -73,6 +116,36 @@ struct asio::associator<Associator, memcoro::detail::throwing_handler<Handler>, 
         const DefaultCandidate& c = DefaultCandidate()) noexcept
     {
         return Associator<Handler, DefaultCandidate>::get(h.inner, c);
+    }
+};
+
+template <template <class, class> class Associator, class Handler, class DefaultCandidate>
+struct asio::associator<Associator, memcoro::detail::diagnostics_handler<Handler>,
+                        DefaultCandidate> {
+    static typename Associator<Handler, DefaultCandidate>::type
+    get(const memcoro::detail::diagnostics_handler<Handler>& h,
+        const DefaultCandidate& c = DefaultCandidate()) noexcept
+    {
+        return Associator<Handler, DefaultCandidate>::get(h.inner, c);
+    }
+};
+
+template <class Token, class Signature>
+struct asio::async_result<memcoro::with_diagnostics_t<Token>, Signature> {
+    using return_type = typename asio::async_result<Token, Signature>::return_type;
+
+    template <class Initiation, class RawToken, class... InitArgs>
+    static return_type initiate(Initiation&& init, RawToken&& token, InitArgs&&... args)
+    {
+        return asio::async_initiate<Token, Signature>(
+            [init = std::forward<Initiation>(init), diag = token.diag](auto&& handler,
+                                                                       auto&&... a) mutable {
+                using h_type = std::decay_t<decltype(handler)>;
+                std::move(init)(
+                    memcoro::detail::diagnostics_handler<h_type>{std::move(handler), diag},
+                    std::forward<decltype(a)>(a)...);
+            },
+            token.token, std::forward<InitArgs>(args)...);
     }
 };
 

@@ -145,7 +145,7 @@ asio::awaitable<void> connection::run()
             // interval) decides when the next one may try again.
             if (observer_)
                 observer_->on_connection_failed(ec);
-            mux_.fail_all(ec);
+            mux_.fail_all(ec, connect_cause_);
             continue;
         }
         ++connects_;
@@ -167,14 +167,15 @@ asio::awaitable<void> connection::run()
         if (closed_)
             break;
         // Requests on the wire will never be answered now; queued ones go out on the next
-        // connection. A protocol error is reported as such to the requests it hit.
-        const std::error_code lost = why == errc::protocol_error || why == errc::protocol_desync
-                                         ? why
-                                         : std::error_code(errc::connection_lost);
+        // connection. A protocol error is reported as such to the requests it hit; a socket's
+        // error (reset, end of file, ...) as the cause of the lost connection.
+        const bool own = why.category() == error_category();
+        const std::error_code lost = own ? why : std::error_code(errc::connection_lost);
+        const std::error_code cause = own ? std::error_code{} : why;
         // An idle connection closed by the server (restart, idle timeout) cost nobody anything.
         if (observer_ && mux_.has_written())
             observer_->on_connection_failed(lost);
-        mux_.fail_written(lost);
+        mux_.fail_written(lost, cause);
     }
     running_ = false;
 }
@@ -182,6 +183,7 @@ asio::awaitable<void> connection::run()
 asio::awaitable<std::error_code> connection::connect()
 {
     reset_socket();
+    connect_cause_.clear();
     const auto deadline = clock::now() + cfg_.connect_timeout;
     asio::steady_timer timer(ex_, deadline);
 
@@ -235,8 +237,10 @@ asio::awaitable<std::error_code> connection::connect()
             co_return asio::error::operation_aborted;
         if (!l->done)
             co_return errc::connect_timeout;
-        if (l->ec)
+        if (l->ec) {
+            connect_cause_ = l->ec;
             co_return errc::resolve_failed;
+        }
         for (const auto& entry : l->results)
             endpoints.emplace_back(entry.endpoint());
         if (endpoints.empty())
@@ -247,22 +251,28 @@ asio::awaitable<std::error_code> connection::connect()
         reset_socket();
         std::error_code ec;
         socket_.open(ep.protocol(), ec);
-        if (ec)
+        if (ec) {
+            connect_cause_ = ec;
             continue;
+        }
         auto r = co_await (socket_.async_connect(ep, use_tuple) || timer.async_wait(use_tuple));
         if (closed_)
             co_return asio::error::operation_aborted;
         if (r.index() == 1)
             co_return errc::connect_timeout;
         auto [cec] = std::get<0>(r);
-        if (cec)
+        if (cec) {
+            connect_cause_ = cec;
             continue;
+        }
         if (!addr_.is_unix())
             socket_.set_option(asio::ip::tcp::no_delay(true), ec);
         // Writes go straight to the socket and report a full one instead of blocking.
         socket_.non_blocking(true, ec);
-        if (ec)
+        if (ec) {
+            connect_cause_ = ec;
             continue;
+        }
         co_return std::error_code{};
     }
     co_return errc::connection_failed;
@@ -464,7 +474,7 @@ void connection::on_read(std::uint64_t session, std::error_code ec, std::size_t 
     if (session != session_ || !in_session_)
         return;
     if (ec) {
-        end_session(ec == asio::error::eof ? std::error_code(errc::connection_lost) : ec);
+        end_session(ec); // (end of file: the server closed the connection)
         return;
     }
     rend_ += n;
@@ -535,7 +545,7 @@ asio::awaitable<void> connection::watchdog()
             oldest && oldest->completed() && in_session_) {
             const auto silent_until = std::max(last_progress_, oldest->deadline) + timeout;
             if (now >= silent_until)
-                reset_socket();
+                end_session(asio::error::timed_out);
             else
                 next = std::min(next, silent_until);
         }

@@ -4,11 +4,13 @@
 
 namespace memcoro::detail {
 
-void gather::note_error(std::error_code ec, const std::string* server, std::string_view text)
+void gather::note_error(std::error_code ec, const std::string* server, std::string_view text,
+                        std::error_code cause)
 {
     if (first_error_ || !ec)
         return;
     first_error_ = ec;
+    first_error_cause_ = cause;
     first_error_server_ = server;
     if (!text.empty())
         parent_->resp.text.assign(text);
@@ -19,6 +21,7 @@ void gather::finish(bool failed_all, bool may_run_inline)
     std::error_code ec;
     if (failed_all && first_error_) {
         parent_->server = first_error_server_;
+        parent_->cause = first_error_cause_;
         parent_->resp.key_errors.clear();
         ec = first_error_;
     }
@@ -87,7 +90,7 @@ void retrieval_gather::on_part_done(const op_entry& p, std::uint32_t from, std::
 {
     op_entry& caller = *parent_;
     if (p.ec) {
-        note_error(p.ec, p.server, p.resp.text);
+        note_error(p.ec, p.server, p.resp.text, p.cause);
         // Its keys failed, hits read before the failure included.
         for (std::uint32_t k = from; k < to; ++k) {
             caller.resp.key_errors.emplace_back(keys_[order_[k]], p.ec);
@@ -191,7 +194,7 @@ void write_gather::on_part_done(const op_entry& p, std::uint32_t from, std::uint
     auto& outcomes = parent_->resp.outcomes;
     if (p.ec) {
         // The keys the part did not get a reply for failed with it.
-        note_error(p.ec, p.server, p.resp.text);
+        note_error(p.ec, p.server, p.resp.text, p.cause);
         for (std::uint32_t k = from; k < to; ++k) {
             auto& out = outcomes[order_[k]];
             if (out.status == proto::reply_type::end && !out.ec)
@@ -255,7 +258,7 @@ void server_gather::on_part_done(op_entry& p, std::size_t i, bool may_run_inline
     std::get<1>(slot) = p.ec;
     std::get<2>(slot) = std::move(p.resp.stats);
     if (p.ec)
-        note_error(p.ec, p.server, p.resp.text);
+        note_error(p.ec, p.server, p.resp.text, p.cause);
     if (last_part())
         finish(!per_server_results_, may_run_inline);
 }

@@ -246,22 +246,26 @@ std::error_code multiplexer::deliver(const proto::reply& r)
     return {};
 }
 
-void multiplexer::fail_written(std::error_code ec)
+void multiplexer::fail_written(std::error_code ec, std::error_code cause)
 {
     auto written = written_.take();
     decoder_.reset();
     for (auto& e : written) {
         e->state = entry_state::done;
+        if (!e->completed())
+            e->cause = cause;
         e->finish(ec);
     }
 }
 
-void multiplexer::fail_all(std::error_code ec)
+void multiplexer::fail_all(std::error_code ec, std::error_code cause)
 {
-    fail_written(ec);
+    fail_written(ec, cause);
     auto waiting = waiting_.take();
     for (auto& e : waiting) {
         e->state = entry_state::done;
+        if (!e->completed())
+            e->cause = cause;
         e->finish(ec);
     }
 }

@@ -6,7 +6,9 @@
 
 #include <memcoro/client.hpp>
 
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -20,6 +22,7 @@
 #include <algorithm>
 #include <csignal>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -732,5 +735,133 @@ TEST_CASE("close: pending calls end with operation_aborted, later calls with shu
         co_await t.async_wait(asio::use_awaitable);
         CHECK(pending_done);
         CHECK(pending_ec == asio::error::operation_aborted);
+    });
+}
+
+TEST_CASE("with_diagnostics: the server, its message and the system error with any token")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client_config cfg;
+        cfg.servers = memcoro::server_address::parse_list(mc.address());
+        cfg.max_item_size = 4 * 1024 * 1024; // more than memcached's own 1 MiB
+        memcoro::client c(co_await asio::this_coro::executor, cfg);
+
+        // The server's own message, without exceptions.
+        memcoro::diagnostics diag;
+        auto [ec, st] = co_await c.async_set("diag:big", std::string(2 * 1024 * 1024, 'x'), {},
+                                             memcoro::with_diagnostics(diag, tuple));
+        CHECK(ec == memcoro::errc::server_error);
+        CHECK(diag.server == mc.address());
+        CHECK(diag.message.find("too large") != std::string::npos);
+        CHECK_FALSE(diag.cause);
+
+        // Success leaves the diagnostics as they were; the result is the token's.
+        diag.clear();
+        auto [ec2, st2] =
+            co_await c.async_set("diag:ok", "v", {}, memcoro::with_diagnostics(diag, tuple));
+        CHECK_FALSE(ec2);
+        CHECK(st2 == memcoro::store_status::stored);
+        CHECK(diag.server.empty());
+
+        // A refused connection: the system error underneath, with redirect_error too.
+        mc.signal(SIGKILL);
+        mc.wait();
+        memcoro::client gone(co_await asio::this_coro::executor, mc.address());
+        std::error_code rec;
+        co_await gone.async_get(
+            "diag:k",
+            memcoro::with_diagnostics(diag, asio::redirect_error(asio::use_awaitable, rec)));
+        CHECK(rec == memcoro::errc::connection_failed);
+        CHECK(diag.server == mc.address());
+        CHECK(diag.cause == asio::error::connection_refused);
+
+        // The default token's exception carries the same.
+        memcoro::client again(co_await asio::this_coro::executor, mc.address());
+        try {
+            co_await again.async_get("diag:k");
+            FAIL("no exception");
+        } catch (const memcoro::error& e) {
+            CHECK(e.code() == memcoro::errc::connection_failed);
+            CHECK(e.cause() == asio::error::connection_refused);
+            CHECK(std::string(e.what()).find("refused") != std::string::npos);
+        }
+
+        // A callback sees them too.
+        memcoro::diagnostics cb_diag;
+        std::error_code cb_ec;
+        bool called = false;
+        again.async_get("diag:k", memcoro::with_diagnostics(
+                                      cb_diag, [&](std::error_code e, memcoro::get_result) {
+                                          cb_ec = e;
+                                          called = true;
+                                      }));
+        asio::steady_timer t(co_await asio::this_coro::executor, 200ms);
+        while (!called) {
+            t.expires_after(5ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        CHECK(cb_ec);
+        CHECK(cb_diag.server == mc.address());
+    });
+}
+
+TEST_CASE("cancellation: total only before the request is written, terminal at any time")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        CHECK(co_await c.async_set("cancel:k", "v") == memcoro::store_status::stored);
+        const auto ex = co_await asio::this_coro::executor;
+        asio::steady_timer t(ex);
+        const auto pause = [&](std::chrono::milliseconds d) {
+            t.expires_after(d);
+            return t.async_wait(asio::use_awaitable);
+        };
+        for (const auto type :
+             {asio::cancellation_type::total, asio::cancellation_type::terminal}) {
+            // Written (the server is frozen, so the reply is owed): total is ignored, the call
+            // completes with the server's answer; terminal ends it at once.
+            mc.signal(SIGSTOP);
+            asio::cancellation_signal sig;
+            std::optional<std::error_code> got;
+            memcoro::get_result value;
+            c.async_get("cancel:k", asio::bind_cancellation_slot(
+                                        sig.slot(), [&](std::error_code ec, memcoro::get_result r) {
+                                            got = ec;
+                                            value = std::move(r);
+                                        }));
+            co_await pause(50ms);
+            sig.emit(type);
+            co_await pause(50ms);
+            if (type == asio::cancellation_type::total) {
+                CHECK_FALSE(got.has_value());
+            } else {
+                REQUIRE(got.has_value());
+                CHECK(*got == asio::error::operation_aborted);
+            }
+            mc.signal(SIGCONT);
+            while (!got)
+                co_await pause(5ms);
+            if (type == asio::cancellation_type::total) {
+                CHECK_FALSE(*got);
+                REQUIRE(value);
+                CHECK(value->value == "v");
+            }
+        }
+        // Not yet written (its connection is still being made): total cancellation is honoured.
+        memcoro::client fresh(ex, mc.address());
+        asio::cancellation_signal sig;
+        std::optional<std::error_code> got;
+        fresh.async_get("cancel:k", asio::bind_cancellation_slot(
+                                        sig.slot(), [&](std::error_code ec, memcoro::get_result) {
+                                            got = ec;
+                                        }));
+        sig.emit(asio::cancellation_type::total);
+        while (!got)
+            co_await pause(5ms);
+        CHECK(*got == asio::error::operation_aborted);
     });
 }

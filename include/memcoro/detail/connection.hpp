@@ -98,6 +98,8 @@ private:
     bool flush_posted_ = false; // on_flush is posted
     bool corked_ = false;       // completing replies: writes wait until they are all done
     std::error_code session_error_;
+    std::error_code connect_cause_; // the system error of the last failed connect
+
     bool watching_ = false;
     bool closed_ = false;
     std::uint64_t connects_ = 0;

@@ -29,7 +29,8 @@ public:
 
     /// A failure of the call (a part's, or a key's whose server is down): the first one
     /// names the call's error, with its server and the server's message.
-    void note_error(std::error_code ec, const std::string* server, std::string_view text = {});
+    void note_error(std::error_code ec, const std::string* server, std::string_view text = {},
+                    std::error_code cause = {});
     /// Answers the caller with the first error at once: no part was sent.
     void finish_failed() { finish(true, false); }
 
@@ -45,7 +46,7 @@ protected:
 
 private:
     std::size_t remaining_;
-    std::error_code first_error_;
+    std::error_code first_error_, first_error_cause_;
     const std::string* first_error_server_ = nullptr;
 };
 

@@ -67,9 +67,10 @@ public:
 
     /// The connection is gone: requests on the wire fail with `ec` (their replies will never
     /// come); waiting ones stay queued for the next connection. Resets the decoder.
-    void fail_written(std::error_code ec);
+    /// `cause`: the system error underneath, if any (see op_entry::cause).
+    void fail_written(std::error_code ec, std::error_code cause = {});
     /// Fails every request, written or waiting.
-    void fail_all(std::error_code ec);
+    void fail_all(std::error_code ec, std::error_code cause = {});
     /// Drops every request without completing it (the execution context is going away).
     void drop_all() noexcept;
 

@@ -121,7 +121,8 @@ private:
     void on_complete(bool may_run_inline) override
     {
         if (ec)
-            annotate(handler_, server ? std::string_view(*server) : std::string_view{}, resp.text);
+            annotate(handler_, server ? std::string_view(*server) : std::string_view{}, resp.text,
+                     cause);
         auto ex = std::move(ex_);
         // Released only once the handler is posted (or has run): the executor's context
         // must not run out of work in between, or its run() returns with the handler queued.
@@ -195,8 +196,14 @@ struct canceller {
     {
         if (!is_cancellation(type))
             return;
-        asio::dispatch(ex, [w = entry] {
-            if (auto e = w.lock())
+        // Total cancellation promises no side effect: honoured only while the request has
+        // not been written. Terminal and partial cancellation are honoured at any time (the
+        // request may then have taken effect on the server).
+        const bool any_time =
+            (type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) !=
+            asio::cancellation_type::none;
+        asio::dispatch(ex, [w = entry, any_time] {
+            if (auto e = w.lock(); e && (any_time || e->state == entry_state::waiting))
                 e->finish(asio::error::operation_aborted);
         });
     }

@@ -120,6 +120,8 @@ public:
     // -----------------------------------------------------------------------------------------
     response resp;
     std::error_code ec;
+    /// The system error underneath a connection-level `ec` (refused, reset, ...), if any.
+    std::error_code cause;
     /// The server that handled (or refused) the request, for error messages.
     const std::string* server = nullptr;
     /// Told when the request finishes; set by the connection it was sent on.
