@@ -59,10 +59,41 @@ std::string memcached_process::address() const
     return "127.0.0.1:" + std::to_string(port_);
 }
 
+namespace {
+
+/// Are all (`stopped`) or none of `pid`'s threads stopped?
+bool threads_stopped(pid_t pid, bool stopped)
+{
+    const auto task_dir = std::filesystem::path("/proc") / std::to_string(pid) / "task";
+    bool all = true, none = true;
+    std::error_code ec;
+    for (const auto& t : std::filesystem::directory_iterator(task_dir, ec)) {
+        std::ifstream in(t.path() / "stat");
+        std::string line;
+        std::getline(in, line);
+        // "pid (comm) S ...": the state follows the last ')'.
+        const auto close = line.rfind(')');
+        const bool is_stopped = close != std::string::npos && close + 2 < line.size() &&
+                                (line[close + 2] == 'T' || line[close + 2] == 't');
+        all = all && is_stopped;
+        none = none && !is_stopped;
+    }
+    return !ec && (stopped ? all : none);
+}
+
+} // namespace
+
 void memcached_process::signal(int sig)
 {
-    if (pid_ > 0)
-        ::kill(pid_, sig);
+    if (pid_ <= 0)
+        return;
+    ::kill(pid_, sig);
+    if (sig != SIGSTOP && sig != SIGCONT)
+        return;
+    // kill() only queues a stop: wait until every thread has stopped (or resumed).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!threads_stopped(pid_, sig == SIGSTOP) && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 void memcached_process::wait()

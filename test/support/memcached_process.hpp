@@ -33,7 +33,8 @@ public:
     std::string address() const;
     pid_t pid() const noexcept { return pid_; }
 
-    /// Sends a signal (SIGSTOP, SIGCONT, SIGKILL ...). After SIGKILL, call wait().
+    /// Sends a signal (SIGSTOP, SIGCONT, SIGKILL ...); after SIGSTOP or SIGCONT, returns once
+    /// every thread has stopped or resumed. After SIGKILL, call wait().
     void signal(int sig);
     /// Reaps the process after it died.
     void wait();
