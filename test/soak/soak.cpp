@@ -41,6 +41,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -71,6 +72,15 @@ using memcoro::test::memcached_process;
 using json = nlohmann::ordered_json;
 
 constexpr auto tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+/// Set by SIGINT/SIGTERM (e.g. a test timeout): the run ends early and tidies up, so that no
+/// memcached is left behind.
+volatile std::sig_atomic_t interrupted = 0;
+
+extern "C" void on_interrupt(int)
+{
+    interrupted = 1;
+}
 constexpr std::size_t n_servers = 4;
 
 // ---- options -------------------------------------------------------------------------------
@@ -349,6 +359,8 @@ struct phase_stats {
     std::string policy;
     double seconds = 0;
     std::array<std::uint64_t, n_kinds> ops{};
+    std::array<us, n_kinds> max_latency_by_kind{};
+    std::array<std::uint64_t, n_kinds> over_deadline_by_kind{};
     std::uint64_t ops_total = 0;
     std::uint64_t hits = 0;     // items returned by retrievals
     std::uint64_t verified = 0; // of which checked right
@@ -813,7 +825,7 @@ private:
         asio::steady_timer t(ex);
         auto last_report = clock_type::now();
         std::uint64_t last_ops = 0;
-        while (clock_type::now() < end_) {
+        while (clock_type::now() < end_ && !interrupted) {
             t.expires_after(100ms);
             co_await t.async_wait(tuple);
             watchdog();
@@ -837,6 +849,8 @@ private:
         }
         stopping_ = true;
         stopped_at_ = clock_type::now();
+        if (interrupted)
+            st_.failures.push_back("interrupted by a signal");
         chaos_->stop();
 
         // Every worker finishes its operation in flight: within the hang bound.
@@ -1148,8 +1162,11 @@ private:
             st_.max_latency = took;
             st_.max_latency_op = kind_names[k];
         }
-        if (took > opt_.op_timeout + 100ms)
+        st_.max_latency_by_kind[k] = std::max(st_.max_latency_by_kind[k], took);
+        if (took > opt_.op_timeout + 100ms) {
             ++st_.over_deadline;
+            ++st_.over_deadline_by_kind[k];
+        }
         if (took > opt_.op_timeout + opt_.connect_timeout)
             ++st_.over_margin;
         if (took > hang_bound_) {
@@ -1665,6 +1682,12 @@ json to_json(const phase_stats& s, const options& o)
     j["latency_p99_us_below"] = s.latency.quantile_us(0.99);
     j["latency_p999_us_below"] = s.latency.quantile_us(0.999);
     j["over_deadline_100ms"] = s.over_deadline;
+    json by_kind = json::object();
+    for (std::size_t k = 0; k < n_kinds; ++k)
+        by_kind[kind_names[k]] = {
+            {"max_ms", static_cast<double>(s.max_latency_by_kind[k].count()) / 1000.0},
+            {"over_deadline_100ms", s.over_deadline_by_kind[k]}};
+    j["latency_by_kind"] = by_kind;
     j["over_op_plus_connect_timeout"] = s.over_margin;
     j["hangs"] = s.hangs;
     j["stuck"] = s.stuck;
@@ -1724,6 +1747,15 @@ void print_summary(std::FILE* to, const phase_stats& s, const options& o)
                  u(s.over_margin),
                  static_cast<long long>((o.op_timeout + o.connect_timeout + 2s).count()),
                  u(s.hangs), u(s.stuck));
+    std::fprintf(to, "   max latency by kind (ms; over op_timeout+100ms):");
+    for (std::size_t k = 0; k < n_kinds; ++k)
+        std::fprintf(to, " %s %.0f", kind_names[k],
+                     static_cast<double>(s.max_latency_by_kind[k].count()) / 1000.0);
+    std::fprintf(to, " (");
+    for (std::size_t k = 0; k < n_kinds; ++k)
+        if (s.over_deadline_by_kind[k])
+            std::fprintf(to, " %s %llu", kind_names[k], u(s.over_deadline_by_kind[k]));
+    std::fprintf(to, " )\n");
     std::fprintf(to, "   servers: %llu down, %llu up events; recovered %s (%.0f ms after chaos)\n",
                  u(s.server_events_down), u(s.server_events_up), s.recovered ? "yes" : "NO",
                  s.recovery_ms);
@@ -1779,6 +1811,8 @@ int main(int argc, char** argv)
         return 77;
     }
     ::signal(SIGPIPE, SIG_IGN);
+    ::signal(SIGINT, on_interrupt);
+    ::signal(SIGTERM, on_interrupt);
     if (!o.seed_given)
         o.seed = std::random_device{}() * 0x100000001ull ^ std::random_device{}();
     std::FILE* human = o.json_out ? stderr : stdout;
@@ -1805,6 +1839,8 @@ int main(int argc, char** argv)
         }
         print_summary(human, st, o);
         std::fflush(human);
+        if (interrupted)
+            break;
     }
 
     json report;
