@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -144,6 +145,16 @@ void memcached_process::spawn(const std::vector<std::string>& listen_args)
             ::dup2(devnull, 0);
             ::dup2(devnull, 1);
         }
+        // Nothing else of the test's: its sockets are not close-on-exec, and a memcached that
+        // inherited them would keep a closed listener (a fault proxy's) bound and listening,
+        // and connections the test closed open.
+        bool closed = false;
+#ifdef SYS_close_range
+        closed = ::syscall(SYS_close_range, 3u, ~0u, 0u) == 0;
+#endif
+        if (!closed)
+            for (long fd = 3, max = ::sysconf(_SC_OPEN_MAX); fd < max; ++fd)
+                ::close(static_cast<int>(fd));
         ::execv(argv[0], argv.data());
         ::_exit(127);
     }
