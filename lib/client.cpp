@@ -807,7 +807,7 @@ void client::mark_server(std::string_view name, memcoro::server_status status)
     impl_->set_server_status(std::string(name), status);
 }
 
-std::optional<server_info> client::server_status(std::string_view host, std::uint16_t port) const
+std::optional<server_info> client::server(std::string_view host, std::uint16_t port) const
 {
     server_address a;
     a.host = std::string(host);

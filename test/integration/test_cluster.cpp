@@ -15,6 +15,7 @@
 
 #include <signal.h>
 
+#include <concepts>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +23,7 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -80,6 +82,17 @@ asio::awaitable<std::set<std::string>> keys_on(const memcached_process& p,
         found.insert(i.key);
     co_return found;
 }
+
+// A server is looked up with client::server(name) or server(host, port); no member hides
+// the enum memcoro::server_status inside the class.
+template <class C>
+concept has_server_status_member = requires(const C& c)
+{
+    c.server_status("h", 1);
+};
+static_assert(!has_server_status_member<memcoro::client>);
+static_assert(std::same_as<decltype(std::declval<const memcoro::client&>().server("h", 1)),
+                           std::optional<memcoro::server_info>>);
 
 } // namespace
 
@@ -530,10 +543,14 @@ TEST_CASE("servers added, removed and marked by hand at run time")
         c.add_server("127.0.0.1", f.servers[0]->port(), opts);
         auto [down, r1] = co_await c.async_get("k", tuple);
         CHECK(down == memcoro::errc::server_down);
-        auto st = c.server_status("127.0.0.1", f.servers[0]->port());
+        auto st = c.server("127.0.0.1", f.servers[0]->port());
         REQUIRE(st);
         CHECK(st->status == memcoro::server_status::down);
         CHECK(st->address.weight == 2);
+        CHECK(st->name == f.servers[0]->address());
+        CHECK(c.server(f.servers[0]->address())->name == st->name); // by name, the same
+        CHECK_FALSE(c.server("127.0.0.1", f.servers[1]->port()));   // not added (yet)
+        CHECK_FALSE(c.server("127.0.0.2", f.servers[0]->port()));
 
         // Equal weights from here on: weighted ketama rescales every server's points when the
         // total weight changes, so only equal weights keep the other servers' keys in place.
