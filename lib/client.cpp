@@ -232,9 +232,7 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
     auto s = std::make_shared<server>();
     s->address = addr;
     s->name = addr.to_string();
-    server_state::policy p{cfg_.failure_limit, opts.retry_interval.count() > 0
-                                                   ? opts.retry_interval
-                                                   : cfg_.retry_interval};
+    const server_state::policy p = policy_for(cfg_, opts);
     s->monitor = std::make_shared<server_monitor>(
         s->name, p, opts.initial_status,
         opts.failure_callback ? opts.failure_callback : cfg_.on_server_event, ex_);
@@ -367,6 +365,7 @@ void client_impl::route(entry_ptr e)
     if (cmd == proto::command::version || cmd == proto::command::stats) {
         server& first = *servers_.front();
         if (!usable(first, clock::now())) {
+            first.monitor->note_rejected();
             e->server = &first.name;
             e->finish(errc::server_down);
             return;
@@ -376,6 +375,7 @@ void client_impl::route(entry_ptr e)
     }
     server* s = target_for(req.key, {}); // the time is read only if the server is down
     if (!s) {
+        servers_[ring_->server_for(req.key)]->monitor->note_rejected();
         e->server = &servers_[ring_->server_for(req.key)]->name;
         e->finish(errc::server_down);
         return;
@@ -407,6 +407,7 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     for (std::uint32_t i = 0; i < n; ++i) {
         const std::size_t si = target_index(target[i], keys[i], now);
         if (si == no_server) {
+            servers_[target[i]]->monitor->note_rejected(); // (the key's own server)
             target[i] = none;
             e->resp.key_errors.emplace_back(keys[i], errc::server_down);
             if (!first_error) {
@@ -545,6 +546,7 @@ void client_impl::fan_out_writes(entry_ptr e)
         outcomes[i].key = req.keys[i];
         server* s = target_for(req.keys[i], now);
         if (!s) {
+            servers_[ring_->server_for(req.keys[i])]->monitor->note_rejected();
             outcomes[i].ec = errc::server_down;
             ++failed;
             continue;
@@ -587,6 +589,7 @@ void client_impl::to_all_servers(entry_ptr e)
         server& s = *servers_[i];
         std::get<0>(per[i]) = s.name;
         if (!usable(s, now)) {
+            s.monitor->note_rejected();
             std::get<1>(per[i]) = errc::server_down;
             if (!g->first_error) {
                 g->first_error = errc::server_down;
@@ -667,10 +670,9 @@ void client_impl::set_server_params(std::string name, server_options opts)
             const bool reweigh = opts.weight != 0 && opts.weight != s->address.weight;
             if (reweigh)
                 s->address.weight = opts.weight;
-            s->monitor->set_policy(
-                {self->cfg_.failure_limit,
-                 opts.retry_interval.count() > 0 ? opts.retry_interval : self->cfg_.retry_interval},
-                opts.failure_callback ? opts.failure_callback : self->cfg_.on_server_event);
+            s->monitor->set_policy(policy_for(self->cfg_, opts), opts.failure_callback
+                                                                     ? opts.failure_callback
+                                                                     : self->cfg_.on_server_event);
             const auto timeout = opts.timeout.count() > 0 ? opts.timeout : self->cfg_.op_timeout;
             for (auto& c : s->connections)
                 c->set_op_timeout(timeout);

@@ -37,9 +37,17 @@ struct client_config {
     std::size_t connections_per_server = 1;
 
     /// Consecutive failures that mark a server down, and how long it then stays down before
-    /// one probe request is let through.
+    /// the client sends it one probe request of its own.
     std::uint32_t failure_limit = 3;
     std::chrono::milliseconds retry_interval{1000};
+    /// Each failed probe doubles the wait before the next one, up to max_retry_interval (a
+    /// value below a server's retry interval: no growth); a reply resets it. 30 s: a server
+    /// that stays dead costs each client one connection attempt every ~30 s, and one that
+    /// comes back is used again within ~36 s at worst.
+    std::chrono::milliseconds max_retry_interval{30000};
+    /// Every wait is drawn within ±retry_jitter of its nominal value (0: none; clamped to
+    /// [0, 1]), so that clients that lost a server together do not all probe it together.
+    double retry_jitter = 0.2;
     down_policy on_down = down_policy::fail_fast;
     std::size_t max_failover_attempts = 20;
     /// Called (on the client's executor) on every up/down transition of a server that has no
