@@ -24,14 +24,14 @@ enum class down_policy : std::uint8_t {
 
 struct client_config {
     /// The servers, in the order other clients of the fleet list them (rings depend on it).
-    std::vector<server_address> servers;
+    std::vector<server_address> servers{};
 
     /// How keys map to servers (see docs/distributions.md). The default is libmemcached's
     /// weighted ketama, which php-memcached (LIBKETAMA_COMPATIBLE) and twemproxy (ketama, md5)
     /// share.
     ring::distribution_kind distribution = ring::distribution_kind::ketama;
     /// The key hash; empty: the distribution's own default.
-    std::optional<ring::hash_kind> hash;
+    std::optional<ring::hash_kind> hash{};
 
     /// Connections per server; requests are pipelined on each.
     std::size_t connections_per_server = 1;
@@ -52,7 +52,7 @@ struct client_config {
     std::size_t max_failover_attempts = 20;
     /// Called (on the client's executor) on every up/down transition of a server that has no
     /// callback of its own.
-    server_event_callback on_server_event;
+    server_event_callback on_server_event{};
 
     /// Multi-key retrievals send at most this many keys per request (gat requests also at
     /// most proto::max_touch_line bytes each). Fewer, longer requests cost the servers less

@@ -33,7 +33,8 @@ struct server_options {
     std::chrono::milliseconds retry_interval{0};
     server_status initial_status = server_status::up;
     /// Called on each up/down transition of this server; empty: the client's callback.
-    server_event_callback failure_callback;
+    /// (Initialized, so that designated initializers may leave it out without a warning.)
+    server_event_callback failure_callback{};
 };
 
 /// Latencies of completed requests in power-of-two buckets: bucket 0 counts latencies under

@@ -83,13 +83,13 @@ const char* to_string(distribution_kind kind) noexcept;
 /// One server as configured.
 struct node {
     /// Host exactly as configured: rings hash this string, never a resolved address.
-    std::string host;
+    std::string host{};
     std::uint16_t port = 11211;
     /// Relative weight, > 0.
     std::uint32_t weight = 1;
     /// Optional name (twemproxy `host:port:weight name`); hashed instead of host:port by the
     /// twemproxy distributions, ignored by the others.
-    std::string name;
+    std::string name{};
 
     friend bool operator==(const node&, const node&) = default;
 };
