@@ -53,7 +53,8 @@ memcoro::client_config config_for(const options& o, unsigned n)
         const auto d = memcoro::ring::parse_distribution(o.mc_distribution);
         if (!d)
             throw std::invalid_argument("unknown distribution " + o.mc_distribution);
-        cfg.distribution = *d;
+        cfg.distribution = d->distribution;
+        cfg.hash = d->hash; // (a --hash given too replaces it)
     }
     if (o.mc_max_keys > 0)
         cfg.max_keys_per_request = o.mc_max_keys;

@@ -86,9 +86,7 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
     auto s = std::make_shared<server>();
     s->address = addr;
     s->name = addr.to_string();
-    server_state::policy p{cfg_.failure_limit, opts.retry_interval.count() > 0
-                                                   ? opts.retry_interval
-                                                   : cfg_.retry_interval};
+    const server_state::policy p = policy_for(cfg_, opts);
     s->monitor = std::make_shared<server_monitor>(
         s->name, p, opts.initial_status,
         opts.failure_callback ? opts.failure_callback : cfg_.on_server_event, ex_);
@@ -259,6 +257,7 @@ void client_impl::route(entry_ptr e)
     case scope::first_server: {
         server& first = *servers_.front();
         if (!usable(first, clock::now())) {
+            first.monitor->note_rejected();
             e->server = &first.name;
             e->finish(errc::server_down);
             return;
@@ -272,7 +271,9 @@ void client_impl::route(entry_ptr e)
     const std::string_view key = key_of(req);
     server* s = target_for(key, {}); // the time is read only if the server is down
     if (!s) {
-        e->server = &servers_[ring_->server_for(key)]->name;
+        server& own = *servers_[ring_->server_for(key)];
+        own.monitor->note_rejected();
+        e->server = &own.name;
         e->finish(errc::server_down);
         return;
     }
@@ -299,6 +300,7 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     for (std::uint32_t i = 0; i < n; ++i) {
         const std::size_t si = target_index(target[i], keys[i], now);
         if (si == no_server) {
+            servers_[target[i]]->monitor->note_rejected(); // (the key's own server)
             target[i] = fan_out_planner::none;
             ++down;
             continue;
@@ -343,7 +345,10 @@ void client_impl::fan_out_writes(entry_ptr e)
     for (std::uint32_t i = 0; i < n; ++i) {
         const std::size_t si = target_index(keys[i], now);
         target[i] = si == no_server ? fan_out_planner::none : static_cast<std::uint32_t>(si);
-        down += si == no_server;
+        if (si == no_server) {
+            servers_[ring_->server_for(keys[i])]->monitor->note_rejected();
+            ++down;
+        }
     }
     index_list order;
     planner_.plan(target, servers_.size(), keys, fan_out_limits{cfg_.max_keys_per_request, 0},
@@ -376,8 +381,10 @@ void client_impl::to_all_servers(entry_ptr e)
     e->state = entry_state::written;
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         server& s = *servers_[i];
-        if (!usable(s, now))
+        if (!usable(s, now)) {
+            s.monitor->note_rejected();
             g->fail_server(i, errc::server_down, &s.name);
+        }
         else
             send(s, g->make_part(i, part_like(e->req)));
     }
@@ -440,10 +447,9 @@ void client_impl::set_server_params(std::string name, server_options opts)
             const bool reweigh = opts.weight != 0 && opts.weight != s->address.weight;
             if (reweigh)
                 s->address.weight = opts.weight;
-            s->monitor->set_policy(
-                {self->cfg_.failure_limit,
-                 opts.retry_interval.count() > 0 ? opts.retry_interval : self->cfg_.retry_interval},
-                opts.failure_callback ? opts.failure_callback : self->cfg_.on_server_event);
+            s->monitor->set_policy(policy_for(self->cfg_, opts),
+                                   opts.failure_callback ? opts.failure_callback
+                                                         : self->cfg_.on_server_event);
             const auto timeout = opts.timeout.count() > 0 ? opts.timeout : self->cfg_.op_timeout;
             for (auto& c : s->connections)
                 c->set_op_timeout(timeout);
@@ -580,7 +586,7 @@ void client::mark_server(std::string_view name, memcoro::server_status status)
     impl_->set_server_status(std::string(name), status);
 }
 
-std::optional<server_info> client::server_status(std::string_view host, std::uint16_t port) const
+std::optional<server_info> client::server(std::string_view host, std::uint16_t port) const
 {
     server_address a;
     a.host = std::string(host);

@@ -51,6 +51,7 @@ std::string client::servers_json() const
             {"timeouts", c.timeouts},
             {"transitions", c.transitions},
             {"connects", c.connects},
+            {"rejected", c.rejected},
             {"latency_p50_us", c.latency.quantile_us(0.5)},
             {"latency_p99_us", c.latency.quantile_us(0.99)},
             {"latency_histogram", std::move(hist)},

@@ -88,9 +88,10 @@ public:
     void set_server_params(std::string_view name, server_options options);
     /// Marks a server up or down by hand.
     void mark_server(std::string_view name, memcoro::server_status status);
-    /// A server's state and counters (getServerStatus), or empty if there is no such server.
-    std::optional<server_info> server_status(std::string_view host, std::uint16_t port) const;
+    /// A server's state and counters, or empty if there is no such server: by name
+    /// ("host:port" or socket path), or by host and port (PECL's getServerStatus).
     std::optional<server_info> server(std::string_view name) const;
+    std::optional<server_info> server(std::string_view host, std::uint16_t port) const;
     /// Every server's state and counters, in configuration order.
     std::vector<server_info> servers() const;
     /// The same as JSON (counters, latency histogram, status) per server.

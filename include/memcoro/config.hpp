@@ -24,27 +24,35 @@ enum class down_policy : std::uint8_t {
 
 struct client_config {
     /// The servers, in the order other clients of the fleet list them (rings depend on it).
-    std::vector<server_address> servers;
+    std::vector<server_address> servers{};
 
     /// How keys map to servers (see docs/distributions.md). The default is libmemcached's
     /// weighted ketama, which php-memcached (LIBKETAMA_COMPATIBLE) and twemproxy (ketama, md5)
     /// share.
     ring::distribution_kind distribution = ring::distribution_kind::ketama;
     /// The key hash; empty: the distribution's own default.
-    std::optional<ring::hash_kind> hash;
+    std::optional<ring::hash_kind> hash{};
 
     /// Connections per server; requests are pipelined on each.
     std::size_t connections_per_server = 1;
 
     /// Consecutive failures that mark a server down, and how long it then stays down before
-    /// one probe request is let through.
+    /// the client sends it one probe request of its own.
     std::uint32_t failure_limit = 3;
     std::chrono::milliseconds retry_interval{1000};
+    /// Each failed probe doubles the wait before the next one, up to max_retry_interval (a
+    /// value below a server's retry interval: no growth); a reply resets it. 30 s: a server
+    /// that stays dead costs each client one connection attempt every ~30 s, and one that
+    /// comes back is used again within ~36 s at worst.
+    std::chrono::milliseconds max_retry_interval{30000};
+    /// Every wait is drawn within ±retry_jitter of its nominal value (0: none; clamped to
+    /// [0, 1]), so that clients that lost a server together do not all probe it together.
+    double retry_jitter = 0.2;
     down_policy on_down = down_policy::fail_fast;
     std::size_t max_failover_attempts = 20;
     /// Called (on the client's executor) on every up/down transition of a server that has no
     /// callback of its own.
-    server_event_callback on_server_event;
+    server_event_callback on_server_event{};
 
     /// Multi-key retrievals send at most this many keys per request (gat requests also at
     /// most proto::max_touch_line bytes each). Fewer, longer requests cost the servers less

@@ -11,14 +11,14 @@ namespace memcoro {
 
 struct server_address {
     /// Host name or address as configured (hash rings hash this exact string).
-    std::string host;
+    std::string host{};
     std::uint16_t port = 11211;
     /// Unix socket path; when set, host and port are unused.
-    std::string socket_path;
+    std::string socket_path{};
     /// Relative weight on weighted distributions.
     std::uint32_t weight = 1;
     /// Optional name (twemproxy's form `host:port:weight name`).
-    std::string name;
+    std::string name{};
 
     bool is_unix() const noexcept { return !socket_path.empty(); }
     /// "host:port", "[v6]:port" or the socket path.

@@ -28,11 +28,13 @@ struct server_options {
     std::uint32_t weight = 1;
     /// Per-operation timeout for this server; zero: the client's op_timeout.
     std::chrono::milliseconds timeout{0};
-    /// How long the server stays down before a probe; zero: the client's retry_interval.
+    /// How long the server stays down before its first probe; zero: the client's
+    /// retry_interval. Later waits double up to the client's max_retry_interval.
     std::chrono::milliseconds retry_interval{0};
     server_status initial_status = server_status::up;
     /// Called on each up/down transition of this server; empty: the client's callback.
-    server_event_callback failure_callback;
+    /// (Initialized, so that designated initializers may leave it out without a warning.)
+    server_event_callback failure_callback{};
 };
 
 /// Latencies of completed requests in power-of-two buckets: bucket 0 counts latencies under
@@ -55,6 +57,9 @@ struct server_counters {
     std::uint64_t timeouts = 0;    ///< requests that timed out
     std::uint64_t transitions = 0; ///< up/down changes
     std::uint64_t connects = 0;    ///< connections opened
+    /// Calls (for a multi-key call, keys; for flush_all, stats_all and verbosity, servers)
+    /// failed with errc::server_down at once, without being sent, because this server was down.
+    std::uint64_t rejected = 0;
     latency_histogram latency;
 };
 

@@ -15,8 +15,8 @@ namespace memcoro {
 
 /// An item as stored in memcached.
 struct item {
-    std::string key;
-    std::string value;
+    std::string key{};
+    std::string value{};
     std::uint32_t flags = 0;
     /// The item's CAS unique, filled by gets/gats (0 when not requested).
     std::uint64_t cas = 0;

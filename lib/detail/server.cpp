@@ -7,6 +7,16 @@
 
 namespace memcoro::detail {
 
+server_state::policy policy_for(const client_config& cfg, const server_options& opts) noexcept
+{
+    server_state::policy p;
+    p.failure_limit = cfg.failure_limit;
+    p.retry_interval = opts.retry_interval.count() > 0 ? opts.retry_interval : cfg.retry_interval;
+    p.max_retry_interval = cfg.max_retry_interval;
+    p.retry_jitter = cfg.retry_jitter;
+    return p;
+}
+
 server_monitor::server_monitor(std::string name, server_state::policy policy, server_status initial,
                                server_event_callback callback, asio::any_io_executor ex)
     : name_(std::move(name))
@@ -118,6 +128,7 @@ void server_monitor::fill(server_info& info) const
     c.timeouts = timeouts_.load(std::memory_order_relaxed);
     c.transitions = transitions_.load(std::memory_order_relaxed);
     c.connects = connects_.load(std::memory_order_relaxed);
+    c.rejected = rejected_.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < latency_histogram::buckets; ++i)
         c.latency.counts[i] = latency_[i].load(std::memory_order_relaxed);
 }

@@ -15,6 +15,10 @@
 
 namespace memcoro::detail {
 
+/// The up/down policy of a server: the client's, with the server's own retry interval if it
+/// has one.
+server_state::policy policy_for(const client_config& cfg, const server_options& opts) noexcept;
+
 /// Health and counters of one server, told of every finished request. State changes happen
 /// on the client's executor; snapshots may be taken from any thread.
 class server_monitor final : public entry_observer {
@@ -34,6 +38,9 @@ public:
     server_status status() const noexcept { return status_.load(std::memory_order_relaxed); }
     void on_connected() noexcept override { connects_.fetch_add(1, std::memory_order_relaxed); }
     void on_connection_failed(std::error_code ec) noexcept override;
+    /// A call (or one key of a multi-key call) failed with server_down, unsent, because this
+    /// server is down.
+    void note_rejected() noexcept { rejected_.fetch_add(1, std::memory_order_relaxed); }
 
     /// Counters and state, readable from any thread.
     void fill(server_info& info) const;
@@ -50,7 +57,7 @@ private:
     std::atomic<server_status> status_;
     std::atomic<std::uint32_t> failures_{0};
     std::atomic<std::uint64_t> requests_{0}, hits_{0}, misses_{0}, errors_{0}, timeouts_{0},
-        transitions_{0}, connects_{0};
+        transitions_{0}, connects_{0}, rejected_{0};
     std::array<std::atomic<std::uint64_t>, latency_histogram::buckets> latency_{};
 };
 

@@ -4,6 +4,8 @@
 
 #include <memcoro/ring/distribution.hpp>
 
+#include "names.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -172,12 +174,58 @@ std::string_view pecl_key(std::string_view key, std::array<char, pecl_max_key>& 
 
 } // namespace
 
-std::optional<distribution_kind> parse_distribution(std::string_view name) noexcept
+std::optional<distribution_spec> parse_distribution(std::string_view name) noexcept
 {
-    for (distribution_kind kind : all_distribution_kinds) {
-        if (name == to_string(kind))
-            return kind;
-    }
+    using d = distribution_kind;
+    struct spelling {
+        std::string_view name; // folded
+        distribution_spec spec;
+    };
+    // libmemcached's memcached_server_distribution_t without its prefix, as
+    // memcached_behavior_set(MEMCACHED_BEHAVIOR_DISTRIBUTION, ...) leaves the library with its
+    // default key hash (one-at-a-time); php-memcached's DISTRIBUTION_* are the same constants.
+    static constexpr spelling libmemcached[] = {
+        {"modula", {d::modula, hash_kind::one_at_a_time}},
+        // Non-weighted: 100 points per server hashed with the key hash (until a server has a
+        // weight > 1, which the continuum reproduces).
+        {"consistent", {d::consistent, hash_kind::one_at_a_time}},
+        {"consistent_ketama", {d::consistent, hash_kind::one_at_a_time}},
+        // Weighted md5 points; the key hash is left as it was: one-at-a-time by default.
+        {"consistent_weighted", {d::ketama, hash_kind::one_at_a_time}},
+        // The spymemcached ring as libmemcached builds it after MEMCACHED_BEHAVIOR_KETAMA_
+        // WEIGHTED (md5 keys, weighted points), which is how spymemcached hashes too.
+        {"consistent_ketama_spy", {d::ketama_spy, hash_kind::md5}},
+    };
+    static constexpr spelling others[] = {
+        // libmemcached behaviours. MEMCACHED_BEHAVIOR_KETAMA sets CONSISTENT_KETAMA: it is
+        // memcoro's consistent, not its ketama (the prefix is what tells them apart).
+        {"memcached_behavior_ketama", {d::consistent, hash_kind::one_at_a_time}},
+        {"memcached_behavior_ketama_weighted", {d::ketama, hash_kind::md5}},
+        // ... and php-memcached's memcached.sess_consistent_hash_type=ketama_weighted.
+        {"ketama_weighted", {d::ketama, hash_kind::md5}},
+        // php-memcached's OPT_LIBKETAMA_COMPATIBLE sets MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED.
+        {"opt_libketama_compatible", {d::ketama, hash_kind::md5}},
+        {"libketama_compatible", {d::ketama, hash_kind::md5}},
+        // PECL memcache's memcache.hash_strategy=standard (its `consistent` is pecl-consistent:
+        // a bare `consistent` is libmemcached's).
+        {"standard", {d::pecl_standard, hash_kind::crc32}},
+    };
+    const detail::folded_name folded(name);
+    std::string_view n = folded.view();
+    detail::strip_prefix(n, "memcached::"); // php-memcached's class constants
+    const bool prefixed = detail::strip_prefix(n, "memcached_distribution_") ||
+                          detail::strip_prefix(n, "distribution_");
+    for (const spelling& s : libmemcached)
+        if (n == s.name)
+            return s.spec;
+    if (prefixed)
+        return std::nullopt; // RANDOM, VIRTUAL_BUCKET: nothing memcoro does
+    for (distribution_kind kind : all_distribution_kinds)
+        if (n == detail::folded_name(to_string(kind)).view())
+            return distribution_spec{kind, default_hash(kind)};
+    for (const spelling& s : others)
+        if (n == s.name)
+            return s.spec;
     return std::nullopt;
 }
 

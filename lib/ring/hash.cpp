@@ -4,6 +4,8 @@
 
 #include <memcoro/ring/hash.hpp>
 
+#include "names.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -417,12 +419,43 @@ void hash_many(hash_kind kind, std::span<const std::string_view> keys, std::uint
 
 std::optional<hash_kind> parse_hash(std::string_view name) noexcept
 {
-    if (name == "one_at_a_time")
-        return hash_kind::one_at_a_time;
-    for (hash_kind kind : all_hash_kinds) {
-        if (name == to_string(kind))
-            return kind;
-    }
+    struct spelling {
+        std::string_view name; // folded
+        hash_kind kind;
+    };
+    // libmemcached's memcached_hash_t without its prefix (php-memcached's HASH_* are the same
+    // constants); the libhashkit names are memcoro's own.
+    static constexpr spelling libmemcached[] = {
+        {"default", hash_kind::one_at_a_time},
+        {"md5", hash_kind::md5},
+        {"crc", hash_kind::crc},
+        {"fnv1_64", hash_kind::fnv1_64},
+        {"fnv1a_64", hash_kind::fnv1a_64},
+        {"fnv1_32", hash_kind::fnv1_32},
+        {"fnv1a_32", hash_kind::fnv1a_32},
+        {"hsieh", hash_kind::hsieh},
+        {"murmur", hash_kind::murmur},
+        {"jenkins", hash_kind::jenkins},
+        {"murmur3", hash_kind::murmur3},
+    };
+    static constexpr spelling others[] = {
+        {"one_at_a_time", hash_kind::one_at_a_time}, // memcoro's and twemproxy's
+        {"crc32", hash_kind::crc32},                 // memcoro's and PECL memcache's
+        {"crc32a", hash_kind::crc32},                // twemproxy's full CRC-32
+        {"fnv", hash_kind::fnv1a_32},                // PECL memcache.hash_function=fnv
+    };
+    const detail::folded_name folded(name);
+    std::string_view n = folded.view();
+    detail::strip_prefix(n, "memcached::"); // php-memcached's class constants
+    const bool prefixed =
+        detail::strip_prefix(n, "memcached_hash_") || detail::strip_prefix(n, "hash_");
+    for (const spelling& s : libmemcached)
+        if (n == s.name)
+            return s.kind;
+    if (!prefixed)
+        for (const spelling& s : others)
+            if (n == s.name)
+                return s.kind;
     return std::nullopt;
 }
 

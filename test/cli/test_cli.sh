@@ -362,11 +362,51 @@ $server"
 rc=$?
 check "locate --help" test "$rc" = 0
 
+# Other clients' spellings of a distribution: the ring (and key hash) they stand for.
+for i in $(seq 1 200); do echo "alias:$i"; done >"$tmpdir/akeys"
+five="127.0.0.1:22201,127.0.0.1:22202,127.0.0.1:22203,127.0.0.1:22204,127.0.0.1:22205"
+place() { # place OUTPUT ARGS...: locate the 200 keys over the five servers
+    local output=$1
+    shift
+    "$memcoro" locate --servers "$five" "$@" <"$tmpdir/akeys" >"$tmpdir/$output" 2>"$tmpdir/err"
+}
+place consistent --distribution consistent
+place ketama --distribution ketama
+place alias1 --distribution MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA
+check "locate: MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA is consistent" \
+    cmp -s "$tmpdir/alias1" "$tmpdir/consistent"
+moved=$(paste -d' ' "$tmpdir/consistent" "$tmpdir/ketama" | awk '$1 != $2' | wc -l)
+check "locate: ... and not ketama ($moved of 200 keys elsewhere)" test "$moved" -gt 120
+place alias2 --distribution memcached_behavior_ketama
+check "locate: memcached_behavior_ketama (any case) is consistent" \
+    cmp -s "$tmpdir/alias2" "$tmpdir/consistent"
+place alias3 --distribution Memcached::OPT_LIBKETAMA_COMPATIBLE
+check "locate: Memcached::OPT_LIBKETAMA_COMPATIBLE is ketama" cmp -s "$tmpdir/alias3" "$tmpdir/ketama"
+place oaat --distribution ketama --hash one-at-a-time
+place alias4 --distribution MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED
+check "locate: CONSISTENT_WEIGHTED is ketama with one-at-a-time keys" \
+    cmp -s "$tmpdir/alias4" "$tmpdir/oaat"
+place fnv --distribution ketama --hash fnv1a_32
+place alias5 --distribution MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED --hash MEMCACHED_HASH_FNV1A_32
+check "locate: --hash replaces the hash a distribution spelling stands for" \
+    cmp -s "$tmpdir/alias5" "$tmpdir/fnv"
+"$memcoro" locate --servers "$five" --distribution MEMCACHED_DISTRIBUTION_RANDOM \
+    <"$tmpdir/akeys" >"$tmpdir/out" 2>"$tmpdir/err"
+rc=$?
+err=$(cat "$tmpdir/err")
+check "locate: MEMCACHED_DISTRIBUTION_RANDOM is refused" \
+    contains "$rc $err" "2 memcoro locate: unknown distribution 'MEMCACHED_DISTRIBUTION_RANDOM'"
+mc --distribution MEMCACHED_DISTRIBUTION_RANDOM get k
+expect "--distribution MEMCACHED_DISTRIBUTION_RANDOM is refused" 2
+check "  ... with a message" contains "$err" "unknown distribution 'MEMCACHED_DISTRIBUTION_RANDOM'"
+
 # Commands route keys exactly as locate says: with a live and a dead server, a key that locate
 # puts on the live one is stored (exit 0), one it puts on the dead one fails naming it (exit 2).
 for i in $(seq 1 16); do echo "$i:route:$((i * 7919))"; done >"$tmpdir/rkeys"
 pair="$server,127.0.0.1:1"
-for dist in ketama modula consistent pecl-consistent pecl-standard twemproxy-ketama; do
+for dist in ketama modula consistent pecl-consistent pecl-standard twemproxy-ketama \
+    MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED \
+    Memcached::OPT_LIBKETAMA_COMPATIBLE; do
     "$memcoro" --servers "$pair" locate --distribution "$dist" <"$tmpdir/rkeys" >"$tmpdir/placed" 2>/dev/null
     bad=""
     live=0

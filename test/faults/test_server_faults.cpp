@@ -228,6 +228,9 @@ TEST_CASE("restart: the client reconnects by itself after the server restarts", 
             auto cfg = config_for(mc.address(), 1000ms);
             cfg.failure_limit = 3;
             cfg.retry_interval = 200ms;
+            // Waits that do not grow: the recovery bound below is one wait (the growing waits
+            // have a test of their own).
+            cfg.max_retry_interval = cfg.retry_interval;
             memcoro::client c(ex, cfg);
             co_await c.async_set("k", "before");
             co_await preload(c, 100);
@@ -282,8 +285,9 @@ TEST_CASE("restart: the client reconnects by itself after the server restarts", 
                  << " of them server_down); recovered " << recovered_ms
                  << " ms after the restart (retry_interval " << cfg.retry_interval.count()
                  << " ms); failed probes: " << seen.str());
-            // The next probe is at most retry_interval away.
-            CHECK(recovered_ms <= to_ms(cfg.retry_interval + load_slack));
+            // The next probe is at most one wait away: retry_interval, plus its jitter.
+            CHECK(recovered_ms <=
+                  to_ms(cfg.retry_interval) * (1 + cfg.retry_jitter) + to_ms(load_slack));
             {
                 auto info = c.servers();
                 REQUIRE(info.size() == 1);
@@ -305,7 +309,8 @@ TEST_CASE("restart: the client reconnects by itself after the server restarts", 
         30s);
 }
 
-TEST_CASE("restart: a dead server is retried once per retry_interval, never in a tight loop",
+TEST_CASE("restart: a dead server is probed after waits that double up to max_retry_interval, "
+          "never in a tight loop",
           "[faults][restart][proxy]")
 {
     // The "server" accepts every connection and hangs up at once: each connection the proxy
@@ -320,17 +325,19 @@ TEST_CASE("restart: a dead server is retried once per retry_interval, never in a
             auto ex = co_await asio::this_coro::executor;
             auto cfg = config_for(proxy.address(), 2000ms);
             cfg.failure_limit = 3;
-            cfg.retry_interval = 200ms;
+            cfg.retry_interval = 100ms;
+            cfg.max_retry_interval = 800ms;
+            cfg.retry_jitter = 0.2;
             memcoro::client c(ex, cfg);
 
-            // A call every 2 ms for 2.3 s. The first failure_limit calls each try (and fail);
+            // A call every 2 ms for 3 s. The first failure_limit calls each try (and fail);
             // then the server is down: calls fail at once with server_down, and the client
-            // probes it by itself once per retry_interval.
+            // probes it by itself after 100, 200, 400, 800, 800, ... ms (each ±20%).
             std::vector<clock::time_point> attempts; // when the proxy saw a new connection
             int seen = 0, failed_trying = 0, down = 0;
             double worst_down = 0;
             const auto begin = clock::now();
-            while (clock::now() - begin < 2300ms) {
+            while (clock::now() - begin < 3000ms) {
                 const auto t = clock::now();
                 auto [ec, r] = co_await c.async_get("k", tuple);
                 if (ec == memcoro::errc::server_down) {
@@ -345,30 +352,43 @@ TEST_CASE("restart: a dead server is retried once per retry_interval, never in a
                 co_await sleep_for(2ms);
             }
             CHECK(failed_trying == static_cast<int>(cfg.failure_limit));
-            REQUIRE(attempts.size() >= 6);
+            // Nominal probe times 100, 300, 700, 1500, 2300 ms after the server was marked
+            // down: 5 probes, 4 to 6 with the jitter.
+            const std::size_t probes = attempts.size() - cfg.failure_limit;
+            CHECK(probes >= 4);
+            CHECK(probes <= 6);
+            REQUIRE(probes >= 3);
             std::ostringstream gaps;
-            double min_gap = 1e9, max_gap = 0;
+            bool in_bounds = true;
             for (std::size_t i = cfg.failure_limit; i < attempts.size(); ++i) {
                 const double gap = to_ms(attempts[i] - attempts[i - 1]);
-                gaps << static_cast<int>(gap) << " ";
-                min_gap = std::min(min_gap, gap);
-                max_gap = std::max(max_gap, gap);
+                const auto k = static_cast<std::uint32_t>(i - cfg.failure_limit);
+                const double nominal = std::min(100.0 * (1u << std::min(k, 8u)), 800.0);
+                gaps << static_cast<int>(gap) << " (" << nominal << ") ";
+                // Never early (the jitter's shortest wait less a few ms of measurement); late
+                // by at most the jitter and the machine's stalls.
+                in_bounds = in_bounds && gap >= nominal * 0.8 - 5 &&
+                            gap <= nominal * 1.2 + to_ms(load_slack);
             }
-            WARN("retry: " << attempts.size() << " connections in 2.3 s (" << cfg.failure_limit
-                           << " by callers, then probes " << gaps.str()
-                           << "ms apart; retry_interval " << cfg.retry_interval.count() << " ms); "
+            WARN("retry: " << attempts.size() << " connections in 3 s (" << cfg.failure_limit
+                           << " by callers, then probes " << gaps.str() << "ms apart (nominal)); "
                            << down << " calls failed with server_down within " << worst_down
                            << " ms");
-            CHECK(min_gap >= to_ms(cfg.retry_interval) - 5); // never a tight loop
-            CHECK(max_gap <= to_ms(cfg.retry_interval + load_slack));
-            CHECK(attempts.size() <= cfg.failure_limit + 2300 / 200 + 1);
+            CHECK(in_bounds);
             CHECK(worst_down < to_ms(load_slack));
+            {
+                auto info = c.servers();
+                REQUIRE(info.size() == 1);
+                CHECK(info[0].status == memcoro::server_status::down);
+                CHECK(info[0].counters.rejected == static_cast<std::uint64_t>(down));
+            }
 
-            // The server comes back: the next probe finds it, callers are served again.
+            // The server comes back: the next probe (at most one longest wait away) finds it,
+            // callers are served again.
             proxy.set_accept_mode(fault_proxy::accept_mode::normal);
             const auto back = clock::now();
             std::error_code last;
-            for (int i = 0; i < 500; ++i) {
+            for (int i = 0; i < 1000; ++i) {
                 auto [ec, st] = co_await c.async_set("k", "v", {}, tuple);
                 last = ec;
                 if (!ec)
@@ -377,7 +397,24 @@ TEST_CASE("restart: a dead server is retried once per retry_interval, never in a
                 co_await sleep_for(2ms);
             }
             CHECK_FALSE(last);
-            CHECK(to_ms(clock::now() - back) <= to_ms(cfg.retry_interval + load_slack));
+            CHECK(to_ms(clock::now() - back) <=
+                  to_ms(cfg.max_retry_interval) * 1.2 + to_ms(load_slack));
+
+            // Down again: the waits start over from retry_interval.
+            proxy.set_accept_mode(fault_proxy::accept_mode::close_at_once);
+            proxy.drop_connections();
+            co_await sleep_for(50ms); // the client sees its idle connection closed
+            const int before = proxy.connections();
+            const auto again = clock::now();
+            while (clock::now() - again < 500ms) {
+                co_await c.async_get("k", tuple);
+                co_await sleep_for(2ms);
+            }
+            // failure_limit callers, then probes at 100 and 300 ms (±20%): 2 or 3 in 500 ms.
+            const int after = proxy.connections() - before;
+            WARN("down again: " << after << " connections in 500 ms");
+            CHECK(after >= static_cast<int>(cfg.failure_limit) + 2);
+            CHECK(after <= static_cast<int>(cfg.failure_limit) + 3);
         }(),
         30s);
 }
@@ -395,6 +432,10 @@ TEST_CASE("restart: callers never wait for a server that does not answer its con
             cfg.connect_timeout = 60ms;
             cfg.failure_limit = 3;
             cfg.retry_interval = 200ms;
+            // Exact waits that do not grow, so that the probes can be counted (the growing
+            // waits have a test of their own).
+            cfg.max_retry_interval = cfg.retry_interval;
+            cfg.retry_jitter = 0;
             memcoro::client c(ex, cfg);
 
             int paid = 0, down = 0;

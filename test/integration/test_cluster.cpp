@@ -15,6 +15,7 @@
 
 #include <signal.h>
 
+#include <concepts>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,6 +23,7 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -80,6 +82,17 @@ asio::awaitable<std::set<std::string>> keys_on(const memcached_process& p,
         found.insert(i.key);
     co_return found;
 }
+
+// A server is looked up with client::server(name) or server(host, port); no member hides
+// the enum memcoro::server_status inside the class.
+template <class C>
+concept has_server_status_member = requires(const C& c)
+{
+    c.server_status("h", 1);
+};
+static_assert(!has_server_status_member<memcoro::client>);
+static_assert(std::same_as<decltype(std::declval<const memcoro::client&>().server("h", 1)),
+                           std::optional<memcoro::server_info>>);
 
 } // namespace
 
@@ -529,10 +542,14 @@ TEST_CASE("servers added, removed and marked by hand at run time")
         c.add_server("127.0.0.1", f.servers[0]->port(), opts);
         auto [down, r1] = co_await c.async_get("k", tuple);
         CHECK(down == memcoro::errc::server_down);
-        auto st = c.server_status("127.0.0.1", f.servers[0]->port());
+        auto st = c.server("127.0.0.1", f.servers[0]->port());
         REQUIRE(st);
         CHECK(st->status == memcoro::server_status::down);
         CHECK(st->address.weight == 2);
+        CHECK(st->name == f.servers[0]->address());
+        CHECK(c.server(f.servers[0]->address())->name == st->name); // by name, the same
+        CHECK_FALSE(c.server("127.0.0.1", f.servers[1]->port()));   // not added (yet)
+        CHECK_FALSE(c.server("127.0.0.2", f.servers[0]->port()));
 
         // Equal weights from here on: weighted ketama rescales every server's points when the
         // total weight changes, so only equal weights keep the other servers' keys in place.
@@ -566,5 +583,87 @@ TEST_CASE("servers added, removed and marked by hand at run time")
         }
         CHECK(moved == 0);
         CHECK(c.servers().size() == 2);
+    }());
+}
+
+TEST_CASE("calls that fail fast because their server is down are counted per server")
+{
+    fleet f(2);
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        memcoro::client_config cfg;
+        cfg.servers = f.addresses();
+        cfg.retry_interval = 60s; // no probe (it would find the server alive) during the test
+        memcoro::client c(ex, cfg);
+        memcoro::client_config over_cfg = cfg;
+        over_cfg.on_down = memcoro::down_policy::failover;
+        memcoro::client over(ex, over_cfg);
+        const std::string down = f.servers[0]->address();
+        const std::string up = f.servers[1]->address();
+        c.mark_server(down, memcoro::server_status::down);
+        over.mark_server(down, memcoro::server_status::down);
+
+        std::vector<std::string> on_down, on_up;
+        for (const auto& k : make_keys(200))
+            (c.server_for_key(k) == down ? on_down : on_up).push_back(k);
+        REQUIRE(on_down.size() >= 20);
+        REQUIRE(on_up.size() >= 20);
+        const auto rejected = [](const memcoro::client& cl, const std::string& name) {
+            auto s = cl.server(name);
+            REQUIRE(s);
+            return s->counters.rejected;
+        };
+
+        // N single-key calls: N rejections, all on the down server.
+        const std::size_t n = 17;
+        for (std::size_t i = 0; i < n; ++i) {
+            auto [ec, r] = co_await c.async_get(on_down[i], tuple);
+            CHECK(ec == memcoro::errc::server_down);
+            auto [ec2, st] = co_await c.async_set(on_down[i], "v", {}, tuple);
+            CHECK(ec2 == memcoro::errc::server_down);
+        }
+        CHECK(rejected(c, down) == 2 * n);
+        CHECK(rejected(c, up) == 0);
+        for (std::size_t i = 0; i < 5; ++i)
+            co_await c.async_set(on_up[i], "v"); // sent: not rejected
+        CHECK(rejected(c, up) == 0);
+
+        // A multi-key call: one per key of the down server.
+        std::vector<std::string> mixed(on_down.begin(), on_down.begin() + 10);
+        mixed.insert(mixed.end(), on_up.begin(), on_up.begin() + 10);
+        auto r = co_await c.async_get_multi(mixed);
+        CHECK(r.errors.size() == 10);
+        CHECK(rejected(c, down) == 2 * n + 10);
+        std::vector<std::pair<std::string, std::string>> items;
+        for (const auto& k : mixed)
+            items.emplace_back(k, "v");
+        auto stored = co_await c.async_set_multi(items);
+        CHECK(stored.size() == 20);
+        CHECK(rejected(c, down) == 2 * n + 20);
+
+        // Calls to every server: one per down server.
+        auto [fec] = co_await c.async_flush_all(tuple);
+        CHECK(fec == memcoro::errc::server_down);
+        auto all = co_await c.async_stats_all();
+        REQUIRE(all.size() == 2);
+        CHECK(all[0].ec == memcoro::errc::server_down);
+        CHECK(rejected(c, down) == 2 * n + 22);
+        CHECK(rejected(c, up) == 0);
+        const std::string json = c.servers_json();
+        CHECK(json.find("\"rejected\": " + std::to_string(2 * n + 22)) != std::string::npos);
+        CHECK(json.find("\"rejected\": 0") != std::string::npos);
+
+        // Failing over is not failing fast: nothing is rejected.
+        for (std::size_t i = 0; i < n; ++i) {
+            auto [ec, v] = co_await over.async_get(on_down[i], tuple);
+            CHECK_FALSE(ec);
+        }
+        CHECK(rejected(over, down) == 0);
+
+        // Back up: sent again, the count stays.
+        c.mark_server(down, memcoro::server_status::up);
+        co_await c.async_set(on_down[0], "v");
+        CHECK(rejected(c, down) == 2 * n + 22);
     }());
 }

@@ -24,10 +24,14 @@ constexpr const char* usage =
     "\n"
     "  --servers LIST       host:port[:weight][ name], comma-separated\n"
     "  --distribution NAME  modula, ketama, ketama-spy, consistent, pecl-consistent,\n"
-    "                       pecl-standard, twemproxy-ketama, twemproxy-modula\n"
+    "                       pecl-standard, twemproxy-ketama, twemproxy-modula, or another\n"
+    "                       client's spelling: MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA\n"
+    "                       (= consistent), Memcached::OPT_LIBKETAMA_COMPATIBLE (= ketama), ...\n"
+    "                       (docs/distributions.md)\n"
     "  --hash NAME          key hash (default: the distribution's own): one-at-a-time, md5, crc,\n"
     "                       crc32, fnv1_32, fnv1a_32, fnv1_64, fnv1a_64, hsieh, murmur, murmur3,\n"
-    "                       jenkins\n";
+    "                       jenkins, or MEMCACHED_HASH_*, fnv (PECL), crc32a (twemproxy);\n"
+    "                       twemproxy's crc32 is crc\n";
 
 struct options {
     std::optional<std::string> servers;
@@ -99,10 +103,11 @@ int locate_main(const std::vector<std::string>& args, std::istream& in, std::ost
             throw usage_error("--servers is required");
         if (!opts.distribution)
             throw usage_error("--distribution is required");
+        // memcoro's names or another client's spelling (with the key hash it stands for).
         const auto distribution = memcoro::ring::parse_distribution(*opts.distribution);
         if (!distribution)
             throw usage_error("unknown distribution '" + *opts.distribution + "'");
-        memcoro::ring::hash_kind key_hash = memcoro::ring::default_hash(*distribution);
+        memcoro::ring::hash_kind key_hash = distribution->hash;
         if (opts.hash) {
             const auto parsed = memcoro::ring::parse_hash(*opts.hash);
             if (!parsed)
@@ -118,7 +123,7 @@ int locate_main(const std::vector<std::string>& args, std::istream& in, std::ost
         }
         if (nodes.empty())
             throw usage_error("--servers lists no server");
-        ring.emplace(*distribution, key_hash, std::move(nodes));
+        ring.emplace(distribution->distribution, key_hash, std::move(nodes));
     } catch (const std::invalid_argument& e) { // from parse_list or the continuum
         err << "memcoro locate: " << e.what() << '\n';
         return 2;

@@ -48,7 +48,8 @@ constexpr int exit_error = 2;
 constexpr const char* default_servers = "127.0.0.1:11211";
 
 constexpr const char* usage_text =
-    R"(usage: memcoro [--servers LIST] [--timeout MS] COMMAND [ARGS] [OPTIONS]
+    R"(usage: memcoro [--servers LIST] [--distribution NAME] [--hash NAME] [--timeout MS]
+               COMMAND [ARGS] [OPTIONS]
 
 The shell's memcached client. Options may appear before or after the command;
 `--` ends the options (for a value that starts with "--").
@@ -95,9 +96,12 @@ Options:
                    127.0.0.1:11211)
   --distribution NAME  how keys map to servers, as the fleet's other clients do it:
                    ketama (default), modula, consistent, ketama-spy, pecl-consistent,
-                   pecl-standard, twemproxy-ketama, twemproxy-modula (docs/distributions.md)
+                   pecl-standard, twemproxy-ketama, twemproxy-modula, or another client's
+                   spelling: MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA (= consistent),
+                   MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED (= ketama), ... (docs/distributions.md)
   --hash NAME      the key hash (default: the distribution's own): one-at-a-time, md5, crc,
-                   crc32, fnv1_32, fnv1a_32, fnv1_64, fnv1a_64, hsieh, murmur, murmur3, jenkins
+                   crc32, fnv1_32, fnv1a_32, fnv1_64, fnv1a_64, hsieh, murmur, murmur3, jenkins,
+                   or MEMCACHED_HASH_*, fnv (PECL), crc32a (twemproxy); twemproxy's crc32 is crc
   --timeout MS     connect and per-operation timeout in milliseconds (default 1000)
   --ttl S          set/add/replace: lifetime in seconds (0: never expires, the default;
                    over 30 days: an absolute Unix time; negative: expires at once)
@@ -539,10 +543,13 @@ int main_impl(int argc, char** argv)
     cfg.connect_timeout = o.timeout;
     cfg.op_timeout = o.timeout;
     if (o.distribution) {
+        // memcoro's names or another client's spelling, which may stand for a key hash too
+        // (MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED: one-at-a-time); --hash still wins.
         auto d = memcoro::ring::parse_distribution(*o.distribution);
         if (!d)
             throw usage_error(fmt::format("unknown distribution '{}'", *o.distribution));
-        cfg.distribution = *d;
+        cfg.distribution = d->distribution;
+        cfg.hash = d->hash;
     }
     if (o.hash) {
         auto h = memcoro::ring::parse_hash(*o.hash);

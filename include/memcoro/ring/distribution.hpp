@@ -51,27 +51,45 @@ inline constexpr std::array<distribution_kind, 8> all_distribution_kinds = {
     distribution_kind::twemproxy_ketama, distribution_kind::twemproxy_modula,
 };
 
-/// Parses `modula`, `ketama`, `ketama-spy`, `consistent`, `pecl-consistent`, `pecl-standard`,
-/// `twemproxy-ketama`, `twemproxy-modula` (case-sensitive); nullopt for anything else.
-std::optional<distribution_kind> parse_distribution(std::string_view name) noexcept;
-
-/// The canonical name of `kind`, as accepted by parse_distribution.
-const char* to_string(distribution_kind kind) noexcept;
-
 /// The key hash the reference client uses by default with `kind`: md5 for ketama and ketama-spy,
 /// one-at-a-time for modula and consistent, crc32 for pecl-*, fnv1a_64 for twemproxy-*.
 hash_kind default_hash(distribution_kind kind) noexcept;
 
+/// A distribution and the key hash that goes with it.
+struct distribution_spec {
+    distribution_kind distribution = distribution_kind::ketama;
+    hash_kind hash = hash_kind::md5;
+
+    friend bool operator==(const distribution_spec&, const distribution_spec&) = default;
+};
+
+/// Parses a distribution name into the distribution and the key hash the name stands for.
+///
+/// Accepts memcoro's names (`modula`, `ketama`, `ketama-spy`, `consistent`, `pecl-consistent`,
+/// `pecl-standard`, `twemproxy-ketama`, `twemproxy-modula`; hash: default_hash) and the other
+/// clients' spellings of the same settings, e.g. `MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA`
+/// (→ consistent, one-at-a-time), `MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED` and
+/// `Memcached::OPT_LIBKETAMA_COMPATIBLE` (→ ketama, md5), `MEMCACHED_DISTRIBUTION_CONSISTENT_
+/// WEIGHTED` (→ ketama, one-at-a-time). Case-insensitive; `-` and `_` are the same; the prefixes
+/// `MEMCACHED_DISTRIBUTION_`, `Memcached::` and `DISTRIBUTION_` are optional. The full list, and
+/// the spellings that mean something else in each client (a bare `ketama` is always memcoro's),
+/// are in docs/distributions.md. nullopt for anything else, including the settings memcoro has
+/// no equivalent for (`MEMCACHED_DISTRIBUTION_RANDOM`, `..._VIRTUAL_BUCKET`).
+std::optional<distribution_spec> parse_distribution(std::string_view name) noexcept;
+
+/// The canonical name of `kind`, as accepted by parse_distribution.
+const char* to_string(distribution_kind kind) noexcept;
+
 /// One server as configured.
 struct node {
     /// Host exactly as configured: rings hash this string, never a resolved address.
-    std::string host;
+    std::string host{};
     std::uint16_t port = 11211;
     /// Relative weight, > 0.
     std::uint32_t weight = 1;
     /// Optional name (twemproxy `host:port:weight name`); hashed instead of host:port by the
     /// twemproxy distributions, ignored by the others.
-    std::string name;
+    std::string name{};
 
     friend bool operator==(const node&, const node&) = default;
 };

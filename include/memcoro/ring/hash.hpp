@@ -64,8 +64,12 @@ void hash_many(hash_kind kind, std::span<const std::string> keys, std::uint32_t*
 void hash_many(hash_kind kind, std::span<const std::string_view> keys, std::uint32_t* out) noexcept;
 
 /// Parses a hash name: `one-at-a-time`, `md5`, `crc`, `crc32`, `fnv1_32`, `fnv1a_32`, `fnv1_64`,
-/// `fnv1a_64`, `hsieh`, `murmur`, `murmur3`, `jenkins` (case-sensitive). `one_at_a_time` is
-/// accepted as an alias. nullopt for anything else.
+/// `fnv1a_64`, `hsieh`, `murmur`, `murmur3`, `jenkins`, and the other clients' spellings:
+/// libmemcached's `MEMCACHED_HASH_*` and php-memcached's `Memcached::HASH_*` (`DEFAULT` is
+/// one-at-a-time, `CRC` is `crc`), PECL memcache's `fnv` (fnv1a_32) and twemproxy's `crc32a`
+/// (crc32). Case-insensitive; `-` and `_` are the same. Beware twemproxy's `crc32`: it is
+/// memcoro's `crc` (15 bits), while `crc32` here is the full CRC-32 (PECL's). nullopt for
+/// anything else (`MEMCACHED_HASH_CUSTOM`, twemproxy's `crc16`).
 std::optional<hash_kind> parse_hash(std::string_view name) noexcept;
 
 /// The canonical name of `kind`, as accepted by parse_hash.
