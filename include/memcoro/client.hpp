@@ -15,6 +15,7 @@
 #include <ranges>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -226,24 +227,44 @@ public:
                            detail::scope::keys, {&out});
     }
 
-    /// Multi-key set: every key's request is sent at once, to its own server.
-    /// `items`: a range of (key, value) pairs. `void(std::error_code, store_multi_result)`:
-    /// one entry per key, with its status or its error; the call itself fails only when no
-    /// key could be stored anywhere (or a key is invalid).
+    /// Multi-key set: every key's request is sent at once, to its own server (one request per
+    /// server). `items`: a range of (key, value) pairs (std::pair, std::tuple, a map...).
+    /// `void(std::error_code, store_multi_result)`: one entry per key, with its status or its
+    /// error; the call itself fails only when no key could be stored anywhere (or a key is
+    /// invalid).
     template <std::ranges::input_range Items, token_for<store_multi_result> Token = use_awaitable_t>
+    requires requires(std::ranges::range_reference_t<const Items> kv)
+    {
+        std::string_view(std::get<0>(kv));
+        std::string_view(std::get<1>(kv));
+    }
     auto async_set_multi(const Items& items, store_options opts = {}, Token&& token = {})
     {
-        auto r = detail::make_request<proto::storage>();
+        auto r = set_many(opts);
         auto& q = detail::as<proto::storage>(r);
-        q.flags = opts.flags;
-        q.exptime = opts.expiry.count();
-        auto& keys = q.keys.own();
-        auto& values = q.values.own();
-        values.clear();
-        for (auto&& [k, v] : items) {
-            detail::add_key(keys, k);
-            values.emplace_back(std::string_view(v));
+        for (auto&& kv : items) {
+            detail::add_key(q.keys.own(), std::string_view(std::get<0>(kv)));
+            q.values.own().emplace_back(std::string_view(std::get<1>(kv)));
         }
+        return start<store_multi_result>(std::move(r), std::forward<Token>(token),
+                                         detail::scope::keys);
+    }
+
+    /// Multi-key set of separate key and value ranges, key i with value i: as above. Ranges
+    /// of different lengths fail the call with errc::invalid_argument.
+    template <std::ranges::input_range Keys, std::ranges::input_range Values,
+              token_for<store_multi_result> Token = use_awaitable_t>
+    requires std::convertible_to<std::ranges::range_reference_t<const Keys>, std::string_view> &&
+        std::convertible_to<std::ranges::range_reference_t<const Values>, std::string_view>
+    auto async_set_multi(const Keys& keys, const Values& values, store_options opts = {},
+                         Token&& token = {})
+    {
+        auto r = set_many(opts);
+        auto& q = detail::as<proto::storage>(r);
+        for (auto&& k : keys)
+            detail::add_key(q.keys.own(), k);
+        for (auto&& v : values)
+            q.values.own().emplace_back(std::string_view(v));
         return start<store_multi_result>(std::move(r), std::forward<Token>(token),
                                          detail::scope::keys);
     }
@@ -453,6 +474,16 @@ private:
         q.flags = opts.flags;
         q.exptime = opts.expiry.count();
         q.cas_unique = cas;
+        return r;
+    }
+
+    static detail::request_ptr set_many(const store_options& opts)
+    {
+        auto r = detail::make_request<proto::storage>();
+        auto& q = detail::as<proto::storage>(r);
+        q.flags = opts.flags;
+        q.exptime = opts.expiry.count();
+        q.values.own().clear(); // (a recycled request keeps one empty value)
         return r;
     }
 

@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <csignal>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -863,5 +864,37 @@ TEST_CASE("cancellation: total only before the request is written, terminal at a
         while (!got)
             co_await pause(5ms);
         CHECK(*got == asio::error::operation_aborted);
+    });
+}
+
+TEST_CASE("set_multi takes pairs, or separate key and value ranges")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        const std::vector<std::string> keys{"sm:a", "sm:b", "sm:c"};
+        const std::vector<std::string_view> values{"1", "22", "333"};
+        auto stored = co_await c.async_set_multi(keys, values, {.expiry = 60s, .flags = 3});
+        REQUIRE(stored.size() == 3);
+        for (const auto& s : stored) {
+            CHECK_FALSE(s.ec);
+            CHECK(s.status == memcoro::store_status::stored);
+        }
+        auto hits = co_await c.async_get_multi(keys);
+        REQUIRE(hits.hits.size() == 3);
+        CHECK(hits.hits[2].value == "333");
+        CHECK(hits.hits[2].flags == 3);
+
+        const std::map<std::string, std::string> m{{"sm:m1", "x"}, {"sm:m2", "y"}};
+        auto from_map = co_await c.async_set_multi(m);
+        CHECK(from_map.size() == 2);
+        CHECK((co_await c.async_get("sm:m2"))->value == "y");
+
+        // Ranges of different lengths: refused before anything is sent.
+        const std::vector<std::string> short_values{"only one"};
+        auto [ec, r] = co_await c.async_set_multi(keys, short_values, {}, tuple);
+        CHECK(ec == memcoro::errc::invalid_argument);
+        CHECK((co_await c.async_get("sm:a"))->value == "1");
     });
 }
