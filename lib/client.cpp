@@ -384,8 +384,7 @@ void client_impl::to_all_servers(entry_ptr e)
         if (!usable(s, now)) {
             s.monitor->note_rejected();
             g->fail_server(i, errc::server_down, &s.name);
-        }
-        else
+        } else
             send(s, g->make_part(i, part_like(e->req)));
     }
 }
@@ -447,9 +446,9 @@ void client_impl::set_server_params(std::string name, server_options opts)
             const bool reweigh = opts.weight != 0 && opts.weight != s->address.weight;
             if (reweigh)
                 s->address.weight = opts.weight;
-            s->monitor->set_policy(policy_for(self->cfg_, opts),
-                                   opts.failure_callback ? opts.failure_callback
-                                                         : self->cfg_.on_server_event);
+            s->monitor->set_policy(policy_for(self->cfg_, opts), opts.failure_callback
+                                                                     ? opts.failure_callback
+                                                                     : self->cfg_.on_server_event);
             const auto timeout = opts.timeout.count() > 0 ? opts.timeout : self->cfg_.op_timeout;
             for (auto& c : s->connections)
                 c->set_op_timeout(timeout);

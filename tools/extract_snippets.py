@@ -17,6 +17,8 @@ FRAGMENT_PRELUDE = """\
 #include <asio/strand.hpp>
 
 #include <chrono>
+#include <iostream>
+#include <memory>
 """
 
 

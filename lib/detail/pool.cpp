@@ -20,7 +20,8 @@ constexpr std::size_t max_spare_keys = 4096;
 constexpr std::size_t max_spare_items = 1024;
 /// Item lists kept for reuse, and the most items one may hold.
 constexpr std::size_t max_spare_lists = 16;
-constexpr std::size_t max_list_items = 4096;
+/// The most memory the spare lists may hold in all (lists, items and their strings).
+constexpr std::size_t max_list_bytes = 32 * 1024 * 1024;
 const std::size_t inline_capacity = std::string().capacity();
 
 std::size_t class_of(std::size_t bytes) noexcept
@@ -40,6 +41,8 @@ struct thread_cache {
     std::vector<std::string> spare_keys;
     std::vector<item> spare_items;
     std::vector<std::vector<item>> spare_lists;
+    std::vector<std::size_t> spare_list_bytes; // each spare list's memory
+    std::size_t list_bytes = 0;                // theirs in all
 
     thread_cache()
     {
@@ -48,6 +51,7 @@ struct thread_cache {
         spare_keys.reserve(max_spare_keys);
         spare_items.reserve(max_spare_items);
         spare_lists.reserve(max_spare_lists);
+        spare_list_bytes.reserve(max_spare_lists);
     }
     thread_cache(const thread_cache&) = delete;
     thread_cache& operator=(const thread_cache&) = delete;
@@ -326,6 +330,8 @@ std::vector<item> take_items(std::size_t n)
     if (thread_cache* tc = cache(); tc && !tc->spare_lists.empty()) {
         v = std::move(tc->spare_lists.back());
         tc->spare_lists.pop_back();
+        tc->list_bytes -= tc->spare_list_bytes.back();
+        tc->spare_list_bytes.pop_back();
     }
     while (v.size() > n) {
         give_item(std::move(v.back()));
@@ -342,19 +348,26 @@ void give_items(std::vector<item>&& items) noexcept
     if (items.empty())
         return;
     thread_cache* tc = cache();
-    if (!tc || items.size() > max_list_items || tc->spare_lists.size() >= max_spare_lists ||
-        tc->spare_lists.capacity() == 0) {
+    if (!tc || tc->spare_lists.size() >= max_spare_lists || tc->spare_lists.capacity() == 0) {
         for (auto& it : items)
             give_item(std::move(it));
         return;
     }
+    // Strings over max_kept_capacity are not kept, and the lists' memory is bounded in all.
+    std::size_t bytes = items.capacity() * sizeof(item);
     for (auto& it : items) {
-        if (it.key.capacity() > max_kept_capacity)
-            std::string().swap(it.key);
-        if (it.value.capacity() > max_kept_capacity)
-            std::string().swap(it.value);
+        for (std::string* str : {&it.key, &it.value}) {
+            if (str->capacity() > max_kept_capacity)
+                std::string().swap(*str);
+            else if (str->capacity() > inline_capacity)
+                bytes += str->capacity();
+        }
     }
+    if (tc->list_bytes + bytes > max_list_bytes)
+        return; // freed with the list
     tc->spare_lists.push_back(std::move(items));
+    tc->spare_list_bytes.push_back(bytes);
+    tc->list_bytes += bytes;
 }
 
 } // namespace memcoro::detail
