@@ -41,7 +41,10 @@ public:
     {
     }
 
-    void on_value(std::size_t j, const proto::reply& r) override { gather_->on_value(from_, j, r); }
+    void on_value(std::size_t j, const proto::reply& r, bool) override
+    {
+        gather_->on_value(from_, j, r);
+    }
 
 private:
     void on_complete(bool may_run_inline) override

@@ -25,7 +25,7 @@ void multiplexer::enqueue(entry_ptr e)
 std::size_t multiplexer::mergeable()
 {
     merged_keys_.clear();
-    if (merge_gets_ < 2)
+    if (merge_gets_ < 2 || waiting_.size() < 2)
         return 1;
     const op_entry& first = *waiting_.front();
     const auto* head = std::get_if<proto::retrieval>(&first.req);
@@ -144,14 +144,30 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
 {
     ec = {};
     std::size_t used = 0;
+    hold_ = 0;
     proto::reply r; // reset by each parse
     while (!written_.empty() && used < in.size()) {
         auto res = decoder_.parse(std::string_view(in.data() + used, in.size() - used),
                                   written_.front()->kind, r, ec);
         if (ec || res.status == proto::parse_status::need_more)
             return used;
+        // The VALUE of a request of one key alone on the wire is delivered with its END, so
+        // that its sink knows the request succeeds: until the END is read, neither is used.
+        bool whole = false;
+        // (A VALUE for another key is delivered at once: it is a desync.)
+        const auto& keys = std::get_if<proto::retrieval>(&written_.front()->req)->keys;
+        if (r.type == proto::reply_type::value && written_.front()->group == 1 &&
+            keys.size() == 1 && keys[0] == r.key) {
+            constexpr std::string_view end = "END\r\n";
+            const std::string_view after = in.substr(used + res.consumed);
+            if (after.size() < end.size() && end.starts_with(after)) {
+                hold_ = res.consumed + end.size();
+                return used;
+            }
+            whole = after.starts_with(end);
+        }
         used += res.consumed;
-        if ((ec = deliver(r)))
+        if ((ec = deliver(r, whole)))
             return used;
     }
     if (used < in.size() && written_.empty())
@@ -175,7 +191,7 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
         op_entry& hit = *written_[j];
         ++hit.hits;
         if (!hit.completed())
-            hit.on_value(0, r);
+            hit.on_value(0, r, false);
         return {};
     }
     if (r.type == proto::reply_type::stat)
@@ -197,7 +213,7 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
     return {};
 }
 
-std::error_code multiplexer::deliver(const proto::reply& r)
+std::error_code multiplexer::deliver(const proto::reply& r, bool whole)
 {
     if (written_.front()->group > 1)
         return deliver_merged(r);
@@ -218,7 +234,7 @@ std::error_code multiplexer::deliver(const proto::reply& r)
         e.key_cursor = j + 1;
         ++e.hits;
         if (!e.completed())
-            e.on_value(j, r);
+            e.on_value(j, r, whole);
         return {};
     }
     case proto::reply_type::stat:

@@ -25,7 +25,7 @@ void assign_hit(item& it, const proto::reply& r)
     it.cas = r.has_cas ? r.cas : 0;
 }
 
-void op_entry::on_value(std::size_t key_index, const proto::reply& r)
+void op_entry::on_value(std::size_t key_index, const proto::reply& r, bool)
 {
     if (resp.items.empty()) { // hits are likely: room for all at once
         const auto* q = std::get_if<proto::retrieval>(&req);

@@ -127,27 +127,12 @@ inline long long stat_num(const memcoro::stats_result& s, std::string_view name)
 inline bool wait_stopped(pid_t pid, bool stopped, ms limit = 2000ms)
 {
     const auto until = clock::now() + limit;
-    const auto task_dir = std::filesystem::path("/proc") / std::to_string(pid) / "task";
-    for (;;) {
-        bool all = true, none = true;
-        std::error_code ec;
-        for (const auto& t : std::filesystem::directory_iterator(task_dir, ec)) {
-            std::ifstream in(t.path() / "stat");
-            std::string line;
-            std::getline(in, line);
-            // "pid (comm) S ...": the state follows the last ')'.
-            const auto close = line.rfind(')');
-            const bool is_stopped = close != std::string::npos && close + 2 < line.size() &&
-                                    (line[close + 2] == 'T' || line[close + 2] == 't');
-            all = all && is_stopped;
-            none = none && !is_stopped;
-        }
-        if (!ec && (stopped ? all : none))
-            return true;
+    while (!memcoro::test::threads_stopped(pid, stopped)) {
         if (clock::now() >= until)
             return false;
         std::this_thread::sleep_for(1ms);
     }
+    return true;
 }
 
 /// Resident set size now (/proc/self/statm).

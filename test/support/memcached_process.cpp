@@ -60,9 +60,6 @@ std::string memcached_process::address() const
     return "127.0.0.1:" + std::to_string(port_);
 }
 
-namespace {
-
-/// Are all (`stopped`) or none of `pid`'s threads stopped?
 bool threads_stopped(pid_t pid, bool stopped)
 {
     const auto task_dir = std::filesystem::path("/proc") / std::to_string(pid) / "task";
@@ -81,8 +78,6 @@ bool threads_stopped(pid_t pid, bool stopped)
     }
     return !ec && (stopped ? all : none);
 }
-
-} // namespace
 
 void memcached_process::signal(int sig)
 {

@@ -13,6 +13,9 @@ namespace memcoro::test {
 /// The memcached binary: $MEMCACHED_BINARY, else `memcached` on PATH; empty if none.
 std::string memcached_binary();
 
+/// Are all (`stopped`) or none of `pid`'s threads stopped (/proc/PID/task/*/stat)?
+bool threads_stopped(pid_t pid, bool stopped);
+
 class memcached_process {
 public:
     /// Starts `memcached -l 127.0.0.1 -p -1 -U 0` (plus `extra_args`) and waits for its port.

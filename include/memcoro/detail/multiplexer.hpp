@@ -62,8 +62,12 @@ public:
     std::size_t feed(std::string_view in, std::error_code& ec, std::vector<entry_ptr>& answered,
                      clock::time_point now = {});
 
-    /// Bytes the reply being parsed needs in all, when known (see decoder::pending_size).
-    std::size_t pending_size() const noexcept { return decoder_.pending_size(); }
+    /// Bytes the reply being parsed needs in all, when known (see decoder::pending_size; a
+    /// single key's VALUE is held until its END is read too).
+    std::size_t pending_size() const noexcept
+    {
+        return decoder_.pending_size() > hold_ ? decoder_.pending_size() : hold_;
+    }
 
     /// The connection is gone: requests on the wire fail with `ec` (their replies will never
     /// come); waiting ones stay queued for the next connection. Resets the decoder.
@@ -85,7 +89,8 @@ public:
     }
 
 private:
-    std::error_code deliver(const proto::reply& r);
+    /// `whole`: a single key's VALUE whose END is next in the input.
+    std::error_code deliver(const proto::reply& r, bool whole = false);
     std::error_code deliver_merged(const proto::reply& r);
     /// A request's reply is complete: settle it and complete it now or hand it to answered_.
     void answer(entry_ptr e, std::error_code ec);
@@ -95,6 +100,7 @@ private:
 
     proto::decoder decoder_;
     std::size_t merge_gets_;
+    std::size_t hold_ = 0; // a VALUE held until its END: its bytes and the END's
     /// Command lines staged by the last stage() call.
     std::string lines_;
     std::vector<std::size_t> offsets_;            // of the staged pieces in lines_

@@ -101,19 +101,26 @@ public:
             return false;
     }
 
-    void on_value(std::size_t key_index, const proto::reply& r) override
+    void on_value(std::size_t key_index, const proto::reply& r, bool whole) override
     {
         if constexpr (std::is_same_v<R, get_result>) {
             assign_hit(resp.single, r);
             resp.found = true;
         } else if constexpr (std::is_same_v<R, bool>) {
-            // Into an item of the thread's cache: the caller's is written only on success.
-            if (!resp.found)
-                resp.single = take_item();
-            assign_hit(resp.single, r);
+            // The caller's item is written only when the call is sure to succeed: at once
+            // when the reply's END came with the value, else into a spare item swapped in at
+            // the end.
+            if (whole) {
+                assign_hit(*dest_.out, r);
+            } else {
+                if (!spare_)
+                    resp.single = take_item();
+                spare_ = true;
+                assign_hit(resp.single, r);
+            }
             resp.found = true;
         } else {
-            op_entry::on_value(key_index, r);
+            op_entry::on_value(key_index, r, whole);
         }
     }
 
@@ -128,8 +135,8 @@ private:
         // must not run out of work in between, or its run() returns with the handler queued.
         const auto work = std::move(work_);
         if constexpr (std::is_same_v<R, bool>) {
-            // The caller's item is written only now, when the call succeeds with a hit.
-            if (resp.found) {
+            // A hit read into a spare item reaches the caller's only now, on success.
+            if (spare_) {
                 if (!ec)
                     std::swap(*dest_.out, resp.single);
                 give_item(std::move(resp.single));
@@ -178,6 +185,7 @@ private:
     Handler handler_;
     work_executor ex_;
     destination<R> dest_;
+    bool spare_ = false; // async_get_into: the hit is in resp.single, a spare item
     std::optional<asio::executor_work_guard<work_executor>> work_;
 };
 

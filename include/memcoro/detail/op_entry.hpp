@@ -135,8 +135,10 @@ public:
     // Called by the multiplexer, in order, only while the entry is not completed. Views in
     // the reply are valid during the call only. The defaults accumulate into `resp`.
 
-    /// A VALUE, for the request's key `key_index`.
-    virtual void on_value(std::size_t key_index, const proto::reply& r);
+    /// A VALUE, for the request's key `key_index`. `whole`: the reply's END was read with it
+    /// and is delivered right after this call (a request of one key alone on the wire), so
+    /// the request is sure to succeed: the value may go where the caller sees it at once.
+    virtual void on_value(std::size_t key_index, const proto::reply& r, bool whole);
     /// A STAT line.
     virtual void on_stat(const proto::reply& r);
     /// Terminal reply number `index` (one per key for storage and delete, else only 0).
