@@ -154,10 +154,12 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
         // The VALUE of a request of one key alone on the wire is delivered with its END, so
         // that its sink knows the request succeeds: until the END is read, neither is used.
         bool whole = false;
-        // (A VALUE for another key is delivered at once: it is a desync.)
-        const auto& keys = std::get_if<proto::retrieval>(&written_.front()->req)->keys;
-        if (r.type == proto::reply_type::value && written_.front()->group == 1 &&
-            keys.size() == 1 && keys[0] == r.key) {
+        // (A VALUE for another key is delivered at once: it is a desync. The decoder accepts a
+        // VALUE only for a retrieval.)
+        const auto* q = r.type == proto::reply_type::value && written_.front()->group == 1
+                            ? std::get_if<proto::retrieval>(&written_.front()->req)
+                            : nullptr;
+        if (q && q->keys.size() == 1 && q->keys[0] == r.key) {
             constexpr std::string_view end = "END\r\n";
             const std::string_view after = in.substr(used + res.consumed);
             if (after.size() < end.size() && end.starts_with(after)) {
