@@ -268,6 +268,7 @@ void multiplexer::fail_written(std::error_code ec, std::error_code cause)
 {
     auto written = written_.take();
     decoder_.reset();
+    hold_ = 0;
     for (auto& e : written) {
         e->state = entry_state::done;
         if (!e->completed())
@@ -293,6 +294,7 @@ void multiplexer::drop_all() noexcept
     written_.clear();
     waiting_.clear();
     decoder_.reset();
+    hold_ = 0;
 }
 
 clock::time_point multiplexer::expire(clock::time_point now, std::error_code ec)
