@@ -90,10 +90,14 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
     s->monitor = std::make_shared<server_monitor>(
         s->name, p, opts.initial_status,
         opts.failure_callback ? opts.failure_callback : cfg_.on_server_event, ex_);
-    const auto timeout = opts.timeout.count() > 0 ? opts.timeout : cfg_.op_timeout;
+    connection_options co;
+    co.limits.max_item_size = cfg_.max_item_size;
+    co.merge_gets = cfg_.merge_gets;
+    co.max_write_bytes = cfg_.max_write_bytes;
+    co.connect_timeout = cfg_.connect_timeout;
+    co.op_timeout = opts.timeout.count() > 0 ? opts.timeout : cfg_.op_timeout;
     for (std::size_t i = 0; i < cfg_.connections_per_server; ++i)
-        s->connections.push_back(
-            std::make_shared<connection>(ex_, addr, cfg_, s->monitor, timeout));
+        s->connections.push_back(std::make_shared<connection>(ex_, addr, co, s->monitor));
     s->options = std::move(opts);
     return s;
 }

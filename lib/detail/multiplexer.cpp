@@ -1,6 +1,9 @@
 #include <memcoro/detail/multiplexer.hpp>
 #include <memcoro/error.hpp>
 
+#include <algorithm>
+#include <cstring>
+
 namespace memcoro::detail {
 namespace {
 
@@ -115,6 +118,65 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
         if (out[i].data == nullptr)
             out[i].data = lines_.data() + offsets_[k++];
     return staged;
+}
+
+std::span<const write_piece> multiplexer::prepare_write(std::size_t max_bytes)
+{
+    if (!write_in_progress()) {
+        wpieces_.clear();
+        wfirst_ = 0;
+        if (!waiting_.empty())
+            stage(wpieces_, max_bytes);
+    }
+    return std::span<const write_piece>(wpieces_).subspan(wfirst_);
+}
+
+bool multiplexer::commit_write(std::size_t n) noexcept
+{
+    // Drop what was sent: whole pieces, then the sent head of a partly sent one.
+    while (wfirst_ < wpieces_.size() && n >= wpieces_[wfirst_].size)
+        n -= wpieces_[wfirst_++].size;
+    if (wfirst_ < wpieces_.size()) {
+        wpieces_[wfirst_].data += n;
+        wpieces_[wfirst_].size -= n;
+        return false;
+    }
+    return true;
+}
+
+std::span<char> multiplexer::prepare_read()
+{
+    if (rbegin_ == rend_) {
+        rbegin_ = rend_ = 0;
+        // A large reply grew the buffer: give the memory back once it is parsed.
+        if (rbuf_.size() > 4 * initial_read_buffer) {
+            rbuf_.resize(initial_read_buffer);
+            rbuf_.shrink_to_fit();
+        }
+    }
+    if (rbuf_.size() < initial_read_buffer)
+        rbuf_.resize(initial_read_buffer);
+    // Room for the rest of the reply being parsed (as far as it has announced itself, see
+    // pending_size), and always for a read: the unparsed tail moves to the front first when
+    // the room is not behind it, and the buffer grows only when the reply needs more.
+    const std::size_t need = std::max(pending_size(), rend_ - rbegin_ + 4096);
+    if (rbegin_ > 0 && (rend_ == rbuf_.size() || rbegin_ + need > rbuf_.size())) {
+        std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+        rend_ -= rbegin_;
+        rbegin_ = 0;
+    }
+    if (rbegin_ + need > rbuf_.size())
+        rbuf_.resize(rbegin_ + need);
+    return std::span<char>(rbuf_).subspan(rend_);
+}
+
+void multiplexer::commit_read(std::size_t n, std::error_code& ec, std::vector<entry_ptr>& answered,
+                              clock::time_point now)
+{
+    rend_ += std::min(n, rbuf_.size() - rend_);
+    rbegin_ += feed(std::string_view(rbuf_.data() + rbegin_, rend_ - rbegin_), ec, answered, now);
+    if (rbegin_ == rend_)
+        rbegin_ = rend_ = 0;
 }
 
 std::size_t multiplexer::feed(std::string_view in, std::error_code& ec,
@@ -269,6 +331,9 @@ void multiplexer::fail_written(std::error_code ec, std::error_code cause)
     auto written = written_.take();
     decoder_.reset();
     hold_ = 0;
+    rbegin_ = rend_ = 0;
+    wpieces_.clear();
+    wfirst_ = 0;
     for (auto& e : written) {
         e->state = entry_state::done;
         if (!e->completed())
@@ -295,6 +360,9 @@ void multiplexer::drop_all() noexcept
     waiting_.clear();
     decoder_.reset();
     hold_ = 0;
+    rbegin_ = rend_ = 0;
+    wpieces_.clear();
+    wfirst_ = 0;
 }
 
 clock::time_point multiplexer::expire(clock::time_point now, std::error_code ec)

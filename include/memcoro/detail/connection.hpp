@@ -1,14 +1,14 @@
 #pragma once
 /// \file
-/// One connection to one server, pipelining every request submitted to it.
+/// One connection to one server, pipelining every request submitted to it: the Asio shell
+/// around connection_core (detail/connection_core.hpp), over a transport (detail/transport.hpp).
 
-#include <memcoro/config.hpp>
 #include <memcoro/detail/asio_compat.hpp>
-#include <memcoro/detail/multiplexer.hpp>
+#include <memcoro/detail/connection_core.hpp>
+#include <memcoro/detail/transport.hpp>
 #include <memcoro/server_address.hpp>
 
 #include <asio/awaitable.hpp>
-#include <asio/generic/stream_protocol.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <memory>
@@ -18,17 +18,19 @@
 
 namespace memcoro::detail {
 
-/// Opened lazily on the first request, reopened after failures. A writer sends all queued
-/// requests in one gathered write; a reader parses replies and completes requests in order;
-/// a watchdog enforces deadlines. All of it runs on the connection's executor. The reader and
-/// writer are plain completion handlers whose memory comes from the pool (detail/pool.hpp),
-/// so a request costs no allocation once the connection is warm.
+/// Opened lazily on the first request, reopened after failures. The core decides; the shell
+/// carries it out: a run loop (connect, wait for the session to end, clean up), a writer that
+/// sends what the core stages straight to the transport, a reader that hands the core what it
+/// reads and completes the answered requests, and a watchdog for deadlines. All of it runs on
+/// the connection's executor. The reader's and writer's completion handlers take their memory
+/// from the pool (detail/pool.hpp), so a request costs no allocation once the connection is
+/// warm.
 class connection : public std::enable_shared_from_this<connection> {
 public:
-    /// `observer` is told of every finished request (the server's health and counters);
-    /// `op_timeout` is the deadline of the requests sent on this connection (0: none).
-    connection(asio::any_io_executor ex, server_address addr, const client_config& cfg,
-               std::shared_ptr<entry_observer> observer, std::chrono::milliseconds op_timeout);
+    /// `observer` is told of every finished request and of connects (the server's health and
+    /// counters). `t`: how the server is reached (null: TCP or a Unix socket, by address).
+    connection(asio::any_io_executor ex, server_address addr, const connection_options& opts,
+               std::shared_ptr<entry_observer> observer, std::unique_ptr<transport> t = nullptr);
     ~connection();
 
     /// Queues a request; must be called on the executor.
@@ -40,77 +42,55 @@ public:
 
     const std::string& name() const noexcept { return name_; }
     const server_address& address() const noexcept { return addr_; }
-    bool is_connected() const noexcept { return in_session_; }
+    bool is_connected() const noexcept { return core_.connected(); }
     /// Connections made so far (reconnects included).
-    std::uint64_t connects() const noexcept { return connects_; }
+    std::uint64_t connects() const noexcept { return core_.connects(); }
     /// Requests queued or on the wire.
-    std::size_t pending() const noexcept { return mux_.waiting_count() + mux_.written_count(); }
-    void set_op_timeout(std::chrono::milliseconds t) noexcept { op_timeout_ = t; }
+    std::size_t pending() const noexcept { return core_.pending(); }
+    void set_op_timeout(std::chrono::milliseconds t) noexcept { core_.set_op_timeout(t); }
 
 private:
-    struct io_handler;
-    friend struct io_handler;
     struct flush_handler;
     friend struct flush_handler;
     static void post_flush(const asio::any_io_executor& ex, flush_handler&& h);
 
     asio::awaitable<void> run();
-    asio::awaitable<std::error_code> connect();
     asio::awaitable<void> watchdog();
-    void reset_socket();
-    /// Writes the waiting requests, unless a write is in progress (or corked): straight to
-    /// the socket, waiting for it to become writable only when it is full.
-    void start_write();
-    /// Sends what is left of the staged write until it is all sent or the socket is full.
-    void continue_write();
-    void on_writable(std::uint64_t session, std::error_code ec, std::size_t n);
+    /// Sends what the core has to send, straight to the transport, until all of it is sent or
+    /// the transport is full (then the rest goes when it has room).
+    void write();
+    static void on_written(connection& c, std::uint64_t session, std::error_code ec, std::size_t n);
     /// A request queued from outside a batch of replies: written once the current handler
     /// is done, together with whatever else it queues (one post per write, not per request).
     void schedule_flush();
     void on_flush(std::uint64_t session);
-    void start_read();
-    void on_read(std::uint64_t session, std::error_code ec, std::size_t n);
-    /// Ends the session (the connection is gone): wakes run() to clean up and reconnect.
+    void read();
+    static void on_read(connection& c, std::uint64_t session, std::error_code ec, std::size_t n);
+    /// Ends the session: wakes run() to clean up and reconnect.
     void end_session(std::error_code why);
-    /// Hands the replies read in the last batch to their callers.
-    void complete_answered();
-    /// complete_answered with this connection corked and made this thread's batch reader:
-    /// requests the callers queue on idle connections are written at the batch's end.
+    /// Hands the replies read in the last batch to their callers, with writes held and this
+    /// connection made this thread's batch reader: requests the callers queue on idle
+    /// connections are written at the batch's end.
     void complete_batch();
+    void complete_answered();
 
     asio::any_io_executor ex_;
     server_address addr_;
     std::string name_;
-    client_config cfg_;
     std::shared_ptr<entry_observer> observer_;
-    std::chrono::milliseconds op_timeout_;
-    multiplexer mux_;
-    asio::generic::stream_protocol::socket socket_;
+    connection_core core_;
+    std::unique_ptr<transport> transport_;
     asio::steady_timer wake_run_;    // idle run loop: waits for work
     asio::steady_timer session_end_; // run() waits on it while connected
     asio::steady_timer watchdog_timer_;
-    asio::steady_timer* connect_wait_ = nullptr; // connect() waits for a host name lookup
-    bool running_ = false;
-    bool run_idle_ = false;     // run() waits on wake_run_
-    std::uint64_t session_ = 0; // counts connections; handlers of an older one are ignored
-    bool in_session_ = false;   // connected, reader running
-    bool writing_ = false;      // a write is in progress (waiting for the socket)
-    bool flush_posted_ = false; // on_flush is posted
-    bool corked_ = false;       // completing replies: writes wait until they are all done
-    std::error_code session_error_;
-    std::error_code connect_cause_; // the system error of the last failed connect
-
-    bool watching_ = false;
-    bool closed_ = false;
-    std::uint64_t connects_ = 0;
-    clock::time_point last_progress_{}; // when a reply was last completed
-    std::vector<char> rbuf_;
-    std::size_t rbegin_ = 0, rend_ = 0;
-    std::vector<write_piece> pieces_;
-    std::vector<asio::const_buffer> buffers_;
-    std::size_t wfirst_ = 0;            // first buffer of the write not yet fully sent
-    std::vector<entry_ptr> answered_;   // settled by the last feed, to be completed
-    std::vector<entry_ptr> completing_; // being completed
+    // The shell's own tasks: is each one running, or asleep.
+    bool running_ = false;                    // run() is spawned
+    bool run_idle_ = false;                   // run() waits on wake_run_
+    bool watching_ = false;                   // watchdog() is spawned
+    bool flush_posted_ = false;               // on_flush is posted
+    std::vector<asio::const_buffer> buffers_; // the write in progress, as the transport takes it
+    std::vector<entry_ptr> answered_;         // settled by the last read, to be completed
+    std::vector<entry_ptr> completing_;       // being completed
     // The idle connections to flush when this reader's batch of replies ends.
     std::vector<std::pair<std::shared_ptr<connection>, std::uint64_t>> batch_flush_;
 };

@@ -6,6 +6,7 @@
 #include <memcoro/detail/op_entry.hpp>
 #include <memcoro/proto/decoder.hpp>
 
+#include <span>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -62,6 +63,34 @@ public:
     std::size_t feed(std::string_view in, std::error_code& ec, std::vector<entry_ptr>& answered,
                      clock::time_point now = {});
 
+    // The byte buffers of a stream transport, in the manner of prepare/commit: the connection
+    // asks where to read and what to write, moves the bytes, and says how many moved.
+
+    /// The rest of the write in progress; when none is, the waiting requests are staged first
+    /// (up to about `max_bytes`, see stage). Empty: nothing to send. Valid until the next
+    /// commit_write, stage or fail_written.
+    std::span<const write_piece> prepare_write(std::size_t max_bytes);
+    /// `n` bytes of prepare_write()'s pieces were sent. True when the write is complete.
+    bool commit_write(std::size_t n) noexcept;
+    /// A staged write is not yet fully sent.
+    bool write_in_progress() const noexcept { return wfirst_ < wpieces_.size(); }
+
+    /// Where the next bytes read go: the unparsed bytes are moved to the front first, and the
+    /// buffer grows only as far as the reply being parsed has announced (see pending_size,
+    /// bounded by the decoder's limits). Valid until the next call or commit_read.
+    std::span<char> prepare_read();
+    /// `n` bytes were read into prepare_read()'s span at `now`: parses them as feed() does,
+    /// settling the answered requests into `answered`. `ec`: a protocol error or desync.
+    void commit_read(std::size_t n, std::error_code& ec, std::vector<entry_ptr>& answered,
+                     clock::time_point now);
+    /// Bytes read and not yet parsed (part of a reply).
+    std::size_t unparsed() const noexcept { return rend_ - rbegin_; }
+    /// The read buffer's size (it grows for a large reply, and shrinks back once it is parsed).
+    std::size_t read_capacity() const noexcept { return rbuf_.size(); }
+
+    /// The read buffer's usual size; it grows past it for a large reply only.
+    static constexpr std::size_t initial_read_buffer = 64 * 1024;
+
     /// Bytes the reply being parsed needs in all, when known (see decoder::pending_size; a
     /// single key's VALUE is held until its END is read too).
     std::size_t pending_size() const noexcept
@@ -70,7 +99,8 @@ public:
     }
 
     /// The connection is gone: requests on the wire fail with `ec` (their replies will never
-    /// come); waiting ones stay queued for the next connection. Resets the decoder.
+    /// come); waiting ones stay queued for the next connection. Resets the decoder, drops the
+    /// unparsed bytes and the unsent rest of the write in progress.
     /// `cause`: the system error underneath, if any (see op_entry::cause).
     void fail_written(std::error_code ec, std::error_code cause = {});
     /// Fails every request, written or waiting.
@@ -107,6 +137,10 @@ private:
     std::vector<entry_ptr> group_done_;           // scratch of deliver_merged
     std::vector<const std::string*> merged_keys_; // scratch of mergeable
     std::vector<entry_ptr>* answered_ = nullptr;
+    std::vector<write_piece> wpieces_; // the write in progress
+    std::size_t wfirst_ = 0;           // its first piece not fully sent
+    std::vector<char> rbuf_;
+    std::size_t rbegin_ = 0, rend_ = 0; // the unparsed bytes of rbuf_
     clock::time_point now_{};
     fifo<entry_ptr> waiting_;
     fifo<entry_ptr> written_;

@@ -1,0 +1,488 @@
+// One connection's state machine without a socket: the writer's steps (short writes, a full
+// transport, held writes, write errors), the reader's (half replies, growth, limits),
+// cancellation in every state, the session's phases and the stall policy. The test moves the
+// bytes and chooses the times.
+
+#include <memcoro/detail/connection_core.hpp>
+#include <memcoro/error.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+using namespace memcoro;
+using namespace std::chrono_literals;
+using steady = detail::clock;
+using detail::connection_core;
+using detail::connection_options;
+using detail::entry_ptr;
+using detail::stall_policy;
+
+namespace {
+
+const std::error_code canceled = std::make_error_code(std::errc::operation_canceled);
+const std::error_code reset = std::make_error_code(std::errc::connection_reset);
+
+/// An entry that counts how it was answered.
+class entry final : public detail::op_entry {
+public:
+    using op_entry::op_entry;
+    int completions = 0;
+    std::error_code seen;
+
+private:
+    void on_complete(bool) override
+    {
+        ++completions;
+        seen = ec;
+    }
+};
+
+std::shared_ptr<entry> get(std::string key)
+{
+    proto::retrieval r;
+    r.keys.own() = {std::move(key)};
+    return std::make_shared<entry>(proto::request(std::move(r)));
+}
+
+std::shared_ptr<entry> set(std::string key, std::string value)
+{
+    proto::storage s;
+    s.mode = proto::store_mode::set;
+    s.keys.own() = {std::move(key)};
+    s.values.own() = {std::move(value)};
+    return std::make_shared<entry>(proto::request(std::move(s)));
+}
+
+/// A connection core, a clock the test moves, and the bytes on the wire.
+struct harness {
+    connection_core core;
+    steady::time_point now = steady::time_point{} + 1h;
+    std::vector<entry_ptr> answered;
+
+    explicit harness(connection_options o = options())
+        : core(o)
+    {
+    }
+
+    static connection_options options()
+    {
+        connection_options o;
+        o.op_timeout = 100ms;
+        return o;
+    }
+
+    void submit(const entry_ptr& e) { core.submit(e, now); }
+
+    /// Everything the writer has to send now, as one string, without sending it.
+    std::string pending_write()
+    {
+        std::string s;
+        for (const auto& p : core.next_write())
+            s.append(p.data, p.size);
+        return s;
+    }
+
+    /// The transport takes at most `n` bytes; returns them.
+    std::string send(std::size_t n)
+    {
+        std::string s = pending_write().substr(0, n);
+        core.wrote(s.size());
+        return s;
+    }
+
+    /// The transport takes everything (in writes of at most `chunk` bytes).
+    std::string send_all(std::size_t chunk = std::size_t(-1))
+    {
+        std::string out;
+        for (std::string s; !(s = send(chunk)).empty();)
+            out += s;
+        return out;
+    }
+
+    /// `bytes` arrive, in reads of at most `chunk`; the answered requests are completed.
+    std::error_code receive(std::string_view bytes, std::size_t chunk = std::size_t(-1))
+    {
+        while (!bytes.empty()) {
+            auto room = core.read_buffer();
+            REQUIRE(!room.empty());
+            const std::size_t n = std::min({room.size(), bytes.size(), chunk});
+            std::memcpy(room.data(), bytes.data(), n);
+            bytes.remove_prefix(n);
+            answered.clear();
+            const auto ec = core.read(n, now, answered);
+            for (auto& e : answered)
+                e->complete(false);
+            if (ec)
+                return ec;
+        }
+        return {};
+    }
+};
+
+} // namespace
+
+TEST_CASE("connection core: the writer sends only within a session", "[connection]")
+{
+    harness h;
+    auto a = get("a");
+    h.submit(a);
+    CHECK(h.core.state() == connection_core::phase::idle);
+    CHECK(h.pending_write().empty());
+    CHECK(!h.core.can_write());
+    h.core.begin_connect();
+    CHECK(h.pending_write().empty());
+    h.core.session_started(h.now);
+    CHECK(h.core.connected());
+    CHECK(h.core.session() == 1);
+    CHECK(h.core.can_write());
+    CHECK(h.send_all() == "get a\r\n");
+    CHECK(!h.core.can_write());
+    CHECK(h.core.awaiting_replies());
+}
+
+TEST_CASE("connection core: short writes resume where they stopped", "[connection]")
+{
+    harness h;
+    h.core.session_started(h.now);
+    const std::string big(5000, 'x'); // sent from its request, not copied
+    auto a = set("a", "small");
+    auto b = set("b", big);
+    auto c = get("c");
+    for (const auto& e : {a, b, c})
+        h.submit(e);
+    const std::string expected =
+        "set a 0 0 5\r\nsmall\r\nset b 0 0 5000\r\n" + big + "\r\nget c\r\n";
+    SECTION("one byte at a time")
+    {
+        CHECK(h.send_all(1) == expected);
+    }
+    SECTION("across the pieces' boundaries")
+    {
+        CHECK(h.send_all(7) == expected);
+        CHECK(h.send_all(4999) == "");
+    }
+    SECTION("a request queued during a write goes out after it")
+    {
+        std::string out = h.send(10);
+        auto d = get("d");
+        h.submit(d);
+        out += h.send_all(333);
+        CHECK(out == expected + "get d\r\n");
+    }
+    CHECK(h.core.mux().written_count() == h.core.pending()); // all of them on the wire
+    CHECK(h.receive("STORED\r\nSTORED\r\nEND\r\n").value() == 0);
+    CHECK(a->completions == 1);
+    CHECK(b->completions == 1);
+    CHECK(c->completions == 1);
+    CHECK(!a->seen);
+    CHECK(a->resp.status == proto::reply_type::stored);
+}
+
+TEST_CASE("connection core: a full transport and held writes wait", "[connection]")
+{
+    harness h;
+    h.core.session_started(h.now);
+    h.submit(get("a"));
+    CHECK(h.send(3) == "get");
+    h.core.write_blocked();
+    CHECK(h.core.write_is_blocked());
+    CHECK(h.pending_write().empty());
+    h.core.write_unblocked();
+    CHECK(h.pending_write() == " a\r\n");
+    h.core.hold_writes(true);
+    CHECK(h.pending_write().empty());
+    CHECK(!h.core.can_write());
+    h.core.hold_writes(false);
+    CHECK(h.send_all() == " a\r\n");
+}
+
+TEST_CASE("connection core: a write error ends the session; queued requests wait for the next",
+          "[connection]")
+{
+    harness h;
+    h.core.session_started(h.now);
+    auto a = get("a");
+    auto b = get("b");
+    h.submit(a);
+    h.submit(b); // merged with a: "get a b"
+    CHECK(h.send(4) == "get ");
+    auto c = get("c");
+    h.submit(c); // queued while the write is in progress
+    REQUIRE(h.core.end_session(reset));
+    CHECK(!h.core.connected());
+    CHECK(!h.core.end_session(reset)); // once
+    CHECK(h.pending_write().empty());
+    const auto end = h.core.ended_session();
+    CHECK(end.error == errc::connection_lost);
+    CHECK(end.cause == reset);
+    CHECK(end.requests_lost);
+    h.core.fail_session(end);
+    CHECK(a->completions == 1);
+    CHECK(a->seen == errc::connection_lost);
+    CHECK(a->cause == reset);
+    CHECK(b->seen == errc::connection_lost);
+    CHECK(c->completions == 0);
+    // The next session sends the waiting request alone, from its start: nothing of the
+    // interrupted write.
+    h.core.session_started(h.now);
+    CHECK(h.core.session() == 2);
+    CHECK(h.send_all() == "get c\r\n");
+    CHECK(h.receive("VALUE c 0 1\r\nC\r\nEND\r\n").value() == 0);
+    CHECK(c->completions == 1);
+    CHECK(c->resp.items.size() == 1);
+    CHECK(c->resp.items.at(0).value == "C");
+}
+
+TEST_CASE("connection core: a protocol error is reported as itself", "[connection]")
+{
+    harness h;
+    h.core.session_started(h.now);
+    auto a = get("a");
+    h.submit(a);
+    h.send_all();
+    const auto ec = h.receive("VALUE zz 0 1\r\nZ\r\nEND\r\n");
+    CHECK(ec == errc::protocol_desync);
+    REQUIRE(h.core.end_session(ec));
+    const auto end = h.core.ended_session();
+    CHECK(end.error == errc::protocol_desync);
+    CHECK(!end.cause);
+    h.core.fail_session(end);
+    CHECK(a->seen == errc::protocol_desync);
+    CHECK(a->resp.items.empty());
+}
+
+TEST_CASE("connection core: an idle session's end loses nothing", "[connection]")
+{
+    harness h;
+    h.core.session_started(h.now);
+    REQUIRE(h.core.end_session(std::make_error_code(std::errc::broken_pipe)));
+    CHECK(!h.core.ended_session().requests_lost);
+}
+
+TEST_CASE("connection core: cancellation in every state", "[connection]")
+{
+    harness h;
+    h.core.session_started(h.now);
+    SECTION("waiting: never sent")
+    {
+        auto a = get("a");
+        auto b = set("b", "v");
+        h.submit(a);
+        h.submit(b);
+        a->finish(canceled);
+        CHECK(a->completions == 1);
+        CHECK(h.send_all() == "set b 0 0 1\r\nv\r\n");
+        CHECK(h.receive("STORED\r\n").value() == 0);
+        CHECK(b->completions == 1);
+        CHECK(b->resp.status == proto::reply_type::stored);
+    }
+    SECTION("half written: the rest still goes, the reply is read and dropped")
+    {
+        auto a = set("a", "v");
+        auto b = get("b");
+        h.submit(a);
+        std::string out = h.send(5);
+        a->finish(canceled);
+        h.submit(b);
+        out += h.send_all();
+        CHECK(out == "set a 0 0 1\r\nv\r\nget b\r\n");
+        CHECK(h.receive("STORED\r\nVALUE b 0 2\r\nhi\r\nEND\r\n").value() == 0);
+        CHECK(a->completions == 1);
+        CHECK(a->seen == canceled);
+        CHECK(b->completions == 1);
+        CHECK(b->resp.items.at(0).value == "hi");
+    }
+    SECTION("written: its reply is dropped, the next request gets its own")
+    {
+        auto a = get("a");
+        auto b = set("b", "v");
+        h.submit(a);
+        h.send_all();
+        h.submit(b);
+        h.send_all();
+        a->finish(canceled);
+        CHECK(a->abandoned());
+        CHECK(h.receive("VALUE a 0 3\r\nold\r\nEND\r\nNOT_STORED\r\n", 5).value() == 0);
+        CHECK(a->completions == 1);
+        CHECK(a->resp.items.empty());
+        CHECK(b->completions == 1);
+        CHECK(b->resp.status == proto::reply_type::not_stored);
+        CHECK(!h.core.has_work());
+    }
+    SECTION("while connecting: a new session sends only the live requests")
+    {
+        h.core.end_session(reset);
+        h.core.fail_session(h.core.ended_session());
+        auto a = get("a");
+        auto b = get("b");
+        h.submit(a);
+        h.submit(b);
+        h.core.begin_connect();
+        b->finish(canceled);
+        h.core.session_started(h.now);
+        CHECK(h.send_all() == "get a\r\n");
+    }
+}
+
+TEST_CASE("connection core: replies split anywhere are reassembled", "[connection]")
+{
+    const std::string value(3000, 'v');
+    const std::string wire = "VALUE a 7 3000\r\n" + value + "\r\nEND\r\nSTORED\r\n";
+    for (std::size_t chunk : {1u, 2u, 5u, 17u, 1000u, 4096u}) {
+        harness h;
+        h.core.session_started(h.now);
+        auto a = get("a");
+        auto b = set("b", "x");
+        h.submit(a);
+        h.submit(b);
+        h.send_all();
+        CHECK(h.receive(wire, chunk).value() == 0);
+        CHECK(a->completions == 1);
+        CHECK(a->resp.items.at(0).flags == 7);
+        CHECK(a->resp.items.at(0).value == value);
+        CHECK(b->resp.status == proto::reply_type::stored);
+        CHECK(h.core.mux().unparsed() == 0);
+    }
+}
+
+TEST_CASE("connection core: the read buffer grows for a large reply and shrinks after",
+          "[connection]")
+{
+    harness h;
+    h.core.session_started(h.now);
+    auto a = get("a");
+    h.submit(a);
+    h.send_all();
+    const std::size_t size = 900 * 1024;
+    const std::string head = "VALUE a 0 " + std::to_string(size) + "\r\n";
+    CHECK(h.receive(head).value() == 0);
+    // The reply announced its size: the buffer makes room for all of it at once.
+    CHECK(h.core.read_buffer().size() >= size + 2);
+    CHECK(h.core.mux().read_capacity() >= size + head.size());
+    CHECK(h.receive(std::string(size, 'z') + "\r\nEND\r\n").value() == 0);
+    CHECK(a->resp.items.at(0).value.size() == size);
+    // Parsed: the memory goes back.
+    CHECK(h.core.read_buffer().size() <= detail::multiplexer::initial_read_buffer);
+}
+
+TEST_CASE("connection core: a reply over the limits allocates nothing near its claim",
+          "[connection]")
+{
+    connection_options o = harness::options();
+    o.limits.max_item_size = 1024;
+    harness h(o);
+    h.core.session_started(h.now);
+    auto a = get("a");
+    h.submit(a);
+    h.send_all();
+    CHECK(h.receive("VALUE a 0 4000000000\r\n") == errc::protocol_error);
+    CHECK(h.core.mux().read_capacity() <= detail::multiplexer::initial_read_buffer);
+    SECTION("a line that never ends")
+    {
+        harness h2(o);
+        h2.core.session_started(h2.now);
+        auto b = get("b");
+        h2.submit(b);
+        h2.send_all();
+        CHECK(h2.receive(std::string(100000, 'V')) == errc::protocol_error);
+        CHECK(h2.core.mux().read_capacity() <= detail::multiplexer::initial_read_buffer);
+    }
+}
+
+TEST_CASE("stall policy: the oldest deadline, the last progress, now", "[connection]")
+{
+    const auto t0 = steady::time_point{} + 1h;
+    // The oldest request's deadline passed, no progress since: dropped a timeout later.
+    CHECK(!stall_policy(t0, t0 - 1s, t0 + 99ms, 100ms).stalled);
+    CHECK(stall_policy(t0, t0 - 1s, t0 + 99ms, 100ms).recheck_at == t0 + 100ms);
+    CHECK(stall_policy(t0, t0 - 1s, t0 + 100ms, 100ms).stalled);
+    // A reply completed after the deadline postpones it.
+    CHECK(!stall_policy(t0, t0 + 50ms, t0 + 100ms, 100ms).stalled);
+    CHECK(stall_policy(t0, t0 + 50ms, t0 + 100ms, 100ms).recheck_at == t0 + 150ms);
+    CHECK(stall_policy(t0, t0 + 50ms, t0 + 150ms, 100ms).stalled);
+}
+
+TEST_CASE("connection core: the watchdog times requests out, then drops a silent server",
+          "[connection]")
+{
+    harness h;
+    h.core.session_started(h.now);
+    auto a = get("a");
+    h.submit(a);
+    h.send_all();
+    bool stalled = true;
+    CHECK(h.core.watch(h.now, stalled) == h.now + 100ms);
+    CHECK(!stalled);
+    h.now += 100ms;
+    auto b = get("b"); // queued at the first one's deadline
+    h.submit(b);
+    h.send_all();
+    auto next = h.core.watch(h.now, stalled);
+    CHECK(a->seen == errc::timeout);
+    CHECK(a->abandoned());
+    CHECK(!stalled);
+    CHECK(next == h.now + 100ms); // b's deadline, and the silence limit
+    SECTION("silence: the session is dropped")
+    {
+        h.now += 100ms;
+        h.core.watch(h.now, stalled);
+        CHECK(stalled);
+        CHECK(b->seen == errc::timeout);
+    }
+    SECTION("replies keep the session; a later silent request starts the count again")
+    {
+        auto c = get("c");
+        h.submit(c);
+        h.send_all();
+        h.now += 50ms;
+        CHECK(h.receive("END\r\nEND\r\n").value() == 0); // a's dropped, b's a miss
+        CHECK(b->completions == 1);
+        CHECK(!b->seen);
+        CHECK(b->resp.items.empty());
+        h.now += 50ms; // c times out; silence is counted from its deadline
+        CHECK(h.core.watch(h.now, stalled) == h.now + 100ms);
+        CHECK(c->seen == errc::timeout);
+        CHECK(!stalled);
+        h.now += 99ms;
+        h.core.watch(h.now, stalled);
+        CHECK(!stalled);
+        h.now += 1ms;
+        h.core.watch(h.now, stalled);
+        CHECK(stalled);
+    }
+}
+
+TEST_CASE("connection core: a failed connect fails the queue with its cause; close fails all",
+          "[connection]")
+{
+    harness h;
+    auto a = get("a");
+    h.submit(a);
+    h.core.begin_connect();
+    h.core.connect_failed(errc::connection_failed,
+                          std::make_error_code(std::errc::connection_refused));
+    CHECK(h.core.state() == connection_core::phase::idle);
+    CHECK(a->seen == errc::connection_failed);
+    CHECK(a->cause == std::errc::connection_refused);
+    CHECK(!h.core.has_work());
+    auto b = get("b");
+    auto c = get("c");
+    h.submit(b);
+    h.core.session_started(h.now);
+    h.send_all();
+    h.submit(c);
+    h.core.close(canceled);
+    CHECK(h.core.closed());
+    CHECK(b->seen == canceled);
+    CHECK(c->seen == canceled);
+    CHECK(!h.core.has_work());
+    CHECK(h.pending_write().empty());
+}
