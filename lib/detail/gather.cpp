@@ -29,17 +29,32 @@ void gather::finish(bool failed_all, bool may_run_inline)
         parent_->complete(may_run_inline);
 }
 
-// ---- retrieval ------------------------------------------------------------------------------
+namespace {
 
-class retrieval_gather::part final : public op_entry {
+/// A part of a call split by keys: its gather, and its keys, the planned `order[from, to)`.
+template <class Gather>
+class keyed_part : public op_entry {
 public:
-    part(request_ptr r, std::shared_ptr<retrieval_gather> g, std::uint32_t from, std::uint32_t to)
+    keyed_part(request_ptr r, std::shared_ptr<Gather> g, std::uint32_t from, std::uint32_t to)
         : op_entry(std::move(r))
         , gather_(std::move(g))
         , from_(from)
         , to_(to)
     {
     }
+
+protected:
+    std::shared_ptr<Gather> gather_;
+    std::uint32_t from_, to_;
+};
+
+} // namespace
+
+// ---- retrieval ------------------------------------------------------------------------------
+
+class retrieval_gather::part final : public keyed_part<retrieval_gather> {
+public:
+    using keyed_part::keyed_part;
 
     void on_value(std::size_t j, const proto::reply& r, bool) override
     {
@@ -51,9 +66,6 @@ private:
     {
         gather_->on_part_done(*this, from_, to_, may_run_inline);
     }
-
-    std::shared_ptr<retrieval_gather> gather_;
-    std::uint32_t from_, to_;
 };
 
 retrieval_gather::retrieval_gather(entry_ptr parent, std::size_t parts,
@@ -126,15 +138,9 @@ void retrieval_gather::on_part_done(const op_entry& p, std::uint32_t from, std::
 
 // ---- storage and delete ---------------------------------------------------------------------
 
-class write_gather::part final : public op_entry {
+class write_gather::part final : public keyed_part<write_gather> {
 public:
-    part(request_ptr r, std::shared_ptr<write_gather> g, std::uint32_t from, std::uint32_t to)
-        : op_entry(std::move(r))
-        , gather_(std::move(g))
-        , from_(from)
-        , to_(to)
-    {
-    }
+    using keyed_part::keyed_part;
 
     void on_reply(std::size_t j, const proto::reply& r) override
     {
@@ -146,9 +152,6 @@ private:
     {
         gather_->on_part_done(*this, from_, to_, may_run_inline);
     }
-
-    std::shared_ptr<write_gather> gather_;
-    std::uint32_t from_, to_;
 };
 
 write_gather::write_gather(entry_ptr parent, std::size_t parts, const proto::string_list& keys,

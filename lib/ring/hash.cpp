@@ -47,6 +47,26 @@ std::uint32_t load_le16(const char* p) noexcept
     return byte(p[0]) | (byte(p[1]) << 8);
 }
 
+/// The last 1..3 bytes of a key, little-endian (the tail of MurmurHash and MurmurHash3).
+std::uint32_t load_le_tail(const char* p, std::size_t n) noexcept
+{
+    std::uint32_t t = 0;
+    switch (n) {
+    case 3:
+        t ^= byte(p[2]) << 16;
+        [[fallthrough]];
+    case 2:
+        t ^= byte(p[1]) << 8;
+        [[fallthrough]];
+    case 1:
+        t ^= byte(p[0]);
+        break;
+    default:
+        break;
+    }
+    return t;
+}
+
 std::uint32_t one_at_a_time(std::string_view key) noexcept
 {
     std::uint32_t h = 0;
@@ -192,24 +212,53 @@ std::uint32_t murmur2(std::string_view key) noexcept
         p += 4;
         left -= 4;
     }
-    switch (left) {
-    case 3:
-        h ^= byte(p[2]) << 16;
-        [[fallthrough]];
-    case 2:
-        h ^= byte(p[1]) << 8;
-        [[fallthrough]];
-    case 1:
-        h ^= byte(p[0]);
+    if (left > 0) {
+        h ^= load_le_tail(p, left);
         h *= m;
-        break;
-    default:
-        break;
     }
     h ^= h >> 13;
     h *= m;
     h ^= h >> 15;
     return h;
+}
+
+/// (a, b, c) <- (b, c, a): lookup3's mix() and final() are rounds of one step each, with the
+/// roles of a, b and c passed on from round to round.
+void rotate_roles(std::uint32_t& a, std::uint32_t& b, std::uint32_t& c) noexcept
+{
+    const std::uint32_t t = a;
+    a = b;
+    b = c;
+    c = t;
+}
+
+/// lookup3's mix(a, b, c): six rounds of `a -= c; a ^= rot(c, k); c += b;`, each on the
+/// previous round's (b, c, a). Six is twice three: the roles end where they began. The rounds
+/// are unrolled (the roles then cost nothing): as fast as lookup3's straight-line code.
+void lookup3_mix(std::uint32_t& a, std::uint32_t& b, std::uint32_t& c) noexcept
+{
+#pragma GCC unroll 6
+    for (const unsigned k : {4u, 6u, 8u, 16u, 19u, 4u}) {
+        a -= c;
+        a ^= rotl(c, k);
+        c += b;
+        rotate_roles(a, b, c);
+    }
+}
+
+/// lookup3's final(a, b, c), returning c: seven rounds of `c ^= b; c -= rot(b, k);`, each on
+/// the previous round's (b, c, a); the first six bring the roles back where they began.
+std::uint32_t lookup3_final(std::uint32_t a, std::uint32_t b, std::uint32_t c) noexcept
+{
+#pragma GCC unroll 6
+    for (const unsigned k : {14u, 11u, 25u, 16u, 4u, 14u}) {
+        c ^= b;
+        c -= rotl(b, k);
+        rotate_roles(a, b, c);
+    }
+    c ^= b;
+    c -= rotl(b, 24);
+    return c;
 }
 
 /// Bob Jenkins' lookup3 `hashlittle`, initval 13 as libhashkit uses it; bytes are unsigned.
@@ -224,25 +273,7 @@ std::uint32_t jenkins(std::string_view key) noexcept
         a += load_le32(p);
         b += load_le32(p + 4);
         c += load_le32(p + 8);
-        // mix(a, b, c)
-        a -= c;
-        a ^= rotl(c, 4);
-        c += b;
-        b -= a;
-        b ^= rotl(a, 6);
-        a += c;
-        c -= b;
-        c ^= rotl(b, 8);
-        b += a;
-        a -= c;
-        a ^= rotl(c, 16);
-        c += b;
-        b -= a;
-        b ^= rotl(a, 19);
-        a += c;
-        c -= b;
-        c ^= rotl(b, 4);
-        b += a;
+        lookup3_mix(a, b, c);
         p += 12;
         left -= 12;
     }
@@ -255,22 +286,7 @@ std::uint32_t jenkins(std::string_view key) noexcept
     a += tail[0];
     b += tail[1];
     c += tail[2];
-    // final(a, b, c)
-    c ^= b;
-    c -= rotl(b, 14);
-    a ^= c;
-    a -= rotl(c, 11);
-    b ^= a;
-    b -= rotl(a, 25);
-    c ^= b;
-    c -= rotl(b, 16);
-    a ^= c;
-    a -= rotl(c, 4);
-    b ^= a;
-    b -= rotl(a, 14);
-    c ^= b;
-    c -= rotl(b, 24);
-    return c;
+    return lookup3_final(a, b, c);
 }
 
 } // namespace
@@ -294,23 +310,12 @@ std::uint32_t murmur3_x86_32(std::string_view key, std::uint32_t seed) noexcept
         p += 4;
         left -= 4;
     }
-    std::uint32_t k = 0;
-    switch (left) {
-    case 3:
-        k ^= byte(p[2]) << 16;
-        [[fallthrough]];
-    case 2:
-        k ^= byte(p[1]) << 8;
-        [[fallthrough]];
-    case 1:
-        k ^= byte(p[0]);
+    if (left > 0) {
+        std::uint32_t k = load_le_tail(p, left);
         k *= c1;
         k = rotl(k, 15);
         k *= c2;
         h ^= k;
-        break;
-    default:
-        break;
     }
     h ^= static_cast<std::uint32_t>(key.size());
     h ^= h >> 16;

@@ -1,11 +1,13 @@
 #pragma once
-// Shared helpers of the fault tests (test/faults): configuration, timing, memory probes.
+// Shared helpers of the fault tests (test/faults): timing, memory probes, faulty servers.
 
 #include <catch2/catch.hpp>
 
+#include "../support/config_for.hpp"
 #include "../support/fault_proxy.hpp"
 #include "../support/memcached_process.hpp"
 #include "../support/run_coro.hpp"
+#include "../support/stat.hpp"
 
 #include <memcoro/client.hpp>
 
@@ -47,10 +49,13 @@ namespace memcoro::faults {
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
 using ms = std::chrono::milliseconds;
+using memcoro::test::config_for;
 using memcoro::test::fault_proxy;
 using memcoro::test::memcached_process;
 using memcoro::test::run_coro;
 using memcoro::test::sleep_for;
+using memcoro::test::stat;
+using memcoro::test::stat_num;
 using memcoro::test::wait_until;
 
 inline constexpr auto tuple = asio::experimental::as_tuple(asio::use_awaitable);
@@ -68,14 +73,6 @@ inline constexpr ms load_slack = sanitized ? ms(600) : ms(300);
 inline double to_ms(clock::duration d)
 {
     return std::chrono::duration<double, std::milli>(d).count();
-}
-
-inline memcoro::client_config config_for(const std::string& servers, ms op_timeout)
-{
-    memcoro::client_config cfg;
-    cfg.servers = memcoro::server_address::parse_list(servers);
-    cfg.op_timeout = op_timeout;
-    return cfg;
 }
 
 /// A bare steady_timer armed for `at`; the returned time point is set when its handler runs.
@@ -107,20 +104,6 @@ private:
     std::uint64_t last_ = ~std::uint64_t{0};
     clock::time_point since_{};
 };
-
-inline std::string stat(const memcoro::stats_result& s, std::string_view name)
-{
-    for (const auto& [k, v] : s)
-        if (k == name)
-            return v;
-    return {};
-}
-
-inline long long stat_num(const memcoro::stats_result& s, std::string_view name)
-{
-    const auto v = stat(s, name);
-    return v.empty() ? -1 : std::stoll(v);
-}
 
 /// Waits until every thread of `pid` is stopped (after SIGSTOP, which kill() only queues),
 /// or none is; false if that does not happen within `limit`.

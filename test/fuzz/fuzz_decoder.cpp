@@ -12,6 +12,11 @@
 // already consumed are poisoned under AddressSanitizer, so any read outside the unconsumed
 // input is caught. A broken invariant aborts (a crash for libFuzzer, a failure for the replay).
 
+#include "../support/recording_entry.hpp"
+#include "../support/replies.hpp"
+#include "../support/requests.hpp"
+#include "../support/stage.hpp"
+
 #include <memcoro/detail/multiplexer.hpp>
 #include <memcoro/detail/pool.hpp>
 #include <memcoro/error.hpp>
@@ -43,6 +48,7 @@ using memcoro::proto::decoder_limits;
 using memcoro::proto::parse_status;
 using memcoro::proto::reply_kind;
 using memcoro::proto::reply_type;
+using memcoro::test::allowed;
 
 [[noreturn]] void broken(const char* what, const char* file, int line)
 {
@@ -151,32 +157,6 @@ private:
     std::unique_ptr<char[]> data_;
 };
 
-bool allowed(reply_kind k, reply_type t)
-{
-    if (t == reply_type::error || t == reply_type::client_error || t == reply_type::server_error)
-        return true;
-    switch (k) {
-    case reply_kind::retrieval:
-        return t == reply_type::value || t == reply_type::end;
-    case reply_kind::storage:
-        return t == reply_type::stored || t == reply_type::not_stored || t == reply_type::exists ||
-               t == reply_type::not_found;
-    case reply_kind::deletion:
-        return t == reply_type::deleted || t == reply_type::not_found;
-    case reply_kind::touch:
-        return t == reply_type::touched || t == reply_type::not_found;
-    case reply_kind::arithmetic:
-        return t == reply_type::number || t == reply_type::not_found;
-    case reply_kind::ok:
-        return t == reply_type::ok;
-    case reply_kind::version:
-        return t == reply_type::version;
-    case reply_kind::stats:
-        return t == reply_type::stat || t == reply_type::end;
-    }
-    return false;
-}
-
 bool inside(std::string_view v, std::string_view in, std::size_t consumed)
 {
     return v.empty() || (v.data() >= in.data() && v.data() + v.size() <= in.data() + consumed);
@@ -261,51 +241,10 @@ using memcoro::detail::make_request;
 using memcoro::detail::multiplexer;
 using memcoro::detail::op_entry;
 using memcoro::detail::request_ptr;
+using memcoro::test::get_request;
+using memcoro::test::recorder;
+using memcoro::test::recording_entry;
 namespace proto = memcoro::proto;
-
-struct journal {
-    std::string log; ///< completions in order, serialized
-    std::vector<int> completions;
-    std::vector<int> order; ///< ids in completion order
-};
-
-class fuzz_entry final : public op_entry {
-public:
-    fuzz_entry(request_ptr r, int id, journal& j)
-        : op_entry(std::move(r))
-        , id_(id)
-        , journal_(&j)
-    {
-    }
-
-private:
-    void on_complete(bool) override
-    {
-        auto& j = *journal_;
-        ++j.completions.at(static_cast<std::size_t>(id_));
-        j.order.push_back(id_);
-        j.log += '#' + std::to_string(id_) + ' ' + std::to_string(ec.value()) + ' ' +
-                 std::to_string(static_cast<int>(resp.status)) + ' ' + std::to_string(resp.number) +
-                 ' ' + std::to_string(resp.text.size()) + ':' + resp.text;
-        for (const auto& i : resp.items)
-            j.log += " [" + i.key + ' ' + std::to_string(i.flags) + ' ' + std::to_string(i.cas) +
-                     ' ' + std::to_string(i.value.size()) + ':' + i.value + ']';
-        for (const auto& [n, v] : resp.stats)
-            j.log += " {" + n + '=' + v + '}';
-        j.log += '\n';
-    }
-
-    int id_;
-    journal* journal_;
-};
-
-/// A get of one key: merged with its neighbours when the multiplexer merges.
-request_ptr plain_get(const char* key)
-{
-    request_ptr r = make_request<proto::retrieval>();
-    as<proto::retrieval>(r).keys.own() = {key};
-    return r;
-}
 
 request_ptr request_for(reply_kind k)
 {
@@ -354,7 +293,7 @@ request_ptr request_for(reply_kind k)
 }
 
 struct muxed {
-    std::string log;
+    std::vector<std::string> log; ///< completions in order, described
     std::error_code ec;
     std::size_t consumed = 0;
 
@@ -370,30 +309,30 @@ muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector
     // was sent (never staged, never owed a reply).
     std::vector<request_ptr> reqs;
     reqs.push_back(request_for(sel.kind));
-    reqs.push_back(plain_get("k"));
-    reqs.push_back(plain_get("never"));
+    reqs.push_back(get_request({"k"}));
+    reqs.push_back(get_request({"never"}));
     for (int k = 1; k < 8; ++k)
         reqs.push_back(request_for(static_cast<reply_kind>(k)));
     reqs.push_back(request_for(reply_kind::retrieval));
     // Single gets in a row: one request on the wire when merging.
     for (const char* key : {"a", "k", "b", "k"})
-        reqs.push_back(plain_get(key));
+        reqs.push_back(get_request({key}));
 
-    journal j;
-    j.completions.assign(reqs.size(), 0);
+    recorder rec;
     multiplexer mux(limits_for(sel), merge ? 8 : 0);
-    std::vector<std::shared_ptr<fuzz_entry>> entries;
+    std::vector<std::shared_ptr<recording_entry>> entries;
     for (std::size_t i = 0; i < reqs.size(); ++i) {
         FUZZ_CHECK(!memcoro::proto::validate(*reqs[i]));
-        entries.push_back(std::make_shared<fuzz_entry>(std::move(reqs[i]), static_cast<int>(i), j));
+        entries.push_back(
+            std::make_shared<recording_entry>(std::move(reqs[i]), rec, static_cast<int>(i)));
         mux.enqueue(entries.back());
     }
     entries[2]->finish(errc::timeout);
 
-    std::vector<memcoro::detail::write_piece> pieces;
-    std::size_t staged = mux.stage(pieces, 16);
+    std::string wire;
+    std::size_t staged = memcoro::test::stage(mux, wire, 16);
     FUZZ_CHECK(staged >= 1);
-    staged += mux.stage(pieces, 1 << 20);
+    staged += memcoro::test::stage(mux, wire, 1 << 20);
     FUZZ_CHECK(staged == reqs.size() - 1);
     FUZZ_CHECK(!mux.has_waiting() && mux.written_count() == staged);
     FUZZ_CHECK(entries[2]->state == entry_state::done);
@@ -435,23 +374,23 @@ muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector
 
     // Requests answered by replies complete in queue order; each one exactly once.
     int last = -1;
-    for (int id : j.order) {
+    for (int id : rec.order()) {
         const bool early = id == 2 || (sel.abandon && (id == 0 || id == 3));
         if (!early) {
             FUZZ_CHECK(id > last);
             last = id;
         }
     }
-    for (int c : j.completions)
-        FUZZ_CHECK(c <= 1);
-    out.log = j.log;
+    for (const auto& e : entries)
+        FUZZ_CHECK(e->completions <= 1);
+    out.log = rec.summary();
 
     // The connection goes away: everything left is answered, once.
     mux.fail_written(out.ec ? out.ec : std::error_code(errc::connection_lost));
     FUZZ_CHECK(mux.empty());
     FUZZ_CHECK(mux.pending_size() == 0);
     for (std::size_t i = 0; i < entries.size(); ++i) {
-        FUZZ_CHECK(j.completions[i] == 1);
+        FUZZ_CHECK(entries[i]->completions == 1);
         FUZZ_CHECK(entries[i]->state == entry_state::done);
     }
     return out;

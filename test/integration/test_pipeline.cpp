@@ -1,9 +1,11 @@
 // Pipelining on one connection: concurrency, timeouts and cancellation never shift replies.
 #include <catch2/catch.hpp>
 
+#include "../support/config_for.hpp"
 #include "../support/fake_server.hpp"
 #include "../support/memcached_process.hpp"
 #include "../support/run_coro.hpp"
+#include "../support/stat.hpp"
 
 #include <memcoro/client.hpp>
 
@@ -18,30 +20,16 @@
 
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
+using memcoro::test::config_for;
 using memcoro::test::fake_server;
 using memcoro::test::memcached_process;
 using memcoro::test::run_coro;
 using memcoro::test::sleep_for;
+using memcoro::test::stat;
 
 namespace {
 
 constexpr auto tuple = asio::experimental::as_tuple(asio::use_awaitable);
-
-std::string stat(const memcoro::stats_result& s, std::string_view name)
-{
-    for (const auto& [k, v] : s)
-        if (k == name)
-            return v;
-    return {};
-}
-
-memcoro::client_config config_for(const std::string& servers, std::chrono::milliseconds timeout)
-{
-    memcoro::client_config cfg;
-    cfg.servers = memcoro::server_address::parse_list(servers);
-    cfg.op_timeout = timeout;
-    return cfg;
-}
 
 } // namespace
 

@@ -3,6 +3,9 @@
 // cancellation in every state, the session's phases and the stall policy. The test moves the
 // bytes and chooses the times.
 
+#include "../../support/recording_entry.hpp"
+#include "../../support/requests.hpp"
+
 #include <memcoro/detail/connection_core.hpp>
 #include <memcoro/error.hpp>
 
@@ -30,35 +33,23 @@ namespace {
 const std::error_code canceled = std::make_error_code(std::errc::operation_canceled);
 const std::error_code reset = std::make_error_code(std::errc::connection_reset);
 
-/// An entry that counts how it was answered.
-class entry final : public detail::op_entry {
-public:
-    using op_entry::op_entry;
-    int completions = 0;
-    std::error_code seen;
+using entry = test::recording_entry;
 
-private:
-    void on_complete(bool) override
-    {
-        ++completions;
-        seen = ec;
-    }
-};
+/// The completions of the test: each entry records there (see test/support).
+test::recorder& journal()
+{
+    static test::recorder r;
+    return r;
+}
 
 std::shared_ptr<entry> get(std::string key)
 {
-    proto::retrieval r;
-    r.keys.own() = {std::move(key)};
-    return std::make_shared<entry>(proto::request(std::move(r)));
+    return std::make_shared<entry>(test::single(proto::command::get, std::move(key)), journal());
 }
 
 std::shared_ptr<entry> set(std::string key, std::string value)
 {
-    proto::storage s;
-    s.mode = proto::store_mode::set;
-    s.keys.own() = {std::move(key)};
-    s.values.own() = {std::move(value)};
-    return std::make_shared<entry>(proto::request(std::move(s)));
+    return std::make_shared<entry>(test::set_req(std::move(key), std::move(value)), journal());
 }
 
 /// A connection core, a clock the test moves, and the bytes on the wire.
@@ -182,7 +173,7 @@ TEST_CASE("connection core: short writes resume where they stopped", "[connectio
     CHECK(a->completions == 1);
     CHECK(b->completions == 1);
     CHECK(c->completions == 1);
-    CHECK(!a->seen);
+    CHECK(!a->ec);
     CHECK(a->resp.status == proto::reply_type::stored);
 }
 
@@ -226,9 +217,9 @@ TEST_CASE("connection core: a write error ends the session; queued requests wait
     CHECK(end.requests_lost);
     h.core.fail_session(end);
     CHECK(a->completions == 1);
-    CHECK(a->seen == errc::connection_lost);
+    CHECK(a->ec == errc::connection_lost);
     CHECK(a->cause == reset);
-    CHECK(b->seen == errc::connection_lost);
+    CHECK(b->ec == errc::connection_lost);
     CHECK(c->completions == 0);
     // The next session sends the waiting request alone, from its start: nothing of the
     // interrupted write.
@@ -255,7 +246,7 @@ TEST_CASE("connection core: a protocol error is reported as itself", "[connectio
     CHECK(end.error == errc::protocol_desync);
     CHECK(!end.cause);
     h.core.fail_session(end);
-    CHECK(a->seen == errc::protocol_desync);
+    CHECK(a->ec == errc::protocol_desync);
     CHECK(a->resp.items.empty());
 }
 
@@ -296,7 +287,7 @@ TEST_CASE("connection core: cancellation in every state", "[connection]")
         CHECK(out == "set a 0 0 1\r\nv\r\nget b\r\n");
         CHECK(h.receive("STORED\r\nVALUE b 0 2\r\nhi\r\nEND\r\n").value() == 0);
         CHECK(a->completions == 1);
-        CHECK(a->seen == canceled);
+        CHECK(a->ec == canceled);
         CHECK(b->completions == 1);
         CHECK(b->resp.items.at(0).value == "hi");
     }
@@ -426,7 +417,7 @@ TEST_CASE("connection core: the watchdog times requests out, then drops a silent
     h.submit(b);
     h.send_all();
     auto next = h.core.watch(h.now, stalled);
-    CHECK(a->seen == errc::timeout);
+    CHECK(a->ec == errc::timeout);
     CHECK(a->abandoned());
     CHECK(!stalled);
     CHECK(next == h.now + 100ms); // b's deadline, and the silence limit
@@ -435,7 +426,7 @@ TEST_CASE("connection core: the watchdog times requests out, then drops a silent
         h.now += 100ms;
         h.core.watch(h.now, stalled);
         CHECK(stalled);
-        CHECK(b->seen == errc::timeout);
+        CHECK(b->ec == errc::timeout);
     }
     SECTION("replies keep the session; a later silent request starts the count again")
     {
@@ -445,11 +436,11 @@ TEST_CASE("connection core: the watchdog times requests out, then drops a silent
         h.now += 50ms;
         CHECK(h.receive("END\r\nEND\r\n").value() == 0); // a's dropped, b's a miss
         CHECK(b->completions == 1);
-        CHECK(!b->seen);
+        CHECK(!b->ec);
         CHECK(b->resp.items.empty());
         h.now += 50ms; // c times out; silence is counted from its deadline
         CHECK(h.core.watch(h.now, stalled) == h.now + 100ms);
-        CHECK(c->seen == errc::timeout);
+        CHECK(c->ec == errc::timeout);
         CHECK(!stalled);
         h.now += 99ms;
         h.core.watch(h.now, stalled);
@@ -470,7 +461,7 @@ TEST_CASE("connection core: a failed connect fails the queue with its cause; clo
     h.core.connect_failed(errc::connection_failed,
                           std::make_error_code(std::errc::connection_refused));
     CHECK(h.core.state() == connection_core::phase::idle);
-    CHECK(a->seen == errc::connection_failed);
+    CHECK(a->ec == errc::connection_failed);
     CHECK(a->cause == std::errc::connection_refused);
     CHECK(!h.core.has_work());
     auto b = get("b");
@@ -481,8 +472,8 @@ TEST_CASE("connection core: a failed connect fails the queue with its cause; clo
     h.submit(c);
     h.core.close(canceled);
     CHECK(h.core.closed());
-    CHECK(b->seen == canceled);
-    CHECK(c->seen == canceled);
+    CHECK(b->ec == canceled);
+    CHECK(c->ec == canceled);
     CHECK(!h.core.has_work());
     CHECK(h.pending_write().empty());
 }

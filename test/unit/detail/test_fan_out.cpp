@@ -1,6 +1,10 @@
 // Planning a multi-key call over servers (pure) and gathering its parts' outcomes (entries fed
 // by hand through multiplexers): no sockets, no Asio.
 
+#include "../../support/recording_entry.hpp"
+#include "../../support/requests.hpp"
+#include "../../support/stage.hpp"
+
 #include <memcoro/detail/fan_out.hpp>
 #include <memcoro/detail/gather.hpp>
 #include <memcoro/detail/multiplexer.hpp>
@@ -15,15 +19,10 @@
 using namespace memcoro;
 using detail::fan_out_part;
 using detail::fan_out_planner;
+using test::list_of;
+using test::stage;
 
 namespace {
-
-proto::string_list list_of(std::vector<std::string> v)
-{
-    proto::string_list l;
-    l.own() = std::move(v);
-    return l;
-}
 
 std::vector<std::uint32_t> to_vector(const detail::index_list& l)
 {
@@ -33,26 +32,6 @@ std::vector<std::uint32_t> to_vector(const detail::index_list& l)
 bool same(const fan_out_part& a, const fan_out_part& b)
 {
     return a.server == b.server && a.from == b.from && a.to == b.to;
-}
-
-/// The caller's entry: records that it was answered, and with what.
-class caller_entry final : public detail::op_entry {
-public:
-    using op_entry::op_entry;
-    int answered = 0;
-
-private:
-    void on_complete(bool) override { ++answered; }
-};
-
-std::string stage(detail::multiplexer& m)
-{
-    std::vector<detail::write_piece> pieces;
-    m.stage(pieces, 1 << 20);
-    std::string wire;
-    for (const auto& p : pieces)
-        wire.append(p.data, p.size);
-    return wire;
 }
 
 } // namespace
@@ -143,7 +122,8 @@ namespace {
 
 /// A set_multi of k0..k(n-1), planned over `servers` multiplexers by `target`.
 struct write_call {
-    std::shared_ptr<caller_entry> parent;
+    test::recorder rec;
+    std::shared_ptr<test::recording_entry> parent;
     std::shared_ptr<detail::write_gather> gather;
     std::vector<detail::entry_ptr> parts;
 
@@ -154,7 +134,8 @@ struct write_call {
             s.keys.own().push_back("k" + std::to_string(i));
             s.values.own().push_back("v" + std::to_string(i));
         }
-        parent = std::make_shared<caller_entry>(proto::request(std::move(s)), detail::scope::keys);
+        parent = std::make_shared<test::recording_entry>(proto::request(std::move(s)), rec, 0,
+                                                         detail::scope::keys);
         const auto& keys = std::get<proto::storage>(parent->req).keys;
         fan_out_planner planner;
         detail::index_list order;
@@ -184,10 +165,10 @@ TEST_CASE("write gather: one request per server, each key's outcome in request o
     std::error_code ec;
     servers[1].feed("STORED\r\nNOT_STORED\r\n", ec);
     REQUIRE_FALSE(ec);
-    CHECK(call.parent->answered == 0);
+    CHECK(call.parent->completions == 0);
     servers[0].feed("SERVER_ERROR out of memory\r\n", ec);
     REQUIRE_FALSE(ec);
-    REQUIRE(call.parent->answered == 1);
+    REQUIRE(call.parent->completions == 1);
     CHECK_FALSE(call.parent->ec);
     const auto& out = call.parent->resp.outcomes;
     REQUIRE(out.size() == 3);
@@ -206,7 +187,7 @@ TEST_CASE("write gather: a connection lost mid-batch fails only the keys not ans
     servers[0].feed("STORED\r\n", ec);
     REQUIRE_FALSE(ec);
     servers[0].fail_written(errc::connection_lost);
-    REQUIRE(call.parent->answered == 1);
+    REQUIRE(call.parent->completions == 1);
     CHECK_FALSE(call.parent->ec); // k0 was stored
     const auto& out = call.parent->resp.outcomes;
     CHECK_FALSE(out[0].ec);
@@ -223,7 +204,7 @@ TEST_CASE("write gather: every key failed fails the call with the first error")
     stage(servers[1]);
     servers[1].fail_written(errc::connection_lost);
     servers[0].fail_written(errc::timeout);
-    REQUIRE(call.parent->answered == 1);
+    REQUIRE(call.parent->completions == 1);
     CHECK(call.parent->ec == errc::connection_lost);
 }
 
@@ -233,9 +214,10 @@ TEST_CASE("server gather: per-server results; a down server has its error")
 {
     detail::multiplexer mux;
     const std::string names[] = {"s0", "s1"};
+    test::recorder rec;
     for (const bool per_server : {true, false}) {
-        auto parent = std::make_shared<caller_entry>(proto::request(proto::stats{}),
-                                                     detail::scope::every_server);
+        auto parent = std::make_shared<test::recording_entry>(proto::request(proto::stats{}), rec,
+                                                              0, detail::scope::every_server);
         auto g = std::make_shared<detail::server_gather>(
             parent, std::vector<const std::string*>{&names[0], &names[1]}, per_server);
         g->fail_server(0, errc::server_down, &names[0]);
@@ -243,7 +225,7 @@ TEST_CASE("server gather: per-server results; a down server has its error")
         CHECK(stage(mux) == "stats\r\n");
         std::error_code ec;
         mux.feed("STAT pid 1\r\nEND\r\n", ec);
-        REQUIRE(parent->answered == 1);
+        REQUIRE(parent->completions == 1);
         const auto& per = parent->resp.per_server;
         REQUIRE(per.size() == 2);
         CHECK(std::get<0>(per[0]) == "s0");

@@ -3,6 +3,9 @@
 // timeout or a cancellation leaves it as it was. No sockets: operations fed through
 // multiplexers by hand, their handlers run on an io_context.
 
+#include "../../support/requests.hpp"
+#include "../../support/stage.hpp"
+
 #include <memcoro/detail/fan_out.hpp>
 #include <memcoro/detail/gather.hpp>
 #include <memcoro/detail/multiplexer.hpp>
@@ -19,6 +22,8 @@
 
 using namespace memcoro;
 using detail::multiplexer;
+using test::get_request;
+using test::stage;
 
 namespace {
 
@@ -27,13 +32,6 @@ struct outcome {
     std::error_code ec;
     bool hit = false;
 };
-
-detail::request_ptr get_request(std::vector<std::string> keys)
-{
-    auto r = detail::make_request<proto::retrieval>();
-    detail::as<proto::retrieval>(r).keys.own() = std::move(keys);
-    return r;
-}
 
 /// An async_get_into operation on `ioc`, into `out`.
 auto get_into(asio::io_context& ioc, std::string key, item& out, outcome& o)
@@ -47,16 +45,6 @@ auto get_into(asio::io_context& ioc, std::string key, item& out, outcome& o)
     return std::make_shared<op_type>(get_request({std::move(key)}), detail::scope::key,
                                      std::move(h), asio::any_io_executor(ioc.get_executor()),
                                      detail::destination<bool>{&out});
-}
-
-std::string stage(multiplexer& m)
-{
-    std::vector<detail::write_piece> pieces;
-    m.stage(pieces, 1 << 20);
-    std::string wire;
-    for (const auto& p : pieces)
-        wire.append(p.data, p.size);
-    return wire;
 }
 
 /// What each multiplexer left unconsumed, as a connection's read buffer keeps it.

@@ -1,6 +1,10 @@
 // The per-connection request queue: staging writes and matching replies to requests, in order,
 // across every state transition (waiting -> written -> done, abandoned, failed, expired).
 
+#include "../../support/recording_entry.hpp"
+#include "../../support/requests.hpp"
+#include "../../support/stage.hpp"
+
 #include <memcoro/detail/multiplexer.hpp>
 #include <memcoro/error.hpp>
 
@@ -8,8 +12,6 @@
 
 #include <chrono>
 #include <memory>
-#include <ostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,155 +24,14 @@ using detail::write_piece;
 using proto::command;
 using proto::reply_type;
 
+using test::bare;
+using test::multi_get;
+using test::set_req;
+using test::single;
+
 namespace {
 
-/// One completion as the caller saw it.
-struct completion {
-    int id;
-    std::error_code ec;
-    detail::response resp;
-};
-
-/// A summary of a completion that compares and prints.
-std::string describe(const completion& c)
-{
-    std::ostringstream os;
-    os << "#" << c.id << " ec=" << (c.ec ? c.ec.message() : "ok")
-       << " status=" << static_cast<int>(c.resp.status) << " number=" << c.resp.number << " text=\""
-       << c.resp.text << "\" items=[";
-    for (const auto& i : c.resp.items)
-        os << i.key << ":" << i.flags << ":" << i.cas << ":\"" << i.value << "\" ";
-    os << "] stats=[";
-    for (const auto& [n, v] : c.resp.stats)
-        os << n << "=" << v << " ";
-    os << "]";
-    return os.str();
-}
-
-struct recorder {
-    std::vector<completion> log;
-
-    std::vector<std::string> summary() const
-    {
-        std::vector<std::string> s;
-        for (const auto& c : log)
-            s.push_back(describe(c));
-        return s;
-    }
-    std::vector<int> order() const
-    {
-        std::vector<int> ids;
-        for (const auto& c : log)
-            ids.push_back(c.id);
-        return ids;
-    }
-};
-
-/// An op_entry that records its completion (a copy of the response at that moment).
-class test_entry final : public detail::op_entry {
-public:
-    test_entry(proto::request r, int id, recorder& rec)
-        : op_entry(std::move(r))
-        , id_(id)
-        , rec_(&rec)
-    {
-    }
-
-    int completions = 0;
-
-private:
-    void on_complete(bool) override
-    {
-        ++completions;
-        // A single-key hit is recorded as the one item of the reply.
-        auto copy = resp;
-        if (copy.found)
-            copy.items.push_back(copy.single);
-        rec_->log.push_back({id_, ec, std::move(copy)});
-    }
-
-    int id_;
-    recorder* rec_;
-};
-
-using test_ptr = std::shared_ptr<test_entry>;
-
-/// A request of command `c` for `keys` (their one key for single-key commands).
-proto::request make_req(command c, std::vector<std::string> keys)
-{
-    const auto fill = [&](proto::string_list& list) { list.own() = std::move(keys); };
-    switch (c) {
-    case command::get:
-    case command::gets:
-    case command::gat:
-    case command::gats: {
-        proto::retrieval r;
-        r.with_cas = c == command::gets || c == command::gats;
-        if (c == command::gat || c == command::gats)
-            r.exptime = 0;
-        fill(r.keys);
-        return r;
-    }
-    case command::set:
-    case command::add:
-    case command::replace:
-    case command::append:
-    case command::prepend:
-    case command::cas: {
-        proto::storage r;
-        r.mode =
-            static_cast<proto::store_mode>(static_cast<int>(c) - static_cast<int>(command::set));
-        r.values.own().resize(keys.size());
-        fill(r.keys);
-        return r;
-    }
-    case command::del: {
-        proto::deletion r;
-        fill(r.keys);
-        return r;
-    }
-    case command::incr:
-    case command::decr:
-        return proto::arithmetic{c == command::decr, keys.at(0), 0};
-    case command::touch:
-        return proto::touch{keys.at(0), 0};
-    case command::flush_all:
-        return proto::flush{};
-    case command::verbosity:
-        return proto::verbosity{};
-    case command::stats:
-        return proto::stats{};
-    case command::version:
-        return proto::version{};
-    }
-    return proto::version{};
-}
-
-proto::request single(command c, std::string key)
-{
-    return make_req(c, {std::move(key)});
-}
-
-proto::request multi_get(command c, std::vector<std::string> keys)
-{
-    return make_req(c, std::move(keys));
-}
-
-proto::request set_req(std::string key, std::string value, std::uint32_t flags = 0,
-                       std::int64_t exptime = 0)
-{
-    proto::request r = single(command::set, std::move(key));
-    auto& s = std::get<proto::storage>(r);
-    s.values.own().front() = std::move(value);
-    s.flags = flags;
-    s.exptime = exptime;
-    return r;
-}
-
-proto::request bare(command c)
-{
-    return make_req(c, {});
-}
+using test_ptr = std::shared_ptr<test::recording_entry>;
 
 /// The storage request's first value.
 const std::string& value_of(const detail::op_entry& e)
@@ -181,7 +42,7 @@ const std::string& value_of(const detail::op_entry& e)
 /// A multiplexer and its entries, with helpers to push bytes through it like a connection.
 struct fixture {
     multiplexer mux;
-    recorder rec;
+    test::recorder rec;
     std::vector<test_ptr> entries;
     std::string wire; ///< everything staged so far
 
@@ -192,20 +53,14 @@ struct fixture {
 
     test_ptr add(proto::request r)
     {
-        auto e = std::make_shared<test_entry>(std::move(r), static_cast<int>(entries.size()), rec);
+        auto e = std::make_shared<test::recording_entry>(std::move(r), rec,
+                                                         static_cast<int>(entries.size()));
         entries.push_back(e);
         mux.enqueue(e);
         return e;
     }
 
-    std::size_t stage(std::size_t max_bytes = 1 << 20)
-    {
-        std::vector<write_piece> pieces;
-        const std::size_t n = mux.stage(pieces, max_bytes);
-        for (const auto& p : pieces)
-            wire.append(p.data, p.size);
-        return n;
-    }
+    std::size_t stage(std::size_t max_bytes = 1 << 20) { return test::stage(mux, wire, max_bytes); }
 };
 
 /// Feeds `stream` in chunks cut at `cuts` the way the read loop does: append, feed, drop what

@@ -1,6 +1,7 @@
 // The sans-I/O reply decoder: every reply type, every chunking, every malformed input.
 
 #include "../../support/allocation_counter.hpp"
+#include "../../support/replies.hpp"
 
 #include <memcoro/error.hpp>
 #include <memcoro/proto/decoder.hpp>
@@ -31,6 +32,8 @@ using proto::decoder_limits;
 using proto::parse_status;
 using proto::reply_kind;
 using proto::reply_type;
+// The reply types each kind of request may draw (the protocol, written out independently).
+using test::allowed;
 
 namespace {
 
@@ -360,33 +363,6 @@ std::vector<std::pair<reply_type, std::string>> one_of_each_type()
         {reply_type::client_error, "CLIENT_ERROR bad data chunk\r\n"},
         {reply_type::server_error, "SERVER_ERROR out of memory\r\n"},
     };
-}
-
-/// The reply types each kind of request may draw (the protocol, written out independently).
-bool allowed(reply_kind k, reply_type t)
-{
-    if (t == reply_type::error || t == reply_type::client_error || t == reply_type::server_error)
-        return true;
-    switch (k) {
-    case reply_kind::retrieval:
-        return t == reply_type::value || t == reply_type::end;
-    case reply_kind::storage:
-        return t == reply_type::stored || t == reply_type::not_stored || t == reply_type::exists ||
-               t == reply_type::not_found;
-    case reply_kind::deletion:
-        return t == reply_type::deleted || t == reply_type::not_found;
-    case reply_kind::touch:
-        return t == reply_type::touched || t == reply_type::not_found;
-    case reply_kind::arithmetic:
-        return t == reply_type::number || t == reply_type::not_found;
-    case reply_kind::ok:
-        return t == reply_type::ok;
-    case reply_kind::version:
-        return t == reply_type::version;
-    case reply_kind::stats:
-        return t == reply_type::stat || t == reply_type::end;
-    }
-    return false;
 }
 
 /// A malformed reply: protocol_error whatever the chunking, nothing allocated.

@@ -1,0 +1,33 @@
+#include "replies.hpp"
+
+namespace memcoro::test {
+
+bool allowed(proto::reply_kind k, proto::reply_type t)
+{
+    using proto::reply_kind;
+    using proto::reply_type;
+    if (t == reply_type::error || t == reply_type::client_error || t == reply_type::server_error)
+        return true;
+    switch (k) {
+    case reply_kind::retrieval:
+        return t == reply_type::value || t == reply_type::end;
+    case reply_kind::storage:
+        return t == reply_type::stored || t == reply_type::not_stored || t == reply_type::exists ||
+               t == reply_type::not_found;
+    case reply_kind::deletion:
+        return t == reply_type::deleted || t == reply_type::not_found;
+    case reply_kind::touch:
+        return t == reply_type::touched || t == reply_type::not_found;
+    case reply_kind::arithmetic:
+        return t == reply_type::number || t == reply_type::not_found;
+    case reply_kind::ok:
+        return t == reply_type::ok;
+    case reply_kind::version:
+        return t == reply_type::version;
+    case reply_kind::stats:
+        return t == reply_type::stat || t == reply_type::end;
+    }
+    return false;
+}
+
+} // namespace memcoro::test
