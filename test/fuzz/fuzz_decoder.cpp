@@ -1,4 +1,5 @@
-// libFuzzer target for the reply decoder and the multiplexer that feeds it.
+// libFuzzer target for the reply decoder, the multiplexer that feeds it and the connection state
+// machine around them.
 //
 // Input layout: the first byte selects the run, the rest is the server's byte stream.
 //   bits 0-2  the expected reply_kind (0 retrieval, 1 storage, 2 deletion, 3 touch,
@@ -8,15 +9,17 @@
 //   bit  7    abandon two written requests before their replies arrive
 //
 // Each input runs the decoder and the multiplexer twice, on the whole stream and chunked, and
-// checks that both see the same replies and completions. Bytes not yet "received" and bytes
-// already consumed are poisoned under AddressSanitizer, so any read outside the unconsumed
-// input is caught. A broken invariant aborts (a crash for libFuzzer, a failure for the replay).
+// checks that both see the same replies and completions; then a connection_core takes the same
+// requests through short writes and reads into its own growing buffer, and must answer them as
+// the multiplexer did. Bytes not yet "received" and bytes already consumed are poisoned under
+// AddressSanitizer, so any read outside the unconsumed input is caught. A broken invariant aborts (a crash for libFuzzer, a failure for the replay).
 
 #include "../support/recording_entry.hpp"
 #include "../support/replies.hpp"
 #include "../support/requests.hpp"
 #include "../support/stage.hpp"
 
+#include <memcoro/detail/connection_core.hpp>
 #include <memcoro/detail/multiplexer.hpp>
 #include <memcoro/detail/pool.hpp>
 #include <memcoro/error.hpp>
@@ -302,11 +305,10 @@ struct muxed {
 
 /// `merge`: the multiplexer merges consecutive single-key gets (up to 8 per request), and
 /// replies are fed with the settle-then-complete variant of feed(), as a connection does.
-muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector<std::size_t>& cuts,
-                      bool merge)
+/// The selected kind first, then one request of every kind, and one cancelled before it was
+/// sent (never staged, never owed a reply; index 2).
+std::vector<request_ptr> requests_for(const selector& sel)
 {
-    // The selected kind first, then one request of every kind, and one cancelled before it
-    // was sent (never staged, never owed a reply).
     std::vector<request_ptr> reqs;
     reqs.push_back(request_for(sel.kind));
     reqs.push_back(get_request({"k"}));
@@ -317,6 +319,13 @@ muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector
     // Single gets in a row: one request on the wire when merging.
     for (const char* key : {"a", "k", "b", "k"})
         reqs.push_back(get_request({key}));
+    return reqs;
+}
+
+muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector<std::size_t>& cuts,
+                      bool merge)
+{
+    std::vector<request_ptr> reqs = requests_for(sel);
 
     recorder rec;
     multiplexer mux(limits_for(sel), merge ? 8 : 0);
@@ -396,6 +405,91 @@ muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector
     return out;
 }
 
+/// The same requests through a connection's state machine, as its shell drives it: staged in
+/// writes of about 16 bytes, each sent by short writes (the cut pattern's sizes), then the
+/// stream read into the connection's own buffer in reads ending at the cuts. It must answer
+/// every request as the merging multiplexer fed directly does.
+muxed run_connection(stream_buffer& buf, const selector& sel, const std::vector<std::size_t>& cuts)
+{
+    memcoro::detail::connection_options o;
+    o.limits = limits_for(sel);
+    o.merge_gets = 8;
+    o.max_write_bytes = 16;
+    memcoro::detail::connection_core core(o);
+    const auto now = memcoro::detail::clock::now();
+    recorder rec;
+    std::vector<std::shared_ptr<recording_entry>> entries;
+    std::vector<request_ptr> reqs = requests_for(sel);
+    for (std::size_t i = 0; i < reqs.size(); ++i) {
+        entries.push_back(
+            std::make_shared<recording_entry>(std::move(reqs[i]), rec, static_cast<int>(i)));
+        core.submit(entries.back(), now);
+    }
+    entries[2]->finish(errc::timeout);
+    FUZZ_CHECK(core.next_write().empty()); // no session yet
+    core.session_started(now);
+
+    // Short writes: each at most the next gap between cuts (at least one byte).
+    std::string wire;
+    std::size_t w = 0;
+    for (auto pieces = core.next_write(); !pieces.empty(); pieces = core.next_write()) {
+        const std::size_t step = w < cuts.size() ? (w ? cuts[w] - cuts[w - 1] : cuts[0]) : 5;
+        ++w;
+        std::size_t n = 0;
+        for (const auto& p : pieces) {
+            const std::size_t take = std::min(p.size, step - n);
+            wire.append(p.data, take);
+            n += take;
+            if (n == step)
+                break;
+        }
+        core.wrote(n);
+    }
+    FUZZ_CHECK(!core.mux().has_waiting() && !core.can_write());
+    FUZZ_CHECK(core.mux().written_count() == entries.size() - 1);
+    FUZZ_CHECK(wire.find("never") == std::string::npos);
+    if (sel.abandon) {
+        entries[0]->finish(errc::timeout);
+        entries[3]->finish(std::make_error_code(std::errc::operation_canceled));
+    }
+
+    muxed out;
+    const std::string_view all = buf.hold(0, buf.size());
+    std::vector<memcoro::detail::entry_ptr> answered;
+    std::size_t from = 0;
+    for (std::size_t i = 0; i <= cuts.size() && !out.ec; ++i) {
+        const std::size_t to = i < cuts.size() ? cuts[i] : buf.size();
+        while (from < to && !out.ec) {
+            const auto room = core.read_buffer();
+            FUZZ_CHECK(!room.empty());
+            FUZZ_CHECK(core.mux().read_capacity() <=
+                       std::max<std::size_t>(memcoro::detail::multiplexer::initial_read_buffer,
+                                             o.limits.max_line + o.limits.max_item_size + 4096));
+            const std::size_t n = std::min(room.size(), to - from);
+            std::memcpy(room.data(), all.data() + from, n);
+            from += n;
+            answered.clear();
+            out.ec = core.read(n, now, answered);
+            for (auto& e : answered)
+                e->complete(false);
+        }
+    }
+    buf.release();
+    if (out.ec)
+        FUZZ_CHECK(out.ec == errc::protocol_error || out.ec == errc::protocol_desync);
+    for (const auto& e : entries)
+        FUZZ_CHECK(e->completions <= 1);
+    out.log = rec.summary();
+
+    // The connection goes away: everything left is answered, once.
+    core.end_session(out.ec ? out.ec : std::make_error_code(std::errc::connection_reset));
+    core.fail_session(core.ended_session());
+    FUZZ_CHECK(!core.has_work());
+    for (const auto& e : entries)
+        FUZZ_CHECK(e->completions == 1);
+    return out;
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
@@ -418,6 +512,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const muxed mux_chunked = run_multiplexer(buf, sel, cuts, merge);
         FUZZ_CHECK(mux_whole == mux_chunked);
         FUZZ_CHECK(mux_whole.consumed <= buf.size());
+        if (merge) {
+            // A connection moving the bytes through its own buffers answers the same.
+            const muxed conn = run_connection(buf, sel, cuts);
+            FUZZ_CHECK(conn.log == mux_chunked.log);
+            FUZZ_CHECK(conn.ec == mux_chunked.ec);
+        }
     }
     return 0;
 }
