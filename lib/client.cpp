@@ -322,7 +322,7 @@ void client_impl::fan_out_retrieval(entry_ptr e)
                                                     scratch_parts_.size(), keys, std::move(order));
     for (std::uint32_t i = 0; i < n && down > 0; ++i)
         if (target[i] == fan_out_planner::none) {
-            e->resp.key_errors.emplace_back(keys[i], errc::server_down);
+            g->fail_key(i, errc::server_down);
             g->note_error(errc::server_down, &servers_[ring_->server_for(keys[i])]->name);
         }
     if (scratch_parts_.empty()) { // no key has a usable server
