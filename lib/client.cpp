@@ -87,9 +87,10 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
     s->address = addr;
     s->name = addr.to_string();
     const server_state::policy p = policy_for(cfg_, opts);
+    auto tracer = server_tracer::make(cfg_, s->name, ex_);
     s->monitor = std::make_shared<server_monitor>(
         s->name, p, opts.initial_status,
-        opts.failure_callback ? opts.failure_callback : cfg_.on_server_event, ex_);
+        opts.failure_callback ? opts.failure_callback : cfg_.on_server_event, ex_, tracer);
     const auto timeout = opts.timeout.count() > 0 ? opts.timeout : cfg_.op_timeout;
     for (std::size_t i = 0; i < cfg_.connections_per_server; ++i)
         s->connections.push_back(
