@@ -87,9 +87,10 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
     s->address = addr;
     s->name = addr.to_string();
     const server_state::policy p = policy_for(cfg_, opts);
+    auto tracer = server_tracer::make(cfg_, s->name, ex_);
     s->monitor = std::make_shared<server_monitor>(
         s->name, p, opts.initial_status,
-        opts.failure_callback ? opts.failure_callback : cfg_.on_server_event, ex_);
+        opts.failure_callback ? opts.failure_callback : cfg_.on_server_event, ex_, tracer);
     connection_options co;
     co.limits.max_item_size = cfg_.max_item_size;
     co.merge_gets = cfg_.merge_gets;
@@ -326,7 +327,7 @@ void client_impl::fan_out_retrieval(entry_ptr e)
                                                     scratch_parts_.size(), keys, std::move(order));
     for (std::uint32_t i = 0; i < n && down > 0; ++i)
         if (target[i] == fan_out_planner::none) {
-            e->resp.key_errors.emplace_back(keys[i], errc::server_down);
+            g->fail_key(i, errc::server_down);
             g->note_error(errc::server_down, &servers_[ring_->server_for(keys[i])]->name);
         }
     if (scratch_parts_.empty()) { // no key has a usable server

@@ -27,4 +27,27 @@ const char* to_string(touch_status s) noexcept
     return s == touch_status::touched ? "touched" : "not_found";
 }
 
+const char* to_string(key_status s) noexcept
+{
+    switch (s) {
+    case key_status::hit:
+        return "hit";
+    case key_status::miss:
+        return "miss";
+    case key_status::error:
+        return "error";
+    }
+    return "?";
+}
+
+std::optional<key_outcome> get_multi_result::outcome(std::string_view key) const noexcept
+{
+    for (const key_slot& s : slots) {
+        key_outcome o = outcome_of(s);
+        if (o.key == key)
+            return o;
+    }
+    return std::nullopt;
+}
+
 } // namespace memcoro

@@ -149,7 +149,9 @@ public:
     }
 
     /// Multi-key get: one batched request per server.
-    /// `void(std::error_code, get_multi_result)`. An invalid key fails the whole call.
+    /// `void(std::error_code, get_multi_result)`: every key's outcome, a hit, a miss or an
+    /// error (its server failed or is down). The call fails only when every key failed, or
+    /// for an invalid key.
     template <std::ranges::input_range Keys, token_for<get_multi_result> Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_get_multi(const Keys& keys, Token&& token = {})
@@ -158,11 +160,11 @@ public:
                                        detail::scope::keys);
     }
 
-    /// Multi-key get into the caller's result: `void(std::error_code)`. On completion
-    /// `out.hits` holds the hits in request order and `out.errors` the keys whose server
-    /// failed, as async_get_multi returns them. `out` must stay valid until the operation
-    /// completes and must not be used meanwhile; the items already in `out.hits` are reused
-    /// (their strings' capacity), so calls with a warm `out` allocate nothing per hit.
+    /// Multi-key get into the caller's result: `void(std::error_code)`. On success `out`
+    /// holds every key's outcome (hits, misses, errors and slots) as async_get_multi returns
+    /// it; on failure or cancellation it is untouched. `out` must stay valid until the
+    /// operation completes and must not be used meanwhile; its items and strings are reused
+    /// (their capacity), so calls with a warm `out` allocate nothing per key.
     template <std::ranges::input_range Keys, token_for<void> Token = use_awaitable_t>
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_get_multi_into(const Keys& keys, get_multi_result& out, Token&& token = {})

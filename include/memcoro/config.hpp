@@ -5,6 +5,7 @@
 #include <memcoro/ring/distribution.hpp>
 #include <memcoro/server_address.hpp>
 #include <memcoro/server_info.hpp>
+#include <memcoro/trace.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -53,6 +54,17 @@ struct client_config {
     /// Called (on the client's executor) on every up/down transition of a server that has no
     /// callback of its own.
     server_event_callback on_server_event{};
+
+    /// The trace hook: called (on the client's executor) with what the client is doing,
+    /// servers' connects and reconnects, connection failures (with the system error), protocol
+    /// errors, up/down transitions, slow requests, calls failed fast: see trace_kind. Empty
+    /// (the default): nothing is traced, at the cost of one test per event.
+    trace_callback on_trace{};
+    /// The least important level reported: `info` reports errors, warnings and info events.
+    memcoro::trace_level trace_level = memcoro::trace_level::info;
+    /// A request that takes longer than this, from the call to its answer, is reported
+    /// (trace_kind::slow_request, with its server, command and latency); zero: never.
+    std::chrono::milliseconds slow_request_threshold{100};
 
     /// Multi-key retrievals send at most this many keys per request (gat requests also at
     /// most proto::max_touch_line bytes each). Fewer, longer requests cost the servers less

@@ -22,7 +22,6 @@ void gather::finish(bool failed_all, bool may_run_inline)
     if (failed_all && first_error_) {
         parent_->server = first_error_server_;
         parent_->cause = first_error_cause_;
-        parent_->resp.key_errors.clear();
         ec = first_error_;
     }
     if (parent_->settle(ec))
@@ -74,7 +73,7 @@ retrieval_gather::retrieval_gather(entry_ptr parent, std::size_t parts,
     , keys_(keys)
     , order_(std::move(order))
     , slots_(take_items(keys.size()))
-    , hit_(keys.size(), 0)
+    , states_(keys.size())
 {
 }
 
@@ -82,6 +81,19 @@ retrieval_gather::~retrieval_gather()
 {
     if (!slots_.empty()) // (handed to the caller otherwise)
         give_items(std::move(slots_));
+}
+
+std::uint32_t retrieval_gather::error_index(std::error_code ec)
+{
+    if (errors_.empty() || errors_.back() != ec)
+        errors_.push_back(ec);
+    return static_cast<std::uint32_t>(errors_.size() - 1);
+}
+
+void retrieval_gather::fail_key(std::uint32_t key_index, std::error_code ec)
+{
+    states_[key_index] = {key_status::error, error_index(ec)};
+    ++failed_keys_;
 }
 
 entry_ptr retrieval_gather::make_part(std::uint32_t from, std::uint32_t to, request_ptr req)
@@ -97,7 +109,8 @@ void retrieval_gather::on_value(std::uint32_t from, std::size_t j, const proto::
 {
     const std::uint32_t slot = order_[from + j];
     assign_hit(slots_[slot], r);
-    hit_[slot] = 1;
+    states_[slot].status = key_status::hit;
+    ++hits_;
 }
 
 void retrieval_gather::on_part_done(const op_entry& p, std::uint32_t from, std::uint32_t to,
@@ -107,31 +120,52 @@ void retrieval_gather::on_part_done(const op_entry& p, std::uint32_t from, std::
     if (p.ec) {
         note_error(p.ec, p.server, p.resp.text, p.cause);
         // Its keys failed, hits read before the failure included.
+        const key_slot failed{key_status::error, error_index(p.ec)};
         for (std::uint32_t k = from; k < to; ++k) {
-            caller.resp.key_errors.emplace_back(keys_[order_[k]], p.ec);
-            hit_[order_[k]] = 0;
+            key_slot& s = states_[order_[k]];
+            hits_ -= s.status == key_status::hit;
+            s = failed;
         }
+        failed_keys_ += to - from;
     }
     if (!last_part())
         return;
     const std::size_t n = keys_.size();
-    const bool failed_all = caller.resp.key_errors.size() == n;
+    const bool failed_all = failed_keys_ == n;
     if (!caller.completed() && !failed_all) {
-        // The hits in request order: moved to the front, swapped (the items passed over keep
-        // their capacity), and handed to the caller's entry.
-        std::size_t w = 0;
-        for (std::size_t i = 0; i < n; ++i)
-            if (hit_[i]) {
-                if (i != w)
-                    std::swap(slots_[w], slots_[i]);
-                ++w;
+        // One pass in request order: the hits moved to the front and swapped (the items
+        // passed over keep their capacity), each key's index in its list, and the errors.
+        auto& key_errors = caller.resp.key_errors;
+        key_errors.reserve(failed_keys_);
+        auto& missed = caller.resp.missed;
+        missed.resize(n - hits_ - failed_keys_);
+        key_slot* const states = states_.data();
+        item* const items = slots_.data();
+        // Up to the first key that is not a hit, every hit is where it belongs.
+        std::uint32_t i = 0;
+        for (; i < n && states[i].status == key_status::hit; ++i)
+            states[i].index = i;
+        std::uint32_t w = i, m = 0;
+        for (; i < n; ++i) {
+            key_slot& s = states[i];
+            if (s.status == key_status::hit) {
+                swap(items[w], items[i]);
+                s.index = w++;
+            } else if (s.status == key_status::miss) {
+                missed[m] = i;
+                s.index = m++;
+            } else {
+                key_errors.push_back(errors_[s.index]);
+                s.index = static_cast<std::uint32_t>(key_errors.size() - 1);
             }
+        }
         while (slots_.size() > w) {
             give_item(std::move(slots_.back()));
             slots_.pop_back();
         }
         caller.resp.items = std::move(slots_);
         slots_ = {};
+        caller.resp.key_slots = std::move(states_);
     }
     finish(failed_all, may_run_inline);
 }

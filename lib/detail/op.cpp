@@ -10,7 +10,60 @@ void convert(response& r, get_result& out)
         out.reset();
 }
 
-void deliver_into(response& r, get_multi_result& out)
+namespace {
+
+/// Every key's outcome (`out.slots`, `out.misses`, `out.errors`), from a reply gathered over
+/// several requests (`r.key_slots`) or read from one (the hits' key indexes). `keys`: the
+/// call's own.
+void place_keys(response& r, const std::vector<std::string>& keys, get_multi_result& out,
+                bool reuse)
+{
+    const std::size_t n = keys.size();
+    auto& slots = out.slots;
+    if (r.key_slots.size() != n) {
+        // One request: its hits' key indexes rise (memcached answers in request order); the
+        // other keys missed.
+        r.key_slots.resize(n);
+        r.missed.resize(n - r.item_index.size());
+        const index_list& hit_at = r.item_index;
+        std::uint32_t w = 0, m = 0;
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (w < hit_at.size() && hit_at[w] == i) {
+                r.key_slots[i] = {key_status::hit, w++};
+            } else {
+                r.missed[m] = i;
+                r.key_slots[i] = {key_status::miss, m++};
+            }
+        }
+    }
+    slots.assign(r.key_slots.begin(), r.key_slots.end());
+    const std::size_t missed = r.missed.size();
+    if (reuse) {
+        // The caller's strings keep their capacity; more come from the thread's spare keys.
+        resize_keys(out.misses, missed);
+        std::string* const misses = out.misses.data();
+        for (std::size_t j = 0; j < missed; ++j)
+            misses[j].assign(keys[r.missed[j]]);
+    } else {
+        out.misses.reserve(missed);
+        for (std::size_t j = 0; j < missed; ++j)
+            out.misses.emplace_back(keys[r.missed[j]]);
+    }
+    const std::size_t failed = r.key_errors.size();
+    out.errors.resize(failed);
+    for (std::size_t i = 0; failed > 0 && i < n; ++i) {
+        const key_slot s = slots[i];
+        if (s.status == key_status::error) {
+            auto& [key, ec] = out.errors[s.index];
+            key.assign(keys[i]);
+            ec = r.key_errors[s.index];
+        }
+    }
+}
+
+} // namespace
+
+void deliver_into(response& r, const proto::string_list& keys, get_multi_result& out)
 {
     auto& hits = out.hits;
     const std::size_t n = r.items.size();
@@ -21,9 +74,9 @@ void deliver_into(response& r, get_multi_result& out)
     }
     hits.resize(n);
     for (std::size_t i = 0; i < n; ++i)
-        std::swap(hits[i], r.items[i]);
+        swap(hits[i], r.items[i]);
     give_items(std::move(r.items));
-    out.errors = std::move(r.key_errors);
+    place_keys(r, keys.owned(), out, true);
 }
 
 void convert(response& r, bool& found)
@@ -31,10 +84,10 @@ void convert(response& r, bool& found)
     found = r.found;
 }
 
-void convert(response& r, get_multi_result& out)
+void convert(response& r, const proto::string_list& keys, get_multi_result& out)
 {
     out.hits = std::move(r.items);
-    out.errors = std::move(r.key_errors);
+    place_keys(r, keys.owned(), out, false);
 }
 
 void convert(response& r, store_status& out)

@@ -289,6 +289,28 @@ void add_key(std::vector<std::string>& keys, std::string_view key)
     keys.emplace_back(key);
 }
 
+void resize_keys(std::vector<std::string>& keys, std::size_t n)
+{
+    thread_cache* tc = cache();
+    while (keys.size() > n) {
+        std::string& k = keys.back();
+        if (tc && k.capacity() > inline_capacity && k.capacity() <= max_key_capacity &&
+            tc->spare_keys.size() < max_spare_keys) {
+            k.clear();
+            tc->spare_keys.push_back(std::move(k));
+        }
+        keys.pop_back();
+    }
+    while (keys.size() < n) {
+        if (tc && !tc->spare_keys.empty()) {
+            keys.push_back(std::move(tc->spare_keys.back()));
+            tc->spare_keys.pop_back();
+        } else {
+            keys.emplace_back();
+        }
+    }
+}
+
 request_ptr make_request(std::size_t index)
 {
     if (thread_cache* tc = cache()) {

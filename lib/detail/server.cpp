@@ -18,11 +18,13 @@ server_state::policy policy_for(const client_config& cfg, const server_options& 
 }
 
 server_monitor::server_monitor(std::string name, server_state::policy policy, server_status initial,
-                               server_event_callback callback, asio::any_io_executor ex)
+                               server_event_callback callback, asio::any_io_executor ex,
+                               std::shared_ptr<server_tracer> tracer)
     : name_(std::move(name))
     , ex_(std::move(ex))
     , state_(policy, initial)
     , callback_(std::move(callback))
+    , tracer_(std::move(tracer))
     , status_(initial)
 {
     if (initial == server_status::down)
@@ -33,6 +35,9 @@ void server_monitor::on_finished(const op_entry& e) noexcept
 {
     const auto now = e.finished != clock::time_point{} ? e.finished : clock::now();
     requests_.fetch_add(1, std::memory_order_relaxed);
+    if (tracer_) [[unlikely]]
+        tracer_->finished(e,
+                          e.started != clock::time_point{} ? now - e.started : clock::duration(-1));
     if (e.started != clock::time_point{}) {
         const auto us = static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(now - e.started).count());
@@ -80,6 +85,8 @@ bool server_monitor::connection_level(const std::error_code& ec) noexcept
 
 void server_monitor::on_connection_failed(std::error_code ec) noexcept
 {
+    if (tracer_) [[unlikely]]
+        tracer_->connection_failed(ec); // (before the transition it may cause)
     changed(state_.record_failure(clock::now()), ec);
     failures_.store(state_.consecutive_failures(), std::memory_order_relaxed);
 }
@@ -91,6 +98,8 @@ void server_monitor::changed(server_state::change c, std::error_code why)
     const auto s = c == server_state::change::marked_down ? server_status::down : server_status::up;
     status_.store(s, std::memory_order_relaxed);
     transitions_.fetch_add(1, std::memory_order_relaxed);
+    if (tracer_) [[unlikely]]
+        tracer_->status_changed(s, why);
     if (callback_)
         // Posted: the callback may call the client, which must not re-enter the reply path.
         asio::post(ex_, [cb = callback_, ev = server_event{name_, s, why}] { cb(ev); });

@@ -4,6 +4,7 @@
 #include <memcoro/config.hpp>
 #include <memcoro/detail/connection.hpp>
 #include <memcoro/detail/op_entry.hpp>
+#include <memcoro/detail/server_tracer.hpp>
 #include <memcoro/server_info.hpp>
 #include <memcoro/server_state.hpp>
 
@@ -23,8 +24,10 @@ server_state::policy policy_for(const client_config& cfg, const server_options& 
 /// on the client's executor; snapshots may be taken from any thread.
 class server_monitor final : public entry_observer {
 public:
+    /// `tracer`: where its events go, or null (no trace hook).
     server_monitor(std::string name, server_state::policy policy, server_status initial,
-                   server_event_callback callback, asio::any_io_executor ex);
+                   server_event_callback callback, asio::any_io_executor ex,
+                   std::shared_ptr<server_tracer> tracer = nullptr);
 
     void on_finished(const op_entry& e) noexcept override;
 
@@ -36,11 +39,21 @@ public:
     void set_status(server_status s);
     void set_policy(server_state::policy p, server_event_callback cb);
     server_status status() const noexcept { return status_.load(std::memory_order_relaxed); }
-    void on_connected() noexcept override { connects_.fetch_add(1, std::memory_order_relaxed); }
+    void on_connected() noexcept override
+    {
+        connects_.fetch_add(1, std::memory_order_relaxed);
+        if (tracer_) [[unlikely]]
+            tracer_->connected();
+    }
     void on_connection_failed(std::error_code ec) noexcept override;
     /// A call (or one key of a multi-key call) failed with server_down, unsent, because this
     /// server is down.
-    void note_rejected() noexcept { rejected_.fetch_add(1, std::memory_order_relaxed); }
+    void note_rejected() noexcept
+    {
+        rejected_.fetch_add(1, std::memory_order_relaxed);
+        if (tracer_) [[unlikely]]
+            tracer_->rejected();
+    }
 
     /// Counters and state, readable from any thread.
     void fill(server_info& info) const;
@@ -54,6 +67,7 @@ private:
     asio::any_io_executor ex_;
     server_state state_;
     server_event_callback callback_;
+    std::shared_ptr<server_tracer> tracer_;
     std::atomic<server_status> status_;
     std::atomic<std::uint32_t> failures_{0};
     std::atomic<std::uint64_t> requests_{0}, hits_{0}, misses_{0}, errors_{0}, timeouts_{0},

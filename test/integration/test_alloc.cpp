@@ -124,20 +124,46 @@ TEST_CASE("steady state: a multi-get into a reused result allocates nothing")
 {
     memcached_process a, b;
     asio::io_context ioc(1);
-    constexpr int keys_per_call = 100, calls = 200;
-    std::uint64_t into_allocs = 0, value_allocs = 0, hits = 0;
+    constexpr int keys_per_call = 100, calls = 200, missing = 10;
+    std::uint64_t into_allocs = 0, down_allocs = 0, value_allocs = 0, hits = 0, misses = 0;
+    std::uint64_t errors = 0, right = 0, down_right = 0;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         memcoro::client_config cfg;
         cfg.servers = memcoro::server_address::parse_list(a.address() + "," + b.address());
+        cfg.retry_interval = std::chrono::hours(1); // once marked down, b is not probed
         memcoro::client c(co_await asio::this_coro::executor, cfg);
         std::vector<std::string> keys;
         for (int i = 0; i < keys_per_call; ++i) {
             // Half of them too long for a string's inline buffer: those are copied into the
-            // request in recycled strings.
+            // request in recycled strings. The last `missing` keys are never stored.
             keys.push_back(i % 2 ? "mget:" + std::to_string(i)
                                  : "mget:a-key-name-too-long-to-be-inline:" + std::to_string(i));
-            co_await c.async_set(keys.back(), std::string(100, static_cast<char>('a' + i % 26)));
+            if (i < keys_per_call - missing)
+                co_await c.async_set(keys.back(),
+                                     std::string(100, static_cast<char>('a' + i % 26)));
         }
+        std::vector<bool> key_on_b;
+        for (const auto& k : keys)
+            key_on_b.push_back(c.server_for_key(k) == b.address());
+        // Every key's outcome as expected: a hit for a stored key, a miss for the others, an
+        // error for a key of b when `b_down`. (Reads the result only: allocates nothing.)
+        const auto as_expected = [&](const memcoro::get_multi_result& r, bool b_down) {
+            if (r.outcomes().size() != keys.size())
+                return false;
+            std::size_t i = 0;
+            for (const memcoro::key_outcome& o : r.outcomes()) {
+                const bool on_b = b_down && key_on_b[i];
+                const auto want = on_b ? memcoro::key_status::error
+                                  : i < std::size_t(keys_per_call - missing)
+                                      ? memcoro::key_status::hit
+                                      : memcoro::key_status::miss;
+                if (o.key != keys[i] || o.status != want ||
+                    (on_b && o.ec != memcoro::errc::server_down))
+                    return false;
+                ++i;
+            }
+            return true;
+        };
         memcoro::get_multi_result out;
         for (int i = 0; i < 50; ++i) // warm-up: connections, pools, the result's items
             co_await c.async_get_multi_into(keys, out);
@@ -145,23 +171,43 @@ TEST_CASE("steady state: a multi-get into a reused result allocates nothing")
         for (int i = 0; i < calls; ++i) {
             co_await c.async_get_multi_into(keys, out);
             hits += out.hits.size();
+            misses += out.misses.size();
+            right += as_expected(out, false);
         }
         into_allocs = allocations_now() - before;
+        // The same with b down: its keys fail fast, and are listed with their error.
+        c.mark_server(b.address(), memcoro::server_status::down);
+        for (int i = 0; i < 50; ++i)
+            co_await c.async_get_multi_into(keys, out);
+        before = allocations_now();
+        for (int i = 0; i < calls; ++i) {
+            co_await c.async_get_multi_into(keys, out);
+            errors += out.errors.size();
+            down_right += as_expected(out, true);
+        }
+        down_allocs = allocations_now() - before;
+        c.mark_server(b.address(), memcoro::server_status::up);
         // The same calls returning owning items: one allocation per hit at least (the value).
         before = allocations_now();
         for (int i = 0; i < calls; ++i)
             co_await c.async_get_multi(keys);
         value_allocs = allocations_now() - before;
     });
-    CHECK(hits == std::uint64_t(keys_per_call) * calls);
-    INFO("into: " << into_allocs << ", owning: " << value_allocs << " allocations for " << calls
-                  << " calls of " << keys_per_call << " keys");
+    CHECK(hits == std::uint64_t(keys_per_call - missing) * calls);
+    CHECK(misses == std::uint64_t(missing) * calls);
+    CHECK(right == std::uint64_t(calls));
+    CHECK(errors > 0);
+    CHECK(down_right == std::uint64_t(calls));
+    INFO("into: " << into_allocs << ", into with a server down: " << down_allocs
+                  << ", owning: " << value_allocs << " allocations for " << calls << " calls of "
+                  << keys_per_call << " keys");
     // The split over two servers, its parts and their bookkeeping all come from pools. (A
     // recycled request grows its key list once, the first time it carries a whole call's
     // keys; which cached request a call gets depends on the order the parts finish in, so a
     // late first time may still fall in the measured calls.)
     CHECK(into_allocs * 100 < std::uint64_t(calls));
-    CHECK(value_allocs >= std::uint64_t(calls) * keys_per_call);
+    CHECK(down_allocs * 100 < std::uint64_t(calls));
+    CHECK(value_allocs >= std::uint64_t(calls) * (keys_per_call - missing));
 }
 
 TEST_CASE("steady state: mixed gets and sets over four servers take nothing from Asio's heap")

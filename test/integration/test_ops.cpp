@@ -287,6 +287,96 @@ TEST_CASE("multi-get returns hits in request order and skips misses")
     }());
 }
 
+TEST_CASE("multi-get says per key what happened: hit, miss or error with its code")
+{
+    memcached_process a, b;
+    asio::io_context ioc;
+    run_coro(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            memcoro::client_config cfg;
+            cfg.servers = memcoro::server_address::parse_list(a.address() + "," + b.address());
+            cfg.retry_interval = 1h; // once down, b stays down: no probe
+            memcoro::client c(co_await asio::this_coro::executor, cfg);
+            // Every third key stored; the first key asked again at the end.
+            std::vector<std::string> keys;
+            for (int i = 0; i < 30; ++i) {
+                keys.push_back("outcome:" + std::to_string(i));
+                if (i % 3 == 0)
+                    co_await c.async_set(keys.back(), "v" + std::to_string(i));
+            }
+            keys.push_back(keys[0]);
+            const auto number = [&](std::size_t i) { return static_cast<int>(i % 30); };
+            std::size_t on_b = 0;
+            for (const auto& k : keys)
+                on_b += c.server_for_key(k) == b.address();
+            REQUIRE(on_b > 0);
+            REQUIRE(on_b < keys.size());
+
+            // `dead`: the keys of b fail; `code`: with which error (any connection-level one
+            // if empty).
+            const auto check = [&](const memcoro::get_multi_result& r, bool dead,
+                                   std::error_code code) {
+                REQUIRE(r.outcomes().size() == keys.size());
+                std::size_t i = 0, hits = 0, misses = 0, errors = 0;
+                for (const memcoro::key_outcome& o : r.outcomes()) {
+                    INFO("key " << keys[i]);
+                    CHECK(o.key == keys[i]);
+                    if (dead && c.server_for_key(keys[i]) == b.address()) {
+                        CHECK(o.status == memcoro::key_status::error);
+                        if (code)
+                            CHECK(o.ec == code);
+                        else
+                            CHECK((o.ec == memcoro::errc::connection_failed ||
+                                   o.ec == memcoro::errc::connection_lost));
+                        ++errors;
+                    } else if (number(i) % 3 == 0) {
+                        CHECK(o.status == memcoro::key_status::hit);
+                        REQUIRE(o.hit);
+                        CHECK(o.hit->value == "v" + std::to_string(number(i)));
+                        ++hits;
+                    } else {
+                        CHECK(o.status == memcoro::key_status::miss);
+                        ++misses;
+                    }
+                    ++i;
+                }
+                CHECK(r.hits.size() == hits);
+                CHECK(r.misses.size() == misses);
+                CHECK(r.errors.size() == errors);
+                CHECK(errors == (dead ? on_b : 0));
+            };
+
+            auto r = co_await c.async_get_multi(keys);
+            check(r, false, {});
+            CHECK(r.misses.size() == 20);
+            CHECK(r.hits.size() == 11); // key 0 twice
+            CHECK(r.outcome("outcome:1")->status == memcoro::key_status::miss);
+            CHECK_FALSE(r.outcome("outcome:99"));
+            memcoro::get_multi_result into;
+            co_await c.async_get_multi_into(keys, into);
+            check(into, false, {});
+            co_await c.async_gets_multi_into(keys, into);
+            check(into, false, {});
+
+            // b dies: its keys are errors (its connection lost or refused), a's are not.
+            b.signal(SIGKILL);
+            b.wait();
+            co_await c.async_get_multi_into(keys, into);
+            check(into, true, {});
+            r = co_await c.async_get_multi(keys);
+            check(r, true, {});
+
+            // b marked down: its keys fail at once with server_down.
+            c.mark_server(b.address(), memcoro::server_status::down);
+            co_await c.async_get_multi_into(keys, into);
+            check(into, true, memcoro::errc::server_down);
+            r = co_await c.async_get_multi(keys);
+            check(r, true, memcoro::errc::server_down);
+        }(),
+        30s);
+}
+
 TEST_CASE("multi-key gat and gats of long keys go out in lines memcached accepts")
 {
     // memcached closes the connection on a gat/gats line of more than 2048 bytes (get and gets

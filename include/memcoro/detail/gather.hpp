@@ -52,7 +52,9 @@ private:
 
 /// A multi-key retrieval split over servers (and chunks): hits land in slots of the gather's
 /// own (recycled) items, one per key; when every part is done the caller's entry gets them
-/// in request order (`resp.items`), and the keys whose part failed (`resp.key_errors`).
+/// in request order (`resp.items`), with every key's outcome (`resp.key_slots`: hit, miss or
+/// error) and the errors of the keys whose part failed or whose server is down
+/// (`resp.key_errors`), both in request order, in the same pass over the keys.
 class retrieval_gather final : public gather,
                                public std::enable_shared_from_this<retrieval_gather> {
 public:
@@ -63,6 +65,8 @@ public:
     ~retrieval_gather();
 
     const index_list& order() const noexcept { return order_; }
+    /// A key that could not be sent (its server is down): it fails with `ec`.
+    void fail_key(std::uint32_t key_index, std::error_code ec);
     /// The part of `order[from..to)`, an entry whose keys select the caller's.
     entry_ptr make_part(std::uint32_t from, std::uint32_t to, request_ptr req);
 
@@ -70,11 +74,17 @@ private:
     class part;
     void on_value(std::uint32_t from, std::size_t j, const proto::reply& r);
     void on_part_done(const op_entry& p, std::uint32_t from, std::uint32_t to, bool may_run_inline);
+    /// The index of `ec` in errors_, added if it is not the last one there.
+    std::uint32_t error_index(std::error_code ec);
 
     const proto::string_list& keys_;
     index_list order_;
     std::vector<item> slots_;
-    std::vector<std::uint8_t, pool_allocator<std::uint8_t>> hit_;
+    /// Per key: its status so far; an error's index is into errors_ until the last part is done.
+    slot_list states_;
+    /// The errors of the parts (and down servers) that failed, each once in a row.
+    error_list errors_;
+    std::uint32_t hits_ = 0, failed_keys_ = 0;
 };
 
 /// Multi-key storage or delete split over servers: each key's reply lands in the caller's

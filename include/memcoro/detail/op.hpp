@@ -28,7 +28,8 @@ struct result_traits<void> {
 // Reply -> result conversions (response is consumed).
 void convert(response& r, get_result& out);
 void convert(response& r, bool& found); // get into the caller's item: hit or miss
-void convert(response& r, get_multi_result& out);
+/// A multi-key retrieval of `keys` (the call's own).
+void convert(response& r, const proto::string_list& keys, get_multi_result& out);
 void convert(response& r, store_status& out);
 void convert(response& r, delete_status& out);
 void convert(response& r, touch_status& out);
@@ -59,15 +60,16 @@ template <>
 struct destination<bool> {
     item* out = nullptr;
 };
-/// The `_into` multi-gets: the hits and the failed keys.
+/// The `_into` multi-gets: every key's outcome.
 template <>
 struct destination<void> {
     get_multi_result* out = nullptr;
 };
 
-/// Writes a multi-get's hits and failed keys into the caller's result, swapping items so
-/// that `out`'s strings keep their capacity; `r.items` returns to the thread's cache.
-void deliver_into(response& r, get_multi_result& out);
+/// Writes a multi-get of `keys` into the caller's result: the hits, swapping items so that
+/// `out`'s strings keep their capacity (`r.items` returns to the thread's cache), and every
+/// key's outcome, into `out`'s lists as they are (no allocation once they have grown).
+void deliver_into(response& r, const proto::string_list& keys, get_multi_result& out);
 
 template <class R, class Handler>
 class op final : public op_entry {
@@ -138,12 +140,12 @@ private:
             // A hit read into a spare item reaches the caller's only now, on success.
             if (spare_) {
                 if (!ec)
-                    std::swap(*dest_.out, resp.single);
+                    swap(*dest_.out, resp.single);
                 give_item(std::move(resp.single));
             }
         } else if constexpr (std::is_void_v<R>) {
             if (!ec && dest_.out)
-                deliver_into(resp, *dest_.out);
+                deliver_into(resp, std::get_if<proto::retrieval>(&req)->keys, *dest_.out);
         }
         if constexpr (std::is_void_v<R>) {
             deliver(may_run_inline, ex, [h = std::move(handler_), e = ec]() mutable {
@@ -152,8 +154,12 @@ private:
             });
         } else {
             R result{};
-            if (!ec)
-                convert(resp, result);
+            if (!ec) {
+                if constexpr (std::is_same_v<R, get_multi_result>)
+                    convert(resp, std::get_if<proto::retrieval>(&req)->keys, result);
+                else
+                    convert(resp, result);
+            }
             deliver(may_run_inline, ex,
                     [h = std::move(handler_), e = ec, r = std::move(result)]() mutable {
                         asio::get_associated_cancellation_slot(h).clear();

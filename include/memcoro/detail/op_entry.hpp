@@ -32,8 +32,13 @@ struct response {
     stats_result stats; ///< STAT lines
     /// For each of `items`, the index of its key in the request.
     index_list item_index;
-    /// Multi-key retrievals split over servers: keys whose server failed.
-    std::vector<std::pair<std::string, std::error_code>> key_errors;
+    /// Multi-key retrievals split over servers (gathered): per key of the request, in order,
+    /// its outcome (a hit's index in `items`, a miss's in `missed`, an error's in
+    /// `key_errors`); the indexes of the keys that missed, and the errors of the keys whose
+    /// server failed or is down, in request order.
+    slot_list key_slots;
+    index_list missed;
+    error_list key_errors;
     /// Multi-key storage/delete: per key, its reply and error, in request order.
     struct keyed_outcome {
         std::string key;

@@ -11,6 +11,7 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <variant>
 #include <vector>
@@ -58,6 +59,9 @@ using request_ptr = std::unique_ptr<proto::request, request_recycler>;
 
 /// Indexes kept per multi-key request, in pooled memory.
 using index_list = std::vector<std::uint32_t, pool_allocator<std::uint32_t>>;
+/// Per-key outcomes and errors of a multi-key retrieval, in pooled memory.
+using slot_list = std::vector<key_slot, pool_allocator<key_slot>>;
+using error_list = std::vector<std::error_code, pool_allocator<std::error_code>>;
 
 /// The index of T among a variant's alternatives.
 template <class T, class... Ts>
@@ -91,6 +95,11 @@ T& as(const request_ptr& r) noexcept
 /// Appends `key` to a list of keys, in a string recycled from an earlier request's keys when
 /// the key is too long for the string's inline buffer.
 void add_key(std::vector<std::string>& keys, std::string_view key);
+
+/// Sizes a list of strings to `n`, keeping the strings' capacity: strings dropped go to the
+/// thread's spare keys, strings added come from them (so a list reused for keys of similar
+/// lengths allocates nothing).
+void resize_keys(std::vector<std::string>& keys, std::size_t n);
 
 /// An item from the thread's cache of spare items (with their strings' capacity), or a new
 /// one; and back to the cache.
