@@ -103,7 +103,7 @@ asio::awaitable<void> connection::run()
             // Every queued request fails now; the server's state (failure count, retry
             // interval) decides when the next one may try again.
             if (observer_)
-                observer_->on_connection_failed(ec);
+                observer_->on_connection_failed(ec, cause);
             core_.connect_failed(ec, cause);
             continue;
         }
@@ -120,7 +120,7 @@ asio::awaitable<void> connection::run()
             break;
         const auto end = core_.ended_session();
         if (observer_ && end.requests_lost)
-            observer_->on_connection_failed(end.error);
+            observer_->on_connection_failed(end.error, end.cause);
         core_.fail_session(end);
     }
     running_ = false;

@@ -83,10 +83,10 @@ bool server_monitor::connection_level(const std::error_code& ec) noexcept
            ec == errc::protocol_error || ec == errc::protocol_desync;
 }
 
-void server_monitor::on_connection_failed(std::error_code ec) noexcept
+void server_monitor::on_connection_failed(std::error_code ec, std::error_code cause) noexcept
 {
     if (tracer_) [[unlikely]]
-        tracer_->connection_failed(ec); // (before the transition it may cause)
+        tracer_->connection_failed(ec, cause); // (before the transition it may cause)
     changed(state_.record_failure(clock::now()), ec);
     failures_.store(state_.consecutive_failures(), std::memory_order_relaxed);
 }

@@ -45,7 +45,7 @@ public:
         if (tracer_) [[unlikely]]
             tracer_->connected();
     }
-    void on_connection_failed(std::error_code ec) noexcept override;
+    void on_connection_failed(std::error_code ec, std::error_code cause) noexcept override;
     /// A call (or one key of a multi-key call) failed with server_down, unsent, because this
     /// server is down.
     void note_rejected() noexcept

@@ -86,34 +86,23 @@ void server_tracer::connected()
     post(e);
 }
 
-void server_tracer::connection_failed(std::error_code ec)
+void server_tracer::connection_failed(std::error_code ec, std::error_code cause)
 {
     failed_since_connected_ = true;
-    ++failures_;
-    last_cause_.clear();
     const bool protocol = protocol_level(ec);
     const auto level = protocol ? trace_level::error : trace_level::warning;
     if (!wants(level))
         return;
-    // The requests this failure fails are finished right after it (see finished()), carrying
-    // the system error underneath: the event reads it when it is delivered, unless another
-    // failure came in between.
-    asio::post(ex_, [self = shared_from_this(), ec, protocol, level, n = failures_] {
-        trace_event e;
-        e.kind = protocol ? trace_kind::protocol_error : trace_kind::connection_failed;
-        e.level = level;
-        e.server = self->server_;
-        e.ec = ec;
-        if (n == self->failures_)
-            e.cause = self->last_cause_;
-        self->callback_(e);
-    });
+    trace_event e;
+    e.kind = protocol ? trace_kind::protocol_error : trace_kind::connection_failed;
+    e.level = level;
+    e.ec = ec;
+    e.cause = cause;
+    post(e);
 }
 
 void server_tracer::finished(const op_entry& e, clock::duration latency)
 {
-    if (e.cause && is_fatal(e.ec))
-        last_cause_ = e.cause;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(latency);
     if (slow_.count() <= 0 || us <= slow_ || !wants(trace_level::warning))
         return;

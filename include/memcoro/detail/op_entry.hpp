@@ -71,7 +71,7 @@ public:
     virtual void on_connected() noexcept {}
     /// A connection failed (could not be made, or broke with requests on it): one failure of
     /// the server, however many requests it took down with it.
-    virtual void on_connection_failed(std::error_code) noexcept {}
+    virtual void on_connection_failed(std::error_code, std::error_code /*cause*/) noexcept {}
 
 protected:
     ~entry_observer() = default;

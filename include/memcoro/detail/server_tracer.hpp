@@ -31,11 +31,10 @@ public:
 
     /// A connection to the server was opened.
     void connected();
-    /// A connection failed (could not be opened, or broke with requests on it).
-    void connection_failed(std::error_code ec);
-    /// A request finished after `latency` (negative: unknown). A request failed by a
-    /// connection failure carries the system error underneath, which the failure's event
-    /// reports.
+    /// A connection failed (could not be opened, or broke with requests on it); `cause`: the
+    /// system error underneath, if any.
+    void connection_failed(std::error_code ec, std::error_code cause = {});
+    /// A request finished after `latency` (negative: unknown).
     void finished(const op_entry& e, clock::duration latency);
     /// The server was marked up or down (`why`: the failure that marked it down).
     void status_changed(server_status s, std::error_code why);
@@ -54,10 +53,6 @@ private:
     asio::any_io_executor ex_;
     /// Has a connection of the server failed since one was last opened?
     bool failed_since_connected_ = false;
-    /// Connection failures so far, and the system error underneath the last one (read by its
-    /// posted event: the requests it failed report it right after it).
-    std::uint64_t failures_ = 0;
-    std::error_code last_cause_;
 };
 
 } // namespace memcoro::detail
