@@ -1237,6 +1237,10 @@ private:
             h = mix(h ^ fingerprint(it));
         for (const auto& [k, ec] : r.errors)
             h = mix(h ^ std::hash<std::string>{}(k) ^ static_cast<std::uint64_t>(ec.value()));
+        for (const auto& k : r.misses)
+            h = mix(h ^ std::hash<std::string>{}(k));
+        for (const auto& slot : r.slots)
+            h = mix(h ^ (static_cast<std::uint64_t>(slot.status) << 32) ^ slot.index);
         return h;
     }
 
@@ -1515,6 +1519,24 @@ private:
             ++st_.key_errors[describe(ec)];
         }
         st_.misses += keys.size() - answered;
+        // The per-key view says the same, key by key, in request order.
+        if (res.slots.size() != keys.size() || res.misses.size() != keys.size() - answered) {
+            wrong(std::string(op) + ": " + std::to_string(res.slots.size()) + " outcomes and " +
+                  std::to_string(res.misses.size()) + " misses for " + std::to_string(keys.size()) +
+                  " keys, " + std::to_string(answered) + " answered");
+            return;
+        }
+        std::size_t i = 0;
+        for (const auto& o : res.outcomes()) {
+            const auto a = asked.find(keys[i]);
+            const int expected = o.status == memcoro::key_status::hit     ? 1
+                                 : o.status == memcoro::key_status::error ? 2
+                                                                          : 0;
+            if (o.key != keys[i] || a == asked.end() || a->second != expected)
+                wrong(std::string(op) + ": the outcome of key " + keys[i] + " (" +
+                      memcoro::to_string(o.status) + ") disagrees with the result");
+            ++i;
+        }
     }
 
     asio::awaitable<void> do_get_multi(memcoro::client& c, worker_state& w, std::mt19937_64& rng,
