@@ -64,6 +64,7 @@ client_service& service_of(const asio::any_io_executor& ex)
 client_impl::client_impl(asio::any_io_executor ex, client_config cfg)
     : ex_(std::move(ex))
     , cfg_(std::move(cfg))
+    , key_router_(cfg_.on_down, cfg_.max_failover_attempts)
 {
     if (cfg_.max_item_size == 0 || cfg_.max_write_bytes == 0 || cfg_.max_keys_per_request == 0 ||
         cfg_.connections_per_server == 0)
@@ -101,16 +102,20 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
 void client_impl::rebuild_ring()
 {
     if (servers_.empty()) {
-        ring_.reset();
+        key_router_.assign(std::nullopt, {});
         return;
     }
     std::vector<ring::node> nodes;
+    std::vector<server_state*> states;
     for (const auto& s : servers_) {
         const auto& a = s->address;
         nodes.push_back(ring::node{a.is_unix() ? a.socket_path : a.host, a.port, a.weight, a.name});
+        states.push_back(&s->monitor->state());
     }
-    ring_.emplace(cfg_.distribution, cfg_.hash.value_or(ring::default_hash(cfg_.distribution)),
-                  std::move(nodes));
+    key_router_.assign(ring::continuum(cfg_.distribution,
+                                       cfg_.hash.value_or(ring::default_hash(cfg_.distribution)),
+                                       std::move(nodes)),
+                       std::move(states));
 }
 
 void client_impl::submit(entry_ptr e)
@@ -125,47 +130,16 @@ void client_impl::submit(entry_ptr e)
     });
 }
 
-bool client_impl::usable(server& s, clock::time_point now)
-{
-    if (s.monitor->usable())
-        return true;
-    if (now == clock::time_point{})
-        now = clock::now();
-    if (s.monitor->take_probe(now)) {
-        // The client's own request decides whether the server is back; callers' requests
-        // keep failing fast (or over) meanwhile, so none of them pays for a dead server.
-        send(s, std::make_shared<unanswered_entry>(make_request<proto::version>()));
-    }
-    return false;
-}
-
-std::size_t client_impl::target_index(std::string_view key, clock::time_point now)
-{
-    // One server: no hashing at all.
-    return target_index(servers_.size() == 1 ? 0 : ring_->server_for(key), key, now);
-}
-
-std::size_t client_impl::target_index(std::size_t own, std::string_view key, clock::time_point now)
-{
-    if (usable(*servers_[own], now))
-        return own;
-    if (cfg_.on_down == down_policy::fail_fast)
-        return no_server;
-    // Failover: this key alone moves, to the next distinct usable server on the ring.
-    auto alt = ring_->find(
-        key, [&](std::size_t i) { return usable(*servers_[i], now); }, cfg_.max_failover_attempts);
-    return alt ? *alt : no_server;
-}
-
-server* client_impl::target_for(std::string_view key, clock::time_point now)
-{
-    const std::size_t i = target_index(key, now);
-    return i == no_server ? nullptr : servers_[i].get();
-}
-
 void client_impl::send(server& s, entry_ptr e)
 {
     s.pick().submit(std::move(e));
+}
+
+void client_impl::send_probes()
+{
+    for (const std::size_t i : probes_)
+        send(*servers_[i], std::make_shared<unanswered_entry>(make_request<proto::version>()));
+    probes_.clear();
 }
 
 namespace {
@@ -256,7 +230,10 @@ void client_impl::route(entry_ptr e)
         return;
     case scope::first_server: {
         server& first = *servers_.front();
-        if (!usable(first, clock::now())) {
+        const bool up = key_router_.usable(0, clock::now(), probes_);
+        if (!probes_.empty())
+            send_probes();
+        if (!up) {
             first.monitor->note_rejected();
             e->server = &first.name;
             e->finish(errc::server_down);
@@ -269,15 +246,20 @@ void client_impl::route(entry_ptr e)
         break;
     }
     const std::string_view key = key_of(req);
-    server* s = target_for(key, {}); // the time is read only if the server is down
-    if (!s) {
-        server& own = *servers_[ring_->server_for(key)];
-        own.monitor->note_rejected();
-        e->server = &own.name;
+    const std::size_t own = key_router_.own_server(key);
+    // The time is read only if the key's own server is down.
+    const std::size_t si = key_router_.route(
+        own, key, [] { return clock::now(); }, probes_);
+    if (!probes_.empty())
+        send_probes();
+    if (si == key_router::none) {
+        server& o = *servers_[own];
+        o.monitor->note_rejected();
+        e->server = &o.name;
         e->finish(errc::server_down);
         return;
     }
-    send(*s, std::move(e));
+    send(*servers_[si], std::move(e));
 }
 
 void client_impl::fan_out_retrieval(entry_ptr e)
@@ -290,16 +272,13 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     auto& target = scratch_target_;
     target.resize(n);
     // Every key's own server first, all keys at once (the ring hashes several per pass).
-    if (servers_.size() == 1)
-        std::fill(target.begin(), target.end(), 0);
-    else
-        ring_->servers_for(keys.owned(), target.data());
+    key_router_.own_servers(keys.owned(), target.data());
     std::size_t down = 0;
     const std::uint32_t first_target = target[0];
     bool one_server = true;
     for (std::uint32_t i = 0; i < n; ++i) {
-        const std::size_t si = target_index(target[i], keys[i], now);
-        if (si == no_server) {
+        const std::size_t si = key_router_.route(target[i], keys[i], now, probes_);
+        if (si == key_router::none) {
             servers_[target[i]]->monitor->note_rejected(); // (the key's own server)
             target[i] = fan_out_planner::none;
             ++down;
@@ -308,6 +287,8 @@ void client_impl::fan_out_retrieval(entry_ptr e)
         target[i] = static_cast<std::uint32_t>(si);
         one_server = one_server && target[i] == first_target;
     }
+    if (!probes_.empty())
+        send_probes();
     const bool touching = std::get_if<proto::retrieval>(&e->req)->exptime.has_value();
     const fan_out_limits limits{cfg_.max_keys_per_request, touching ? touch_line_key_bytes : 0};
     index_list order;
@@ -323,7 +304,7 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     for (std::uint32_t i = 0; i < n && down > 0; ++i)
         if (target[i] == fan_out_planner::none) {
             e->resp.key_errors.emplace_back(keys[i], errc::server_down);
-            g->note_error(errc::server_down, &servers_[ring_->server_for(keys[i])]->name);
+            g->note_error(errc::server_down, &servers_[key_router_.own_server(keys[i])]->name);
         }
     if (scratch_parts_.empty()) { // no key has a usable server
         g->finish_failed();
@@ -343,13 +324,16 @@ void client_impl::fan_out_writes(entry_ptr e)
     target.resize(n);
     std::size_t down = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
-        const std::size_t si = target_index(keys[i], now);
-        target[i] = si == no_server ? fan_out_planner::none : static_cast<std::uint32_t>(si);
-        if (si == no_server) {
-            servers_[ring_->server_for(keys[i])]->monitor->note_rejected();
+        const std::size_t own = key_router_.own_server(keys[i]);
+        const std::size_t si = key_router_.route(own, keys[i], now, probes_);
+        target[i] = si == key_router::none ? fan_out_planner::none : static_cast<std::uint32_t>(si);
+        if (si == key_router::none) {
+            servers_[own]->monitor->note_rejected();
             ++down;
         }
     }
+    if (!probes_.empty())
+        send_probes();
     index_list order;
     planner_.plan(target, servers_.size(), keys, fan_out_limits{cfg_.max_keys_per_request, 0},
                   order, scratch_parts_);
@@ -357,7 +341,7 @@ void client_impl::fan_out_writes(entry_ptr e)
     for (std::uint32_t i = 0; i < n && down > 0; ++i)
         if (target[i] == fan_out_planner::none) {
             g->fail_key(i, errc::server_down);
-            g->note_error(errc::server_down, &servers_[ring_->server_for(keys[i])]->name);
+            g->note_error(errc::server_down, &servers_[key_router_.own_server(keys[i])]->name);
         }
     if (scratch_parts_.empty()) {
         g->finish_failed();
@@ -381,12 +365,14 @@ void client_impl::to_all_servers(entry_ptr e)
     e->state = entry_state::written;
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         server& s = *servers_[i];
-        if (!usable(s, now)) {
+        if (!key_router_.usable(i, now, probes_)) {
             s.monitor->note_rejected();
             g->fail_server(i, errc::server_down, &s.name);
         } else
             send(s, g->make_part(i, part_like(e->req)));
     }
+    if (!probes_.empty())
+        send_probes();
 }
 void client_impl::close()
 {
@@ -493,9 +479,9 @@ std::optional<server_info> client_impl::server_by_name(std::string_view name) co
 std::string client_impl::server_for_key(std::string_view key) const
 {
     std::lock_guard lock(mutex_);
-    if (!ring_)
+    if (key_router_.empty())
         return {};
-    return servers_[ring_->server_for(key)]->name;
+    return servers_[key_router_.own_server(key)]->name;
 }
 
 } // namespace detail

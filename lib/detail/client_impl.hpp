@@ -5,6 +5,7 @@
 #include <memcoro/config.hpp>
 #include <memcoro/detail/fan_out.hpp>
 #include <memcoro/detail/gather.hpp>
+#include <memcoro/detail/key_router.hpp>
 #include <memcoro/detail/op.hpp>
 #include <memcoro/ring/distribution.hpp>
 
@@ -44,22 +45,16 @@ public:
 
 private:
     void route(entry_ptr e);
-    /// The server for a key, after the down policy; nullptr: fail with server_down.
-    server* target_for(std::string_view key, clock::time_point now);
-    /// The same as an index into servers_, or no_server.
-    std::size_t target_index(std::string_view key, clock::time_point now);
-    /// As above for a key whose own server (on the ring) is already known.
-    std::size_t target_index(std::size_t own, std::string_view key, clock::time_point now);
-    static constexpr std::size_t no_server = ~std::size_t(0);
     void send(server& s, entry_ptr e);
-    /// Is the server up? If it is down and due for a probe, sends the probe (a `version`).
-    /// `now` may be left unset ({}): it is read only when needed.
-    bool usable(server& s, clock::time_point now);
+    /// Sends each server key_router asked to probe (in probes_) one request of the client's
+    /// own, a `version`: its outcome decides whether the server is back. Callers' requests
+    /// keep failing fast (or over) meanwhile, so none of them pays for a dead server.
+    void send_probes();
     void fan_out_retrieval(entry_ptr e);
     void fan_out_writes(entry_ptr e);
     void to_all_servers(entry_ptr e);
     std::shared_ptr<server> make_server(server_address addr, server_options opts);
-    void rebuild_ring(); // with mutex_ held
+    void rebuild_ring(); // with mutex_ held: the key_router's ring and server states
 
     asio::any_io_executor ex_;
     client_config cfg_;
@@ -67,9 +62,10 @@ private:
     fan_out_planner planner_;
     std::vector<std::uint32_t> scratch_target_;
     std::vector<fan_out_part> scratch_parts_;
-    mutable std::mutex mutex_; // guards servers_ and ring_ against snapshot readers
+    probe_list probes_;        // what key_router_ asked to probe, until sent
+    mutable std::mutex mutex_; // guards servers_ and key_router_ against snapshot readers
     std::vector<std::shared_ptr<server>> servers_;
-    std::optional<ring::continuum> ring_;
+    key_router key_router_; // key -> server index into servers_, down policy, probes
     bool closed_ = false;
 };
 
