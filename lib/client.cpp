@@ -8,6 +8,7 @@
 #include <functional>
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 
 namespace memcoro {
 namespace detail {
@@ -62,7 +63,7 @@ client_service& service_of(const asio::any_io_executor& ex)
 } // namespace
 
 client_impl::client_impl(asio::any_io_executor ex, client_config cfg)
-    : ex_(std::move(ex))
+    : ex_(one_at_a_time(std::move(ex)))
     , cfg_(std::move(cfg))
     , key_router_(cfg_.on_down, cfg_.max_failover_attempts)
 {
@@ -120,14 +121,61 @@ void client_impl::rebuild_ring()
 
 void client_impl::submit(entry_ptr e)
 {
-    // What asio::dispatch would do, without wrapping the call in a function object.
+    // Inside the executor: at once, without wrapping the call in a function object.
     if (running_in(ex_)) {
         route(std::move(e));
         return;
     }
-    asio::dispatch(ex_, [self = shared_from_this(), e = std::move(e)]() mutable {
-        self->route(std::move(e));
-    });
+    to_inbox(inbound{std::move(e), {}});
+}
+
+void client_impl::on_executor(std::function<void()> fn)
+{
+    // `fn` captures the client_impl by plain pointer: the inbox that may hold it belongs to
+    // the client_impl (a shared_ptr there would keep it alive for ever when the io_context is
+    // destroyed without running it), and drain() runs it through a shared_ptr of its own.
+    if (running_in(ex_)) {
+        fn();
+        return;
+    }
+    to_inbox(inbound{nullptr, std::move(fn)});
+}
+
+void client_impl::to_inbox(inbound in)
+{
+    // Not asio::dispatch: on a strand, a dispatch from a thread of its io_context that is
+    // outside the strand runs the strand's queue then and there, the flush the previous call
+    // posted included, so that calls made one after another from there would go out one write
+    // each (and after the first, wait for its reply). Nor one post per call, which wraps each
+    // call in a function object of its own, held until the strand gets to it. The inbox keeps
+    // the calls in order, commands included, and one posted drain() takes them all.
+    bool post = false;
+    {
+        std::lock_guard lock(inbox_mutex_);
+        inbox_.push_back(std::move(in));
+        post = !std::exchange(drain_posted_, true);
+    }
+    if (post)
+        asio::post(ex_, [self = shared_from_this()] { self->drain(); });
+}
+
+void client_impl::drain()
+{
+    {
+        std::lock_guard lock(inbox_mutex_);
+        draining_.swap(inbox_);
+        drain_posted_ = false;
+    }
+    struct clear_on_exit {
+        std::vector<inbound>& v;
+        ~clear_on_exit() { v.clear(); }
+    } clear{draining_};
+    for (auto& in : draining_) {
+        if (in.entry)
+            route(std::move(in.entry));
+        else
+            in.command();
+    }
 }
 
 void client_impl::send(server& s, entry_ptr e)
@@ -374,9 +422,10 @@ void client_impl::to_all_servers(entry_ptr e)
     if (!probes_.empty())
         send_probes();
 }
+
 void client_impl::close()
 {
-    asio::dispatch(ex_, [self = shared_from_this()] {
+    on_executor([self = this] {
         if (self->closed_)
             return;
         self->closed_ = true;
@@ -388,6 +437,12 @@ void client_impl::close()
 void client_impl::drop_all() noexcept
 {
     closed_ = true;
+    {
+        // What is still in the inbox goes unanswered too (drain() will not run).
+        std::lock_guard lock(inbox_mutex_);
+        draining_.swap(inbox_);
+    }
+    draining_.clear();
     for (auto& s : servers_)
         for (auto& c : s->connections)
             c->drop_all();
@@ -396,7 +451,7 @@ void client_impl::drop_all() noexcept
 void client_impl::add_server(server_address addr, server_options opts)
 {
     auto s = make_server(std::move(addr), std::move(opts)); // throws on bad options
-    asio::dispatch(ex_, [self = shared_from_this(), s = std::move(s)]() mutable {
+    on_executor([self = this, s = std::move(s)]() mutable {
         std::lock_guard lock(self->mutex_);
         self->servers_.push_back(std::move(s));
         self->rebuild_ring();
@@ -405,7 +460,7 @@ void client_impl::add_server(server_address addr, server_options opts)
 
 void client_impl::remove_server(std::string name)
 {
-    asio::dispatch(ex_, [self = shared_from_this(), name = std::move(name)] {
+    on_executor([self = this, name = std::move(name)] {
         std::shared_ptr<server> gone;
         {
             std::lock_guard lock(self->mutex_);
@@ -423,8 +478,7 @@ void client_impl::remove_server(std::string name)
 
 void client_impl::set_server_params(std::string name, server_options opts)
 {
-    asio::dispatch(ex_, [self = shared_from_this(), name = std::move(name),
-                         opts = std::move(opts)]() mutable {
+    on_executor([self = this, name = std::move(name), opts = std::move(opts)]() mutable {
         std::lock_guard lock(self->mutex_);
         for (auto& s : self->servers_) {
             if (s->name != name)
@@ -448,7 +502,7 @@ void client_impl::set_server_params(std::string name, server_options opts)
 
 void client_impl::set_server_status(std::string name, server_status st)
 {
-    asio::dispatch(ex_, [self = shared_from_this(), name = std::move(name), st] {
+    on_executor([self = this, name = std::move(name), st] {
         for (auto& s : self->servers_)
             if (s->name == name)
                 s->monitor->set_status(st);

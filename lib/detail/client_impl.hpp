@@ -9,6 +9,7 @@
 #include <memcoro/detail/op.hpp>
 #include <memcoro/ring/distribution.hpp>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -17,9 +18,14 @@
 namespace memcoro::detail {
 
 /// The client's state: its servers, the ring that maps keys to them, and the routing of
-/// requests. Everything but the snapshots runs on the client's executor.
+/// requests. Everything but the snapshots runs on the client's executor, which runs one handler
+/// at a time (the executor given, or a strand of it: see one_at_a_time), so none of it needs a
+/// lock; the snapshots, taken from any thread, read servers_ and key_router_ under mutex_ (which
+/// the executor's handlers hold when they change them) and the monitors' atomic counters.
 class client_impl final : public router, public std::enable_shared_from_this<client_impl> {
 public:
+    /// `ex`: the executor given to the client; the client runs on a strand of it unless it
+    /// already runs one handler at a time.
     client_impl(asio::any_io_executor ex, client_config cfg);
 
     void submit(entry_ptr e) override;
@@ -31,7 +37,7 @@ public:
     /// Drops every pending request unanswered: the execution context is being destroyed.
     void drop_all() noexcept;
 
-    // Server management: dispatched to the executor, in call order with requests.
+    // Server management: carried out on the executor, in call order with requests.
     void add_server(server_address addr, server_options opts);
     void remove_server(std::string name);
     void set_server_params(std::string name, server_options opts);
@@ -44,6 +50,17 @@ public:
     std::string server_for_key(std::string_view key) const;
 
 private:
+    /// A request or a command from outside the executor, waiting in the inbox.
+    struct inbound {
+        entry_ptr entry;               // a request to route, or
+        std::function<void()> command; // something to carry out (server management, close)
+    };
+    /// Runs `fn` on the executor: at once when called there, else through the inbox.
+    void on_executor(std::function<void()> fn);
+    /// Queues `in` for drain(), posting it unless it is posted already.
+    void to_inbox(inbound in);
+    /// On the executor: carries out what came through the inbox, in call order.
+    void drain();
     void route(entry_ptr e);
     void send(server& s, entry_ptr e);
     /// Sends each server key_router asked to probe (in probes_) one request of the client's
@@ -67,6 +84,11 @@ private:
     std::vector<std::shared_ptr<server>> servers_;
     key_router key_router_; // key -> server index into servers_, down policy, probes
     bool closed_ = false;
+    // Calls from outside the executor, in call order, until drain() takes them.
+    std::mutex inbox_mutex_;
+    std::vector<inbound> inbox_; // guarded by inbox_mutex_
+    bool drain_posted_ = false;  // guarded by inbox_mutex_
+    std::vector<inbound> draining_;
 };
 
 } // namespace memcoro::detail
