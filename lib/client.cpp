@@ -8,6 +8,7 @@
 #include <functional>
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 
 namespace memcoro {
 namespace detail {
@@ -62,8 +63,9 @@ client_service& service_of(const asio::any_io_executor& ex)
 } // namespace
 
 client_impl::client_impl(asio::any_io_executor ex, client_config cfg)
-    : ex_(std::move(ex))
+    : ex_(one_at_a_time(std::move(ex)))
     , cfg_(std::move(cfg))
+    , key_router_(cfg_.on_down, cfg_.max_failover_attempts)
 {
     if (cfg_.max_item_size == 0 || cfg_.max_write_bytes == 0 || cfg_.max_keys_per_request == 0 ||
         cfg_.connections_per_server == 0)
@@ -106,71 +108,91 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
 void client_impl::rebuild_ring()
 {
     if (servers_.empty()) {
-        ring_.reset();
+        key_router_.assign(std::nullopt, {});
         return;
     }
     std::vector<ring::node> nodes;
+    std::vector<server_state*> states;
     for (const auto& s : servers_) {
         const auto& a = s->address;
         nodes.push_back(ring::node{a.is_unix() ? a.socket_path : a.host, a.port, a.weight, a.name});
+        states.push_back(&s->monitor->state());
     }
-    ring_.emplace(cfg_.distribution, cfg_.hash.value_or(ring::default_hash(cfg_.distribution)),
-                  std::move(nodes));
+    key_router_.assign(ring::continuum(cfg_.distribution,
+                                       cfg_.hash.value_or(ring::default_hash(cfg_.distribution)),
+                                       std::move(nodes)),
+                       std::move(states));
 }
 
 void client_impl::submit(entry_ptr e)
 {
-    // What asio::dispatch would do, without wrapping the call in a function object.
+    // Inside the executor: at once, without wrapping the call in a function object.
     if (running_in(ex_)) {
         route(std::move(e));
         return;
     }
-    asio::dispatch(ex_, [self = shared_from_this(), e = std::move(e)]() mutable {
-        self->route(std::move(e));
-    });
+    to_inbox(inbound{std::move(e), {}});
 }
 
-bool client_impl::usable(server& s, clock::time_point now)
+void client_impl::on_executor(std::function<void()> fn)
 {
-    if (s.monitor->usable())
-        return true;
-    if (now == clock::time_point{})
-        now = clock::now();
-    if (s.monitor->take_probe(now)) {
-        // The client's own request decides whether the server is back; callers' requests
-        // keep failing fast (or over) meanwhile, so none of them pays for a dead server.
-        send(s, std::make_shared<unanswered_entry>(make_request<proto::version>()));
+    // `fn` captures the client_impl by plain pointer: the inbox that may hold it belongs to
+    // the client_impl (a shared_ptr there would keep it alive for ever when the io_context is
+    // destroyed without running it), and drain() runs it through a shared_ptr of its own.
+    if (running_in(ex_)) {
+        fn();
+        return;
     }
-    return false;
+    to_inbox(inbound{nullptr, std::move(fn)});
 }
 
-std::size_t client_impl::target_index(std::string_view key, clock::time_point now)
+void client_impl::to_inbox(inbound in)
 {
-    // One server: no hashing at all.
-    return target_index(servers_.size() == 1 ? 0 : ring_->server_for(key), key, now);
+    // Not asio::dispatch: on a strand, a dispatch from a thread of its io_context that is
+    // outside the strand runs the strand's queue then and there, the flush the previous call
+    // posted included, so that calls made one after another from there would go out one write
+    // each (and after the first, wait for its reply). Nor one post per call, which wraps each
+    // call in a function object of its own, held until the strand gets to it. The inbox keeps
+    // the calls in order, commands included, and one posted drain() takes them all.
+    bool post = false;
+    {
+        std::lock_guard lock(inbox_mutex_);
+        inbox_.push_back(std::move(in));
+        post = !std::exchange(drain_posted_, true);
+    }
+    if (post)
+        asio::post(ex_, [self = shared_from_this()] { self->drain(); });
 }
 
-std::size_t client_impl::target_index(std::size_t own, std::string_view key, clock::time_point now)
+void client_impl::drain()
 {
-    if (usable(*servers_[own], now))
-        return own;
-    if (cfg_.on_down == down_policy::fail_fast)
-        return no_server;
-    // Failover: this key alone moves, to the next distinct usable server on the ring.
-    auto alt = ring_->find(
-        key, [&](std::size_t i) { return usable(*servers_[i], now); }, cfg_.max_failover_attempts);
-    return alt ? *alt : no_server;
-}
-
-server* client_impl::target_for(std::string_view key, clock::time_point now)
-{
-    const std::size_t i = target_index(key, now);
-    return i == no_server ? nullptr : servers_[i].get();
+    {
+        std::lock_guard lock(inbox_mutex_);
+        draining_.swap(inbox_);
+        drain_posted_ = false;
+    }
+    struct clear_on_exit {
+        std::vector<inbound>& v;
+        ~clear_on_exit() { v.clear(); }
+    } clear{draining_};
+    for (auto& in : draining_) {
+        if (in.entry)
+            route(std::move(in.entry));
+        else
+            in.command();
+    }
 }
 
 void client_impl::send(server& s, entry_ptr e)
 {
     s.pick().submit(std::move(e));
+}
+
+void client_impl::send_probes()
+{
+    for (const std::size_t i : probes_)
+        send(*servers_[i], std::make_shared<unanswered_entry>(make_request<proto::version>()));
+    probes_.clear();
 }
 
 namespace {
@@ -261,7 +283,10 @@ void client_impl::route(entry_ptr e)
         return;
     case scope::first_server: {
         server& first = *servers_.front();
-        if (!usable(first, clock::now())) {
+        const bool up = key_router_.usable(0, clock::now(), probes_);
+        if (!probes_.empty())
+            send_probes();
+        if (!up) {
             first.monitor->note_rejected();
             e->server = &first.name;
             e->finish(errc::server_down);
@@ -274,15 +299,20 @@ void client_impl::route(entry_ptr e)
         break;
     }
     const std::string_view key = key_of(req);
-    server* s = target_for(key, {}); // the time is read only if the server is down
-    if (!s) {
-        server& own = *servers_[ring_->server_for(key)];
-        own.monitor->note_rejected();
-        e->server = &own.name;
+    const std::size_t own = key_router_.own_server(key);
+    // The time is read only if the key's own server is down.
+    const std::size_t si = key_router_.route(
+        own, key, [] { return clock::now(); }, probes_);
+    if (!probes_.empty())
+        send_probes();
+    if (si == key_router::none) {
+        server& o = *servers_[own];
+        o.monitor->note_rejected();
+        e->server = &o.name;
         e->finish(errc::server_down);
         return;
     }
-    send(*s, std::move(e));
+    send(*servers_[si], std::move(e));
 }
 
 void client_impl::fan_out_retrieval(entry_ptr e)
@@ -295,16 +325,13 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     auto& target = scratch_target_;
     target.resize(n);
     // Every key's own server first, all keys at once (the ring hashes several per pass).
-    if (servers_.size() == 1)
-        std::fill(target.begin(), target.end(), 0);
-    else
-        ring_->servers_for(keys.owned(), target.data());
+    key_router_.own_servers(keys.owned(), target.data());
     std::size_t down = 0;
     const std::uint32_t first_target = target[0];
     bool one_server = true;
     for (std::uint32_t i = 0; i < n; ++i) {
-        const std::size_t si = target_index(target[i], keys[i], now);
-        if (si == no_server) {
+        const std::size_t si = key_router_.route(target[i], keys[i], now, probes_);
+        if (si == key_router::none) {
             servers_[target[i]]->monitor->note_rejected(); // (the key's own server)
             target[i] = fan_out_planner::none;
             ++down;
@@ -313,6 +340,8 @@ void client_impl::fan_out_retrieval(entry_ptr e)
         target[i] = static_cast<std::uint32_t>(si);
         one_server = one_server && target[i] == first_target;
     }
+    if (!probes_.empty())
+        send_probes();
     const bool touching = std::get_if<proto::retrieval>(&e->req)->exptime.has_value();
     const fan_out_limits limits{cfg_.max_keys_per_request, touching ? touch_line_key_bytes : 0};
     index_list order;
@@ -328,7 +357,7 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     for (std::uint32_t i = 0; i < n && down > 0; ++i)
         if (target[i] == fan_out_planner::none) {
             g->fail_key(i, errc::server_down);
-            g->note_error(errc::server_down, &servers_[ring_->server_for(keys[i])]->name);
+            g->note_error(errc::server_down, &servers_[key_router_.own_server(keys[i])]->name);
         }
     if (scratch_parts_.empty()) { // no key has a usable server
         g->finish_failed();
@@ -348,13 +377,16 @@ void client_impl::fan_out_writes(entry_ptr e)
     target.resize(n);
     std::size_t down = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
-        const std::size_t si = target_index(keys[i], now);
-        target[i] = si == no_server ? fan_out_planner::none : static_cast<std::uint32_t>(si);
-        if (si == no_server) {
-            servers_[ring_->server_for(keys[i])]->monitor->note_rejected();
+        const std::size_t own = key_router_.own_server(keys[i]);
+        const std::size_t si = key_router_.route(own, keys[i], now, probes_);
+        target[i] = si == key_router::none ? fan_out_planner::none : static_cast<std::uint32_t>(si);
+        if (si == key_router::none) {
+            servers_[own]->monitor->note_rejected();
             ++down;
         }
     }
+    if (!probes_.empty())
+        send_probes();
     index_list order;
     planner_.plan(target, servers_.size(), keys, fan_out_limits{cfg_.max_keys_per_request, 0},
                   order, scratch_parts_);
@@ -362,7 +394,7 @@ void client_impl::fan_out_writes(entry_ptr e)
     for (std::uint32_t i = 0; i < n && down > 0; ++i)
         if (target[i] == fan_out_planner::none) {
             g->fail_key(i, errc::server_down);
-            g->note_error(errc::server_down, &servers_[ring_->server_for(keys[i])]->name);
+            g->note_error(errc::server_down, &servers_[key_router_.own_server(keys[i])]->name);
         }
     if (scratch_parts_.empty()) {
         g->finish_failed();
@@ -386,16 +418,19 @@ void client_impl::to_all_servers(entry_ptr e)
     e->state = entry_state::written;
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         server& s = *servers_[i];
-        if (!usable(s, now)) {
+        if (!key_router_.usable(i, now, probes_)) {
             s.monitor->note_rejected();
             g->fail_server(i, errc::server_down, &s.name);
         } else
             send(s, g->make_part(i, part_like(e->req)));
     }
+    if (!probes_.empty())
+        send_probes();
 }
+
 void client_impl::close()
 {
-    asio::dispatch(ex_, [self = shared_from_this()] {
+    on_executor([self = this] {
         if (self->closed_)
             return;
         self->closed_ = true;
@@ -407,6 +442,12 @@ void client_impl::close()
 void client_impl::drop_all() noexcept
 {
     closed_ = true;
+    {
+        // What is still in the inbox goes unanswered too (drain() will not run).
+        std::lock_guard lock(inbox_mutex_);
+        draining_.swap(inbox_);
+    }
+    draining_.clear();
     for (auto& s : servers_)
         for (auto& c : s->connections)
             c->drop_all();
@@ -415,7 +456,7 @@ void client_impl::drop_all() noexcept
 void client_impl::add_server(server_address addr, server_options opts)
 {
     auto s = make_server(std::move(addr), std::move(opts)); // throws on bad options
-    asio::dispatch(ex_, [self = shared_from_this(), s = std::move(s)]() mutable {
+    on_executor([self = this, s = std::move(s)]() mutable {
         std::lock_guard lock(self->mutex_);
         self->servers_.push_back(std::move(s));
         self->rebuild_ring();
@@ -424,7 +465,7 @@ void client_impl::add_server(server_address addr, server_options opts)
 
 void client_impl::remove_server(std::string name)
 {
-    asio::dispatch(ex_, [self = shared_from_this(), name = std::move(name)] {
+    on_executor([self = this, name = std::move(name)] {
         std::shared_ptr<server> gone;
         {
             std::lock_guard lock(self->mutex_);
@@ -442,8 +483,7 @@ void client_impl::remove_server(std::string name)
 
 void client_impl::set_server_params(std::string name, server_options opts)
 {
-    asio::dispatch(ex_, [self = shared_from_this(), name = std::move(name),
-                         opts = std::move(opts)]() mutable {
+    on_executor([self = this, name = std::move(name), opts = std::move(opts)]() mutable {
         std::lock_guard lock(self->mutex_);
         for (auto& s : self->servers_) {
             if (s->name != name)
@@ -467,7 +507,7 @@ void client_impl::set_server_params(std::string name, server_options opts)
 
 void client_impl::set_server_status(std::string name, server_status st)
 {
-    asio::dispatch(ex_, [self = shared_from_this(), name = std::move(name), st] {
+    on_executor([self = this, name = std::move(name), st] {
         for (auto& s : self->servers_)
             if (s->name == name)
                 s->monitor->set_status(st);
@@ -498,9 +538,9 @@ std::optional<server_info> client_impl::server_by_name(std::string_view name) co
 std::string client_impl::server_for_key(std::string_view key) const
 {
     std::lock_guard lock(mutex_);
-    if (!ring_)
+    if (key_router_.empty())
         return {};
-    return servers_[ring_->server_for(key)]->name;
+    return servers_[key_router_.own_server(key)]->name;
 }
 
 } // namespace detail

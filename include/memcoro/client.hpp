@@ -46,10 +46,14 @@ concept token_for = asio::completion_token_for<Token, typename detail::result_tr
 /// and discarded, so it can never be delivered to another caller. (A multi-key call counts as
 /// written once its requests are on their way to their servers.)
 ///
-/// **Threads**: the client's state lives on its executor. Calls may be made from any thread:
-/// they are dispatched to that executor. If the io_context runs on several threads, give the
-/// client a strand (`asio::make_strand(ioc)`); completion handlers run on their own
-/// associated executor (the coroutine's, for `co_await`).
+/// **Threads**: calls may be made from any thread, without a strand. The client's state lives
+/// on its executor, which runs one handler at a time: the executor given if it does (a strand,
+/// or an io_context made with concurrency hint 1), else a strand of it that the client makes.
+/// Calls made there are carried out at once; calls from anywhere else are queued to it, in call
+/// order (server changes and close() included). The snapshots (servers(), server(),
+/// server_for_key()) are read under a lock from any thread; config() never changes. Completion
+/// handlers run on their own associated executor (the coroutine's, for `co_await`; the client's
+/// for a callback without one).
 ///
 /// **Lifetime**: connections are opened on first use and kept. Destroying the client (or
 /// calling close()) completes pending operations with `asio::error::operation_aborted`.
@@ -68,6 +72,7 @@ public:
     client(const client&) = delete;
     client& operator=(const client&) = delete;
 
+    /// The executor the client runs on: the one given, or a strand of it (see **Threads**).
     executor_type get_executor() const noexcept;
     const client_config& config() const noexcept;
 

@@ -5,9 +5,11 @@
 #include <memcoro/config.hpp>
 #include <memcoro/detail/fan_out.hpp>
 #include <memcoro/detail/gather.hpp>
+#include <memcoro/detail/key_router.hpp>
 #include <memcoro/detail/op.hpp>
 #include <memcoro/ring/distribution.hpp>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,9 +18,14 @@
 namespace memcoro::detail {
 
 /// The client's state: its servers, the ring that maps keys to them, and the routing of
-/// requests. Everything but the snapshots runs on the client's executor.
+/// requests. Everything but the snapshots runs on the client's executor, which runs one handler
+/// at a time (the executor given, or a strand of it: see one_at_a_time), so none of it needs a
+/// lock; the snapshots, taken from any thread, read servers_ and key_router_ under mutex_ (which
+/// the executor's handlers hold when they change them) and the monitors' atomic counters.
 class client_impl final : public router, public std::enable_shared_from_this<client_impl> {
 public:
+    /// `ex`: the executor given to the client; the client runs on a strand of it unless it
+    /// already runs one handler at a time.
     client_impl(asio::any_io_executor ex, client_config cfg);
 
     void submit(entry_ptr e) override;
@@ -30,7 +37,7 @@ public:
     /// Drops every pending request unanswered: the execution context is being destroyed.
     void drop_all() noexcept;
 
-    // Server management: dispatched to the executor, in call order with requests.
+    // Server management: carried out on the executor, in call order with requests.
     void add_server(server_address addr, server_options opts);
     void remove_server(std::string name);
     void set_server_params(std::string name, server_options opts);
@@ -43,23 +50,28 @@ public:
     std::string server_for_key(std::string_view key) const;
 
 private:
+    /// A request or a command from outside the executor, waiting in the inbox.
+    struct inbound {
+        entry_ptr entry;               // a request to route, or
+        std::function<void()> command; // something to carry out (server management, close)
+    };
+    /// Runs `fn` on the executor: at once when called there, else through the inbox.
+    void on_executor(std::function<void()> fn);
+    /// Queues `in` for drain(), posting it unless it is posted already.
+    void to_inbox(inbound in);
+    /// On the executor: carries out what came through the inbox, in call order.
+    void drain();
     void route(entry_ptr e);
-    /// The server for a key, after the down policy; nullptr: fail with server_down.
-    server* target_for(std::string_view key, clock::time_point now);
-    /// The same as an index into servers_, or no_server.
-    std::size_t target_index(std::string_view key, clock::time_point now);
-    /// As above for a key whose own server (on the ring) is already known.
-    std::size_t target_index(std::size_t own, std::string_view key, clock::time_point now);
-    static constexpr std::size_t no_server = ~std::size_t(0);
     void send(server& s, entry_ptr e);
-    /// Is the server up? If it is down and due for a probe, sends the probe (a `version`).
-    /// `now` may be left unset ({}): it is read only when needed.
-    bool usable(server& s, clock::time_point now);
+    /// Sends each server key_router asked to probe (in probes_) one request of the client's
+    /// own, a `version`: its outcome decides whether the server is back. Callers' requests
+    /// keep failing fast (or over) meanwhile, so none of them pays for a dead server.
+    void send_probes();
     void fan_out_retrieval(entry_ptr e);
     void fan_out_writes(entry_ptr e);
     void to_all_servers(entry_ptr e);
     std::shared_ptr<server> make_server(server_address addr, server_options opts);
-    void rebuild_ring(); // with mutex_ held
+    void rebuild_ring(); // with mutex_ held: the key_router's ring and server states
 
     asio::any_io_executor ex_;
     client_config cfg_;
@@ -67,10 +79,16 @@ private:
     fan_out_planner planner_;
     std::vector<std::uint32_t> scratch_target_;
     std::vector<fan_out_part> scratch_parts_;
-    mutable std::mutex mutex_; // guards servers_ and ring_ against snapshot readers
+    probe_list probes_;        // what key_router_ asked to probe, until sent
+    mutable std::mutex mutex_; // guards servers_ and key_router_ against snapshot readers
     std::vector<std::shared_ptr<server>> servers_;
-    std::optional<ring::continuum> ring_;
+    key_router key_router_; // key -> server index into servers_, down policy, probes
     bool closed_ = false;
+    // Calls from outside the executor, in call order, until drain() takes them.
+    std::mutex inbox_mutex_;
+    std::vector<inbound> inbox_; // guarded by inbox_mutex_
+    bool drain_posted_ = false;  // guarded by inbox_mutex_
+    std::vector<inbound> draining_;
 };
 
 } // namespace memcoro::detail

@@ -31,10 +31,9 @@ public:
 
     void on_finished(const op_entry& e) noexcept override;
 
-    /// May requests go to this server now (is it up)?
-    bool usable() const noexcept { return state_.usable(); }
-    /// Down and due for its probe (once per retry interval): the caller sends it.
-    bool take_probe(clock::time_point now) noexcept { return state_.take_probe(now); }
+    /// The up/down state, which the client's key_router reads and whose probes it takes (on
+    /// the client's executor only).
+    server_state& state() noexcept { return state_; }
     /// Marks the server up or down by hand.
     void set_status(server_status s);
     void set_policy(server_state::policy p, server_event_callback cb);

@@ -18,6 +18,7 @@
 
 #include <type_traits>
 #include <typeinfo>
+#include <utility>
 
 namespace memcoro::detail {
 
@@ -35,26 +36,62 @@ const T* held_executor(const asio::any_io_executor& ex) noexcept
     return ex.target_type() == typeid(T) ? ex.template target<T>() : nullptr;
 }
 
-/// Is the calling thread inside `ex` (an io_context executor or a strand of one, or an
-/// any_io_executor holding either), so that work bound to it may run directly, as
-/// asio::dispatch would run it? False when unknown.
+/// Is the calling thread inside `ex` (an io_context executor, a strand of one or of an
+/// any_io_executor, or an any_io_executor holding one of those), so that work bound to it may
+/// run directly, as asio::dispatch would run it? False when unknown.
 template <class Executor>
 bool running_in(const Executor& ex) noexcept
 {
     using io_executor = asio::io_context::executor_type;
     using strand_executor = asio::strand<io_executor>;
+    using any_strand_executor = asio::strand<asio::any_io_executor>;
     if constexpr (std::is_same_v<Executor, io_executor> ||
-                  std::is_same_v<Executor, strand_executor>) {
+                  std::is_same_v<Executor, strand_executor> ||
+                  std::is_same_v<Executor, any_strand_executor>) {
         return ex.running_in_this_thread();
     } else if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
         if (const auto* io = held_executor<io_executor>(ex))
             return io->running_in_this_thread();
         if (const auto* strand = held_executor<strand_executor>(ex))
             return strand->running_in_this_thread();
+        if (const auto* strand = held_executor<any_strand_executor>(ex))
+            return strand->running_in_this_thread();
         return false;
     } else {
         return false;
     }
+}
+
+/// Does `ex` run one handler at a time? A strand does, and so does the executor of an
+/// io_context made for one thread: concurrency hint 1, or a hint that turns Asio's locking off
+/// (what Asio itself takes to mean one thread). An io_context of any other hint may be run by
+/// several threads at once; any other executor is not known to run one handler at a time.
+inline bool runs_one_at_a_time(const asio::any_io_executor& ex) noexcept
+{
+    using io_executor = asio::io_context::executor_type;
+    if (held_executor<asio::strand<io_executor>>(ex) ||
+        held_executor<asio::strand<asio::any_io_executor>>(ex))
+        return true;
+    if (const auto* io = held_executor<io_executor>(ex)) {
+        // The io_context's scheduler knows its hint (Asio 1.22: asio::detail, no public way).
+        const int hint =
+            asio::use_service<asio::detail::io_context_impl>(io->context()).concurrency_hint();
+        return hint == 1 || !ASIO_CONCURRENCY_HINT_IS_LOCKING(SCHEDULER, hint) ||
+               !ASIO_CONCURRENCY_HINT_IS_LOCKING(REACTOR_IO, hint);
+    }
+    return false;
+}
+
+/// `ex` if it runs one handler at a time, else a strand of it: an executor on which state that
+/// is touched only from its handlers needs no lock.
+inline asio::any_io_executor one_at_a_time(asio::any_io_executor ex)
+{
+    if (runs_one_at_a_time(ex))
+        return ex;
+    // Of the io_context's own executor type where possible: running_in() recognises it.
+    if (const auto* io = held_executor<asio::io_context::executor_type>(ex))
+        return asio::make_strand(*io);
+    return asio::make_strand(std::move(ex));
 }
 
 } // namespace memcoro::detail
