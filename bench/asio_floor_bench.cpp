@@ -109,7 +109,9 @@ int main(int argc, char** argv)
         return 2;
     }
     const keyspace ks(o.keys, o.value_size);
-    asio::io_context ioc{o.io_hint_unsafe ? ASIO_CONCURRENCY_HINT_UNSAFE : 1};
+    asio::io_context ioc{o.io_hint_unsafe    ? ASIO_CONCURRENCY_HINT_UNSAFE
+                         : o.io_hint_default ? ASIO_CONCURRENCY_HINT_DEFAULT
+                                             : 1};
     tcp::socket s(ioc);
     try {
         s.connect(tcp::endpoint(asio::ip::make_address(o.servers[0].host),

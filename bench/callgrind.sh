@@ -5,7 +5,7 @@
 # them when they end (callgrind client requests), so preloading and warm-up are not counted.
 #
 #   bench/callgrind.sh BUILD_DIR [--ops N] [--warmup-ops N] [--scenario NAME] [--annotate N]
-#                     [--lm-args "ARGS"] [--mc-args "ARGS"] [--io-hint one|unsafe] [--keep DIR]
+#                     [--lm-args "ARGS"] [--mc-args "ARGS"] [--io-hint one|unsafe|default] [--keep DIR]
 #
 # Defaults: --ops 20000 --warmup-ops 1000 --scenario get_seq_1srv. --annotate N also prints
 # the N costliest functions (self cost) of each client. --keep DIR keeps the callgrind.out

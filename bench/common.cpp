@@ -37,8 +37,11 @@ namespace {
               << "  --value-size N             bytes per value (default 100)\n"
               << "  --seed N                   seed of the key choice\n";
     if (which != "libmemcached")
-        std::cerr << "  --io-hint one|unsafe       the io_context's concurrency hint: 1 (default)\n"
-                  << "                             or ASIO_CONCURRENCY_HINT_UNSAFE (no locks)\n";
+        std::cerr
+            << "  --io-hint one|unsafe|default  the io_context's concurrency hint: 1 (default),\n"
+            << "                             ASIO_CONCURRENCY_HINT_UNSAFE (no locks) or Asio's\n"
+            << "                             default (any number of threads: memcoro then\n"
+            << "                             runs each client on a strand)\n";
     if (which == "memcoro")
         std::cerr << "  --threads N                io_context threads, a client each (default 1)\n"
                   << "  --distribution NAME        key distribution (default ketama; e.g. modula)\n"
@@ -157,9 +160,10 @@ options parse_options(int argc, char** argv, std::string_view which)
         } else if (a == "--seed") {
             o.seed = number<std::uint64_t>(which, a, v);
         } else if (a == "--io-hint" && which != "libmemcached") {
-            if (v != "one" && v != "unsafe")
-                usage(which, "--io-hint is one or unsafe");
+            if (v != "one" && v != "unsafe" && v != "default")
+                usage(which, "--io-hint is one, unsafe or default");
             o.io_hint_unsafe = v == "unsafe";
+            o.io_hint_default = v == "default";
         } else if (a == "--threads" && which == "memcoro") {
             o.threads = number<unsigned>(which, a, v);
         } else if (a == "--distribution" && which == "memcoro") {

@@ -29,8 +29,10 @@ using namespace bench;
 /// One io_context thread with its clients: `one` talks to the first server, `four` to the
 /// first four (absent with fewer servers).
 struct io_thread {
-    explicit io_thread(bool unsafe)
-        : ioc(unsafe ? ASIO_CONCURRENCY_HINT_UNSAFE : 1)
+    explicit io_thread(const options& o)
+        : ioc(o.io_hint_unsafe    ? ASIO_CONCURRENCY_HINT_UNSAFE
+              : o.io_hint_default ? ASIO_CONCURRENCY_HINT_DEFAULT
+                                  : 1)
     {
     }
     asio::io_context ioc;
@@ -286,7 +288,7 @@ int main(int argc, char** argv)
 
     std::vector<std::unique_ptr<io_thread>> threads;
     for (unsigned i = 0; i < o.threads; ++i) {
-        auto io = std::make_unique<io_thread>(o.io_hint_unsafe);
+        auto io = std::make_unique<io_thread>(o);
         io->one.emplace(io->ioc.get_executor(), config_for(o, 1));
         if (have_four)
             io->four.emplace(io->ioc.get_executor(), config_for(o, 4));
