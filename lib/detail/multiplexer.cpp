@@ -7,6 +7,9 @@
 namespace memcoro::detail {
 namespace {
 
+/// The line ending a retrieval's reply.
+constexpr std::string_view end_line = "END\r\n";
+
 /// The one key of a single-key get or gets (no touch), or nullptr.
 const std::string* single_get_key(const op_entry& e, bool with_cas) noexcept
 {
@@ -75,7 +78,9 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
         }
         if (staged > 0 && bytes + lines_.size() >= max_bytes)
             break;
-        if (const std::size_t n = mergeable(); n > 1) {
+        // (A merge needs two requests waiting at least.)
+        const std::size_t n = merge_gets_ > 1 && waiting_.size() > 1 ? mergeable() : 1;
+        if (n > 1) {
             // Concurrent single-key gets go out as one "get k1 k2 ...": one request for the
             // server to parse, one END for all of them.
             proto::encode_text_merged(*std::get_if<proto::retrieval>(&e->req), merged_keys_,
@@ -216,19 +221,22 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
         // The VALUE of a request of one key alone on the wire is delivered with its END, so
         // that its sink knows the request succeeds: until the END is read, neither is used.
         bool whole = false;
-        // (A VALUE for another key is delivered at once: it is a desync. The decoder accepts a
-        // VALUE only for a retrieval.)
-        const auto* q = r.type == proto::reply_type::value && written_.front()->group == 1
-                            ? std::get_if<proto::retrieval>(&written_.front()->req)
-                            : nullptr;
-        if (q && q->keys.size() == 1 && q->keys[0] == r.key) {
-            constexpr std::string_view end = "END\r\n";
-            const std::string_view after = in.substr(used + res.consumed);
-            if (after.size() < end.size() && end.starts_with(after)) {
-                hold_ = res.consumed + end.size();
+        if (r.type == proto::reply_type::value && written_.front()->group == 1) {
+            // (The decoder accepts a VALUE only for a retrieval.)
+            const auto& keys = std::get_if<proto::retrieval>(&written_.front()->req)->keys;
+            const char* after = in.data() + used + res.consumed;
+            const std::size_t left = in.size() - used - res.consumed;
+            if (keys.size() == 1 && left >= end_line.size()) {
+                // (A VALUE for another key is a desync, which deliver() reports before
+                // using the value.)
+                whole = std::memcmp(after, end_line.data(), end_line.size()) == 0;
+            } else if (keys.size() == 1 && end_line.starts_with(std::string_view(after, left)) &&
+                       keys[0] == r.key) {
+                // Only part of what may be its END has been read: hold the VALUE. (One for
+                // another key is delivered at once: it is a desync.)
+                hold_ = res.consumed + end_line.size();
                 return used;
             }
-            whole = after.starts_with(end);
         }
         used += res.consumed;
         if ((ec = deliver(r, whole)))
