@@ -1,9 +1,12 @@
 #include <memcoro/error.hpp>
 #include <memcoro/proto/request.hpp>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <concepts>
 #include <cstring>
+#include <type_traits>
 
 namespace memcoro::proto {
 
@@ -91,6 +94,7 @@ public:
     {
     }
     void word(std::string_view w) { out_ += w; }
+    void name(command c) { out_ += command_name(c); }
     void arg(std::string_view w)
     {
         out_ += ' ';
@@ -110,21 +114,31 @@ private:
 };
 
 /// Writes a command line into a buffer on the stack, appended to `out` in one piece: for
-/// lines of at most `line_max` bytes.
+/// lines of at most `line_max` bytes. (The buffer is the caller's, not a member: the writer's
+/// position can then stay in a register while bytes are written.)
 class line_writer {
 public:
     /// The longest line of a single key of at most 250 bytes, or a stats group of at most
     /// 64: a storage command's name, the key, and four numbers of up to 20 digits.
     static constexpr std::size_t line_max = 9 + 1 + max_key_length + 4 * 21 + 2;
 
-    explicit line_writer(std::string& out) noexcept
+    line_writer(std::string& out, char (&buf)[line_max]) noexcept
         : out_(out)
+        , buf_(buf)
+        , p_(buf)
     {
     }
     void word(std::string_view w) noexcept
     {
         std::memcpy(p_, w.data(), w.size());
         p_ += w.size();
+    }
+    /// A command's name, copied as one block of fixed size (the buffer has room for it).
+    void name(command c) noexcept
+    {
+        const auto& n = padded_names[static_cast<std::size_t>(c)];
+        std::memcpy(p_, n.text, sizeof n.text);
+        p_ += n.size;
     }
     void arg(std::string_view w) noexcept
     {
@@ -135,19 +149,38 @@ public:
     void arg(Int v) noexcept
     {
         *p_++ = ' ';
-        p_ = std::to_chars(p_, buf_ + sizeof buf_, v).ptr;
+        // Flags and expiry are 0 in most requests.
+        if (static_cast<std::make_unsigned_t<Int>>(v) < 10)
+            *p_++ = static_cast<char>('0' + v);
+        else
+            p_ = std::to_chars(p_, buf_ + line_max, v).ptr;
     }
-    void finish()
+    [[gnu::always_inline]] void finish()
     {
         *p_++ = '\r';
         *p_++ = '\n';
-        out_.append(buf_, p_);
+        out_.append(buf_, static_cast<std::size_t>(p_ - buf_));
     }
 
 private:
     std::string& out_;
-    char buf_[line_max];
-    char* p_ = buf_;
+    struct padded_name {
+        char text[16];
+        std::size_t size;
+    };
+    static constexpr auto padded_names = [] {
+        std::array<padded_name, static_cast<std::size_t>(command::verbosity) + 1> names{};
+        for (std::size_t c = 0; c < names.size(); ++c) {
+            const std::string_view n = command_name(static_cast<command>(c));
+            std::copy(n.begin(), n.end(), names[c].text);
+            names[c].size = n.size();
+        }
+        return names;
+    }();
+    static_assert(sizeof(padded_name::text) <= line_max);
+
+    char* buf_;
+    char* p_;
 };
 
 /// Every request's line but storage's (whose lines come one per key).
@@ -157,7 +190,7 @@ struct line_encoder {
 
     void operator()(const retrieval& r) const
     {
-        w.word(command_name(r.cmd()));
+        w.name(r.cmd());
         if (r.exptime)
             w.arg(*r.exptime);
         for (std::size_t j = 0, n = r.keys.size(); j < n; ++j)
@@ -174,7 +207,7 @@ struct line_encoder {
     }
     void operator()(const arithmetic& r) const
     {
-        w.word(command_name(r.cmd()));
+        w.name(r.cmd());
         w.arg(r.key);
         w.arg(r.delta);
         w.finish();
@@ -218,7 +251,7 @@ struct line_encoder {
     }
     void line(const storage& r, std::size_t j) const
     {
-        w.word(command_name(r.cmd()));
+        w.name(r.cmd());
         w.arg(r.keys[j]);
         w.arg(r.flags);
         w.arg(r.exptime);
@@ -256,7 +289,8 @@ bool one_short_line(const request& req) noexcept
 void encode_text_line(const storage& req, std::size_t j, std::string& out)
 {
     if (req.keys[j].size() <= max_key_length) {
-        line_writer w(out);
+        char buf[line_writer::line_max];
+        line_writer w(out, buf);
         line_encoder<line_writer>{w}.line(req, j);
     } else {
         string_writer w(out);
@@ -266,6 +300,16 @@ void encode_text_line(const storage& req, std::size_t j, std::string& out)
 
 void encode_text(const request& req, std::string& out)
 {
+    if (const auto* r = std::get_if<retrieval>(&req); r && r->keys.size() == 1 && !r->exptime) {
+        // A get or gets of one key, the most common request by far.
+        if (r->with_cas)
+            out.append("gets ", 5);
+        else
+            out.append("get ", 4);
+        out += r->keys[0];
+        out.append("\r\n", 2);
+        return;
+    }
     if (const auto* s = std::get_if<storage>(&req)) {
         for (std::size_t j = 0, n = s->keys.size(); j < n; ++j) {
             encode_text_line(*s, j, out);
@@ -277,7 +321,8 @@ void encode_text(const request& req, std::string& out)
     // Single-key lines (almost every request) are built on the stack and appended at once;
     // multi-key ones, of any length, piece by piece.
     if (one_short_line(req)) {
-        line_writer w(out);
+        char buf[line_writer::line_max];
+        line_writer w(out, buf);
         std::visit(line_encoder<line_writer>{w}, req);
     } else {
         string_writer w(out);
