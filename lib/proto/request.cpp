@@ -10,10 +10,13 @@
 
 namespace memcoro::proto {
 
-std::error_code check_key(std::string_view key) noexcept
+namespace {
+
+/// check_key's test, without building an error code.
+bool valid_key(std::string_view key) noexcept
 {
     if (key.empty() || key.size() > max_key_length)
-        return errc::invalid_key;
+        return false;
     // Eight bytes at a time (keys are valid almost always): a byte below 0x21 or equal to 0x7f
     // sets the high bit of its lane in `bad` (the exact "has a byte less than n" test; bytes
     // of 0x80 and above are allowed and never flagged). The last eight bytes are read as one
@@ -29,7 +32,7 @@ std::error_code check_key(std::string_view key) noexcept
     std::uint64_t x = ones * 'A';
     if (n < 8) {
         std::memcpy(&x, p, n);
-        return lanes_bad(x) ? std::error_code(errc::invalid_key) : std::error_code{};
+        return !lanes_bad(x);
     }
     std::uint64_t bad = 0;
     for (std::size_t i = 0; i + 8 < n; i += 8) {
@@ -38,18 +41,26 @@ std::error_code check_key(std::string_view key) noexcept
     }
     std::memcpy(&x, p + n - 8, 8);
     bad |= lanes_bad(x);
-    return bad ? std::error_code(errc::invalid_key) : std::error_code{};
+    return !bad;
+}
+
+} // namespace
+
+std::error_code check_key(std::string_view key) noexcept
+{
+    return valid_key(key) ? std::error_code{} : std::error_code(errc::invalid_key);
 }
 
 namespace {
 
 std::error_code check_keys(const string_list& keys) noexcept
 {
-    if (keys.empty())
+    const std::size_t n = keys.size();
+    if (n == 0)
         return errc::invalid_argument;
-    for (std::size_t j = 0, n = keys.size(); j < n; ++j)
-        if (auto ec = check_key(keys[j]))
-            return ec;
+    for (std::size_t j = 0; j < n; ++j)
+        if (!valid_key(keys[j]))
+            return errc::invalid_key;
     return {};
 }
 
