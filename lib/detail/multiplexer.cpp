@@ -21,13 +21,6 @@ const std::string* single_get_key(const op_entry& e, bool with_cas) noexcept
 
 } // namespace
 
-void multiplexer::enqueue(entry_ptr e)
-{
-    e->state = entry_state::waiting;
-    e->kind = proto::expected_reply(e->req);
-    waiting_.push_back(std::move(e));
-}
-
 std::size_t multiplexer::mergeable()
 {
     merged_keys_.clear();
@@ -125,17 +118,6 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
     return staged;
 }
 
-std::span<const write_piece> multiplexer::prepare_write(std::size_t max_bytes)
-{
-    if (!write_in_progress()) {
-        wpieces_.clear();
-        wfirst_ = 0;
-        if (!waiting_.empty())
-            stage(wpieces_, max_bytes);
-    }
-    return std::span<const write_piece>(wpieces_).subspan(wfirst_);
-}
-
 bool multiplexer::commit_write(std::size_t n) noexcept
 {
     // Drop what was sent: whole pieces, then the sent head of a partly sent one.
@@ -149,7 +131,7 @@ bool multiplexer::commit_write(std::size_t n) noexcept
     return true;
 }
 
-std::span<char> multiplexer::prepare_read()
+std::span<char> multiplexer::prepare_read_slow()
 {
     if (rbegin_ == rend_) {
         rbegin_ = rend_ = 0;
@@ -179,7 +161,11 @@ void multiplexer::commit_read(std::size_t n, std::error_code& ec, std::vector<en
                               clock::time_point now)
 {
     rend_ += std::min(n, rbuf_.size() - rend_);
-    rbegin_ += feed(std::string_view(rbuf_.data() + rbegin_, rend_ - rbegin_), ec, answered, now);
+    answered_ = &answered;
+    now_ = now;
+    rbegin_ += feed(std::string_view(rbuf_.data() + rbegin_, rend_ - rbegin_), ec);
+    answered_ = nullptr;
+    now_ = {};
     if (rbegin_ == rend_)
         rbegin_ = rend_ = 0;
 }
