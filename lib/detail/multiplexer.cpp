@@ -2,6 +2,7 @@
 #include <memcoro/error.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace memcoro::detail {
@@ -9,6 +10,23 @@ namespace {
 
 /// The line ending a retrieval's reply.
 constexpr std::string_view end_line = "END\r\n";
+
+/// Is the VALUE's key this request key? Keys of 8 to 16 bytes (most) are compared as two
+/// overlapping words, without a call to memcmp.
+bool same_key(const std::string& key, std::string_view got) noexcept
+{
+    const std::size_t n = key.size();
+    if (n != got.size())
+        return false;
+    if (n < 8 || n > 16)
+        return std::memcmp(key.data(), got.data(), n) == 0;
+    std::uint64_t a, b, c, d;
+    std::memcpy(&a, key.data(), 8);
+    std::memcpy(&b, key.data() + n - 8, 8);
+    std::memcpy(&c, got.data(), 8);
+    std::memcpy(&d, got.data() + n - 8, 8);
+    return ((a ^ c) | (b ^ d)) == 0;
+}
 
 /// The one key of a single-key get or gets (no touch), or nullptr.
 const std::string* single_get_key(const op_entry& e, bool with_cas) noexcept
@@ -217,7 +235,7 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
                 // using the value.)
                 whole = std::memcmp(after, end_line.data(), end_line.size()) == 0;
             } else if (keys.size() == 1 && end_line.starts_with(std::string_view(after, left)) &&
-                       keys[0] == r.key) {
+                       same_key(keys[0], r.key)) {
                 // Only part of what may be its END has been read: hold the VALUE. (One for
                 // another key is delivered at once: it is a desync.)
                 hold_ = res.consumed + end_line.size();
@@ -241,7 +259,7 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
         // Hits come in request order: the next group member (from the cursor) with this key.
         std::size_t j = head.key_cursor;
         for (; j < n; ++j)
-            if (std::get_if<proto::retrieval>(&written_[j]->req)->keys[0] == r.key)
+            if (same_key(std::get_if<proto::retrieval>(&written_[j]->req)->keys[0], r.key))
                 break;
         if (j == n)
             return errc::protocol_desync;
@@ -285,7 +303,7 @@ std::error_code multiplexer::deliver(const proto::reply& r, bool whole)
         const std::size_t n = keys.size();
         std::size_t j = e.key_cursor;
         for (; j < n; ++j)
-            if (keys[j] == r.key)
+            if (same_key(keys[j], r.key))
                 break;
         if (j == n)
             return errc::protocol_desync;
@@ -316,7 +334,11 @@ std::error_code multiplexer::deliver(const proto::reply& r, bool whole)
     entry_ptr done = std::move(written_.front());
     written_.pop_front();
     // A batch reports each key's error to its sink; the request itself was carried out.
-    answer(std::move(done), expected == 1 ? error_for(r.type) : std::error_code{});
+    // (error_for is called for an error line only: most replies are none.)
+    const bool failed = expected == 1 && (r.type == proto::reply_type::error ||
+                                          r.type == proto::reply_type::client_error ||
+                                          r.type == proto::reply_type::server_error);
+    answer(std::move(done), failed ? error_for(r.type) : std::error_code{});
     return {};
 }
 
