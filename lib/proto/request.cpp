@@ -299,6 +299,47 @@ bool one_short_line(const request& req) noexcept
 
 } // namespace
 
+namespace {
+
+/// Writes a retrieval line of many keys (`key_at(j)` for j < n) through a buffer on the
+/// stack, appended to `out` whenever the next key might not fit: a few appends per line
+/// rather than two per key.
+template <class KeyAt>
+void write_keys_line(const retrieval& head, std::size_t n, KeyAt key_at, std::string& out)
+{
+    char buf[1024];
+    char* p = buf;
+    char* const end = buf + sizeof buf;
+    const std::string_view name = command_name(head.cmd());
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    if (head.exptime) {
+        *p++ = ' ';
+        p = std::to_chars(p, end, *head.exptime).ptr;
+    }
+    for (std::size_t j = 0; j < n; ++j) {
+        const std::string& k = key_at(j);
+        // Room for " key" and the line's end.
+        if (static_cast<std::size_t>(end - p) < k.size() + 3) {
+            out.append(buf, static_cast<std::size_t>(p - buf));
+            p = buf;
+            if (k.size() + 3 > sizeof buf) { // (longer than any valid key)
+                out += ' ';
+                out += k;
+                continue;
+            }
+        }
+        *p++ = ' ';
+        std::memcpy(p, k.data(), k.size());
+        p += k.size();
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    out.append(buf, static_cast<std::size_t>(p - buf));
+}
+
+} // namespace
+
 void encode_text_line(const storage& req, std::size_t j, std::string& out)
 {
     if (req.keys[j].size() <= max_key_length) {
@@ -313,15 +354,23 @@ void encode_text_line(const storage& req, std::size_t j, std::string& out)
 
 void encode_text(const request& req, std::string& out)
 {
-    if (const auto* r = std::get_if<retrieval>(&req); r && r->keys.size() == 1 && !r->exptime) {
-        // A get or gets of one key, the most common request by far.
-        if (r->with_cas)
-            out.append("gets ", 5);
-        else
-            out.append("get ", 4);
-        out += r->keys[0];
-        out.append("\r\n", 2);
-        return;
+    if (const auto* r = std::get_if<retrieval>(&req)) {
+        if (r->keys.size() == 1 && !r->exptime) {
+            // A get or gets of one key, the most common request by far.
+            if (r->with_cas)
+                out.append("gets ", 5);
+            else
+                out.append("get ", 4);
+            out += r->keys[0];
+            out.append("\r\n", 2);
+            return;
+        }
+        if (r->keys.size() > 1) {
+            const string_list& keys = r->keys;
+            write_keys_line(
+                *r, keys.size(), [&](std::size_t j) -> const std::string& { return keys[j]; }, out);
+            return;
+        }
     }
     if (const auto* s = std::get_if<storage>(&req)) {
         for (std::size_t j = 0, n = s->keys.size(); j < n; ++j) {
@@ -346,13 +395,8 @@ void encode_text(const request& req, std::string& out)
 void encode_text_merged(const retrieval& head, std::span<const std::string* const> keys,
                         std::string& out)
 {
-    string_writer w(out);
-    w.word(command_name(head.cmd()));
-    if (head.exptime)
-        w.arg(*head.exptime);
-    for (const std::string* k : keys)
-        w.arg(*k);
-    w.finish();
+    write_keys_line(
+        head, keys.size(), [&](std::size_t j) -> const std::string& { return *keys[j]; }, out);
 }
 
 } // namespace memcoro::proto
