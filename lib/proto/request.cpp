@@ -162,11 +162,19 @@ public:
     void arg(Int v) noexcept
     {
         *p_++ = ' ';
-        // Flags and expiry are 0 in most requests.
-        if (static_cast<std::make_unsigned_t<Int>>(v) < 10)
-            *p_++ = static_cast<char>('0' + v);
-        else
+        // Flags and expiry are 0 in most requests, value sizes mostly below 1000: such
+        // numbers are written digit by digit, the others by to_chars.
+        const auto u = static_cast<std::make_unsigned_t<Int>>(v);
+        if (u < 10) {
+            *p_++ = static_cast<char>('0' + u);
+        } else if (u < 1000) {
+            if (u >= 100)
+                *p_++ = static_cast<char>('0' + u / 100);
+            *p_++ = static_cast<char>('0' + u / 10 % 10);
+            *p_++ = static_cast<char>('0' + u % 10);
+        } else {
             p_ = std::to_chars(p_, buf_ + line_max, v).ptr;
+        }
     }
     [[gnu::always_inline]] void finish()
     {
@@ -262,7 +270,7 @@ struct line_encoder {
         for (std::size_t j = 0, n = r.keys.size(); j < n; ++j)
             line(r, j);
     }
-    void line(const storage& r, std::size_t j) const
+    [[gnu::always_inline]] void line(const storage& r, std::size_t j) const
     {
         w.name(r.cmd());
         w.arg(r.keys[j]);
