@@ -199,7 +199,7 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec,
     return used;
 }
 
-void multiplexer::answer(entry_ptr e, std::error_code ec)
+[[gnu::always_inline]] inline void multiplexer::answer(entry_ptr e, std::error_code ec)
 {
     e->state = entry_state::done;
     e->finished = now_;
@@ -289,7 +289,8 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
     return {};
 }
 
-std::error_code multiplexer::deliver(const proto::reply& r, bool whole)
+[[gnu::always_inline]] inline std::error_code multiplexer::deliver(const proto::reply& r,
+                                                                   bool whole)
 {
     if (written_.front()->group > 1)
         return deliver_merged(r);

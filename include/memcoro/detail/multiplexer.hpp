@@ -144,11 +144,14 @@ public:
 
 private:
     std::span<char> prepare_read_slow();
+    // deliver and answer are inline (defined in multiplexer.cpp only, where they are used):
+    // feed() runs them for every reply, without a call.
+
     /// `whole`: a single key's VALUE whose END is next in the input.
-    std::error_code deliver(const proto::reply& r, bool whole = false);
+    inline std::error_code deliver(const proto::reply& r, bool whole = false);
     std::error_code deliver_merged(const proto::reply& r);
     /// A request's reply is complete: settle it and complete it now or hand it to answered_.
-    void answer(entry_ptr e, std::error_code ec);
+    inline void answer(entry_ptr e, std::error_code ec);
     /// How many waiting entries from the front can go out merged with the first; their keys
     /// are left in merged_keys_.
     std::size_t mergeable();
