@@ -14,16 +14,6 @@ stall_verdict stall_policy(clock::time_point oldest_deadline, clock::time_point 
     return {false, silent_until};
 }
 
-clock::time_point connection_core::submit(entry_ptr e, clock::time_point now)
-{
-    e->started = now;
-    if (opts_.op_timeout.count() > 0)
-        e->deadline = now + opts_.op_timeout;
-    const auto deadline = e->deadline;
-    mux_.enqueue(std::move(e));
-    return deadline;
-}
-
 void connection_core::connect_failed(std::error_code ec, std::error_code cause)
 {
     if (phase_ == phase::connecting)
@@ -69,24 +59,6 @@ void connection_core::drop_all() noexcept
 {
     phase_ = phase::closed;
     mux_.drop_all();
-}
-
-std::span<const write_piece> connection_core::next_write()
-{
-    if (phase_ != phase::connected || write_blocked_ || held_)
-        return {};
-    return mux_.prepare_write(opts_.max_write_bytes);
-}
-
-std::error_code connection_core::read(std::size_t n, clock::time_point now,
-                                      std::vector<entry_ptr>& answered)
-{
-    std::error_code ec;
-    const std::size_t before = answered.size();
-    mux_.commit_read(n, ec, answered, now);
-    if (answered.size() > before)
-        last_progress_ = now; // a reply was completed (bytes alone are not progress)
-    return ec;
 }
 
 clock::time_point connection_core::watch(clock::time_point now, bool& stalled)

@@ -2,10 +2,31 @@
 #include <memcoro/error.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace memcoro::detail {
 namespace {
+
+/// The line ending a retrieval's reply.
+constexpr std::string_view end_line = "END\r\n";
+
+/// Is the VALUE's key this request key? Keys of 8 to 16 bytes (most) are compared as two
+/// overlapping words, without a call to memcmp.
+bool same_key(const std::string& key, std::string_view got) noexcept
+{
+    const std::size_t n = key.size();
+    if (n != got.size())
+        return false;
+    if (n < 8 || n > 16)
+        return std::memcmp(key.data(), got.data(), n) == 0;
+    std::uint64_t a, b, c, d;
+    std::memcpy(&a, key.data(), 8);
+    std::memcpy(&b, key.data() + n - 8, 8);
+    std::memcpy(&c, got.data(), 8);
+    std::memcpy(&d, got.data() + n - 8, 8);
+    return ((a ^ c) | (b ^ d)) == 0;
+}
 
 /// The one key of a single-key get or gets (no touch), or nullptr.
 const std::string* single_get_key(const op_entry& e, bool with_cas) noexcept
@@ -17,13 +38,6 @@ const std::string* single_get_key(const op_entry& e, bool with_cas) noexcept
 }
 
 } // namespace
-
-void multiplexer::enqueue(entry_ptr e)
-{
-    e->state = entry_state::waiting;
-    e->kind = proto::expected_reply(e->req);
-    waiting_.push_back(std::move(e));
-}
 
 std::size_t multiplexer::mergeable()
 {
@@ -75,7 +89,9 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
         }
         if (staged > 0 && bytes + lines_.size() >= max_bytes)
             break;
-        if (const std::size_t n = mergeable(); n > 1) {
+        // (A merge needs two requests waiting at least.)
+        const std::size_t n = merge_gets_ > 1 && waiting_.size() > 1 ? mergeable() : 1;
+        if (n > 1) {
             // Concurrent single-key gets go out as one "get k1 k2 ...": one request for the
             // server to parse, one END for all of them.
             proto::encode_text_merged(*std::get_if<proto::retrieval>(&e->req), merged_keys_,
@@ -120,17 +136,6 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
     return staged;
 }
 
-std::span<const write_piece> multiplexer::prepare_write(std::size_t max_bytes)
-{
-    if (!write_in_progress()) {
-        wpieces_.clear();
-        wfirst_ = 0;
-        if (!waiting_.empty())
-            stage(wpieces_, max_bytes);
-    }
-    return std::span<const write_piece>(wpieces_).subspan(wfirst_);
-}
-
 bool multiplexer::commit_write(std::size_t n) noexcept
 {
     // Drop what was sent: whole pieces, then the sent head of a partly sent one.
@@ -144,7 +149,7 @@ bool multiplexer::commit_write(std::size_t n) noexcept
     return true;
 }
 
-std::span<char> multiplexer::prepare_read()
+std::span<char> multiplexer::prepare_read_slow()
 {
     if (rbegin_ == rend_) {
         rbegin_ = rend_ = 0;
@@ -174,7 +179,11 @@ void multiplexer::commit_read(std::size_t n, std::error_code& ec, std::vector<en
                               clock::time_point now)
 {
     rend_ += std::min(n, rbuf_.size() - rend_);
-    rbegin_ += feed(std::string_view(rbuf_.data() + rbegin_, rend_ - rbegin_), ec, answered, now);
+    answered_ = &answered;
+    now_ = now;
+    rbegin_ += feed(std::string_view(rbuf_.data() + rbegin_, rend_ - rbegin_), ec);
+    answered_ = nullptr;
+    now_ = {};
     if (rbegin_ == rend_)
         rbegin_ = rend_ = 0;
 }
@@ -190,7 +199,7 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec,
     return used;
 }
 
-void multiplexer::answer(entry_ptr e, std::error_code ec)
+[[gnu::always_inline]] inline void multiplexer::answer(entry_ptr e, std::error_code ec)
 {
     e->state = entry_state::done;
     e->finished = now_;
@@ -216,19 +225,22 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
         // The VALUE of a request of one key alone on the wire is delivered with its END, so
         // that its sink knows the request succeeds: until the END is read, neither is used.
         bool whole = false;
-        // (A VALUE for another key is delivered at once: it is a desync. The decoder accepts a
-        // VALUE only for a retrieval.)
-        const auto* q = r.type == proto::reply_type::value && written_.front()->group == 1
-                            ? std::get_if<proto::retrieval>(&written_.front()->req)
-                            : nullptr;
-        if (q && q->keys.size() == 1 && q->keys[0] == r.key) {
-            constexpr std::string_view end = "END\r\n";
-            const std::string_view after = in.substr(used + res.consumed);
-            if (after.size() < end.size() && end.starts_with(after)) {
-                hold_ = res.consumed + end.size();
+        if (r.type == proto::reply_type::value && written_.front()->group == 1) {
+            // (The decoder accepts a VALUE only for a retrieval.)
+            const auto& keys = std::get_if<proto::retrieval>(&written_.front()->req)->keys;
+            const char* after = in.data() + used + res.consumed;
+            const std::size_t left = in.size() - used - res.consumed;
+            if (keys.size() == 1 && left >= end_line.size()) {
+                // (A VALUE for another key is a desync, which deliver() reports before
+                // using the value.)
+                whole = std::memcmp(after, end_line.data(), end_line.size()) == 0;
+            } else if (keys.size() == 1 && end_line.starts_with(std::string_view(after, left)) &&
+                       same_key(keys[0], r.key)) {
+                // Only part of what may be its END has been read: hold the VALUE. (One for
+                // another key is delivered at once: it is a desync.)
+                hold_ = res.consumed + end_line.size();
                 return used;
             }
-            whole = after.starts_with(end);
         }
         used += res.consumed;
         if ((ec = deliver(r, whole)))
@@ -247,7 +259,7 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
         // Hits come in request order: the next group member (from the cursor) with this key.
         std::size_t j = head.key_cursor;
         for (; j < n; ++j)
-            if (std::get_if<proto::retrieval>(&written_[j]->req)->keys[0] == r.key)
+            if (same_key(std::get_if<proto::retrieval>(&written_[j]->req)->keys[0], r.key))
                 break;
         if (j == n)
             return errc::protocol_desync;
@@ -277,7 +289,8 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
     return {};
 }
 
-std::error_code multiplexer::deliver(const proto::reply& r, bool whole)
+[[gnu::always_inline]] inline std::error_code multiplexer::deliver(const proto::reply& r,
+                                                                   bool whole)
 {
     if (written_.front()->group > 1)
         return deliver_merged(r);
@@ -291,7 +304,7 @@ std::error_code multiplexer::deliver(const proto::reply& r, bool whole)
         const std::size_t n = keys.size();
         std::size_t j = e.key_cursor;
         for (; j < n; ++j)
-            if (keys[j] == r.key)
+            if (same_key(keys[j], r.key))
                 break;
         if (j == n)
             return errc::protocol_desync;
@@ -322,7 +335,11 @@ std::error_code multiplexer::deliver(const proto::reply& r, bool whole)
     entry_ptr done = std::move(written_.front());
     written_.pop_front();
     // A batch reports each key's error to its sink; the request itself was carried out.
-    answer(std::move(done), expected == 1 ? error_for(r.type) : std::error_code{});
+    // (error_for is called for an error line only: most replies are none.)
+    const bool failed = expected == 1 && (r.type == proto::reply_type::error ||
+                                          r.type == proto::reply_type::client_error ||
+                                          r.type == proto::reply_type::server_error);
+    answer(std::move(done), failed ? error_for(r.type) : std::error_code{});
     return {};
 }
 

@@ -61,6 +61,19 @@ void place_keys(response& r, const std::vector<std::string>& keys, get_multi_res
     }
 }
 
+const std::size_t inline_capacity = std::string().capacity();
+
+/// Gives `to` the bytes of `from`, neither losing its memory: bytes that fit in a string's
+/// inline buffer are copied (cheaper than exchanging two inline buffers), others change
+/// strings with their buffer.
+void take_bytes(std::string& to, std::string& from)
+{
+    if (from.size() <= inline_capacity)
+        to = from;
+    else
+        to.swap(from);
+}
+
 } // namespace
 
 void deliver_into(response& r, const proto::string_list& keys, get_multi_result& out)
@@ -73,8 +86,14 @@ void deliver_into(response& r, const proto::string_list& keys, get_multi_result&
         hits.pop_back();
     }
     hits.resize(n);
-    for (std::size_t i = 0; i < n; ++i)
-        swap(hits[i], r.items[i]);
+    for (std::size_t i = 0; i < n; ++i) {
+        item& mine = hits[i];
+        item& hit = r.items[i];
+        take_bytes(mine.key, hit.key);
+        take_bytes(mine.value, hit.value);
+        mine.flags = hit.flags;
+        mine.cas = hit.cas;
+    }
     give_items(std::move(r.items));
     place_keys(r, keys.owned(), out, true);
 }

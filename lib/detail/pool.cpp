@@ -239,6 +239,17 @@ struct request_clearer {
     bool operator()(proto::version&) const noexcept { return true; }
 };
 
+/// request_clearer on any request: the common ones without a visit.
+bool clear_request(thread_cache& tc, proto::request& r) noexcept
+{
+    const request_clearer clearer{tc};
+    if (auto* q = std::get_if<proto::retrieval>(&r))
+        return clearer(*q);
+    if (auto* s = std::get_if<proto::storage>(&r))
+        return clearer(*s);
+    return std::visit(clearer, r);
+}
+
 /// A request holding its alternative `index`, default-constructed.
 template <std::size_t... I>
 proto::request make_alternative(std::size_t index, std::index_sequence<I...>)
@@ -265,7 +276,7 @@ void request_recycler::operator()(proto::request* r) const noexcept
         return;
     }
     auto& list = tc->requests[r->index()];
-    if (list.size() >= max_cached_requests || !std::visit(request_clearer{*tc}, *r)) {
+    if (list.size() >= max_cached_requests || !clear_request(*tc, *r)) {
         delete r;
         return;
     }
@@ -276,7 +287,7 @@ void request_recycler::operator()(proto::request* r) const noexcept
     }
 }
 
-void add_key(std::vector<std::string>& keys, std::string_view key)
+void add_long_key(std::vector<std::string>& keys, std::string_view key)
 {
     if (key.size() > inline_capacity) {
         if (thread_cache* tc = cache(); tc && !tc->spare_keys.empty()) {

@@ -1,16 +1,22 @@
 #include <memcoro/error.hpp>
 #include <memcoro/proto/request.hpp>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <concepts>
 #include <cstring>
+#include <type_traits>
 
 namespace memcoro::proto {
 
-std::error_code check_key(std::string_view key) noexcept
+namespace {
+
+/// check_key's test, without building an error code.
+bool valid_key(std::string_view key) noexcept
 {
     if (key.empty() || key.size() > max_key_length)
-        return errc::invalid_key;
+        return false;
     // Eight bytes at a time (keys are valid almost always): a byte below 0x21 or equal to 0x7f
     // sets the high bit of its lane in `bad` (the exact "has a byte less than n" test; bytes
     // of 0x80 and above are allowed and never flagged). The last eight bytes are read as one
@@ -26,27 +32,37 @@ std::error_code check_key(std::string_view key) noexcept
     std::uint64_t x = ones * 'A';
     if (n < 8) {
         std::memcpy(&x, p, n);
-        return lanes_bad(x) ? std::error_code(errc::invalid_key) : std::error_code{};
+        return !lanes_bad(x);
     }
-    std::uint64_t bad = 0;
-    for (std::size_t i = 0; i + 8 < n; i += 8) {
+    // The first and the last eight bytes (all of a key of up to 16), then the ones between.
+    std::uint64_t last = 0;
+    std::memcpy(&x, p, 8);
+    std::memcpy(&last, p + n - 8, 8);
+    std::uint64_t bad = lanes_bad(x) | lanes_bad(last);
+    for (std::size_t i = 8; i + 8 < n; i += 8) {
         std::memcpy(&x, p + i, 8);
         bad |= lanes_bad(x);
     }
-    std::memcpy(&x, p + n - 8, 8);
-    bad |= lanes_bad(x);
-    return bad ? std::error_code(errc::invalid_key) : std::error_code{};
+    return !bad;
+}
+
+} // namespace
+
+std::error_code check_key(std::string_view key) noexcept
+{
+    return valid_key(key) ? std::error_code{} : std::error_code(errc::invalid_key);
 }
 
 namespace {
 
 std::error_code check_keys(const string_list& keys) noexcept
 {
-    if (keys.empty())
+    const std::size_t n = keys.size();
+    if (n == 0)
         return errc::invalid_argument;
-    for (std::size_t j = 0, n = keys.size(); j < n; ++j)
-        if (auto ec = check_key(keys[j]))
-            return ec;
+    for (std::size_t j = 0; j < n; ++j)
+        if (!valid_key(keys[j]))
+            return errc::invalid_key;
     return {};
 }
 
@@ -91,6 +107,7 @@ public:
     {
     }
     void word(std::string_view w) { out_ += w; }
+    void name(command c) { out_ += command_name(c); }
     void arg(std::string_view w)
     {
         out_ += ' ';
@@ -110,21 +127,31 @@ private:
 };
 
 /// Writes a command line into a buffer on the stack, appended to `out` in one piece: for
-/// lines of at most `line_max` bytes.
+/// lines of at most `line_max` bytes. (The buffer is the caller's, not a member: the writer's
+/// position can then stay in a register while bytes are written.)
 class line_writer {
 public:
     /// The longest line of a single key of at most 250 bytes, or a stats group of at most
     /// 64: a storage command's name, the key, and four numbers of up to 20 digits.
     static constexpr std::size_t line_max = 9 + 1 + max_key_length + 4 * 21 + 2;
 
-    explicit line_writer(std::string& out) noexcept
+    line_writer(std::string& out, char (&buf)[line_max]) noexcept
         : out_(out)
+        , buf_(buf)
+        , p_(buf)
     {
     }
     void word(std::string_view w) noexcept
     {
         std::memcpy(p_, w.data(), w.size());
         p_ += w.size();
+    }
+    /// A command's name, copied as one block of fixed size (the buffer has room for it).
+    void name(command c) noexcept
+    {
+        const auto& n = padded_names[static_cast<std::size_t>(c)];
+        std::memcpy(p_, n.text, sizeof n.text);
+        p_ += n.size;
     }
     void arg(std::string_view w) noexcept
     {
@@ -135,19 +162,46 @@ public:
     void arg(Int v) noexcept
     {
         *p_++ = ' ';
-        p_ = std::to_chars(p_, buf_ + sizeof buf_, v).ptr;
+        // Flags and expiry are 0 in most requests, value sizes mostly below 1000: such
+        // numbers are written digit by digit, the others by to_chars.
+        const auto u = static_cast<std::make_unsigned_t<Int>>(v);
+        if (u < 10) {
+            *p_++ = static_cast<char>('0' + u);
+        } else if (u < 1000) {
+            if (u >= 100)
+                *p_++ = static_cast<char>('0' + u / 100);
+            *p_++ = static_cast<char>('0' + u / 10 % 10);
+            *p_++ = static_cast<char>('0' + u % 10);
+        } else {
+            p_ = std::to_chars(p_, buf_ + line_max, v).ptr;
+        }
     }
-    void finish()
+    [[gnu::always_inline]] void finish()
     {
         *p_++ = '\r';
         *p_++ = '\n';
-        out_.append(buf_, p_);
+        out_.append(buf_, static_cast<std::size_t>(p_ - buf_));
     }
 
 private:
     std::string& out_;
-    char buf_[line_max];
-    char* p_ = buf_;
+    struct padded_name {
+        char text[16];
+        std::size_t size;
+    };
+    static constexpr auto padded_names = [] {
+        std::array<padded_name, static_cast<std::size_t>(command::verbosity) + 1> names{};
+        for (std::size_t c = 0; c < names.size(); ++c) {
+            const std::string_view n = command_name(static_cast<command>(c));
+            std::copy(n.begin(), n.end(), names[c].text);
+            names[c].size = n.size();
+        }
+        return names;
+    }();
+    static_assert(sizeof(padded_name::text) <= line_max);
+
+    char* buf_;
+    char* p_;
 };
 
 /// Every request's line but storage's (whose lines come one per key).
@@ -157,7 +211,7 @@ struct line_encoder {
 
     void operator()(const retrieval& r) const
     {
-        w.word(command_name(r.cmd()));
+        w.name(r.cmd());
         if (r.exptime)
             w.arg(*r.exptime);
         for (std::size_t j = 0, n = r.keys.size(); j < n; ++j)
@@ -174,7 +228,7 @@ struct line_encoder {
     }
     void operator()(const arithmetic& r) const
     {
-        w.word(command_name(r.cmd()));
+        w.name(r.cmd());
         w.arg(r.key);
         w.arg(r.delta);
         w.finish();
@@ -216,9 +270,9 @@ struct line_encoder {
         for (std::size_t j = 0, n = r.keys.size(); j < n; ++j)
             line(r, j);
     }
-    void line(const storage& r, std::size_t j) const
+    [[gnu::always_inline]] void line(const storage& r, std::size_t j) const
     {
-        w.word(command_name(r.cmd()));
+        w.name(r.cmd());
         w.arg(r.keys[j]);
         w.arg(r.flags);
         w.arg(r.exptime);
@@ -253,10 +307,52 @@ bool one_short_line(const request& req) noexcept
 
 } // namespace
 
+namespace {
+
+/// Writes a retrieval line of many keys (`key_at(j)` for j < n) through a buffer on the
+/// stack, appended to `out` whenever the next key might not fit: a few appends per line
+/// rather than two per key.
+template <class KeyAt>
+void write_keys_line(const retrieval& head, std::size_t n, KeyAt key_at, std::string& out)
+{
+    char buf[1024];
+    char* p = buf;
+    char* const end = buf + sizeof buf;
+    const std::string_view name = command_name(head.cmd());
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    if (head.exptime) {
+        *p++ = ' ';
+        p = std::to_chars(p, end, *head.exptime).ptr;
+    }
+    for (std::size_t j = 0; j < n; ++j) {
+        const std::string& k = key_at(j);
+        // Room for " key" and the line's end.
+        if (static_cast<std::size_t>(end - p) < k.size() + 3) {
+            out.append(buf, static_cast<std::size_t>(p - buf));
+            p = buf;
+            if (k.size() + 3 > sizeof buf) { // (longer than any valid key)
+                out += ' ';
+                out += k;
+                continue;
+            }
+        }
+        *p++ = ' ';
+        std::memcpy(p, k.data(), k.size());
+        p += k.size();
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    out.append(buf, static_cast<std::size_t>(p - buf));
+}
+
+} // namespace
+
 void encode_text_line(const storage& req, std::size_t j, std::string& out)
 {
     if (req.keys[j].size() <= max_key_length) {
-        line_writer w(out);
+        char buf[line_writer::line_max];
+        line_writer w(out, buf);
         line_encoder<line_writer>{w}.line(req, j);
     } else {
         string_writer w(out);
@@ -266,6 +362,24 @@ void encode_text_line(const storage& req, std::size_t j, std::string& out)
 
 void encode_text(const request& req, std::string& out)
 {
+    if (const auto* r = std::get_if<retrieval>(&req)) {
+        if (r->keys.size() == 1 && !r->exptime) {
+            // A get or gets of one key, the most common request by far.
+            if (r->with_cas)
+                out.append("gets ", 5);
+            else
+                out.append("get ", 4);
+            out += r->keys[0];
+            out.append("\r\n", 2);
+            return;
+        }
+        if (r->keys.size() > 1) {
+            const string_list& keys = r->keys;
+            write_keys_line(
+                *r, keys.size(), [&](std::size_t j) -> const std::string& { return keys[j]; }, out);
+            return;
+        }
+    }
     if (const auto* s = std::get_if<storage>(&req)) {
         for (std::size_t j = 0, n = s->keys.size(); j < n; ++j) {
             encode_text_line(*s, j, out);
@@ -277,7 +391,8 @@ void encode_text(const request& req, std::string& out)
     // Single-key lines (almost every request) are built on the stack and appended at once;
     // multi-key ones, of any length, piece by piece.
     if (one_short_line(req)) {
-        line_writer w(out);
+        char buf[line_writer::line_max];
+        line_writer w(out, buf);
         std::visit(line_encoder<line_writer>{w}, req);
     } else {
         string_writer w(out);
@@ -288,13 +403,8 @@ void encode_text(const request& req, std::string& out)
 void encode_text_merged(const retrieval& head, std::span<const std::string* const> keys,
                         std::string& out)
 {
-    string_writer w(out);
-    w.word(command_name(head.cmd()));
-    if (head.exptime)
-        w.arg(*head.exptime);
-    for (const std::string* k : keys)
-        w.arg(*k);
-    w.finish();
+    write_keys_line(
+        head, keys.size(), [&](std::size_t j) -> const std::string& { return *keys[j]; }, out);
 }
 
 } // namespace memcoro::proto

@@ -69,7 +69,15 @@ public:
 
     /// Queues a request at `now`; returns its deadline (now + op_timeout, or time_point::max()
     /// when there is no timeout). Not after close().
-    clock::time_point submit(entry_ptr e, clock::time_point now);
+    clock::time_point submit(entry_ptr e, clock::time_point now)
+    {
+        e->started = now;
+        if (opts_.op_timeout.count() > 0)
+            e->deadline = now + opts_.op_timeout;
+        const auto deadline = e->deadline;
+        mux_.enqueue(std::move(e));
+        return deadline;
+    }
     /// Any request waiting or on the wire?
     bool has_work() const noexcept { return !mux_.empty(); }
 
@@ -106,7 +114,12 @@ public:
     /// The bytes to send now: the rest of the write in progress, or the waiting requests staged.
     /// Empty when there is nothing to send or the writer may not send: no session, waiting on
     /// the transport, or held (see hold_writes).
-    std::span<const write_piece> next_write();
+    std::span<const write_piece> next_write()
+    {
+        if (phase_ != phase::connected || write_blocked_ || held_)
+            return {};
+        return mux_.prepare_write(opts_.max_write_bytes);
+    }
     /// The transport took `n` bytes.
     void wrote(std::size_t n) noexcept { mux_.commit_write(n); }
     /// The transport could not take more: the writer waits for it (next_write gives nothing).
@@ -133,7 +146,15 @@ public:
     std::span<char> read_buffer() { return mux_.prepare_read(); }
     /// `n` bytes were read at `now`: the replies they complete are settled into `answered`, in
     /// order. A protocol error or desync is returned (the session must end).
-    std::error_code read(std::size_t n, clock::time_point now, std::vector<entry_ptr>& answered);
+    std::error_code read(std::size_t n, clock::time_point now, std::vector<entry_ptr>& answered)
+    {
+        std::error_code ec;
+        const std::size_t before = answered.size();
+        mux_.commit_read(n, ec, answered, now);
+        if (answered.size() > before)
+            last_progress_ = now; // a reply was completed (bytes alone are not progress)
+        return ec;
+    }
 
     // The watchdog.
 

@@ -37,7 +37,12 @@ public:
     }
 
     /// Queues a request (state waiting).
-    void enqueue(entry_ptr e);
+    void enqueue(entry_ptr e)
+    {
+        e->state = entry_state::waiting;
+        e->kind = proto::expected_reply(e->req);
+        waiting_.push_back(std::move(e));
+    }
 
     /// Are there requests waiting to be written?
     bool has_waiting() const noexcept { return !waiting_.empty(); }
@@ -69,7 +74,17 @@ public:
     /// The rest of the write in progress; when none is, the waiting requests are staged first
     /// (up to about `max_bytes`, see stage). Empty: nothing to send. Valid until the next
     /// commit_write, stage or fail_written.
-    std::span<const write_piece> prepare_write(std::size_t max_bytes);
+    std::span<const write_piece> prepare_write(std::size_t max_bytes)
+    {
+        if (!write_in_progress()) {
+            wpieces_.clear();
+            wfirst_ = 0;
+            if (waiting_.empty())
+                return {};
+            stage(wpieces_, max_bytes);
+        }
+        return std::span<const write_piece>(wpieces_).subspan(wfirst_);
+    }
     /// `n` bytes of prepare_write()'s pieces were sent. True when the write is complete.
     bool commit_write(std::size_t n) noexcept;
     /// A staged write is not yet fully sent.
@@ -78,7 +93,16 @@ public:
     /// Where the next bytes read go: the unparsed bytes are moved to the front first, and the
     /// buffer grows only as far as the reply being parsed has announced (see pending_size,
     /// bounded by the decoder's limits). Valid until the next call or commit_read.
-    std::span<char> prepare_read();
+    std::span<char> prepare_read()
+    {
+        // Usually every byte read has been parsed and the buffer has its usual size.
+        if (rbegin_ == rend_ && rbuf_.size() == initial_read_buffer &&
+            pending_size() <= initial_read_buffer) {
+            rbegin_ = rend_ = 0;
+            return {rbuf_.data(), rbuf_.size()};
+        }
+        return prepare_read_slow();
+    }
     /// `n` bytes were read into prepare_read()'s span at `now`: parses them as feed() does,
     /// settling the answered requests into `answered`. `ec`: a protocol error or desync.
     void commit_read(std::size_t n, std::error_code& ec, std::vector<entry_ptr>& answered,
@@ -119,11 +143,15 @@ public:
     }
 
 private:
+    std::span<char> prepare_read_slow();
+    // deliver and answer are inline (defined in multiplexer.cpp only, where they are used):
+    // feed() runs them for every reply, without a call.
+
     /// `whole`: a single key's VALUE whose END is next in the input.
-    std::error_code deliver(const proto::reply& r, bool whole = false);
+    inline std::error_code deliver(const proto::reply& r, bool whole = false);
     std::error_code deliver_merged(const proto::reply& r);
     /// A request's reply is complete: settle it and complete it now or hand it to answered_.
-    void answer(entry_ptr e, std::error_code ec);
+    inline void answer(entry_ptr e, std::error_code ec);
     /// How many waiting entries from the front can go out merged with the first; their keys
     /// are left in merged_keys_.
     std::size_t mergeable();

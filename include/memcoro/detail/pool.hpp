@@ -92,9 +92,19 @@ T& as(const request_ptr& r) noexcept
     return *std::get_if<T>(r.get());
 }
 
+/// add_key for a key that may be too long for the string's inline buffer.
+void add_long_key(std::vector<std::string>& keys, std::string_view key);
+
 /// Appends `key` to a list of keys, in a string recycled from an earlier request's keys when
 /// the key is too long for the string's inline buffer.
-void add_key(std::vector<std::string>& keys, std::string_view key);
+inline void add_key(std::vector<std::string>& keys, std::string_view key)
+{
+    // 15 bytes fit in the inline buffer of every standard library's strings.
+    if (key.size() <= 15)
+        keys.emplace_back(key);
+    else
+        add_long_key(keys, key);
+}
 
 /// Sizes a list of strings to `n`, keeping the strings' capacity: strings dropped go to the
 /// thread's spare keys, strings added come from them (so a list reused for keys of similar
