@@ -343,6 +343,17 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
     return {};
 }
 
+template <class List>
+void multiplexer::fail_each(List& entries, std::error_code ec, std::error_code cause)
+{
+    for (auto& e : entries) {
+        e->state = entry_state::done;
+        if (!e->completed())
+            e->cause = cause;
+        e->finish(ec);
+    }
+}
+
 void multiplexer::fail_written(std::error_code ec, std::error_code cause)
 {
     auto written = written_.take();
@@ -351,24 +362,14 @@ void multiplexer::fail_written(std::error_code ec, std::error_code cause)
     rbegin_ = rend_ = 0;
     wpieces_.clear();
     wfirst_ = 0;
-    for (auto& e : written) {
-        e->state = entry_state::done;
-        if (!e->completed())
-            e->cause = cause;
-        e->finish(ec);
-    }
+    fail_each(written, ec, cause);
 }
 
 void multiplexer::fail_all(std::error_code ec, std::error_code cause)
 {
     fail_written(ec, cause);
     auto waiting = waiting_.take();
-    for (auto& e : waiting) {
-        e->state = entry_state::done;
-        if (!e->completed())
-            e->cause = cause;
-        e->finish(ec);
-    }
+    fail_each(waiting, ec, cause);
 }
 
 void multiplexer::drop_all() noexcept

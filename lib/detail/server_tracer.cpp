@@ -63,6 +63,15 @@ server_tracer::server_tracer(trace_callback callback, memcoro::trace_level level
 {
 }
 
+trace_event server_tracer::event(trace_kind kind, memcoro::trace_level level, std::error_code ec)
+{
+    trace_event e;
+    e.kind = kind;
+    e.level = level;
+    e.ec = ec;
+    return e;
+}
+
 void server_tracer::post(trace_event e, std::string key)
 {
     // Posted, as the server events are: the callback may call the client, which must not
@@ -80,10 +89,7 @@ void server_tracer::connected()
     const bool again = std::exchange(failed_since_connected_, false);
     if (!wants(trace_level::info))
         return;
-    trace_event e;
-    e.kind = again ? trace_kind::reconnected : trace_kind::connected;
-    e.level = trace_level::info;
-    post(e);
+    post(event(again ? trace_kind::reconnected : trace_kind::connected, trace_level::info));
 }
 
 void server_tracer::connection_failed(std::error_code ec, std::error_code cause)
@@ -93,10 +99,8 @@ void server_tracer::connection_failed(std::error_code ec, std::error_code cause)
     const auto level = protocol ? trace_level::error : trace_level::warning;
     if (!wants(level))
         return;
-    trace_event e;
-    e.kind = protocol ? trace_kind::protocol_error : trace_kind::connection_failed;
-    e.level = level;
-    e.ec = ec;
+    trace_event e =
+        event(protocol ? trace_kind::protocol_error : trace_kind::connection_failed, level, ec);
     e.cause = cause;
     post(e);
 }
@@ -107,10 +111,7 @@ void server_tracer::finished(const op_entry& e, clock::duration latency)
     if (slow_.count() <= 0 || us <= slow_ || !wants(trace_level::warning))
         return;
     const request_summary s = summary_of(e.req);
-    trace_event ev;
-    ev.kind = trace_kind::slow_request;
-    ev.level = trace_level::warning;
-    ev.ec = e.ec;
+    trace_event ev = event(trace_kind::slow_request, trace_level::warning, e.ec);
     ev.command = s.command; // (static strings)
     ev.keys = s.keys;
     ev.latency = us;
@@ -123,11 +124,7 @@ void server_tracer::status_changed(server_status s, std::error_code why)
     const auto level = down ? trace_level::error : trace_level::info;
     if (!wants(level))
         return;
-    trace_event e;
-    e.kind = down ? trace_kind::server_down : trace_kind::server_up;
-    e.level = level;
-    e.ec = why;
-    post(e);
+    post(event(down ? trace_kind::server_down : trace_kind::server_up, level, why));
 }
 
 void server_tracer::rejected()

@@ -150,6 +150,9 @@ private:
     /// `whole`: a single key's VALUE whose END is next in the input.
     inline std::error_code deliver(const proto::reply& r, bool whole = false);
     std::error_code deliver_merged(const proto::reply& r);
+    /// Fails the entries of a list taken from a queue.
+    template <class List>
+    static void fail_each(List& entries, std::error_code ec, std::error_code cause);
     /// A request's reply is complete: settle it and complete it now or hand it to answered_.
     inline void answer(entry_ptr e, std::error_code ec);
     /// How many waiting entries from the front can go out merged with the first; their keys

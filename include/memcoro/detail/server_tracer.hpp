@@ -43,6 +43,7 @@ public:
 
 private:
     bool wants(memcoro::trace_level l) const noexcept { return l <= level_; }
+    static trace_event event(trace_kind kind, memcoro::trace_level level, std::error_code ec = {});
     /// Posts `e` (its server set on delivery); `key` is owned until then.
     void post(trace_event e, std::string key = {});
 
