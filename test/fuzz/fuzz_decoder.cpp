@@ -12,7 +12,8 @@
 // checks that both see the same replies and completions; then a connection_core takes the same
 // requests through short writes and reads into its own growing buffer, and must answer them as
 // the multiplexer did. Bytes not yet "received" and bytes already consumed are poisoned under
-// AddressSanitizer, so any read outside the unconsumed input is caught. A broken invariant aborts (a crash for libFuzzer, a failure for the replay).
+// AddressSanitizer, so any read outside the unconsumed input is caught. A broken invariant
+// aborts (a crash for libFuzzer, a failure for the replay).
 
 #include "../support/recording_entry.hpp"
 #include "../support/replies.hpp"
