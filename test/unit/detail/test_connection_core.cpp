@@ -72,6 +72,16 @@ struct harness {
 
     void submit(const entry_ptr& e) { core.submit(e, now); }
 
+    /// A session, and a get of `key` written in it.
+    std::shared_ptr<entry> get_on_the_wire(std::string key)
+    {
+        core.session_started(now);
+        auto e = get(std::move(key));
+        submit(e);
+        send_all();
+        return e;
+    }
+
     /// Everything the writer has to send now, as one string, without sending it.
     std::string pending_write()
     {
@@ -235,10 +245,7 @@ TEST_CASE("connection core: a write error ends the session; queued requests wait
 TEST_CASE("connection core: a protocol error is reported as itself", "[connection]")
 {
     harness h;
-    h.core.session_started(h.now);
-    auto a = get("a");
-    h.submit(a);
-    h.send_all();
+    auto a = h.get_on_the_wire("a");
     const auto ec = h.receive("VALUE zz 0 1\r\nZ\r\nEND\r\n");
     CHECK(ec == errc::protocol_desync);
     REQUIRE(h.core.end_session(ec));
@@ -348,10 +355,7 @@ TEST_CASE("connection core: the read buffer grows for a large reply and shrinks 
           "[connection]")
 {
     harness h;
-    h.core.session_started(h.now);
-    auto a = get("a");
-    h.submit(a);
-    h.send_all();
+    auto a = h.get_on_the_wire("a");
     const std::size_t size = 900 * 1024;
     const std::string head = "VALUE a 0 " + std::to_string(size) + "\r\n";
     CHECK(h.receive(head).value() == 0);
@@ -405,10 +409,7 @@ TEST_CASE("connection core: the watchdog times requests out, then drops a silent
           "[connection]")
 {
     harness h;
-    h.core.session_started(h.now);
-    auto a = get("a");
-    h.submit(a);
-    h.send_all();
+    auto a = h.get_on_the_wire("a");
     bool stalled = true;
     CHECK(h.core.watch(h.now, stalled) == h.now + 100ms);
     CHECK(!stalled);
