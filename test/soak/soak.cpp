@@ -645,10 +645,13 @@ private:
             s = {fault::cut, now + ms(500)};
             note(i, "close_after");
         } else if (r < 68) {
-            // Never 5 bytes, and at most 12: bytes lost in a data block are then always seen
-            // by its framing (lose 5 and "\r\nEND" can complete a block, see "Known gaps").
-            static constexpr std::array<std::size_t, 11> drops = {1, 2, 3,  4,  6, 7,
-                                                                  8, 9, 10, 11, 12};
+            // Bytes lost in a data block are seen by its framing unless the bytes that slide
+            // into the block end it with "\r\n" after all: losing d bytes, that is when they
+            // are "\r\nEND" (d = 5), or "\r\nEND\r\n" and the first d - 7 bytes of a reply
+            // line of d - 7 bytes ("OK": 9, a miss's "END": 10, "ERROR" or injected "BOGUS":
+            // 12). Those are the text protocol's limit (docs/reliability.md, "Known gaps"),
+            // not memcoro's: the soak never drops them.
+            static constexpr std::array<std::size_t, 8> drops = {1, 2, 3, 4, 6, 7, 8, 11};
             px.truncate_after(pick(std::size_t(100000)), drops[pick(drops.size())]);
             ++truncations_;
             s = {fault::truncate, now + ms(500)};
@@ -1087,9 +1090,21 @@ private:
         if (v.size() != value_length(k, *version))
             return fail("wrong length");
         value_gen g(k, *version);
+        std::size_t first_bad = v.size(), bad = 0, last_bad = 0;
         for (std::size_t i = key.size() + 2 + bar; i < v.size(); ++i)
-            if (v[i] != g.next())
-                return fail("corrupt bytes");
+            if (v[i] != g.next()) {
+                first_bad = std::min(first_bad, i);
+                last_bad = i;
+                ++bad;
+            }
+        if (bad > 0) {
+            const std::size_t from = first_bad > 20 ? first_bad - 20 : 0;
+            const std::string where = "corrupt bytes: " + std::to_string(bad) + " differ in [" +
+                                      std::to_string(first_bad) + ", " + std::to_string(last_bad) +
+                                      "], from " + std::to_string(from) + ": \"" +
+                                      preview(v.substr(from, 60)) + "\"";
+            return fail(where.c_str());
+        }
         ++st_.verified;
         return true;
     }
