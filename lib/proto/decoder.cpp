@@ -1,12 +1,17 @@
 #include <memcoro/error.hpp>
 #include <memcoro/proto/decoder.hpp>
 
+#include "numbers.hpp"
+
 #include <cstring>
 #include <limits>
 #include <optional>
 
 namespace memcoro::proto {
 namespace {
+
+using numbers::parse_uint;
+using numbers::read_uint;
 
 inline bool starts_with(std::string_view s, std::string_view p) noexcept
 {
@@ -39,53 +44,14 @@ bool accepts(reply_kind expected, reply_type t) noexcept
         return expected == reply_kind::ok;
     case reply_type::version:
         return expected == reply_kind::version;
+    case reply_type::noop: // (a meta reply: never from the text decoder)
+        return false;
     case reply_type::error:
     case reply_type::client_error:
     case reply_type::server_error:
         return true;
     }
     return false;
-}
-
-// Reads the digits at `p` (stopping at the first non-digit) into `out`: at least one digit,
-// no overflow of T.
-template <class T>
-bool read_uint(const char*& p, const char* end, T& out) noexcept
-{
-    const char* const first = p;
-    T v = 0;
-    // As many digits as can never overflow T, unchecked; any further ones with checks.
-    constexpr std::ptrdiff_t safe_digits = std::numeric_limits<T>::digits10;
-    const char* const safe_end = end - p > safe_digits ? p + safe_digits : end;
-    while (p < safe_end) {
-        const auto d = static_cast<unsigned>(static_cast<unsigned char>(*p)) - unsigned{'0'};
-        if (d > 9) {
-            out = v;
-            return p != first;
-        }
-        v = static_cast<T>(v * 10 + d);
-        ++p;
-    }
-    while (p < end) {
-        const auto d = static_cast<unsigned>(static_cast<unsigned char>(*p)) - unsigned{'0'};
-        if (d > 9)
-            break;
-        if (__builtin_mul_overflow(v, T{10}, &v) ||
-            __builtin_add_overflow(v, static_cast<T>(d), &v))
-            return false;
-        ++p;
-    }
-    out = v;
-    return p != first;
-}
-
-// Strict unsigned decimal: the whole of `s` is digits (at most 20), no sign, no overflow.
-template <class T>
-bool parse_uint(std::string_view s, T& out) noexcept
-{
-    const char* p = s.data();
-    const char* const end = p + s.size();
-    return s.size() <= 20 && read_uint(p, end, out) && p == end;
 }
 
 /// The replies that are one fixed word, told apart by their length first.
@@ -180,8 +146,8 @@ parse_result decoder::parse_value(std::string_view in, std::string_view line, st
     return {parse_status::done, total};
 }
 
-parse_result decoder::parse(std::string_view in, reply_kind expected, reply& out,
-                            std::error_code& ec)
+parse_result decoder::parse_text(std::string_view in, reply_kind expected, reply& out,
+                                 std::error_code& ec)
 {
     constexpr parse_result need_more{parse_status::need_more, 0};
     ec = {};

@@ -41,8 +41,13 @@ public:
     {
     }
 
-    /// Parses at most one reply from `in`, expected to answer a request of kind `expected`.
-    parse_result parse(std::string_view in, reply_kind expected, reply& out, std::error_code& ec);
+    /// Parses at most one reply from `in`, expected to answer a request of kind `expected`
+    /// (a meta kind: a reply of the meta dialect).
+    parse_result parse(std::string_view in, reply_kind expected, reply& out, std::error_code& ec)
+    {
+        return is_meta(expected) ? parse_meta(in, expected, out, ec)
+                                 : parse_text(in, expected, out, ec);
+    }
 
     /// How many bytes the reply being parsed needs in all (header and data block), once its
     /// header has been read; 0 when unknown. Lets a reader size its buffer in one step.
@@ -54,6 +59,12 @@ public:
     const decoder_limits& limits() const noexcept { return limits_; }
 
 private:
+    parse_result parse_text(std::string_view in, reply_kind expected, reply& out,
+                            std::error_code& ec);
+    /// The meta dialect's replies (lib/proto/meta_decoder.cpp); error lines and the replies
+    /// of text commands go to parse_text.
+    parse_result parse_meta(std::string_view in, reply_kind expected, reply& out,
+                            std::error_code& ec);
     parse_result parse_value(std::string_view in, std::string_view line, std::size_t header,
                              reply_kind expected, reply& out, std::error_code& ec);
 

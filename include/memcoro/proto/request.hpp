@@ -54,7 +54,19 @@ enum class reply_kind : std::uint8_t {
     ok,         ///< OK
     version,    ///< VERSION text
     stats,      ///< STAT name value ... END
+    // The meta dialect (see proto/meta.hpp):
+    meta_get,        ///< mg: VA or EN (one key); VA ... MN (a quiet batch of several)
+    meta_touch,      ///< mg with a new TTL and no value: HD or EN
+    meta_storage,    ///< ms: HD / NS / EX / NF, one per key
+    meta_deletion,   ///< md: HD / NF / EX, one per key
+    meta_arithmetic, ///< ma with its value: VA and the number, or NF / NS / EX
 };
+
+/// Is this the reply of a meta command?
+constexpr bool is_meta(reply_kind k) noexcept
+{
+    return k >= reply_kind::meta_get;
+}
 
 /// A list of strings (keys or values): the request's own, or a selection of another list's,
 /// whose element j is `base[index[j]]` (that list and the indexes must then outlive the

@@ -61,6 +61,16 @@ const char* kind_name(reply_kind k)
         return "version";
     case reply_kind::stats:
         return "stats";
+    case reply_kind::meta_get:
+        return "meta_get";
+    case reply_kind::meta_touch:
+        return "meta_touch";
+    case reply_kind::meta_storage:
+        return "meta_storage";
+    case reply_kind::meta_deletion:
+        return "meta_deletion";
+    case reply_kind::meta_arithmetic:
+        return "meta_arithmetic";
     }
     return "?";
 }

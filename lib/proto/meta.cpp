@@ -1,0 +1,180 @@
+#include <memcoro/proto/meta.hpp>
+
+#include <charconv>
+#include <cstring>
+
+namespace memcoro::proto {
+namespace {
+
+/// Builds one meta command line on the stack and appends it to `out` in one piece. A line
+/// holds a command, one key of at most 250 bytes and a few flags: line_max covers them all.
+class meta_line {
+public:
+    static constexpr std::size_t line_max = 3 + max_key_length + 8 * 22 + 2;
+
+    explicit meta_line(std::string_view cmd) noexcept
+    {
+        std::memcpy(p_, cmd.data(), cmd.size());
+        p_ += cmd.size();
+    }
+    void key(std::string_view k) noexcept
+    {
+        *p_++ = ' ';
+        std::memcpy(p_, k.data(), k.size());
+        p_ += k.size();
+    }
+    /// A bare number (ms's data length).
+    template <class Int>
+    void number(Int v) noexcept
+    {
+        *p_++ = ' ';
+        p_ = std::to_chars(p_, buf_ + line_max, v).ptr;
+    }
+    /// A flag without a token.
+    void flag(char f) noexcept
+    {
+        *p_++ = ' ';
+        *p_++ = f;
+    }
+    /// A flag and its one-character token (a mode: "ME", "MD", ...).
+    void mode(char f, char token) noexcept
+    {
+        flag(f);
+        *p_++ = token;
+    }
+    /// A flag and its numeric token.
+    template <class Int>
+    void flag(char f, Int v) noexcept
+    {
+        flag(f);
+        p_ = std::to_chars(p_, buf_ + line_max, v).ptr;
+    }
+    /// The opaque token, in hex.
+    void opaque(std::uint32_t o) noexcept
+    {
+        flag('O');
+        p_ = std::to_chars(p_, buf_ + line_max, o, 16).ptr;
+    }
+    void append_to(std::string& out)
+    {
+        *p_++ = '\r';
+        *p_++ = '\n';
+        out.append(buf_, static_cast<std::size_t>(p_ - buf_));
+    }
+
+private:
+    char buf_[line_max];
+    char* p_ = buf_;
+};
+
+void encode_get_line(const retrieval& r, std::string_view key, std::uint32_t opaque, bool quiet,
+                     std::string& out)
+{
+    meta_line l("mg");
+    l.key(key);
+    l.flag('v');
+    l.flag('f');
+    if (r.with_cas)
+        l.flag('c');
+    if (r.exptime)
+        l.flag('T', *r.exptime);
+    l.opaque(opaque);
+    l.flag('k');
+    if (quiet)
+        l.flag('q');
+    l.append_to(out);
+}
+
+struct meta_encoder {
+    std::uint32_t opaque;
+    std::string& out;
+
+    void operator()(const retrieval& r) const
+    {
+        const std::size_t n = r.keys.size();
+        for (std::size_t j = 0; j < n; ++j)
+            encode_get_line(r, r.keys[j], static_cast<std::uint32_t>(opaque + j), n > 1, out);
+        if (n > 1)
+            out.append("mn\r\n", 4);
+    }
+    void operator()(const storage& r) const
+    {
+        for (std::size_t j = 0, n = r.keys.size(); j < n; ++j) {
+            encode_meta_line(r, j, static_cast<std::uint32_t>(opaque + j), out);
+            out += r.values[j];
+            out.append("\r\n", 2);
+        }
+    }
+    void operator()(const deletion& r) const
+    {
+        for (std::size_t j = 0, n = r.keys.size(); j < n; ++j) {
+            meta_line l("md");
+            l.key(r.keys[j]);
+            l.opaque(static_cast<std::uint32_t>(opaque + j));
+            l.append_to(out);
+        }
+    }
+    void operator()(const arithmetic& r) const
+    {
+        meta_line l("ma");
+        l.key(r.key);
+        l.flag('v');
+        l.flag('D', r.delta);
+        if (r.decrement)
+            l.mode('M', 'D');
+        l.opaque(opaque);
+        l.append_to(out);
+    }
+    void operator()(const touch& r) const
+    {
+        meta_line l("mg");
+        l.key(r.key);
+        l.flag('T', r.exptime);
+        l.opaque(opaque);
+        l.append_to(out);
+    }
+    void operator()(const auto& r) const { encode_text(request(r), out); }
+};
+
+} // namespace
+
+void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, std::string& out)
+{
+    meta_line l("ms");
+    l.key(req.keys[j]);
+    l.number(req.values[j].size());
+    // Append and prepend keep the item's flags and expiry (as their text commands do).
+    const bool keeps_item = req.mode == store_mode::append || req.mode == store_mode::prepend;
+    if (req.flags != 0 && !keeps_item)
+        l.flag('F', req.flags);
+    if (req.exptime != 0 && !keeps_item)
+        l.flag('T', req.exptime);
+    switch (req.mode) {
+    case store_mode::set:
+        break;
+    case store_mode::cas:
+        l.flag('C', req.cas_unique);
+        break;
+    case store_mode::add:
+        l.mode('M', 'E');
+        break;
+    case store_mode::replace:
+        l.mode('M', 'R');
+        break;
+    case store_mode::append:
+        l.mode('M', 'A');
+        break;
+    case store_mode::prepend:
+        l.mode('M', 'P');
+        break;
+    }
+    l.opaque(opaque);
+    l.append_to(out);
+}
+
+void encode_meta(const request& req, std::uint32_t opaque, std::string& out)
+{
+    std::visit(meta_encoder{opaque, out}, req);
+}
+
+} // namespace memcoro::proto
