@@ -96,6 +96,7 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
     connection_options co;
     co.limits.max_item_size = cfg_.max_item_size;
     co.merge_gets = cfg_.merge_gets;
+    co.dialect = cfg_.protocol == protocol::meta ? proto::dialect::meta : proto::dialect::text;
     co.max_write_bytes = cfg_.max_write_bytes;
     co.connect_timeout = cfg_.connect_timeout;
     co.op_timeout = opts.timeout.count() > 0 ? opts.timeout : cfg_.op_timeout;

@@ -23,6 +23,17 @@ enum class down_policy : std::uint8_t {
     failover,
 };
 
+/// The protocol memcoro speaks to the servers.
+enum class protocol : std::uint8_t {
+    /// The text protocol (get, set, ...): every memcached, and proxies such as twemproxy.
+    text,
+    /// The meta protocol (mg, ms, md, ma, mn; memcached 1.6 and later): every reply is checked
+    /// against its request by an opaque token (and the key, for gets), so a shifted or stray
+    /// reply ends the connection as errc::protocol_desync instead of answering the wrong
+    /// caller. flush_all, verbosity, stats and version are still sent as text commands.
+    meta,
+};
+
 struct client_config {
     /// The servers, in the order other clients of the fleet list them (rings depend on it).
     std::vector<server_address> servers{};
@@ -75,6 +86,11 @@ struct client_config {
     /// together go out as one multi-key request of at most this many keys; each caller still
     /// gets its own key's outcome. 0 or 1: every get is its own request.
     std::size_t merge_gets = 100;
+
+    /// The protocol spoken to every server (see memcoro::protocol). With `meta`, gets are
+    /// never merged (merge_gets does not apply): each is its own `mg`, and a multi-key get
+    /// is a quiet batch of them closed by `mn`.
+    memcoro::protocol protocol = memcoro::protocol::text;
 
     /// Budget for resolving and connecting to a server.
     std::chrono::milliseconds connect_timeout{1000};

@@ -28,6 +28,12 @@ bool same_key(const std::string& key, std::string_view got) noexcept
     return ((a ^ c) | (b ^ d)) == 0;
 }
 
+bool is_error_line(proto::reply_type t) noexcept
+{
+    return t == proto::reply_type::error || t == proto::reply_type::client_error ||
+           t == proto::reply_type::server_error;
+}
+
 /// The one key of a single-key get or gets (no touch), or nullptr.
 const std::string* single_get_key(const op_entry& e, bool with_cas) noexcept
 {
@@ -107,9 +113,17 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
             continue;
         }
         e->group = 1;
+        std::uint32_t opaque = 0;
+        if (meta_) {
+            opaque = e->opaque = next_opaque_;
+            next_opaque_ += static_cast<std::uint32_t>(proto::meta_opaques(e->req));
+        }
         if (const auto* s = std::get_if<proto::storage>(&e->req)) {
             for (std::size_t j = 0, n = s->keys.size(); j < n; ++j) {
-                proto::encode_text_line(*s, j, lines_);
+                if (meta_)
+                    proto::encode_meta_line(*s, j, static_cast<std::uint32_t>(opaque + j), lines_);
+                else
+                    proto::encode_text_line(*s, j, lines_);
                 const std::string& v = s->values[j];
                 if (v.size() <= inline_value_max) {
                     lines_ += v; // cheaper than one more piece of a gathered write
@@ -120,6 +134,8 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
                 }
                 lines_ += "\r\n";
             }
+        } else if (meta_) {
+            proto::encode_meta(e->req, opaque, lines_);
         } else {
             proto::encode_text(e->req, lines_);
         }
@@ -225,7 +241,8 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
         // The VALUE of a request of one key alone on the wire is delivered with its END, so
         // that its sink knows the request succeeds: until the END is read, neither is used.
         bool whole = false;
-        if (r.type == proto::reply_type::value && written_.front()->group == 1) {
+        if (r.type == proto::reply_type::value && written_.front()->group == 1 &&
+            written_.front()->kind == proto::reply_kind::retrieval) {
             // (The decoder accepts a VALUE only for a retrieval.)
             const auto& keys = std::get_if<proto::retrieval>(&written_.front()->req)->keys;
             const char* after = in.data() + used + res.consumed;
@@ -295,6 +312,15 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
     if (written_.front()->group > 1)
         return deliver_merged(r);
     op_entry& e = *written_.front();
+    if (proto::is_meta(e.kind)) {
+        if (e.kind == proto::reply_kind::meta_get)
+            return deliver_meta_get(e, r);
+        // One reply per line, in order: it must echo that line's opaque number (error lines
+        // carry none: their place in the order says whose they are).
+        if (!is_error_line(r.type) &&
+            (!r.has_opaque || r.opaque != static_cast<std::uint32_t>(e.opaque + e.replies)))
+            return errc::protocol_desync;
+    }
     switch (r.type) {
     case proto::reply_type::value: {
         // memcached answers the keys of a retrieval in request order, skipping misses: a
@@ -340,6 +366,78 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
                                           r.type == proto::reply_type::client_error ||
                                           r.type == proto::reply_type::server_error);
     answer(std::move(done), failed ? error_for(r.type) : std::error_code{});
+    return {};
+}
+
+void multiplexer::finish_front(const proto::reply& r, std::error_code ec)
+{
+    entry_ptr done = std::move(written_.front());
+    written_.pop_front();
+    ++done->replies;
+    if (!done->completed())
+        done->on_reply(0, r);
+    answer(std::move(done), ec);
+}
+
+std::error_code multiplexer::deliver_meta_get(op_entry& e, const proto::reply& r)
+{
+    const proto::string_list& keys = std::get_if<proto::retrieval>(&e.req)->keys;
+    const std::size_t n = keys.size();
+    if (is_error_line(r.type)) {
+        if (n == 1) {
+            finish_front(r, error_for(r.type));
+            return {};
+        }
+        // In a quiet batch the error is one key's, and the batch goes on to its MN: the
+        // request fails then, as a text multi-get that drew an error does.
+        if (e.batch_error == proto::reply_type::end) {
+            e.batch_error = r.type;
+            if (!e.completed())
+                e.on_reply(0, r);
+        }
+        return {};
+    }
+    if (r.type == proto::reply_type::noop) { // MN: the end of a quiet batch
+        if (n == 1)
+            return errc::protocol_error;
+        entry_ptr done = std::move(written_.front());
+        written_.pop_front();
+        ++done->replies;
+        if (done->batch_error != proto::reply_type::end) {
+            answer(std::move(done), error_for(done->batch_error));
+            return {};
+        }
+        proto::reply end;
+        end.type = proto::reply_type::end;
+        if (!done->completed())
+            done->on_reply(0, end);
+        answer(std::move(done), {});
+        return {};
+    }
+    // VA (a hit) or EN (a miss, never in a quiet batch): for the line of key j, which the
+    // opaque number says, and the key (when echoed) confirms.
+    if (!r.has_opaque)
+        return errc::protocol_desync;
+    const std::uint32_t j = r.opaque - e.opaque;
+    if (j >= n || j < e.key_cursor)
+        return errc::protocol_desync;
+    if (!r.key.empty() && !r.meta.has(proto::meta_info::base64_key) && !same_key(keys[j], r.key))
+        return errc::protocol_desync;
+    if (r.type == proto::reply_type::end) {
+        if (n != 1)
+            return errc::protocol_error;
+        finish_front(r, {});
+        return {};
+    }
+    e.key_cursor = j + 1;
+    ++e.hits;
+    if (!e.completed())
+        e.on_value(j, r, n == 1);
+    if (n == 1) { // a single key's VA is its whole reply
+        proto::reply end;
+        end.type = proto::reply_type::end;
+        finish_front(end, {});
+    }
     return {};
 }
 

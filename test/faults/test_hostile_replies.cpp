@@ -628,3 +628,33 @@ TEST_CASE("slow-loris: a reply that trickles forever is cut off; the connection 
         CHECK(right > n / 2);
     }());
 }
+
+TEST_CASE("meta protocol: a lying miss or a stray value is a desync, never an answer",
+          "[faults][garbage][proxy][meta]")
+{
+    // On the text protocol a lying END is a miss for the first get on the wire (above); on
+    // the meta protocol every reply must echo its line's opaque number, so neither a bare
+    // miss nor a value with another line's number answers anyone.
+    const std::string garbage = GENERATE(std::string("EN\r\n"), std::string("EN O7fffffff\r\n"),
+                                         std::string("VA 5 O7fffffff kk\r\nabcde\r\n"));
+    INFO(garbage);
+    proxied_server srv;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        auto cfg = proxied_config(srv.proxy, 2000ms);
+        cfg.protocol = memcoro::protocol::meta;
+        memcoro::client c(ex, cfg);
+        constexpr int n = 10;
+        co_await preload(c, n);
+        auto ops = co_await gets_held_by_stalled_proxy(c, srv.proxy, n);
+        srv.proxy.inject_before_next_reply(garbage);
+        srv.proxy.set_stalled(false);
+        co_await wait_until([&] { return all_done(ops); }, 5s);
+        REQUIRE(all_done(ops));
+        CHECK(count_error(ops, memcoro::errc::protocol_desync) == n);
+        auto later = launch_gets(c, 100, n);
+        co_await wait_until([&] { return all_done(later); }, 5s);
+        CHECK(right_values(later, n) == 100);
+    }());
+}

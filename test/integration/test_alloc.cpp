@@ -3,6 +3,7 @@
 // lines, handler memory and read/write buffers are all reused). Counted with a replaced
 // global operator new (test/support/allocation_counter.cpp), so this test is a program of its
 // own.
+#include "../support/config_for.hpp"
 #include <catch2/catch.hpp>
 
 #include "../support/allocation_counter.hpp"
@@ -40,7 +41,8 @@ TEST_CASE("steady state: get_into and set allocate nothing")
     std::uint64_t get_allocs = 0, set_allocs = 0, hits = 0;
     constexpr int rounds = 2000;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
         std::vector<std::string> keys, values;
         for (int i = 0; i < 16; ++i) {
             keys.push_back("alloc:key:" + std::to_string(i) + ":with-a-longer-name");
@@ -79,7 +81,7 @@ TEST_CASE("steady state: 64 concurrent callers (merged gets) allocate nothing")
     std::uint64_t counted = 0, hits = 0;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        memcoro::client c(ex, mc.address());
+        memcoro::client c(ex, memcoro::test::config_for(mc.address()));
         for (int i = 0; i < callers; ++i)
             co_await c.async_set("conc:" + std::to_string(i), std::string(100, 'v'));
         int warm = 0, done = 0;
@@ -128,7 +130,7 @@ TEST_CASE("steady state: a multi-get into a reused result allocates nothing")
     std::uint64_t into_allocs = 0, down_allocs = 0, value_allocs = 0, hits = 0, misses = 0;
     std::uint64_t errors = 0, right = 0, down_right = 0;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client_config cfg;
+        memcoro::client_config cfg = memcoro::test::base_config();
         cfg.servers = memcoro::server_address::parse_list(a.address() + "," + b.address());
         cfg.retry_interval = std::chrono::hours(1); // once marked down, b is not probed
         memcoro::client c(co_await asio::this_coro::executor, cfg);
@@ -218,7 +220,7 @@ TEST_CASE("steady state: mixed gets and sets over four servers take nothing from
     std::uint64_t counted = 0, aligned = 0, right = 0;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        memcoro::client_config cfg;
+        memcoro::client_config cfg = memcoro::test::base_config();
         cfg.servers = memcoro::server_address::parse_list(s1.address() + "," + s2.address() + "," +
                                                           s3.address() + "," + s4.address());
         memcoro::client c(ex, cfg);

@@ -1,5 +1,6 @@
 // A client over several real memcached servers: placement, fan-out, fleet-wide commands,
 // and a server dying and coming back while a multi-get loop runs.
+#include "../support/config_for.hpp"
 #include <catch2/catch.hpp>
 
 #include "../support/memcached_process.hpp"
@@ -75,7 +76,8 @@ std::vector<std::string> make_keys(int n)
 asio::awaitable<std::set<std::string>> keys_on(const memcached_process& p,
                                                const std::vector<std::string>& keys)
 {
-    memcoro::client direct(co_await asio::this_coro::executor, p.address());
+    memcoro::client direct(co_await asio::this_coro::executor,
+                           memcoro::test::config_for(p.address()));
     auto r = co_await direct.async_get_multi(keys);
     std::set<std::string> found;
     for (auto& i : r.hits)
@@ -102,7 +104,7 @@ TEST_CASE("keys land on the server the ring names, and a 10,000-key multi-get fa
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        memcoro::client_config cfg;
+        memcoro::client_config cfg = memcoro::test::base_config();
         cfg.servers = f.addresses();
         memcoro::client c(ex, cfg);
         auto keys = make_keys(10000);
@@ -173,7 +175,7 @@ TEST_CASE("a multi-get into the caller's result gives what async_get_multi gives
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        memcoro::client_config cfg;
+        memcoro::client_config cfg = memcoro::test::base_config();
         cfg.servers = f.addresses();
         memcoro::client c(ex, cfg);
         auto keys = make_keys(3000);
@@ -256,7 +258,7 @@ TEST_CASE("a request a completion handler makes on an idle server goes out, even
     // not stop it: the exception leaves run(), and the get has gone out.
     fleet f(2);
     asio::io_context ioc;
-    memcoro::client_config cfg;
+    memcoro::client_config cfg = memcoro::test::base_config();
     cfg.servers = f.addresses();
     memcoro::client c(ioc.get_executor(), cfg);
     std::string key_a, key_b;
@@ -320,7 +322,7 @@ TEST_CASE("a 100,000-key multi-get goes out in bounded requests")
         ioc,
         [&]() -> asio::awaitable<void> {
             auto ex = co_await asio::this_coro::executor;
-            memcoro::client_config cfg;
+            memcoro::client_config cfg = memcoro::test::base_config();
             cfg.servers = f.addresses();
             cfg.op_timeout = 10s;
             memcoro::client c(ex, cfg);
@@ -356,7 +358,7 @@ TEST_CASE("fleet-wide stats, flush_all on every server, per-server counters as J
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        memcoro::client_config cfg;
+        memcoro::client_config cfg = memcoro::test::base_config();
         cfg.servers = f.addresses();
         memcoro::client c(ex, cfg);
         auto all = co_await c.async_stats_all();
@@ -390,7 +392,7 @@ namespace {
 asio::awaitable<void> kill_and_restart(fleet& f, memcoro::down_policy policy)
 {
     auto ex = co_await asio::this_coro::executor;
-    memcoro::client_config cfg;
+    memcoro::client_config cfg = memcoro::test::base_config();
     cfg.servers = f.addresses();
     cfg.op_timeout = 500ms;
     cfg.failure_limit = 2;
@@ -531,7 +533,7 @@ TEST_CASE("servers added, removed and marked by hand at run time")
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        memcoro::client c(ex, memcoro::client_config{});
+        memcoro::client c(ex, memcoro::test::base_config());
         auto [none, r0] = co_await c.async_get("k", tuple);
         CHECK(none == memcoro::errc::no_servers);
 
@@ -592,7 +594,7 @@ TEST_CASE("calls that fail fast because their server is down are counted per ser
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        memcoro::client_config cfg;
+        memcoro::client_config cfg = memcoro::test::base_config();
         cfg.servers = f.addresses();
         cfg.retry_interval = 60s; // no probe (it would find the server alive) during the test
         memcoro::client c(ex, cfg);

@@ -1,4 +1,5 @@
 // Every client operation against a real memcached: success and failure outcomes.
+#include "../support/config_for.hpp"
 #include <catch2/catch.hpp>
 
 #include "../support/memcached_process.hpp"
@@ -42,7 +43,8 @@ TEST_CASE("get/set/add/replace/append/prepend outcomes")
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
 
         {
             auto v1_ = co_await c.async_get("missing");
@@ -133,7 +135,8 @@ TEST_CASE("gets and cas")
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
         co_await c.async_set("k", "1");
         auto r = co_await c.async_gets("k");
         REQUIRE(r);
@@ -162,7 +165,8 @@ TEST_CASE("delete, touch, gat, incr and decr")
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
         co_await c.async_set("k", "v");
         {
             auto v20_ = co_await c.async_delete("k");
@@ -237,7 +241,8 @@ TEST_CASE("expiry is honoured")
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
         co_await c.async_set("short", "v", {.expiry = 1s});
         {
             auto v32_ = co_await c.async_get("short");
@@ -257,7 +262,8 @@ TEST_CASE("multi-get returns hits in request order and skips misses")
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
         for (int i = 0; i < 100; i += 2)
             co_await c.async_set("m" + std::to_string(i), "v" + std::to_string(i));
         std::vector<std::string> keys;
@@ -294,7 +300,7 @@ TEST_CASE("multi-get says per key what happened: hit, miss or error with its cod
     run_coro(
         ioc,
         [&]() -> asio::awaitable<void> {
-            memcoro::client_config cfg;
+            memcoro::client_config cfg = memcoro::test::base_config();
             cfg.servers = memcoro::server_address::parse_list(a.address() + "," + b.address());
             cfg.retry_interval = 1h; // once down, b stays down: no probe
             memcoro::client c(co_await asio::this_coro::executor, cfg);
@@ -386,8 +392,8 @@ TEST_CASE("multi-key gat and gats of long keys go out in lines memcached accepts
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        memcoro::client one(ex, a.address());
-        memcoro::client_config cfg;
+        memcoro::client one(ex, memcoro::test::config_for(a.address()));
+        memcoro::client_config cfg = memcoro::test::base_config();
         cfg.servers = memcoro::server_address::parse_list(a.address() + "," + b.address());
         memcoro::client two(ex, cfg);
         std::vector<std::string> keys;
@@ -433,7 +439,8 @@ TEST_CASE("server-wide commands: version, stats, flush_all, verbosity")
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
         auto v = co_await c.async_version();
         CHECK(v.find('.') != std::string::npos);
 
@@ -472,7 +479,8 @@ TEST_CASE("invalid keys are refused before anything is sent")
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
         co_await c.async_set("victim", "alive");
         const std::vector<std::string> bad_keys{std::string("a\r\nflush_all"),
                                                 std::string("with space"),
@@ -511,7 +519,7 @@ TEST_CASE("errors: exceptions name the server, error codes via as_tuple and redi
     memcached_process mc({"-I", "1m"});
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client_config cfg;
+        memcoro::client_config cfg = memcoro::test::base_config();
         cfg.servers = memcoro::server_address::parse_list(mc.address());
         cfg.max_item_size = 4 * 1024 * 1024; // larger than the server's, to reach the server
         memcoro::client c(co_await asio::this_coro::executor, cfg);
@@ -547,7 +555,7 @@ TEST_CASE("other completion tokens: callback, use_future, deferred")
 {
     memcached_process mc;
     asio::io_context ioc;
-    memcoro::client c(ioc.get_executor(), mc.address());
+    memcoro::client c(ioc.get_executor(), memcoro::test::config_for(mc.address()));
     bool called = false;
     c.async_set("cb", "v", {}, [&](std::error_code ec, memcoro::store_status s) {
         CHECK_FALSE(ec);
@@ -580,7 +588,8 @@ TEST_CASE("get_into fills the caller's item, reuses its capacity, and counts hit
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
         const std::string big(1000, 'x');
         {
             auto st = co_await c.async_set("into:big", big, {.expiry = 0s, .flags = 7});
@@ -643,7 +652,7 @@ TEST_CASE("get_into: concurrent callers each get their own key, merged on the wi
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        memcoro::client c(ex, mc.address());
+        memcoro::client c(ex, memcoro::test::config_for(mc.address()));
         constexpr int n = 64;
         for (int i = 0; i < n; i += 2) {
             auto st = co_await c.async_set("cc:" + std::to_string(i), "v" + std::to_string(i));
@@ -678,7 +687,7 @@ TEST_CASE("a completion handler that throws: the exception leaves run(), the oth
 {
     memcached_process mc;
     asio::io_context ioc;
-    memcoro::client c(ioc.get_executor(), mc.address());
+    memcoro::client c(ioc.get_executor(), memcoro::test::config_for(mc.address()));
     // Runs the context until `done`, returning the message of any exception run() let out.
     const auto run_until = [&](const std::function<bool()>& done) {
         std::string caught;
@@ -769,7 +778,7 @@ TEST_CASE("an operation keeps its handler's io_context running until it is answe
         // The handler on the client's own io_context: run() returns only after it ran (the
         // handler closes the client, which ends the connection's I/O).
         asio::io_context ioc;
-        memcoro::client c(ioc.get_executor(), mc.address());
+        memcoro::client c(ioc.get_executor(), memcoro::test::config_for(mc.address()));
         bool answered = false;
         c.async_set("kept", "v", {}, [&](std::error_code ec, memcoro::store_status st) {
             answered = !ec && st == memcoro::store_status::stored;
@@ -783,7 +792,7 @@ TEST_CASE("an operation keeps its handler's io_context running until it is answe
         asio::io_context client_ioc;
         auto guard = asio::make_work_guard(client_ioc);
         std::thread client_thread([&] { client_ioc.run(); });
-        memcoro::client c(client_ioc.get_executor(), mc.address());
+        memcoro::client c(client_ioc.get_executor(), memcoro::test::config_for(mc.address()));
         asio::io_context caller_ioc;
         std::string value;
         c.async_get("kept",
@@ -806,7 +815,8 @@ TEST_CASE("close: pending calls end with operation_aborted, later calls with shu
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
         CHECK(co_await c.async_set("closing", "v") == memcoro::store_status::stored);
         mc.signal(SIGSTOP); // the next call stays pending
         std::error_code pending_ec;
@@ -834,7 +844,7 @@ TEST_CASE("with_diagnostics: the server, its message and the system error with a
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client_config cfg;
+        memcoro::client_config cfg = memcoro::test::base_config();
         cfg.servers = memcoro::server_address::parse_list(mc.address());
         cfg.max_item_size = 4 * 1024 * 1024; // more than memcached's own 1 MiB
         memcoro::client c(co_await asio::this_coro::executor, cfg);
@@ -859,7 +869,8 @@ TEST_CASE("with_diagnostics: the server, its message and the system error with a
         // A refused connection: the system error underneath, with redirect_error too.
         mc.signal(SIGKILL);
         mc.wait();
-        memcoro::client gone(co_await asio::this_coro::executor, mc.address());
+        memcoro::client gone(co_await asio::this_coro::executor,
+                             memcoro::test::config_for(mc.address()));
         std::error_code rec;
         co_await gone.async_get(
             "diag:k",
@@ -869,7 +880,8 @@ TEST_CASE("with_diagnostics: the server, its message and the system error with a
         CHECK(diag.cause == asio::error::connection_refused);
 
         // The default token's exception carries the same.
-        memcoro::client again(co_await asio::this_coro::executor, mc.address());
+        memcoro::client again(co_await asio::this_coro::executor,
+                              memcoro::test::config_for(mc.address()));
         try {
             co_await again.async_get("diag:k");
             FAIL("no exception");
@@ -903,7 +915,8 @@ TEST_CASE("cancellation: total only before the request is written, terminal at a
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
         CHECK(co_await c.async_set("cancel:k", "v") == memcoro::store_status::stored);
         const auto ex = co_await asio::this_coro::executor;
         asio::steady_timer t(ex);
@@ -943,7 +956,7 @@ TEST_CASE("cancellation: total only before the request is written, terminal at a
             }
         }
         // Not yet written (its connection is still being made): total cancellation is honoured.
-        memcoro::client fresh(ex, mc.address());
+        memcoro::client fresh(ex, memcoro::test::config_for(mc.address()));
         asio::cancellation_signal sig;
         std::optional<std::error_code> got;
         fresh.async_get("cancel:k", asio::bind_cancellation_slot(
@@ -962,7 +975,8 @@ TEST_CASE("set_multi takes pairs, or separate key and value ranges")
     memcached_process mc;
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
         const std::vector<std::string> keys{"sm:a", "sm:b", "sm:c"};
         const std::vector<std::string_view> values{"1", "22", "333"};
         auto stored = co_await c.async_set_multi(keys, values, {.expiry = 60s, .flags = 3});

@@ -39,7 +39,7 @@ TEST_CASE("1,000 concurrent coroutines on one connection each get their own valu
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        memcoro::client c(ex, mc.address());
+        memcoro::client c(ex, memcoro::test::config_for(mc.address()));
         auto before = co_await c.async_stats();
 
         constexpr int n = 1000;
@@ -131,7 +131,7 @@ TEST_CASE("large values written while the socket is full arrive whole and in ord
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        memcoro::client c(ex, mc.address());
+        memcoro::client c(ex, memcoro::test::config_for(mc.address()));
         constexpr int n = 16;
         std::vector<std::string> values;
         for (int i = 0; i < n; ++i) {
@@ -410,7 +410,8 @@ TEST_CASE("Unix socket servers")
     auto mc = memcached_process::unix_socket();
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, mc->socket_path());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc->socket_path()));
         co_await c.async_set("unix", "yes");
         auto v = co_await c.async_get("unix");
         REQUIRE(v);
@@ -467,7 +468,8 @@ TEST_CASE("a server's latency histogram counts each request in the bucket of its
     fake_server server(60ms); // answers keys starting with "stall" after 60 ms
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, server.address());
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(server.address()));
         const auto t0 = std::chrono::steady_clock::now();
         const auto r = co_await c.async_get("stall-latency");
         const auto took = std::chrono::duration_cast<std::chrono::microseconds>(

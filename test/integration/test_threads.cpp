@@ -2,6 +2,7 @@
 // multi-threaded io_context, from coroutines on other io_contexts and from plain threads (with
 // futures and with callbacks) while its server list changes; with and without a strand. Run
 // under ThreadSanitizer in CI.
+#include "../support/config_for.hpp"
 #include <catch2/catch.hpp>
 
 #include "../support/memcached_process.hpp"
@@ -31,7 +32,7 @@ TEST_CASE("a client on a strand is safe from coroutines on several threads")
     memcached_process mc;
     asio::io_context ioc(4);
     auto work = asio::make_work_guard(ioc);
-    memcoro::client c(asio::make_strand(ioc), mc.address());
+    memcoro::client c(asio::make_strand(ioc), memcoro::test::config_for(mc.address()));
 
     constexpr int tasks = 16, rounds = 200;
     std::atomic<int> right{0}, wrong{0}, finished{0};
@@ -284,7 +285,7 @@ TEST_CASE("a client without a strand may be called from any thread")
     INFO("concurrency hint " << s.hint << ", " << s.io_threads << " io_context thread(s)");
 
     memcached_process mc1, mc2, mc3;
-    memcoro::client_config cfg;
+    memcoro::client_config cfg = memcoro::test::base_config();
     cfg.servers = {memcoro::server_address::parse(mc1.address()),
                    memcoro::server_address::parse(mc2.address())};
     cfg.on_down = memcoro::down_policy::failover;

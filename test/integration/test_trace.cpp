@@ -1,6 +1,7 @@
 // The trace hook against real memcached servers: connects, a server killed (its connection
 // failures with the system error, its down transition, the calls then rejected at once), a
 // server stopped for a moment (its slow request), a server back up and reconnected.
+#include "../support/config_for.hpp"
 #include <catch2/catch.hpp>
 
 #include "../support/memcached_process.hpp"
@@ -86,7 +87,7 @@ TEST_CASE("trace: connects, a slow request, a killed server's failures and down 
         ioc,
         [&]() -> asio::awaitable<void> {
             auto ex = co_await asio::this_coro::executor;
-            memcoro::client_config cfg;
+            memcoro::client_config cfg = memcoro::test::base_config();
             cfg.servers = memcoro::server_address::parse_list(a.address() + "," + b.address());
             cfg.failure_limit = 2;
             cfg.retry_interval = 1h; // once down, b is not probed: marked up by hand below
@@ -200,7 +201,7 @@ TEST_CASE("trace: at debug level, each call failed fast on a down server is repo
     recorder rec;
     const auto policy = GENERATE(memcoro::down_policy::fail_fast, memcoro::down_policy::failover);
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client_config cfg;
+        memcoro::client_config cfg = memcoro::test::base_config();
         cfg.servers = memcoro::server_address::parse_list(a.address());
         cfg.retry_interval = 1h;
         cfg.trace_level = memcoro::trace_level::debug;

@@ -27,6 +27,8 @@ struct connection_options {
     std::chrono::milliseconds connect_timeout{1000};
     /// The deadline of the requests sent on the connection (0: none).
     std::chrono::milliseconds op_timeout{0};
+    /// The protocol spoken (see proto::dialect).
+    proto::dialect dialect = proto::dialect::text;
 };
 
 /// The stall policy. A server that has stopped answering is dropped: the oldest request on the
@@ -48,7 +50,7 @@ public:
 
     explicit connection_core(const connection_options& o)
         : opts_(o)
-        , mux_(o.limits, o.merge_gets)
+        , mux_(o.limits, o.merge_gets, o.dialect)
     {
     }
 

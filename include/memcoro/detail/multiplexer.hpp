@@ -5,6 +5,7 @@
 #include <memcoro/detail/fifo.hpp>
 #include <memcoro/detail/op_entry.hpp>
 #include <memcoro/proto/decoder.hpp>
+#include <memcoro/proto/meta.hpp>
 
 #include <span>
 #include <string_view>
@@ -30,9 +31,14 @@ public:
     /// `merge_gets`: consecutive single-key get (or gets) requests staged together go out as
     /// one multi-key request, at most `merge_gets` keys each (0 or 1: never merged). Each
     /// caller still gets exactly its own key's outcome.
-    explicit multiplexer(proto::decoder_limits limits = {}, std::size_t merge_gets = 0)
+    /// `dialect`: how requests are written and replies read. On the meta dialect every line
+    /// carries an opaque number that its reply must echo (else errc::protocol_desync), and
+    /// gets are never merged (each is its own `mg`; several keys go out as a quiet batch).
+    explicit multiplexer(proto::decoder_limits limits = {}, std::size_t merge_gets = 0,
+                         proto::dialect dialect = proto::dialect::text)
         : decoder_(limits)
-        , merge_gets_(merge_gets)
+        , merge_gets_(dialect == proto::dialect::meta ? 0 : merge_gets)
+        , meta_(dialect == proto::dialect::meta)
     {
     }
 
@@ -40,7 +46,7 @@ public:
     void enqueue(entry_ptr e)
     {
         e->state = entry_state::waiting;
-        e->kind = proto::expected_reply(e->req);
+        e->kind = meta_ ? proto::expected_meta_reply(e->req) : proto::expected_reply(e->req);
         waiting_.push_back(std::move(e));
     }
 
@@ -150,6 +156,10 @@ private:
     /// `whole`: a single key's VALUE whose END is next in the input.
     inline std::error_code deliver(const proto::reply& r, bool whole = false);
     std::error_code deliver_merged(const proto::reply& r);
+    /// A meta get's reply (VA, EN, MN or an error line).
+    std::error_code deliver_meta_get(op_entry& e, const proto::reply& r);
+    /// Completes the oldest request with its last reply `r`.
+    void finish_front(const proto::reply& r, std::error_code ec);
     /// Fails the entries of a list taken from a queue.
     template <class List>
     static void fail_each(List& entries, std::error_code ec, std::error_code cause);
@@ -161,7 +171,9 @@ private:
 
     proto::decoder decoder_;
     std::size_t merge_gets_;
-    std::size_t hold_ = 0; // a VALUE held until its END: its bytes and the END's
+    bool meta_;
+    std::uint32_t next_opaque_ = 1; // the next request line's (meta)
+    std::size_t hold_ = 0;          // a VALUE held until its END: its bytes and the END's
     /// Command lines staged by the last stage() call.
     std::string lines_;
     std::vector<std::size_t> offsets_;            // of the staged pieces in lines_

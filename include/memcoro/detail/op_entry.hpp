@@ -122,6 +122,10 @@ public:
     std::uint32_t group = 1;
     /// Stats: bytes of STAT lines received so far (bounded by decoder_limits).
     std::size_t stats_bytes = 0;
+    /// Meta dialect: the opaque number of the request's first line (its key j's is
+    /// opaque + j), and the first error line of a quiet batch (end: none), reported at its MN.
+    std::uint32_t opaque = 0;
+    proto::reply_type batch_error = proto::reply_type::end;
     // -----------------------------------------------------------------------------------------
     response resp;
     std::error_code ec;

@@ -1,0 +1,139 @@
+// The multiplexer on the meta dialect: every reply is matched to its request by the opaque
+// number of its line (and the key, for gets); anything else is a desync, never a value.
+
+#include "../../support/recording_entry.hpp"
+#include "../../support/requests.hpp"
+#include "../../support/stage.hpp"
+
+#include <memcoro/detail/multiplexer.hpp>
+#include <memcoro/error.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace memcoro;
+using detail::multiplexer;
+using proto::command;
+using test::multi_get;
+using test::set_req;
+using test::single;
+
+namespace {
+
+struct meta_fixture {
+    multiplexer mux{proto::decoder_limits{}, 100, proto::dialect::meta};
+    test::recorder rec;
+    std::vector<std::shared_ptr<test::recording_entry>> entries;
+
+    auto add(proto::request r)
+    {
+        auto e = std::make_shared<test::recording_entry>(std::move(r), rec,
+                                                         static_cast<int>(entries.size()));
+        entries.push_back(e);
+        mux.enqueue(e);
+        return e;
+    }
+    std::string stage() { return test::stage(mux); }
+    /// Feeds `in` a byte at a time; returns the first error.
+    std::error_code feed_bytes(std::string_view in)
+    {
+        std::string buf;
+        for (const char ch : in) {
+            buf += ch;
+            std::error_code ec;
+            buf.erase(0, mux.feed(buf, ec));
+            if (ec)
+                return ec;
+        }
+        return {};
+    }
+};
+
+} // namespace
+
+TEST_CASE("meta multiplexer: requests go out as meta lines with consecutive opaque numbers")
+{
+    meta_fixture f;
+    f.add(single(command::get, "a"));
+    f.add(single(command::get, "b")); // never merged on meta
+    f.add(multi_get(command::gets, {"c", "d"}));
+    f.add(set_req("e", "val"));
+    CHECK(f.stage() == "mg a v f O1 k\r\nmg b v f O2 k\r\n"
+                       "mg c v f c O3 k q\r\nmg d v f c O4 k q\r\nmn\r\n"
+                       "ms e 3 O5\r\nval\r\n");
+    CHECK_FALSE(f.feed_bytes("VA 1 f0 O1 ka\r\nA\r\nEN O2 kb\r\nVA 1 f0 c9 O4 kd\r\nD\r\nMN\r\n"
+                             "HD O5\r\n"));
+    REQUIRE(f.rec.log.size() == 4);
+    REQUIRE(f.rec.log[0].resp.items.size() == 1);
+    CHECK(f.rec.log[0].resp.items[0].value == "A");
+    CHECK(f.rec.log[1].resp.items.empty());
+    REQUIRE(f.rec.log[2].resp.items.size() == 1);
+    CHECK(f.rec.log[2].resp.items[0].key == "d");
+    CHECK(f.rec.log[2].resp.items[0].cas == 9);
+    CHECK(f.rec.log[3].resp.status == proto::reply_type::stored);
+    CHECK(f.mux.empty());
+}
+
+TEST_CASE("meta multiplexer: a reply that is not its request's is a desync")
+{
+    const std::vector<std::string> wrong = {
+        "VA 1 O2 ka\r\nX\r\n", // another line's opaque
+        "VA 1 ka\r\nX\r\n",    // no opaque
+        "VA 1 O1 kb\r\nX\r\n", // the right opaque, another key
+        "EN O7\r\n",           // a miss for a line never sent
+        "HD O1\r\n",           // (a get draws VA or EN: protocol error)
+        "MN\r\n",              // no batch was sent
+    };
+    for (const auto& in : wrong) {
+        INFO(in);
+        meta_fixture f;
+        f.add(single(command::get, "a"));
+        f.stage();
+        const auto ec = f.feed_bytes(in);
+        CHECK((ec == errc::protocol_desync || ec == errc::protocol_error));
+        CHECK(f.rec.log.empty()); // nobody was answered with it
+    }
+    // A write's reply with the next line's opaque (a duplicated or lost reply).
+    meta_fixture f;
+    f.add(set_req("a", "1"));
+    f.add(set_req("b", "2"));
+    f.stage();
+    CHECK(f.feed_bytes("HD O2\r\n") == errc::protocol_desync);
+    CHECK(f.rec.log.empty());
+}
+
+TEST_CASE("meta multiplexer: a quiet batch: hits in key order, misses silent, its end at MN")
+{
+    meta_fixture f;
+    f.add(multi_get(command::get, {"a", "b", "c"}));
+    f.stage();
+    // A hit for a key before one already answered is a desync.
+    CHECK(f.feed_bytes("VA 1 O3 kc\r\nC\r\nVA 1 O2 kb\r\nB\r\n") == errc::protocol_desync);
+
+    meta_fixture g;
+    g.add(multi_get(command::get, {"a", "b", "c"}));
+    g.stage();
+    // An error line in the batch fails the request at its MN (as a text multi-get that draws
+    // one); the replies after it stay matched.
+    CHECK_FALSE(g.feed_bytes("VA 1 O1 ka\r\nA\r\nSERVER_ERROR out of memory\r\nMN\r\n"));
+    REQUIRE(g.rec.log.size() == 1);
+    CHECK(g.rec.log[0].ec == errc::server_error);
+}
+
+TEST_CASE("meta multiplexer: an abandoned request's reply is read and dropped")
+{
+    meta_fixture f;
+    auto first = f.add(single(command::get, "k"));
+    f.add(single(command::get, "k"));
+    f.stage();
+    first->finish(errc::timeout);
+    CHECK_FALSE(f.feed_bytes("VA 5 O1 kk\r\nfirst\r\nVA 6 O2 kk\r\nsecond\r\n"));
+    REQUIRE(f.rec.log.size() == 2);
+    CHECK(f.rec.log[0].ec == errc::timeout);
+    CHECK(f.rec.log[0].resp.items.empty());
+    REQUIRE(f.rec.log[1].resp.items.size() == 1);
+    CHECK(f.rec.log[1].resp.items[0].value == "second");
+}
