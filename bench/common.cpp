@@ -38,6 +38,7 @@ namespace {
               << "  --seed N                   seed of the key choice\n";
     if (which != "libmemcached")
         std::cerr
+            << "  --protocol text|meta  (memcoro) the protocol spoken to the servers (text)\n"
             << "  --io-hint one|unsafe|default  the io_context's concurrency hint: 1 (default),\n"
             << "                             ASIO_CONCURRENCY_HINT_UNSAFE (no locks) or Asio's\n"
             << "                             default (any number of threads: memcoro then\n"
@@ -164,6 +165,10 @@ options parse_options(int argc, char** argv, std::string_view which)
                 usage(which, "--io-hint is one, unsafe or default");
             o.io_hint_unsafe = v == "unsafe";
             o.io_hint_default = v == "default";
+        } else if (a == "--protocol" && which == "memcoro") {
+            if (v != "text" && v != "meta")
+                usage(which, "--protocol is text or meta");
+            o.mc_meta = v == "meta";
         } else if (a == "--threads" && which == "memcoro") {
             o.threads = number<unsigned>(which, a, v);
         } else if (a == "--distribution" && which == "memcoro") {

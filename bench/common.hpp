@@ -74,6 +74,7 @@ struct options {
     unsigned threads = 1;             ///< memcoro: io_context threads, one client each
     bool io_hint_unsafe = false;      ///< memcoro, asio_floor: ASIO_CONCURRENCY_HINT_UNSAFE
     bool io_hint_default = false;     ///< memcoro, asio_floor: ASIO_CONCURRENCY_HINT_DEFAULT
+    bool mc_meta = false;             ///< memcoro: --protocol meta
     bool lm_no_block = false;         ///< libmemcached: MEMCACHED_BEHAVIOR_NO_BLOCK
     bool lm_ketama = false;           ///< libmemcached: MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED (MD5)
     std::string lm_get_api = "fetch"; ///< libmemcached single gets: "fetch" or "get"

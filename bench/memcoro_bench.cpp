@@ -45,6 +45,8 @@ struct io_thread {
 memcoro::client_config config_for(const options& o, unsigned n)
 {
     memcoro::client_config cfg;
+    if (o.mc_meta)
+        cfg.protocol = memcoro::protocol::meta;
     for (unsigned i = 0; i < n; ++i) {
         memcoro::server_address a;
         a.host = o.servers[i].host;
