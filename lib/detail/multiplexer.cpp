@@ -404,7 +404,8 @@ std::error_code multiplexer::deliver_meta_get(op_entry& e, const proto::reply& r
         written_.pop_front();
         ++done->replies;
         if (done->batch_error != proto::reply_type::end) {
-            answer(std::move(done), error_for(done->batch_error));
+            const std::error_code ec = error_for(done->batch_error); // (before done moves)
+            answer(std::move(done), ec);
             return {};
         }
         proto::reply end;
