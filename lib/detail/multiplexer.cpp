@@ -11,6 +11,9 @@ namespace {
 /// The line ending a retrieval's reply.
 constexpr std::string_view end_line = "END\r\n";
 
+/// A retrieval's end, for a meta get (whose replies have no END of their own).
+const proto::reply end_reply{};
+
 /// Is the VALUE's key this request key? Keys of 8 to 16 bytes (most) are compared as two
 /// overlapping words, without a call to memcmp.
 bool same_key(const std::string& key, std::string_view got) noexcept
@@ -369,13 +372,13 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
     return {};
 }
 
-void multiplexer::finish_front(const proto::reply& r, std::error_code ec)
+void multiplexer::finish_front(const proto::reply* r, std::error_code ec)
 {
     entry_ptr done = std::move(written_.front());
     written_.pop_front();
     ++done->replies;
-    if (!done->completed())
-        done->on_reply(0, r);
+    if (r && !done->completed())
+        done->on_reply(0, *r);
     answer(std::move(done), ec);
 }
 
@@ -385,7 +388,7 @@ std::error_code multiplexer::deliver_meta_get(op_entry& e, const proto::reply& r
     const std::size_t n = keys.size();
     if (is_error_line(r.type)) {
         if (n == 1) {
-            finish_front(r, error_for(r.type));
+            finish_front(&r, error_for(r.type));
             return {};
         }
         // In a quiet batch the error is one key's, and the batch goes on to its MN: the
@@ -400,19 +403,9 @@ std::error_code multiplexer::deliver_meta_get(op_entry& e, const proto::reply& r
     if (r.type == proto::reply_type::noop) { // MN: the end of a quiet batch
         if (n == 1)
             return errc::protocol_error;
-        entry_ptr done = std::move(written_.front());
-        written_.pop_front();
-        ++done->replies;
-        if (done->batch_error != proto::reply_type::end) {
-            const std::error_code ec = error_for(done->batch_error); // (before done moves)
-            answer(std::move(done), ec);
-            return {};
-        }
-        proto::reply end;
-        end.type = proto::reply_type::end;
-        if (!done->completed())
-            done->on_reply(0, end);
-        answer(std::move(done), {});
+        // (An error line was told to the sink when it came.)
+        const bool failed = e.batch_error != proto::reply_type::end;
+        finish_front(failed ? nullptr : &end_reply, error_for(e.batch_error));
         return {};
     }
     // VA (a hit) or EN (a miss, never in a quiet batch): for the line of key j, which the
@@ -427,18 +420,15 @@ std::error_code multiplexer::deliver_meta_get(op_entry& e, const proto::reply& r
     if (r.type == proto::reply_type::end) {
         if (n != 1)
             return errc::protocol_error;
-        finish_front(r, {});
+        finish_front(&r, {});
         return {};
     }
     e.key_cursor = j + 1;
     ++e.hits;
     if (!e.completed())
         e.on_value(j, r, n == 1);
-    if (n == 1) { // a single key's VA is its whole reply
-        proto::reply end;
-        end.type = proto::reply_type::end;
-        finish_front(end, {});
-    }
+    if (n == 1) // a single key's VA is its whole reply
+        finish_front(&end_reply, {});
     return {};
 }
 

@@ -99,6 +99,46 @@ std::optional<reply_type> simple_line_type(std::string_view line) noexcept
 
 } // namespace
 
+bool decoder::first_line(std::string_view in, std::string_view& line, std::size_t& header,
+                         std::error_code& ec) const noexcept
+{
+    const std::size_t scan = in.size() < limits_.max_line ? in.size() : limits_.max_line;
+    const void* nl = scan ? std::memchr(in.data(), '\n', scan) : nullptr;
+    if (!nl) {
+        if (in.size() >= limits_.max_line)
+            ec = errc::protocol_error; // a line longer than any valid reply line
+        return false;
+    }
+    const auto lf = static_cast<std::size_t>(static_cast<const char*>(nl) - in.data());
+    if (lf == 0 || in[lf - 1] != '\r') {
+        ec = errc::protocol_error;
+        return false;
+    }
+    line = in.substr(0, lf - 1);
+    header = lf + 1;
+    return true;
+}
+
+std::size_t decoder::data_block(std::string_view in, std::size_t header, std::uint64_t len,
+                                std::string_view& data, std::error_code& ec) noexcept
+{
+    if (len > limits_.max_item_size) {
+        ec = errc::protocol_error; // never allocate what a hostile header announces
+        return 0;
+    }
+    const std::size_t total = header + static_cast<std::size_t>(len) + 2;
+    if (in.size() < total) {
+        pending_ = total;
+        return 0;
+    }
+    if (in[total - 2] != '\r' || in[total - 1] != '\n') {
+        ec = errc::protocol_error;
+        return 0;
+    }
+    data = in.substr(header, static_cast<std::size_t>(len));
+    return total;
+}
+
 parse_result decoder::parse_value(std::string_view in, std::string_view line, std::size_t header,
                                   reply_kind expected, reply& out, std::error_code& ec)
 {
@@ -131,17 +171,10 @@ parse_result decoder::parse_value(std::string_view in, std::string_view line, st
             return fail();
         out.has_cas = true;
     }
-    if (len > limits_.max_item_size)
-        return fail(); // never allocate what a hostile header announces
-    const std::size_t total = header + static_cast<std::size_t>(len) + 2;
-    if (in.size() < total) {
-        pending_ = total;
+    const std::size_t total = data_block(in, header, len, out.data, ec);
+    if (total == 0)
         return need_more;
-    }
-    if (in[total - 2] != '\r' || in[total - 1] != '\n')
-        return fail();
     out.key = std::string_view(key, key_size);
-    out.data = in.substr(header, static_cast<std::size_t>(len));
     out.type = reply_type::value;
     return {parse_status::done, total};
 }
@@ -168,20 +201,10 @@ parse_result decoder::parse_text(std::string_view in, reply_kind expected, reply
     if (in.size() >= 5 && std::memcmp(in.data(), "END\r\n", 5) == 0)
         return finish(reply_type::end, 5);
 
-    const std::size_t scan = in.size() < limits_.max_line ? in.size() : limits_.max_line;
-    const void* nl = scan ? std::memchr(in.data(), '\n', scan) : nullptr;
-    if (!nl) {
-        if (in.size() >= limits_.max_line)
-            ec = errc::protocol_error; // a line longer than any valid reply line
+    std::string_view line;
+    std::size_t header = 0;
+    if (!first_line(in, line, header, ec))
         return need_more;
-    }
-    const std::size_t lf = static_cast<const char*>(nl) - in.data();
-    if (lf == 0 || in[lf - 1] != '\r') {
-        ec = errc::protocol_error;
-        return need_more;
-    }
-    const std::string_view line = in.substr(0, lf - 1);
-    const std::size_t header = lf + 1;
 
     if (line.size() > 6 && std::memcmp(line.data(), "VALUE ", 6) == 0)
         return parse_value(in, line, header, expected, out, ec);

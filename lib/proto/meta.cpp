@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <iterator>
 
 namespace memcoro::proto {
 namespace {
@@ -133,7 +134,7 @@ struct meta_encoder {
         l.opaque(opaque);
         l.append_to(out);
     }
-    void operator()(const auto& r) const { encode_text(request(r), out); }
+    void operator()(const auto&) const {} // (no meta form: sent as text, see encode_meta)
 };
 
 } // namespace
@@ -149,32 +150,23 @@ void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, s
         l.flag('F', req.flags);
     if (req.exptime != 0 && !keeps_item)
         l.flag('T', req.exptime);
-    switch (req.mode) {
-    case store_mode::set:
-        break;
-    case store_mode::cas:
+    // The mode's token, by store_mode (set is the default; cas is set with a CAS to compare).
+    constexpr char mode_token[] = {0, 'E', 'R', 'A', 'P', 0};
+    static_assert(std::size(mode_token) == static_cast<std::size_t>(store_mode::cas) + 1);
+    if (req.mode == store_mode::cas)
         l.flag('C', req.cas_unique);
-        break;
-    case store_mode::add:
-        l.mode('M', 'E');
-        break;
-    case store_mode::replace:
-        l.mode('M', 'R');
-        break;
-    case store_mode::append:
-        l.mode('M', 'A');
-        break;
-    case store_mode::prepend:
-        l.mode('M', 'P');
-        break;
-    }
+    else if (const char m = mode_token[static_cast<std::size_t>(req.mode)])
+        l.mode('M', m);
     l.opaque(opaque);
     l.append_to(out);
 }
 
 void encode_meta(const request& req, std::uint32_t opaque, std::string& out)
 {
-    std::visit(meta_encoder{opaque, out}, req);
+    if (has_meta_form(req))
+        std::visit(meta_encoder{opaque, out}, req);
+    else
+        encode_text(req, out);
 }
 
 } // namespace memcoro::proto

@@ -207,26 +207,16 @@ parse_result decoder::parse_meta(std::string_view in, reply_kind expected, reply
         ec = errc::protocol_error;
         return need_more;
     };
-    const std::size_t scan = in.size() < limits_.max_line ? in.size() : limits_.max_line;
-    const void* nl = scan ? std::memchr(in.data(), '\n', scan) : nullptr;
-    if (!nl) {
-        ec = {};
-        pending_ = 0;
-        if (in.size() >= limits_.max_line)
-            ec = errc::protocol_error; // a line longer than any valid reply line
-        return need_more;
-    }
-    const std::size_t lf = static_cast<std::size_t>(static_cast<const char*>(nl) - in.data());
-    const std::string_view line = in.substr(0, lf > 0 ? lf - 1 : 0);
-    const meta_code code = code_of(line);
-    if (code == meta_code::other) // error lines, and the replies of text commands
-        return parse_text(in, expected, out, ec);
     ec = {};
     pending_ = 0;
     out = reply{};
-    if (lf == 0 || in[lf - 1] != '\r')
-        return fail();
-    const std::size_t header = lf + 1;
+    std::string_view line;
+    std::size_t header = 0;
+    if (!first_line(in, line, header, ec))
+        return need_more;
+    const meta_code code = code_of(line);
+    if (code == meta_code::other) // error lines, and the replies of text commands
+        return parse_text(in, expected, out, ec);
     reply_type type{};
     if (!type_of(code, expected, type))
         return fail();
@@ -252,16 +242,9 @@ parse_result decoder::parse_meta(std::string_view in, reply_kind expected, reply
         out.type = type;
         return {parse_status::done, header};
     }
-    if (len > limits_.max_item_size)
-        return fail(); // never allocate what a hostile header announces
-    const std::size_t total = header + static_cast<std::size_t>(len) + 2;
-    if (in.size() < total) {
-        pending_ = total;
+    const std::size_t total = data_block(in, header, len, out.data, ec);
+    if (total == 0)
         return need_more;
-    }
-    if (in[total - 2] != '\r' || in[total - 1] != '\n')
-        return fail();
-    out.data = in.substr(header, static_cast<std::size_t>(len));
     if (type == reply_type::number && !parse_number_block(out.data, out.number))
         return fail();
     out.type = type;

@@ -158,8 +158,9 @@ private:
     std::error_code deliver_merged(const proto::reply& r);
     /// A meta get's reply (VA, EN, MN or an error line).
     std::error_code deliver_meta_get(op_entry& e, const proto::reply& r);
-    /// Completes the oldest request with its last reply `r`.
-    void finish_front(const proto::reply& r, std::error_code ec);
+    /// Completes the oldest request with its last reply `r` (nullptr: its sink has already
+    /// been told).
+    void finish_front(const proto::reply* r, std::error_code ec);
     /// Fails the entries of a list taken from a queue.
     template <class List>
     static void fail_each(List& entries, std::error_code ec, std::error_code cause);

@@ -65,6 +65,15 @@ private:
     /// of text commands go to parse_text.
     parse_result parse_meta(std::string_view in, reply_kind expected, reply& out,
                             std::error_code& ec);
+    /// The first line of `in`, without its "\r\n", and where the bytes after it start. False
+    /// when it is not whole yet, with `ec` set when it never will be (longer than max_line) or
+    /// is not a line (a '\n' without '\r').
+    bool first_line(std::string_view in, std::string_view& line, std::size_t& header,
+                    std::error_code& ec) const noexcept;
+    /// The data block of `len` bytes at `header`, and its "\r\n": the reply's whole size, or 0
+    /// when it is not all here yet (pending_ says how much is needed) or is invalid (`ec`).
+    std::size_t data_block(std::string_view in, std::size_t header, std::uint64_t len,
+                           std::string_view& data, std::error_code& ec) noexcept;
     parse_result parse_value(std::string_view in, std::string_view line, std::size_t header,
                              reply_kind expected, reply& out, std::error_code& ec);
 
