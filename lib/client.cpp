@@ -257,8 +257,12 @@ void client_impl::route(entry_ptr e)
         e->finish({}); // nothing to look up
         return;
     }
-    if (auto ec = proto::validate(req)) {
+    if (auto ec = proto::validate(req, cfg_.protocol == memcoro::protocol::meta)) {
         e->finish(ec);
+        return;
+    }
+    if (cfg_.protocol != memcoro::protocol::meta && proto::needs_meta(req)) {
+        e->finish(errc::not_supported);
         return;
     }
     if (const auto* s = std::get_if<proto::storage>(&req)) {

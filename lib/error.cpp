@@ -42,6 +42,8 @@ public:
             return "no servers configured";
         case errc::shutting_down:
             return "client is shutting down";
+        case errc::not_supported:
+            return "operation not supported by the protocol spoken to the server";
         }
         return "unknown memcoro error";
     }

@@ -19,7 +19,15 @@ const char* to_string(store_status s) noexcept
 
 const char* to_string(delete_status s) noexcept
 {
-    return s == delete_status::deleted ? "deleted" : "not_found";
+    switch (s) {
+    case delete_status::deleted:
+        return "deleted";
+    case delete_status::not_found:
+        return "not_found";
+    case delete_status::exists:
+        return "exists";
+    }
+    return "?";
 }
 
 const char* to_string(touch_status s) noexcept

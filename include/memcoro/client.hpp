@@ -2,6 +2,7 @@
 /// \file
 /// memcoro::client: every memcached operation as an Asio asynchronous operation.
 
+#include <memcoro/compute.hpp>
 #include <memcoro/config.hpp>
 #include <memcoro/detail/op.hpp>
 #include <memcoro/error.hpp>
@@ -152,6 +153,35 @@ public:
     {
         return start<get_result>(get_one(true, expiry.count(), key), std::forward<Token>(token));
     }
+
+    /// Meta get (the meta protocol only; on the text protocol errc::not_supported, nothing
+    /// sent): the item with its CAS unique and what the server says of it, with a lease on a
+    /// miss, early recache and the item's metadata as `opts` asks.
+    /// `void(std::error_code, meta_get_result)`; empty on a miss (never with a lease: a miss
+    /// then creates the placeholder this caller won). See docs/leases.md.
+    template <token_for<meta_get_result> Token = use_awaitable_t>
+    auto async_meta_get(std::string_view key, meta_get_options opts = {}, Token&& token = {})
+    {
+        auto r = get_one(true, opts.touch ? std::optional(opts.touch->count()) : std::nullopt, key);
+        auto& q = detail::as<proto::retrieval>(r);
+        if (opts.lease.count() != 0)
+            q.vivify = opts.lease.count();
+        if (opts.recache.count() != 0)
+            q.recache = opts.recache.count();
+        q.item_info = opts.item_info;
+        return start<meta_get_result>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// Reads `key`, or computes its value and caches it: the helper against thundering herds.
+    /// Concurrent calls for one key on this client share one read and one computation
+    /// (singleflight); on the meta protocol a lease holds the other processes off: the first
+    /// caller anywhere to miss computes, the others wait for its value (or serve the stale
+    /// one, after async_invalidate), and a computation that fails or times out releases the
+    /// lease. On the text protocol there is no lease: each process that misses computes, and
+    /// writes with `add` (never over a newer value). Throws memcoro::error on failure, or what
+    /// `compute` threw. A coroutine: the client must outlive it. See docs/leases.md.
+    asio::awaitable<computed_value> async_get_or_compute(std::string key, compute_fn compute,
+                                                         compute_options opts = {});
 
     /// Multi-key get: one batched request per server.
     /// `void(std::error_code, get_multi_result)`: every key's outcome, a hit, a miss or an
@@ -359,6 +389,38 @@ public:
     {
         auto r = detail::make_request<proto::deletion>();
         detail::add_key(detail::as<proto::deletion>(r).keys.own(), key);
+        return start<delete_status>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// delete only if the item's CAS unique is still `cas_unique` (from gets or a meta get;
+    /// the meta protocol only): `exists` if it changed, `not_found` if it is gone.
+    template <token_for<delete_status> Token = use_awaitable_t>
+    auto async_delete_cas(std::string_view key, std::uint64_t cas_unique, Token&& token = {})
+    {
+        auto r = detail::make_request<proto::deletion>();
+        auto& q = detail::as<proto::deletion>(r);
+        detail::add_key(q.keys.own(), key);
+        q.cas_unique = cas_unique;
+        return start<delete_status>(std::move(r), std::forward<Token>(token));
+    }
+
+    /// invalidate (the meta protocol only): marks the item stale instead of deleting it.
+    /// Readers still get its value, flagged `stale`; the first of them also `won` the right
+    /// to recompute it, the others are told `lease_taken`. `stale_ttl`: the stale item's new
+    /// TTL (empty: it keeps its own); `cas_unique` (non-zero): only if the item is still that
+    /// version (`exists` otherwise). `void(std::error_code, delete_status)`: `deleted` when
+    /// it was marked, `not_found` when there is no such item. See docs/leases.md.
+    template <token_for<delete_status> Token = use_awaitable_t>
+    auto async_invalidate(std::string_view key, std::optional<ttl> stale_ttl = {},
+                          std::uint64_t cas_unique = 0, Token&& token = {})
+    {
+        auto r = detail::make_request<proto::deletion>();
+        auto& q = detail::as<proto::deletion>(r);
+        detail::add_key(q.keys.own(), key);
+        q.invalidate = true;
+        if (stale_ttl)
+            q.stale_ttl = stale_ttl->count();
+        q.cas_unique = cas_unique;
         return start<delete_status>(std::move(r), std::forward<Token>(token));
     }
 

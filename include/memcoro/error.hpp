@@ -27,6 +27,8 @@ enum class errc {
     server_down,       ///< the server is marked down and was not contacted
     no_servers,        ///< the client has no server to send the request to
     shutting_down,     ///< the client was closed or destroyed
+    not_supported,     ///< the protocol spoken to the server cannot express the operation
+                       ///< (e.g. a lease on the text protocol); nothing was sent
 };
 
 /// The category of memcoro's error codes ("memcoro").

@@ -174,8 +174,12 @@ enum class store_status {
     not_found,  ///< NOT_FOUND: cas on a missing item
 };
 
-/// The outcome of delete.
-enum class delete_status { deleted, not_found };
+/// The outcome of delete (and of invalidate).
+enum class delete_status {
+    deleted,   ///< DELETED (meta: HD): removed, or for invalidate marked stale
+    not_found, ///< NOT_FOUND: no such item
+    exists,    ///< a delete or invalidate on a CAS unique: the item changed since (meta only)
+};
 
 /// The outcome of touch.
 enum class touch_status { touched, not_found };
@@ -189,6 +193,49 @@ using stats_result = std::vector<std::pair<std::string, std::string>>;
 /// Item lifetime. memcached reads a value over 30 days (2,592,000 s) as an absolute
 /// Unix time; 0 means "never expires"; a negative value expires the item at once.
 using ttl = std::chrono::seconds;
+
+/// Options of a meta get (async_meta_get; the meta protocol only).
+struct meta_get_options {
+    /// Lease on a miss (N): create an empty placeholder living this long, and win the right
+    /// to fill it (`won`); readers until it is filled see it with `lease_taken`. Zero: none.
+    ttl lease{0};
+    /// Early recache (R): win the right to refresh an item whose remaining TTL is below
+    /// this (`won` for one reader, `lease_taken` for the others). Zero: none.
+    ttl recache{0};
+    /// Ask the item's remaining TTL, last access, hit-before bit and size.
+    bool item_info = false;
+    /// Set the item's expiry to this (as gat does).
+    std::optional<ttl> touch{};
+};
+
+/// An item as a meta get returns it: the item (with its CAS unique) and what the server said
+/// of it.
+struct meta_item {
+    memcoro::item item{};
+    /// W: this caller won the right to (re)compute the item: a lease's empty placeholder, a
+    /// stale item, or one due for early recache. Write it back with async_cas and `item.cas`.
+    bool won = false;
+    /// Z: another caller already won; its write is on the way. An empty item flagged so is a
+    /// placeholder, not a value.
+    bool lease_taken = false;
+    /// X: the item was invalidated (async_invalidate); its value is stale.
+    bool stale = false;
+    /// With meta_get_options::item_info: seconds the item has left (-1: it never expires),
+    /// seconds since it was last read, whether it was read before, and its value's size.
+    std::optional<std::chrono::seconds> ttl_left{};
+    std::optional<std::chrono::seconds> last_access{};
+    std::optional<bool> hit_before{};
+    std::optional<std::uint64_t> size{};
+
+    /// Is this a lease's placeholder (no value yet), rather than an item?
+    bool placeholder() const noexcept
+    {
+        return (won || lease_taken) && !stale && item.value.empty();
+    }
+};
+
+/// The outcome of a meta get: the item on a hit (or a lease's placeholder), empty on a miss.
+using meta_get_result = std::optional<meta_item>;
 
 /// Options of the storage commands.
 struct store_options {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "server.hpp"
+#include "singleflight.hpp"
 
 #include <memcoro/config.hpp>
 #include <memcoro/detail/fan_out.hpp>
@@ -49,6 +50,9 @@ public:
     /// The server a key maps to now ("host:port"), ignoring up/down state.
     std::string server_for_key(std::string_view key) const;
 
+    /// async_get_or_compute's calls in progress, by key (any thread).
+    singleflight& flights() noexcept { return flights_; }
+
 private:
     /// A request or a command from outside the executor, waiting in the inbox.
     struct inbound {
@@ -89,6 +93,7 @@ private:
     std::vector<inbound> inbox_; // guarded by inbox_mutex_
     bool drain_posted_ = false;  // guarded by inbox_mutex_
     std::vector<inbound> draining_;
+    singleflight flights_;
 };
 
 } // namespace memcoro::detail

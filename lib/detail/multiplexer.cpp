@@ -1,6 +1,8 @@
 #include <memcoro/detail/multiplexer.hpp>
 #include <memcoro/error.hpp>
 
+#include "../proto/base64.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -415,8 +417,30 @@ std::error_code multiplexer::deliver_meta_get(op_entry& e, const proto::reply& r
     const std::uint32_t j = r.opaque - e.opaque;
     if (j >= n || j < e.key_cursor)
         return errc::protocol_desync;
-    if (!r.key.empty() && !r.meta.has(proto::meta_info::base64_key) && !same_key(keys[j], r.key))
+    if (r.meta.has(proto::meta_info::base64_key)) [[unlikely]]
+        return deliver_base64_get(e, r, j);
+    if (!r.key.empty() && !same_key(keys[j], r.key))
         return errc::protocol_desync;
+    return deliver_meta_hit(e, r, j);
+}
+
+std::error_code multiplexer::deliver_base64_get(op_entry& e, const proto::reply& r, std::uint32_t j)
+{
+    // The echoed key is base64 (a binary key): decoded, it must be the key asked, and the
+    // caller is given the key asked.
+    const std::string& key = std::get_if<proto::retrieval>(&e.req)->keys[j];
+    char decoded[proto::max_key_length];
+    const auto n = proto::base64::decode(r.key, decoded, sizeof decoded);
+    if (n < 0 || std::string_view(decoded, static_cast<std::size_t>(n)) != key)
+        return errc::protocol_desync;
+    proto::reply plain = r;
+    plain.key = key;
+    return deliver_meta_hit(e, plain, j);
+}
+
+std::error_code multiplexer::deliver_meta_hit(op_entry& e, const proto::reply& r, std::uint32_t j)
+{
+    const std::size_t n = std::get_if<proto::retrieval>(&e.req)->keys.size();
     if (r.type == proto::reply_type::end) {
         if (n != 1)
             return errc::protocol_error;

@@ -10,6 +10,29 @@ void convert(response& r, get_result& out)
         out.reset();
 }
 
+void convert(response& r, meta_get_result& out)
+{
+    if (!r.found) {
+        out.reset();
+        return;
+    }
+    using bits = proto::meta_info::bits;
+    const proto::meta_info& m = r.meta;
+    meta_item& it = out.emplace();
+    it.item = std::move(r.single);
+    it.won = m.has(bits::won);
+    it.lease_taken = m.has(bits::win_sent);
+    it.stale = m.has(bits::stale);
+    if (m.has(bits::has_ttl))
+        it.ttl_left = std::chrono::seconds(m.ttl);
+    if (m.has(bits::has_last_access))
+        it.last_access = std::chrono::seconds(m.last_access);
+    if (m.has(bits::has_hit))
+        it.hit_before = m.has(bits::hit_before);
+    if (m.has(bits::has_size))
+        it.size = m.size;
+}
+
 namespace {
 
 /// Every key's outcome (`out.slots`, `out.misses`, `out.errors`), from a reply gathered over
@@ -129,8 +152,17 @@ void convert(response& r, store_status& out)
 
 void convert(response& r, delete_status& out)
 {
-    out =
-        r.status == proto::reply_type::deleted ? delete_status::deleted : delete_status::not_found;
+    switch (r.status) {
+    case proto::reply_type::deleted:
+        out = delete_status::deleted;
+        break;
+    case proto::reply_type::exists:
+        out = delete_status::exists;
+        break;
+    default:
+        out = delete_status::not_found;
+        break;
+    }
 }
 
 void convert(response& r, touch_status& out)

@@ -183,6 +183,9 @@ struct request_clearer {
         keep_keys(r.keys);
         r.with_cas = false;
         r.exptime.reset();
+        r.vivify.reset();
+        r.recache.reset();
+        r.item_info = false;
         return true;
     }
     bool operator()(proto::storage& r) const noexcept
@@ -207,6 +210,9 @@ struct request_clearer {
         if (r.keys.own().capacity() > 4096)
             return false;
         keep_keys(r.keys);
+        r.invalidate = false;
+        r.stale_ttl.reset();
+        r.cas_unique = 0;
         return true;
     }
     bool operator()(proto::arithmetic& r) const noexcept

@@ -1,5 +1,7 @@
 #include <memcoro/proto/meta.hpp>
 
+#include "base64.hpp"
+
 #include <charconv>
 #include <cstring>
 #include <iterator>
@@ -18,9 +20,16 @@ public:
         std::memcpy(p_, cmd.data(), cmd.size());
         p_ += cmd.size();
     }
+    /// The key; one the text form cannot carry goes base64-encoded, the line flagged `b`
+    /// (validate() made sure its encoding fits in max_key_length).
     void key(std::string_view k) noexcept
     {
         *p_++ = ' ';
+        if (needs_base64(k)) [[unlikely]] {
+            p_ = base64::encode(k, p_);
+            binary_ = true; // (its flag goes last: after ms's data length)
+            return;
+        }
         std::memcpy(p_, k.data(), k.size());
         p_ += k.size();
     }
@@ -58,6 +67,8 @@ public:
     }
     void append_to(std::string& out)
     {
+        if (binary_)
+            flag('b');
         *p_++ = '\r';
         *p_++ = '\n';
         out.append(buf_, static_cast<std::size_t>(p_ - buf_));
@@ -66,6 +77,7 @@ public:
 private:
     char buf_[line_max];
     char* p_ = buf_;
+    bool binary_ = false;
 };
 
 void encode_get_line(const retrieval& r, std::string_view key, std::uint32_t opaque, bool quiet,
@@ -77,8 +89,18 @@ void encode_get_line(const retrieval& r, std::string_view key, std::uint32_t opa
     l.flag('f');
     if (r.with_cas)
         l.flag('c');
+    if (r.item_info) {
+        l.flag('t');
+        l.flag('l');
+        l.flag('h');
+        l.flag('s');
+    }
     if (r.exptime)
         l.flag('T', *r.exptime);
+    if (r.vivify)
+        l.flag('N', *r.vivify);
+    if (r.recache)
+        l.flag('R', *r.recache);
     l.opaque(opaque);
     l.flag('k');
     if (quiet)
@@ -111,6 +133,12 @@ struct meta_encoder {
         for (std::size_t j = 0, n = r.keys.size(); j < n; ++j) {
             meta_line l("md");
             l.key(r.keys[j]);
+            if (r.invalidate)
+                l.flag('I');
+            if (r.stale_ttl)
+                l.flag('T', *r.stale_ttl);
+            if (r.cas_unique != 0)
+                l.flag('C', r.cas_unique);
             l.opaque(static_cast<std::uint32_t>(opaque + j));
             l.append_to(out);
         }

@@ -46,37 +46,67 @@ bool valid_key(std::string_view key) noexcept
     return !bad;
 }
 
+/// A key that only the meta dialect can carry (base64-encoded): bytes of any value.
+bool valid_binary_key(std::string_view key) noexcept
+{
+    return !key.empty() && key.size() <= max_binary_key_length;
+}
+
 } // namespace
 
-std::error_code check_key(std::string_view key) noexcept
+std::error_code check_key(std::string_view key, bool binary_ok) noexcept
 {
-    return valid_key(key) ? std::error_code{} : std::error_code(errc::invalid_key);
+    return valid_key(key) || (binary_ok && valid_binary_key(key))
+               ? std::error_code{}
+               : std::error_code(errc::invalid_key);
+}
+
+bool needs_base64(std::string_view key) noexcept
+{
+    return !valid_key(key);
 }
 
 namespace {
 
-std::error_code check_keys(const string_list& keys) noexcept
+std::error_code check_keys(const string_list& keys, bool binary) noexcept
 {
     const std::size_t n = keys.size();
     if (n == 0)
         return errc::invalid_argument;
     for (std::size_t j = 0; j < n; ++j)
-        if (!valid_key(keys[j]))
+        if (!valid_key(keys[j]) && !(binary && valid_binary_key(keys[j])))
             return errc::invalid_key;
     return {};
 }
 
 struct validator {
-    std::error_code operator()(const retrieval& r) const noexcept { return check_keys(r.keys); }
+    bool binary; // keys of any bytes (the meta dialect: base64)
+    std::error_code operator()(const retrieval& r) const noexcept
+    {
+        // A lease's placeholder must expire (N0 would never), and R0 could never trigger.
+        if ((r.vivify && (*r.vivify <= 0 || *r.vivify > max_meta_ttl)) ||
+            (r.recache && (*r.recache <= 0 || *r.recache > max_meta_ttl)))
+            return errc::invalid_argument;
+        return check_keys(r.keys, binary);
+    }
     std::error_code operator()(const storage& r) const noexcept
     {
         if (r.values.size() != r.keys.size() || (r.mode == store_mode::cas && r.keys.size() != 1))
             return errc::invalid_argument;
-        return check_keys(r.keys);
+        return check_keys(r.keys, binary);
     }
-    std::error_code operator()(const deletion& r) const noexcept { return check_keys(r.keys); }
-    std::error_code operator()(const arithmetic& r) const noexcept { return check_key(r.key); }
-    std::error_code operator()(const touch& r) const noexcept { return check_key(r.key); }
+    std::error_code operator()(const deletion& r) const noexcept
+    {
+        // A CAS to compare belongs to one item; a stale TTL goes with an invalidation.
+        if ((r.cas_unique != 0 && r.keys.size() != 1) || (r.stale_ttl && !r.invalidate))
+            return errc::invalid_argument;
+        return check_keys(r.keys, binary);
+    }
+    std::error_code operator()(const arithmetic& r) const noexcept
+    {
+        return check_key(r.key, binary);
+    }
+    std::error_code operator()(const touch& r) const noexcept { return check_key(r.key, binary); }
     std::error_code operator()(const flush&) const noexcept { return {}; }
     std::error_code operator()(const verbosity&) const noexcept { return {}; }
     std::error_code operator()(const version&) const noexcept { return {}; }
@@ -92,9 +122,9 @@ struct validator {
 
 } // namespace
 
-std::error_code validate(const request& req) noexcept
+std::error_code validate(const request& req, bool binary_keys) noexcept
 {
-    return std::visit(validator{}, req);
+    return std::visit(validator{binary_keys}, req);
 }
 
 namespace {

@@ -133,6 +133,63 @@ mc get no-such-key
 expect "get of a missing key exits 1" 1 ""
 check "a miss prints nothing on stderr" test -z "$err"
 
+# ---- the meta protocol -----------------------------------------------------------------------
+
+mc --protocol meta get greeting
+expect "--protocol meta: get prints the value" 0 "hello world"
+MEMCACHED_PROTOCOL=meta mc get greeting
+expect "MEMCACHED_PROTOCOL=meta: get prints the value" 0 "hello world"
+mc --protocol=meta get no-such-key
+expect "--protocol meta: a miss exits 1" 1 ""
+mc get greeting --meta
+expect "get --meta exits 0" 0
+check "get --meta: a stored-forever item has ttl -1" contains "$out" $'ttl -1\n'
+check "get --meta: the value's size" contains "$out" $'size 11\n'
+check "get --meta: it was read before" contains "$out" $'hit_before yes\n'
+check "get --meta: a CAS unique" grep -Eq '^cas [1-9][0-9]*$' "$tmpdir/out"
+check "get --meta: no value printed" test "$(grep -c 'hello' "$tmpdir/out")" = 0
+mc set session abc --ttl 100 --flags 9
+mc get session --meta
+check "get --meta: the remaining TTL" grep -Eq '^ttl (9[0-9]|100)$' "$tmpdir/out"
+check "get --meta: the flags" contains "$out" $'flags 9'
+check "get --meta: not read before" contains "$out" $'hit_before no\n'
+mc get no-such-key --meta
+expect "get --meta of a missing key exits 1" 1 ""
+mc --protocol text get greeting --meta
+expect "--meta with --protocol text is a usage error" 2 ""
+check "... that says so" contains "$err" "--meta needs the meta protocol"
+mc --protocol binary get greeting
+expect "an unknown protocol is a usage error" 2 ""
+check "... naming it" contains "$err" "unknown protocol 'binary'"
+mc set x y --meta
+expect "--meta applies to get only" 2 ""
+# Every command on the meta protocol, with the text protocol's results.
+mc --protocol meta set m1 one
+expect "meta: set" 0 ""
+mc --protocol meta add m1 two
+expect "meta: add on an existing key exits 1" 1 ""
+mc --protocol meta append m1 "+"
+expect "meta: append" 0 ""
+mc --protocol meta prepend m1 "+"
+expect "meta: prepend" 0 ""
+mc --protocol meta get m1
+expect "meta: the value after append and prepend" 0 "+one+"
+mc --protocol meta replace m1 5
+expect "meta: replace" 0 ""
+mc --protocol meta incr m1 10
+expect "meta: incr prints the new value" 0 "15"
+mc --protocol meta decr m1 20
+expect "meta: decr stops at 0" 0 "0"
+mc --protocol meta touch m1 60
+expect "meta: touch" 0 ""
+mc --protocol meta delete m1
+expect "meta: delete" 0 ""
+mc --protocol meta delete m1
+expect "meta: delete of a missing key exits 1" 1 ""
+mc --protocol meta version
+expect "meta: version (sent as text)" 0
+check "... prints the server's version" contains "$out" "1."
+
 head -c 100000 /dev/urandom >"$tmpdir/original"
 mc_in "$tmpdir/original" set bin
 expect "set from stdin (100000 random bytes)" 0

@@ -15,6 +15,7 @@
 // AddressSanitizer, so any read outside the unconsumed input is caught. A broken invariant
 // aborts (a crash for libFuzzer, a failure for the replay).
 
+#include "../../lib/proto/base64.hpp"
 #include "../support/recording_entry.hpp"
 #include "../support/replies.hpp"
 #include "../support/requests.hpp"
@@ -230,6 +231,20 @@ decoded run_decoder(stream_buffer& buf, reply_kind kind, const std::vector<std::
                 FUZZ_CHECK(r.key.size() <= memcoro::proto::max_key_length);
                 FUZZ_CHECK(r.key.find(' ') == std::string_view::npos);
                 FUZZ_CHECK(r.data.size() <= limits.max_item_size);
+                // A binary key's echo (b): what decodes is canonical (re-encodes the same)
+                // and fits in its room; nothing is written past the room.
+                if (r.meta.has(memcoro::proto::meta_info::base64_key)) {
+                    char room[memcoro::proto::max_key_length];
+                    const auto n = memcoro::proto::base64::decode(r.key, room, sizeof room);
+                    if (n >= 0) {
+                        FUZZ_CHECK(static_cast<std::size_t>(n) <= sizeof room);
+                        char again[memcoro::proto::base64::encoded_size(sizeof room)];
+                        const char* end = memcoro::proto::base64::encode(
+                            std::string_view(room, static_cast<std::size_t>(n)), again);
+                        FUZZ_CHECK(std::string_view(again, static_cast<std::size_t>(end - again)) ==
+                                   r.key);
+                    }
+                }
                 if (r.type != reply_type::value && r.type != reply_type::number)
                     FUZZ_CHECK(res.consumed <= limits.max_line);
             } else if (r.type == reply_type::value) {

@@ -482,13 +482,19 @@ TEST_CASE("invalid keys are refused before anything is sent")
         memcoro::client c(co_await asio::this_coro::executor,
                           memcoro::test::config_for(mc.address()));
         co_await c.async_set("victim", "alive");
-        const std::vector<std::string> bad_keys{std::string("a\r\nflush_all"),
-                                                std::string("with space"),
-                                                std::string("nul\0x", 5),
-                                                std::string(251, 'k'),
-                                                std::string(),
-                                                std::string("tab\tkey"),
-                                                std::string("del\x7f")};
+        // On the meta protocol keys of any bytes go base64-encoded (see "binary keys"): only
+        // the length limits remain.
+        const bool meta = memcoro::test::test_protocol() == memcoro::protocol::meta;
+        const std::vector<std::string> bad_keys =
+            meta ? std::vector<std::string>{std::string(251, 'k'), std::string(),
+                                            std::string(187, ' '), std::string(200, '\0')}
+                 : std::vector<std::string>{std::string("a\r\nflush_all"),
+                                            std::string("with space"),
+                                            std::string("nul\0x", 5),
+                                            std::string(251, 'k'),
+                                            std::string(),
+                                            std::string("tab\tkey"),
+                                            std::string("del\x7f")};
         for (const auto& bad : bad_keys) {
             auto [ec, r] = co_await c.async_get(bad, tuple);
             CHECK(ec == memcoro::errc::invalid_key);
@@ -628,7 +634,7 @@ TEST_CASE("get_into fills the caller's item, reuses its capacity, and counts hit
         CHECK(out.cas != 0);
 
         // An invalid key is refused before anything is sent, the item untouched.
-        auto [ec, hit5] = co_await c.async_get_into("bad key", out, tuple);
+        auto [ec, hit5] = co_await c.async_get_into(std::string(251, 'k'), out, tuple);
         CHECK(ec == memcoro::errc::invalid_key);
         CHECK_FALSE(hit5);
         CHECK(out.value == "abc");
@@ -1001,4 +1007,69 @@ TEST_CASE("set_multi takes pairs, or separate key and value ranges")
         CHECK(ec == memcoro::errc::invalid_argument);
         CHECK((co_await c.async_get("sm:a"))->value == "1");
     });
+}
+
+TEST_CASE("binary keys: base64 on the meta protocol, refused on the text protocol")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor,
+                          memcoro::test::config_for(mc.address()));
+        const bool meta = memcoro::test::test_protocol() == memcoro::protocol::meta;
+        const std::vector<std::string> keys = {"with space",          std::string("nul\0byte", 8),
+                                               "tab\tand\r\nnewline", "del\x7f",
+                                               "a\r\nflush_all",      std::string(186, ' ')};
+        for (const auto& key : keys) {
+            INFO(key.size() << "-byte key");
+            auto [ec, st] = co_await c.async_set(key, "v:" + key, {}, tuple);
+            if (!meta) {
+                CHECK(ec == memcoro::errc::invalid_key);
+                continue;
+            }
+            REQUIRE_FALSE(ec);
+            CHECK(st == memcoro::store_status::stored);
+            auto got = co_await c.async_get(key);
+            REQUIRE(got);
+            CHECK(got->key == key);
+            CHECK(got->value == "v:" + key);
+        }
+        if (!meta)
+            co_return;
+        for (const auto& [name, value] : co_await c.async_stats())
+            if (name == "cmd_flush")
+                CHECK(value == "0"); // a key is a key, never a command
+        // A multi-key get gives each key back as it was asked.
+        auto many = co_await c.async_get_multi(keys);
+        REQUIRE(many.hits.size() == keys.size());
+        for (std::size_t i = 0; i < keys.size(); ++i)
+            CHECK(many.hits[i].key == keys[i]);
+        // The other operations take them too.
+        {
+            auto st = co_await c.async_set("n n", "1");
+            CHECK(st == memcoro::store_status::stored);
+            auto n = co_await c.async_incr("n n", 4);
+            CHECK(n == std::optional<std::uint64_t>(5));
+            auto t = co_await c.async_touch("n n", 100s);
+            CHECK(t == memcoro::touch_status::touched);
+            auto d = co_await c.async_delete("n n");
+            CHECK(d == memcoro::delete_status::deleted);
+            auto gone = co_await c.async_get("n n");
+            CHECK_FALSE(gone);
+        }
+        // The server decodes them: the item is stored under the key's own bytes (a key valid on
+        // both protocols is the same item on both).
+        auto [ec, st] = co_await c.async_set(std::string(187, ' '), "v", {}, tuple);
+        CHECK(ec == memcoro::errc::invalid_key); // its base64 would be over 250 bytes
+        memcoro::client_config text_cfg = memcoro::test::config_for(mc.address());
+        text_cfg.protocol = memcoro::protocol::text;
+        memcoro::client text(co_await asio::this_coro::executor, text_cfg);
+        {
+            auto st2 = co_await c.async_set("same-item", "via meta");
+            CHECK(st2 == memcoro::store_status::stored);
+            auto via_text = co_await text.async_get("same-item");
+            REQUIRE(via_text);
+            CHECK(via_text->value == "via meta");
+        }
+    }());
 }

@@ -49,14 +49,19 @@ constexpr const char* default_servers = "127.0.0.1:11211";
 
 constexpr const char* usage_text =
     R"(usage: memcoro [--servers LIST] [--distribution NAME] [--hash NAME] [--timeout MS]
-               COMMAND [ARGS] [OPTIONS]
+               [--protocol text|meta] COMMAND [ARGS] [OPTIONS]
 
 The shell's memcached client. Options may appear before or after the command;
 `--` ends the options (for a value that starts with "--").
 
 Commands:
-  get KEY                 write the value's bytes to stdout, exactly as stored
+  get KEY [--meta]        write the value's bytes to stdout, exactly as stored; with
+                          --meta (meta protocol), print the item's metadata instead as
+                          `name value` lines: ttl (seconds left, -1: never expires),
+                          last_access (seconds since it was read), hit_before (yes/no),
+                          cas, size, flags, and stale when it was invalidated
                             memcoro get greeting
+                            memcoro get session:42 --meta
   set KEY [VALUE]         store VALUE, or all of stdin when VALUE is omitted
                             memcoro set greeting hello
                             tar c dir | memcoro set backup --ttl 3600
@@ -106,6 +111,9 @@ Options:
   --ttl S          set/add/replace: lifetime in seconds (0: never expires, the default;
                    over 30 days: an absolute Unix time; negative: expires at once)
   --flags N        set/add/replace: the item's 32-bit client flags (default 0)
+  --protocol NAME  text (default) or meta: memcached's meta protocol (1.6 and later),
+                   every reply checked against its request (default: $MEMCACHED_PROTOCOL)
+  --meta           get: print the item's metadata (implies --protocol meta)
   --json           stats: print JSON
   -h, --help       print this text
   --version        print memcoro's version
@@ -117,7 +125,8 @@ Exit status:
      naming the server and the cause, e.g. `memcoro: 127.0.0.1:1: connection failed`
 
 Environment:
-  MEMCACHED_SERVERS  the server list when --servers is not given
+  MEMCACHED_SERVERS   the server list when --servers is not given
+  MEMCACHED_PROTOCOL  text or meta, when --protocol is not given
 )";
 
 /// A bad command line; its message becomes "memcoro: MESSAGE".
@@ -132,6 +141,8 @@ struct options {
     std::chrono::milliseconds timeout{1000};
     std::optional<std::int64_t> ttl;
     std::optional<std::uint32_t> flags;
+    std::optional<std::string> protocol;
+    bool meta = false;
     bool json = false;
     bool help = false;
     bool version = false;
@@ -196,6 +207,10 @@ options parse_command_line(int argc, char** argv)
             o.json = true;
             continue;
         }
+        if (arg == "--meta") {
+            o.meta = true;
+            continue;
+        }
         // Options with a value: "--opt value" or "--opt=value".
         std::string_view name = arg;
         std::optional<std::string_view> value;
@@ -204,7 +219,7 @@ options parse_command_line(int argc, char** argv)
             value = arg.substr(eq + 1);
         }
         if (name != "--servers" && name != "--timeout" && name != "--ttl" && name != "--flags" &&
-            name != "--distribution" && name != "--hash")
+            name != "--distribution" && name != "--hash" && name != "--protocol")
             throw usage_error(fmt::format("unknown option '{}'", arg));
         if (!value) {
             if (i + 1 == argc)
@@ -217,6 +232,8 @@ options parse_command_line(int argc, char** argv)
             o.distribution = std::string(*value);
         } else if (name == "--hash") {
             o.hash = std::string(*value);
+        } else if (name == "--protocol") {
+            o.protocol = std::string(*value);
         } else if (name == "--timeout") {
             const auto ms = parse_number<std::int64_t>(*value, "--timeout");
             if (ms <= 0)
@@ -246,7 +263,7 @@ void check_command(options& o)
         const char* synopsis;
     };
     static const arity table[] = {
-        {"get", 1, 1, "get KEY"},
+        {"get", 1, 1, "get KEY [--meta]"},
         {"set", 1, 2, "set KEY [VALUE] [--ttl S] [--flags N]"},
         {"add", 1, 2, "add KEY [VALUE] [--ttl S] [--flags N]"},
         {"replace", 1, 2, "replace KEY [VALUE] [--ttl S] [--flags N]"},
@@ -278,6 +295,8 @@ void check_command(options& o)
             fmt::format("--ttl and --flags apply to set, add and replace, not {}", o.command));
     if (o.json && o.command != "stats")
         throw usage_error(fmt::format("--json applies to stats, not {}", o.command));
+    if (o.meta && o.command != "get")
+        throw usage_error(fmt::format("--meta applies to get, not {}", o.command));
     if (o.command == "incr" || o.command == "decr")
         o.delta = parse_number<std::uint64_t>(o.args[1], o.command + " N");
     if (o.command == "touch") {
@@ -401,7 +420,25 @@ asio::awaitable<int> run_key_command(const options& o, const memcoro::client_con
     int rc = exit_ok;
     std::exception_ptr failure;
     try {
-        if (cmd == "get") {
+        if (cmd == "get" && o.meta) {
+            auto r = co_await c.async_meta_get(key, {.item_info = true});
+            if (r) {
+                std::string lines;
+                const auto seconds = [](const auto& d) { return d ? d->count() : 0; };
+                lines += fmt::format("ttl {}\n", seconds(r->ttl_left));
+                lines += fmt::format("last_access {}\n", seconds(r->last_access));
+                lines +=
+                    fmt::format("hit_before {}\n", r->hit_before.value_or(false) ? "yes" : "no");
+                lines += fmt::format("cas {}\n", r->item.cas);
+                lines += fmt::format("size {}\n", r->size.value_or(r->item.value.size()));
+                lines += fmt::format("flags {}\n", r->item.flags);
+                if (r->stale)
+                    lines += "stale yes\n";
+                write_stdout(lines);
+            } else {
+                rc = exit_miss;
+            }
+        } else if (cmd == "get") {
             auto r = co_await c.async_get(key);
             if (r)
                 write_stdout(r->value);
@@ -542,6 +579,19 @@ int main_impl(int argc, char** argv)
         throw usage_error(fmt::format("no server in '{}'", servers));
     cfg.connect_timeout = o.timeout;
     cfg.op_timeout = o.timeout;
+    std::optional<std::string> protocol = o.protocol;
+    if (!protocol)
+        if (const char* env = std::getenv("MEMCACHED_PROTOCOL"); env && *env)
+            protocol = env;
+    if (protocol && *protocol == "meta")
+        cfg.protocol = memcoro::protocol::meta;
+    else if (protocol && *protocol != "text")
+        throw usage_error(fmt::format("unknown protocol '{}' (text or meta)", *protocol));
+    if (o.meta) {
+        if (o.protocol && cfg.protocol != memcoro::protocol::meta)
+            throw usage_error("--meta needs the meta protocol, not --protocol text");
+        cfg.protocol = memcoro::protocol::meta;
+    }
     if (o.distribution) {
         // memcoro's names or another client's spelling, which may stand for a key hash too
         // (MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED: one-at-a-time); --hash still wins.

@@ -158,6 +158,10 @@ private:
     std::error_code deliver_merged(const proto::reply& r);
     /// A meta get's reply (VA, EN, MN or an error line).
     std::error_code deliver_meta_get(op_entry& e, const proto::reply& r);
+    /// A meta get's VA or EN for its key `j`, the key checked.
+    std::error_code deliver_meta_hit(op_entry& e, const proto::reply& r, std::uint32_t j);
+    /// The same, for a reply whose key came back base64-encoded (a binary key).
+    std::error_code deliver_base64_get(op_entry& e, const proto::reply& r, std::uint32_t j);
     /// Completes the oldest request with its last reply `r` (nullptr: its sink has already
     /// been told).
     void finish_front(const proto::reply* r, std::error_code ec);

@@ -27,6 +27,7 @@ struct result_traits<void> {
 
 // Reply -> result conversions (response is consumed).
 void convert(response& r, get_result& out);
+void convert(response& r, meta_get_result& out);
 void convert(response& r, bool& found); // get into the caller's item: hit or miss
 /// A multi-key retrieval of `keys` (the call's own).
 void convert(response& r, const proto::string_list& keys, get_multi_result& out);
@@ -107,6 +108,10 @@ public:
     {
         if constexpr (std::is_same_v<R, get_result>) {
             assign_hit(resp.single, r);
+            resp.found = true;
+        } else if constexpr (std::is_same_v<R, meta_get_result>) {
+            assign_hit(resp.single, r);
+            resp.meta = r.meta;
             resp.found = true;
         } else if constexpr (std::is_same_v<R, bool>) {
             // The caller's item is written only when the call is sure to succeed: at once

@@ -29,6 +29,8 @@ struct response {
     /// Single-key retrieval: the hit, when `found`.
     item single;
     bool found = false;
+    /// Single-key meta get: what the reply's flags said of the item.
+    proto::meta_info meta;
     stats_result stats; ///< STAT lines
     /// For each of `items`, the index of its key in the request.
     index_list item_index;

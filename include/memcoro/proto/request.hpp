@@ -22,6 +22,9 @@ inline constexpr std::size_t max_key_length = 250;
 /// length). Multi-key touches are split so that every line fits.
 inline constexpr std::size_t max_touch_line = 2048;
 
+/// The largest lease or recache time memcoro sends (memcached reads them as 32-bit numbers).
+inline constexpr std::int64_t max_meta_ttl = 0x7fffffff;
+
 /// The commands of the text protocol, as they are named on the wire.
 enum class command : std::uint8_t {
     get,
@@ -110,6 +113,17 @@ struct retrieval {
     bool with_cas = false;               ///< gets / gats: each hit carries its CAS unique
     std::optional<std::int64_t> exptime; ///< gat / gats: every key's new expiry
     string_list keys;
+    // Meta dialect only (see needs_meta):
+    /// N: on a miss, create an empty placeholder living this many seconds and win the right to
+    /// fill it (the reply says W; later readers are told Z).
+    std::optional<std::int64_t> vivify;
+    /// R: win the right to refresh an item whose remaining TTL is below this many seconds.
+    std::optional<std::int64_t> recache;
+    /// t, l, h, s: ask the item's remaining TTL, last access, hit-before bit and size.
+    bool item_info = false;
+
+    /// Does it ask something only the meta dialect can?
+    bool meta_only() const noexcept { return vivify || recache || item_info; }
 
     constexpr command cmd() const noexcept
     {
@@ -154,6 +168,15 @@ struct storage {
 /// delete: one command per key, sent together, answered one by one.
 struct deletion {
     string_list keys;
+    // Meta dialect only (see needs_meta):
+    /// I: mark the item stale instead of removing it (readers get it flagged X, one of them W).
+    bool invalidate = false;
+    /// T: the stale item's new TTL (with `invalidate`).
+    std::optional<std::int64_t> stale_ttl;
+    /// C: only if the item's CAS unique is still this one (0: any).
+    std::uint64_t cas_unique = 0;
+
+    bool meta_only() const noexcept { return invalidate || cas_unique != 0; }
     static constexpr command cmd() noexcept { return command::del; }
 };
 
@@ -249,6 +272,17 @@ inline reply_kind expected_reply(const request& r) noexcept
     return by_type[r.index()];
 }
 
+/// Does the request ask something only the meta dialect can express (a lease, an item's
+/// metadata, an invalidation, a delete on a CAS)? It is then never sent as text.
+inline bool needs_meta(const request& r) noexcept
+{
+    if (const auto* g = std::get_if<retrieval>(&r))
+        return g->meta_only();
+    if (const auto* d = std::get_if<deletion>(&r))
+        return d->meta_only();
+    return false;
+}
+
 /// How many replies a request draws: one per key for storage and delete, else one (a
 /// retrieval's or stats' lines and their END count as one).
 inline std::size_t reply_count(const request& r) noexcept
@@ -303,13 +337,22 @@ constexpr std::string_view command_name(command c) noexcept
     return "?";
 }
 
-/// Checks a key: non-empty, at most 250 bytes, no byte <= 0x20 and no 0x7f.
-/// Returns errc::invalid_key or success.
-std::error_code check_key(std::string_view key) noexcept;
+/// The longest binary key (see check_key): its base64 form must fit in 250 bytes.
+inline constexpr std::size_t max_binary_key_length = 186;
+
+/// Checks a key: non-empty, at most 250 bytes, no byte <= 0x20 and no 0x7f. With
+/// `binary_ok` (the meta dialect, which sends such keys base64-encoded) a key of any bytes
+/// is valid up to max_binary_key_length. Returns errc::invalid_key or success.
+std::error_code check_key(std::string_view key, bool binary_ok = false) noexcept;
+
+/// Must the key (valid for the meta dialect) go out base64-encoded: does it hold a byte the
+/// text form of a key cannot (<= 0x20 or 0x7f)?
+bool needs_base64(std::string_view key) noexcept;
 
 /// Checks every key and argument of `req`: nothing invalid may be encoded. A request needs at
-/// least one key where it takes keys, and a value per key for storage.
-std::error_code validate(const request& req) noexcept;
+/// least one key where it takes keys, and a value per key for storage. `binary_keys`: keys
+/// are checked as check_key(key, true) (the meta dialect).
+std::error_code validate(const request& req, bool binary_keys = false) noexcept;
 
 /// Appends the text-protocol bytes of `req` to `out`, values included. `req` must have passed
 /// validate().

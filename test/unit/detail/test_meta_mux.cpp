@@ -80,12 +80,14 @@ TEST_CASE("meta multiplexer: requests go out as meta lines with consecutive opaq
 TEST_CASE("meta multiplexer: a reply that is not its request's is a desync")
 {
     const std::vector<std::string> wrong = {
-        "VA 1 O2 ka\r\nX\r\n", // another line's opaque
-        "VA 1 ka\r\nX\r\n",    // no opaque
-        "VA 1 O1 kb\r\nX\r\n", // the right opaque, another key
-        "EN O7\r\n",           // a miss for a line never sent
-        "HD O1\r\n",           // (a get draws VA or EN: protocol error)
-        "MN\r\n",              // no batch was sent
+        "VA 1 O2 ka\r\nX\r\n",          // another line's opaque
+        "VA 1 ka\r\nX\r\n",             // no opaque
+        "VA 1 O1 kb\r\nX\r\n",          // the right opaque, another key
+        "EN O7\r\n",                    // a miss for a line never sent
+        "HD O1\r\n",                    // (a get draws VA or EN: protocol error)
+        "MN\r\n",                       // no batch was sent
+        "VA 3 O1 ka\r\nX\r\nEN O2\r\n", // a length that lies long: no \r\n where it ends
+        "VA 0 O1 ka\r\nX\r\n",          // a length that lies short
     };
     for (const auto& in : wrong) {
         INFO(in);
@@ -103,6 +105,53 @@ TEST_CASE("meta multiplexer: a reply that is not its request's is a desync")
     f.stage();
     CHECK(f.feed_bytes("HD O2\r\n") == errc::protocol_desync);
     CHECK(f.rec.log.empty());
+}
+
+TEST_CASE("meta multiplexer: a duplicated reply is a desync for the request after it")
+{
+    meta_fixture f;
+    f.add(single(command::get, "a"));
+    f.add(single(command::get, "b"));
+    f.stage();
+    CHECK(f.feed_bytes("VA 1 O1 ka\r\nA\r\nVA 1 O1 ka\r\nA\r\n") == errc::protocol_desync);
+    REQUIRE(f.rec.log.size() == 1); // the first was its own; the copy answered nobody
+    REQUIRE(f.rec.log[0].resp.items.size() == 1);
+    CHECK(f.rec.log[0].resp.items[0].value == "A");
+    // The same for a write's reply, and for a lease's (the opaque of the line before).
+    meta_fixture g;
+    g.add(set_req("a", "1"));
+    g.add(set_req("b", "2"));
+    g.stage();
+    CHECK(g.feed_bytes("HD O1\r\nHD O1\r\n") == errc::protocol_desync);
+    CHECK(g.rec.log.size() == 1);
+}
+
+TEST_CASE("meta multiplexer: a binary key's reply: its base64 key must decode to the key asked")
+{
+    meta_fixture f;
+    f.add(single(command::get, "foo bar"));
+    f.add(multi_get(command::get, {"a b", "plain"}));
+    f.stage();
+    CHECK_FALSE(f.feed_bytes("VA 1 O1 kZm9vIGJhcg== b\r\nX\r\n"
+                             "VA 1 O2 kYSBi b\r\nY\r\nVA 1 O3 kcGxhaW4= b\r\nZ\r\nMN\r\n"));
+    REQUIRE(f.rec.log.size() == 2);
+    REQUIRE(f.rec.log[0].resp.items.size() == 1);
+    CHECK(f.rec.log[0].resp.items[0].key == "foo bar"); // the key asked, not its encoding
+    REQUIRE(f.rec.log[1].resp.items.size() == 2);
+    CHECK(f.rec.log[1].resp.items[0].key == "a b");
+    CHECK(f.rec.log[1].resp.items[1].key == "plain");
+
+    for (std::string_view wrong : {"VA 1 O1 kYSBi b\r\nX\r\n",       // another key's
+                                   "VA 1 O1 kZm9vIGJhcg b\r\nX\r\n", // not base64
+                                   "VA 1 O1 b\r\nX\r\n",             // no key at all
+                                   "EN O1 kYSBj b\r\n"}) {           // a miss of another
+        INFO(wrong);
+        meta_fixture g;
+        g.add(single(command::get, "foo bar"));
+        g.stage();
+        CHECK(g.feed_bytes(wrong) == errc::protocol_desync);
+        CHECK(g.rec.log.empty());
+    }
 }
 
 TEST_CASE("meta multiplexer: a quiet batch: hits in key order, misses silent, its end at MN")
@@ -136,4 +185,33 @@ TEST_CASE("meta multiplexer: an abandoned request's reply is read and dropped")
     CHECK(f.rec.log[0].resp.items.empty());
     REQUIRE(f.rec.log[1].resp.items.size() == 1);
     CHECK(f.rec.log[1].resp.items[0].value == "second");
+}
+
+TEST_CASE("a recycled request forgets its lease, metadata, invalidation and CAS")
+{
+    {
+        auto r = detail::make_request<proto::retrieval>();
+        auto& q = detail::as<proto::retrieval>(r);
+        detail::add_key(q.keys.own(), "k");
+        q.vivify = 30;
+        q.recache = 10;
+        q.item_info = true;
+        auto d = detail::make_request<proto::deletion>();
+        auto& del = detail::as<proto::deletion>(d);
+        detail::add_key(del.keys.own(), "k");
+        del.invalidate = true;
+        del.stale_ttl = 5;
+        del.cas_unique = 9;
+    } // (both go back to the thread's cache)
+    auto r = detail::make_request<proto::retrieval>();
+    const auto& q = detail::as<proto::retrieval>(r);
+    CHECK_FALSE(q.vivify);
+    CHECK_FALSE(q.recache);
+    CHECK_FALSE(q.item_info);
+    CHECK_FALSE(proto::needs_meta(*r));
+    auto d = detail::make_request<proto::deletion>();
+    const auto& del = detail::as<proto::deletion>(d);
+    CHECK_FALSE(del.invalidate);
+    CHECK_FALSE(del.stale_ttl);
+    CHECK(del.cas_unique == 0);
 }

@@ -6,6 +6,10 @@
 
 #include <catch2/catch.hpp>
 
+#include "../../../lib/proto/base64.hpp"
+
+#include <random>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -124,6 +128,106 @@ TEST_CASE("meta encoder: each request's lines, tagged with consecutive opaque nu
     CHECK(meta(proto::flush{std::int64_t{10}}, 1) == "flush_all 10\r\n");
     CHECK(proto::meta_opaques(get_of({"a", "b", "c"})) == 3);
     CHECK(proto::meta_opaques(proto::request(proto::version{})) == 0);
+}
+
+TEST_CASE("meta encoder: leases, early recache, item metadata, invalidation, CAS deletes")
+{
+    auto lease = get_of({"k"}, true);
+    lease.vivify = 30;
+    lease.recache = 2147483647;
+    CHECK(meta(lease, 1) == "mg k v f c N30 R2147483647 O1 k\r\n");
+    auto info = get_of({"k"}, true, 60);
+    info.item_info = true;
+    CHECK(meta(info, 2) == "mg k v f c t l h s T60 O2 k\r\n");
+    CHECK(proto::needs_meta(lease));
+    CHECK(proto::needs_meta(info));
+    CHECK_FALSE(proto::needs_meta(get_of({"k"}, true, 60)));
+
+    proto::deletion inv;
+    inv.keys.own() = {"k"};
+    inv.invalidate = true;
+    CHECK(meta(inv, 3) == "md k I O3\r\n");
+    inv.stale_ttl = 30;
+    inv.cas_unique = 77;
+    CHECK(meta(inv, 3) == "md k I T30 C77 O3\r\n");
+    CHECK(proto::needs_meta(inv));
+    proto::deletion cas_del;
+    cas_del.keys.own() = {"k"};
+    cas_del.cas_unique = 5;
+    CHECK(meta(cas_del, 4) == "md k C5 O4\r\n");
+    CHECK(proto::needs_meta(cas_del));
+    proto::deletion plain;
+    plain.keys.own() = {"k"};
+    CHECK_FALSE(proto::needs_meta(plain));
+
+    // What the server could not take is refused.
+    CHECK(proto::validate(lease) == std::error_code{});
+    lease.vivify = 0;
+    CHECK(proto::validate(lease) == errc::invalid_argument);
+    lease.vivify = std::int64_t{1} << 31;
+    CHECK(proto::validate(lease) == errc::invalid_argument);
+    lease.vivify = 30;
+    lease.recache = -1;
+    CHECK(proto::validate(lease) == errc::invalid_argument);
+    cas_del.keys.own() = {"a", "b"}; // one CAS, two items
+    CHECK(proto::validate(cas_del) == errc::invalid_argument);
+    plain.stale_ttl = 30; // a stale TTL without an invalidation
+    CHECK(proto::validate(plain) == errc::invalid_argument);
+}
+
+TEST_CASE("base64: every length round-trips; what is not canonical base64 is refused")
+{
+    std::mt19937 rng(7);
+    for (std::size_t n = 0; n <= 200; ++n) {
+        std::string raw(n, '\0');
+        for (auto& c : raw)
+            c = static_cast<char>(rng());
+        std::string enc(proto::base64::encoded_size(n), '?');
+        CHECK(proto::base64::encode(raw, enc.data()) == enc.data() + enc.size());
+        std::string dec(n + 3, '\0');
+        const auto got = proto::base64::decode(enc, dec.data(), dec.size());
+        REQUIRE(got == static_cast<std::ptrdiff_t>(n));
+        dec.resize(n);
+        CHECK(dec == raw);
+        if (n > 0) // no room for it: refused, nothing written past the room
+            CHECK(proto::base64::decode(enc, dec.data(), n - 1) == -1);
+    }
+    char out[16];
+    CHECK(std::string_view(out, proto::base64::encode("foo bar", out) - out) == "Zm9vIGJhcg==");
+    for (std::string_view bad :
+         {"Zm9", "Zm9vIGJhcg=", "Zm=v", "Zm9v=GJh", "Zm9v\r\nAA",
+          "Zm9vIGJhch==", "Zm9vIGJhcl=", "====", "Zm9vIGJ*cg==", "Zm9vIGJhc==="}) {
+        INFO(bad);
+        CHECK(proto::base64::decode(bad, out, sizeof out) == -1);
+    }
+}
+
+TEST_CASE("meta encoder: binary keys go out base64-encoded, flagged b")
+{
+    CHECK(meta(get_of({"foo bar"}), 1) == "mg Zm9vIGJhcg== v f O1 k b\r\n");
+    CHECK(meta(store_of(proto::store_mode::set, std::string("\x01\x7f", 2), "v"), 2) ==
+          "ms AX8= 1 O2 b\r\nv\r\n");
+    proto::deletion del;
+    del.keys.own() = {"a b", "plain"};
+    CHECK(meta(del, 3) == "md YSBi O3 b\r\nmd plain O4\r\n");
+    // Non-ASCII bytes are valid in a key's text form: sent as they are.
+    CHECK(meta(get_of({"\xd0\xba\xd0\xbb"}), 5) == "mg \xd0\xba\xd0\xbb v f O5 k\r\n");
+    CHECK_FALSE(proto::needs_base64("\xd0\xba"));
+    CHECK(proto::needs_base64("tab\tkey"));
+
+    // Valid on the meta dialect up to 186 bytes (250 encoded), never on the text one.
+    CHECK(proto::validate(get_of({"foo bar"})) == errc::invalid_key);
+    CHECK(proto::validate(get_of({"foo bar"}), true) == std::error_code{});
+    CHECK(proto::validate(get_of({std::string(186, ' ')}), true) == std::error_code{});
+    CHECK(proto::validate(get_of({std::string(187, ' ')}), true) == errc::invalid_key);
+    CHECK(proto::validate(get_of({std::string(250, 'x')}), true) == std::error_code{});
+    CHECK(proto::validate(get_of({std::string(251, 'x')}), true) == errc::invalid_key);
+    CHECK(proto::validate(get_of({""}), true) == errc::invalid_key);
+    CHECK(proto::check_key("a b", true) == std::error_code{});
+    CHECK(proto::check_key("a b") == errc::invalid_key);
+    std::string longest;
+    proto::encode_meta(get_of({std::string(186, '\n')}, true, 1), 0xffffffff, longest);
+    CHECK(longest.find(" v f c T1 Offffffff k b\r\n") == 3 + 248);
 }
 
 TEST_CASE("meta encoder: a storage line without its value, for values sent from the request")

@@ -1,0 +1,67 @@
+#pragma once
+/// \file
+/// What client::async_get_or_compute takes and returns: read a key, or compute its value once
+/// (a lease held off the other processes, singleflight within this one) and cache it.
+
+#include <memcoro/detail/asio_compat.hpp>
+#include <memcoro/types.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace memcoro {
+
+/// The computation of a missing or stale value: a coroutine returning the value to cache. An
+/// exception it throws reaches every caller waiting for it, and releases the lease.
+using compute_fn = std::function<asio::awaitable<std::string>()>;
+
+/// Where the value async_get_or_compute returned came from.
+enum class value_source : std::uint8_t {
+    cache,    ///< the cached value
+    computed, ///< this call computed it (and wrote it back when it held the lease)
+    stale,    ///< an invalidated value, served while another caller recomputes it
+    shared,   ///< a concurrent call in this process got it (singleflight): this one waited
+};
+
+const char* to_string(value_source s) noexcept;
+
+/// What async_get_or_compute does on a miss, and how its callers wait. See docs/leases.md.
+struct compute_options {
+    /// The computed value's expiry and client flags.
+    ttl expiry{0};
+    std::uint32_t flags = 0;
+    /// The lease (meta protocol): a miss leaves a placeholder living this long, which makes
+    /// the first caller anywhere the one to compute, and the others wait. It bounds how long
+    /// they wait for a winner that died. Zero: no lease (every process that misses computes).
+    ttl lease{30};
+    /// Early recache (meta protocol): one caller recomputes an item that has less than this
+    /// left, while the others keep reading it. Zero: never early.
+    ttl recache{0};
+    /// How long a caller that lost the lease waits for the winner's value, polling with a
+    /// backoff from `first_backoff`, doubling up to `max_backoff`.
+    std::chrono::milliseconds max_wait{2000};
+    std::chrono::milliseconds first_backoff{5};
+    std::chrono::milliseconds max_backoff{200};
+    /// When the wait is over without a value: compute it here (true; not written back, the
+    /// lease's winner does that), or fail with errc::timeout (false).
+    bool compute_after_wait = true;
+    /// Return an invalidated (stale) value at once while another caller recomputes it (true),
+    /// or wait for the fresh one as on a miss (false).
+    bool serve_stale = true;
+    /// The computation's time limit (zero: none): past it, it is cancelled, the lease is
+    /// released, and the call fails with errc::timeout.
+    std::chrono::milliseconds compute_timeout{0};
+    /// Concurrent calls for one key on this client share one read and one computation.
+    bool singleflight = true;
+};
+
+/// The value async_get_or_compute returned.
+struct computed_value {
+    std::string value;
+    std::uint32_t flags = 0;
+    value_source source = value_source::cache;
+};
+
+} // namespace memcoro

@@ -1,0 +1,227 @@
+#include "detail/client_impl.hpp"
+#include "detail/singleflight.hpp"
+
+#include <memcoro/client.hpp>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+
+#include <algorithm>
+
+namespace memcoro {
+namespace {
+
+using std::chrono::steady_clock;
+
+/// Runs the computation, within `limit` when there is one: past it the computation is
+/// cancelled and errc::timeout thrown.
+asio::awaitable<std::string> run_compute(const compute_fn& compute, std::chrono::milliseconds limit)
+{
+    if (limit.count() <= 0)
+        co_return co_await compute();
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(co_await asio::this_coro::executor, limit);
+    auto outcome = co_await (compute() || timer.async_wait(asio::use_awaitable));
+    if (outcome.index() != 0)
+        throw memcoro::error(errc::timeout, {}, "the computation did not finish in time");
+    co_return std::get<0>(std::move(outcome));
+}
+
+/// Publishes a flight's outcome exactly once: the value or exception given, or, if the leader
+/// is destroyed without one (its executor shut down), operation_aborted.
+class flight_guard {
+public:
+    flight_guard(detail::singleflight& table, const std::string& key,
+                 std::shared_ptr<detail::singleflight::flight> f)
+        : table_(table)
+        , key_(key)
+        , flight_(std::move(f))
+    {
+    }
+    flight_guard(const flight_guard&) = delete;
+    flight_guard& operator=(const flight_guard&) = delete;
+    ~flight_guard()
+    {
+        if (flight_)
+            publish({}, std::make_exception_ptr(
+                            memcoro::error(make_error_code(asio::error::operation_aborted))));
+    }
+    void publish(computed_value v, std::exception_ptr e)
+    {
+        auto f = std::move(flight_);
+        table_.publish(key_, f, std::move(v), std::move(e));
+    }
+
+private:
+    detail::singleflight& table_;
+    const std::string& key_;
+    std::shared_ptr<detail::singleflight::flight> flight_;
+};
+
+} // namespace
+
+const char* to_string(value_source s) noexcept
+{
+    switch (s) {
+    case value_source::cache:
+        return "cache";
+    case value_source::computed:
+        return "computed";
+    case value_source::stale:
+        return "stale";
+    case value_source::shared:
+        return "shared";
+    }
+    return "?";
+}
+
+namespace {
+
+/// The work of one async_get_or_compute call that leads (or runs without singleflight).
+class compute_call {
+public:
+    compute_call(client& c, const std::string& key, const compute_fn& compute,
+                 const compute_options& opts)
+        : c_(c)
+        , key_(key)
+        , compute_(compute)
+        , opts_(opts)
+    {
+    }
+
+    asio::awaitable<computed_value> run()
+    {
+        if (c_.config().protocol != protocol::meta || opts_.lease.count() <= 0)
+            co_return co_await without_lease();
+        co_return co_await with_lease();
+    }
+
+private:
+    /// The text protocol (or no lease): a get, and on a miss the computation, added.
+    asio::awaitable<computed_value> without_lease()
+    {
+        if (auto hit = co_await c_.async_get(key_))
+            co_return computed_value{std::move(hit->value), hit->flags, value_source::cache};
+        std::string v = co_await run_compute(compute_, opts_.compute_timeout);
+        // (A newer value already there stays; a failed write does not fail the call.)
+        co_await c_.async_add(key_, v, {opts_.expiry, opts_.flags},
+                              asio::experimental::as_tuple(asio::use_awaitable));
+        co_return computed_value{std::move(v), opts_.flags, value_source::computed};
+    }
+
+    asio::awaitable<computed_value> with_lease()
+    {
+        const auto deadline = steady_clock::now() + opts_.max_wait;
+        auto backoff = std::max(opts_.first_backoff, std::chrono::milliseconds(1));
+        meta_get_options mo;
+        mo.lease = opts_.lease;
+        mo.recache = opts_.recache;
+        for (;;) {
+            meta_get_result r = co_await c_.async_meta_get(key_, mo);
+            if (!r) // (a miss with a lease makes a placeholder: only if it vanished at once)
+                co_return co_await compute_alone();
+            if (r->won)
+                co_return co_await compute_and_store(*r);
+            if (!r->lease_taken) // an item, fresh
+                co_return computed_value{std::move(r->item.value), r->item.flags,
+                                         value_source::cache};
+            if (!r->placeholder()) {
+                if (!r->stale) // being refreshed early by another: still good
+                    co_return computed_value{std::move(r->item.value), r->item.flags,
+                                             value_source::cache};
+                if (opts_.serve_stale)
+                    co_return computed_value{std::move(r->item.value), r->item.flags,
+                                             value_source::stale};
+            }
+            // Another caller computes it: wait for its value.
+            const auto now = steady_clock::now();
+            if (now + backoff > deadline) {
+                if (!opts_.compute_after_wait)
+                    throw memcoro::error(errc::timeout, {},
+                                         "no value arrived while another caller held the lease");
+                co_return co_await compute_alone();
+            }
+            asio::steady_timer timer(co_await asio::this_coro::executor, backoff);
+            co_await timer.async_wait(asio::use_awaitable);
+            backoff = std::min(backoff * 2, std::max(opts_.max_backoff, backoff));
+        }
+    }
+
+    /// Computed without the lease: returned, not written (the lease's winner writes).
+    asio::awaitable<computed_value> compute_alone()
+    {
+        std::string v = co_await run_compute(compute_, opts_.compute_timeout);
+        co_return computed_value{std::move(v), opts_.flags, value_source::computed};
+    }
+
+    /// This call won the lease (a placeholder, a stale item or an early recache): compute,
+    /// write back on the CAS it read, or release the lease if the computation fails.
+    asio::awaitable<computed_value> compute_and_store(const meta_item& won)
+    {
+        std::string v;
+        std::exception_ptr failed;
+        try {
+            v = co_await run_compute(compute_, opts_.compute_timeout);
+        } catch (...) {
+            failed = std::current_exception();
+        }
+        const auto quiet = asio::experimental::as_tuple(asio::use_awaitable);
+        if (failed) {
+            // Hand the lease back while the item is still the one won: a placeholder goes
+            // (the next reader makes and wins a new one); a stale item is invalidated again
+            // (the next reader wins it). An early recache's item stays valid: nothing to do.
+            if (won.placeholder())
+                co_await c_.async_delete_cas(key_, won.item.cas, quiet);
+            else if (won.stale)
+                co_await c_.async_invalidate(key_, std::nullopt, won.item.cas, quiet);
+            std::rethrow_exception(failed);
+        }
+        // On the CAS read: a newer value written meanwhile stays (exists), and the write
+        // fails harmlessly if the placeholder expired (not_found).
+        co_await c_.async_cas(key_, v, won.item.cas, {opts_.expiry, opts_.flags}, quiet);
+        co_return computed_value{std::move(v), opts_.flags, value_source::computed};
+    }
+
+    client& c_;
+    const std::string& key_;
+    const compute_fn& compute_;
+    const compute_options& opts_;
+};
+
+} // namespace
+
+asio::awaitable<computed_value> client::async_get_or_compute(std::string key, compute_fn compute,
+                                                             compute_options opts)
+{
+    if (auto ec = proto::check_key(key, config().protocol == protocol::meta))
+        throw memcoro::error(ec);
+    if (!compute)
+        throw memcoro::error(errc::invalid_argument, {}, "no computation given");
+    if (!opts.singleflight)
+        co_return co_await compute_call(*this, key, compute, opts).run();
+    // Kept alive by the call: the table outlives the flights of a client being closed.
+    const auto impl = impl_;
+    auto [f, leads] = impl->flights().join(key);
+    if (!leads) {
+        co_await f->async_wait(asio::use_awaitable);
+        if (f->error())
+            std::rethrow_exception(f->error());
+        computed_value v = f->value();
+        v.source = value_source::shared;
+        co_return v;
+    }
+    flight_guard guard(impl->flights(), key, f);
+    computed_value v;
+    try {
+        v = co_await compute_call(*this, key, compute, opts).run();
+    } catch (...) {
+        guard.publish({}, std::current_exception());
+        throw;
+    }
+    guard.publish(v, nullptr);
+    co_return v;
+}
+
+} // namespace memcoro
