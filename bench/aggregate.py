@@ -15,7 +15,7 @@ SCENARIOS = [
     "mget100_4srv", "mget100_conc8_4srv", "mget10k_4srv",
     "set_seq_1srv", "set_pipe100_1srv", "mixed90_conc32_4srv",
 ]
-MC, LM, MC2 = "memcoro", "libmemcached", "memcoro-2t"
+MC, LM, MC2, MCM = "memcoro", "libmemcached", "memcoro-2t", "memcoro-meta"
 
 
 def load(paths):
@@ -79,6 +79,7 @@ def main(argv):
     runs, bad = load(paths)
     rounds = sorted({r for per in runs.values() for r in per})
     have_mc2 = any(c == MC2 for c, _ in runs)
+    have_meta = any(c == MCM for c, _ in runs)
 
     def metric(client, scenario, key):
         per = runs.get((client, scenario), {})
@@ -106,6 +107,9 @@ def main(argv):
             "CPU µs/op mc", "CPU µs/op lm", "allocs/op mc", "allocs/op lm"]
     if have_mc2:
         head += ["memcoro 2 threads /s", "ratio 2t/1t (min–max)"]
+    if have_meta:
+        head += ["memcoro meta /s", "ratio meta/lm (min–max)", "ratio meta/text (min–max)",
+                 "CPU µs/op meta"]
     rows = []
     for sc in SCENARIOS:
         if not any(s == sc for _, s in runs):
@@ -125,6 +129,9 @@ def main(argv):
         ]
         if have_mc2:
             row += [fmt_rate(tput(MC2, sc)) + unit, fmt_ratio(ratio(MC2, MC, sc))]
+        if have_meta:
+            row += [fmt_rate(tput(MCM, sc)) + unit, fmt_ratio(ratio(MCM, LM, sc)),
+                    fmt_ratio(ratio(MCM, MC, sc)), fmt_num(metric(MCM, sc, "cpu_us_per_op"), 2)]
         rows.append(row)
 
     print(f"Medians over {len(rounds)} round(s); ops/s (keys/s for the multi-gets); "

@@ -278,8 +278,9 @@ int main(int argc, char** argv)
 {
     const options o = parse_options(argc, argv, "memcoro");
     const keyspace ks(o.keys, o.value_size);
-    const std::string client =
-        o.threads == 1 ? std::string("memcoro") : "memcoro-" + std::to_string(o.threads) + "t";
+    // "memcoro", "memcoro-meta", "memcoro-2t", ...: each its own column of bench/aggregate.py.
+    const std::string client = std::string("memcoro") + (o.mc_meta ? "-meta" : "") +
+                               (o.threads == 1 ? "" : "-" + std::to_string(o.threads) + "t");
 
     bool need_one = false, need_four = false;
     for (const auto* sc : o.selected)

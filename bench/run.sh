@@ -6,12 +6,13 @@
 # data first); --per-program runs all scenarios in one process per program instead.
 #
 #   bench/run.sh BUILD_DIR [--rounds N] [--seconds S] [--warmup S] [--scenario A,B,...]
-#                [--no-threads] [--per-program] [--nice N] [--lm-args "ARGS"]
+#                [--no-threads] [--no-meta] [--per-program] [--nice N] [--lm-args "ARGS"]
 #                [--mc-args "ARGS"] [--out DIR]
 #                [-- extra options for both benchmarks]
 #
 # --no-threads skips the third program of each round, memcoro with --threads 2 (a client
-# per io_context thread), reported as its own column. --nice N runs the servers and both
+# per io_context thread), reported as its own column. --no-meta skips the fourth, memcoro on
+# the meta protocol (--protocol meta): the dialect columns, against text and libmemcached. --nice N runs the servers and both
 # clients under `nice -n N` (a negative N, as root, shields them from other load on the
 # machine). --lm-args passes options to libmemcached_bench only (e.g. "--ketama"), --mc-args
 # to memcoro_bench only (e.g. "--distribution modula --hash one-at-a-time").
@@ -20,7 +21,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -32,6 +33,7 @@ seconds=2
 warmup=0.5
 scenario=
 threads2=1
+meta=1
 per_program=0
 out=
 nice_level=
@@ -45,6 +47,7 @@ while [[ $# -gt 0 ]]; do
   --warmup) warmup=$2; shift 2 ;;
   --scenario) scenario=$2; shift 2 ;;
   --no-threads) threads2=0; shift ;;
+  --no-meta) meta=0; shift ;;
   --per-program) per_program=1; shift ;;
   --out) out=$2; shift 2 ;;
   --nice) nice_level=$2; shift 2 ;;
@@ -120,6 +123,10 @@ run_round() { # scenario option...
   if ((threads2)); then
     run_one "memcoro --threads 2" "$results/round$r.c.memcoro-2t.jsonl" "$mc_bench" "${args[@]}" \
       "$@" --threads 2 ${mc_extra[@]+"${mc_extra[@]}"}
+  fi
+  if ((meta)); then
+    run_one "memcoro --protocol meta" "$results/round$r.d.memcoro-meta.jsonl" "$mc_bench" \
+      "${args[@]}" "$@" --protocol meta ${mc_extra[@]+"${mc_extra[@]}"}
   fi
 }
 if [[ -n $scenario ]]; then

@@ -186,6 +186,13 @@ mc --protocol meta delete m1
 expect "meta: delete" 0 ""
 mc --protocol meta delete m1
 expect "meta: delete of a missing key exits 1" 1 ""
+mc --protocol meta set "key with spaces" spaced
+expect "meta: a key with spaces is stored (base64 on the wire)" 0 ""
+mc --protocol meta get "key with spaces"
+expect "meta: ... and read back" 0 "spaced"
+mc get "key with spaces"
+expect "text: a key with spaces is refused" 2 ""
+check "... as an invalid key" contains "$err" "invalid key"
 mc --protocol meta version
 expect "meta: version (sent as text)" 0
 check "... prints the server's version" contains "$out" "1."
