@@ -46,19 +46,17 @@ bool valid_key(std::string_view key) noexcept
     return !bad;
 }
 
-/// A key that only the meta dialect can carry (base64-encoded): bytes of any value.
-bool valid_binary_key(std::string_view key) noexcept
+/// A valid key; with `binary_ok` (the meta dialect, base64) also one of any bytes that fits.
+bool key_ok(std::string_view key, bool binary_ok) noexcept
 {
-    return !key.empty() && key.size() <= max_binary_key_length;
+    return valid_key(key) || (binary_ok && !key.empty() && key.size() <= max_binary_key_length);
 }
 
 } // namespace
 
 std::error_code check_key(std::string_view key, bool binary_ok) noexcept
 {
-    return valid_key(key) || (binary_ok && valid_binary_key(key))
-               ? std::error_code{}
-               : std::error_code(errc::invalid_key);
+    return key_ok(key, binary_ok) ? std::error_code{} : std::error_code(errc::invalid_key);
 }
 
 bool needs_base64(std::string_view key) noexcept
@@ -74,7 +72,7 @@ std::error_code check_keys(const string_list& keys, bool binary) noexcept
     if (n == 0)
         return errc::invalid_argument;
     for (std::size_t j = 0; j < n; ++j)
-        if (!valid_key(keys[j]) && !(binary && valid_binary_key(keys[j])))
+        if (!key_ok(keys[j], binary))
             return errc::invalid_key;
     return {};
 }
