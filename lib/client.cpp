@@ -97,9 +97,12 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
     co.limits.max_item_size = cfg_.max_item_size;
     co.merge_gets = cfg_.merge_gets;
     co.dialect = cfg_.protocol == protocol::meta ? proto::dialect::meta : proto::dialect::text;
+    co.detect_dialect = cfg_.protocol == protocol::automatic;
     co.max_write_bytes = cfg_.max_write_bytes;
     co.connect_timeout = cfg_.connect_timeout;
     co.op_timeout = opts.timeout.count() > 0 ? opts.timeout : cfg_.op_timeout;
+    if (!co.detect_dialect)
+        s->monitor->on_dialect(co.dialect == proto::dialect::meta);
     for (std::size_t i = 0; i < cfg_.connections_per_server; ++i)
         s->connections.push_back(std::make_shared<connection>(ex_, addr, co, s->monitor));
     s->options = std::move(opts);
@@ -238,7 +241,10 @@ request_ptr part_like(const proto::request& req)
         q.mode = s->mode;
         q.flags = s->flags;
         q.exptime = s->exptime;
-    } else if (!std::holds_alternative<proto::deletion>(req)) {
+        q.quiet = s->quiet;
+    } else if (const auto* d = std::get_if<proto::deletion>(&req)) {
+        std::get_if<proto::deletion>(p.get())->quiet = d->quiet;
+    } else {
         *p = req; // a request without keys: every server gets the same
     }
     return p;
@@ -257,11 +263,13 @@ void client_impl::route(entry_ptr e)
         e->finish({}); // nothing to look up
         return;
     }
-    if (auto ec = proto::validate(req, cfg_.protocol == memcoro::protocol::meta)) {
+    // (With protocol::automatic the connection to each server refuses what its server's
+    // dialect cannot send: here the request is checked as the meta dialect would.)
+    if (auto ec = proto::validate(req, cfg_.protocol != memcoro::protocol::text)) {
         e->finish(ec);
         return;
     }
-    if (cfg_.protocol != memcoro::protocol::meta && proto::needs_meta(req)) {
+    if (cfg_.protocol == memcoro::protocol::text && proto::needs_meta(req)) {
         e->finish(errc::not_supported);
         return;
     }

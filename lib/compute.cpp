@@ -93,7 +93,7 @@ public:
 
     asio::awaitable<computed_value> run()
     {
-        if (c_.config().protocol != protocol::meta || opts_.lease.count() <= 0)
+        if (c_.config().protocol == protocol::text || opts_.lease.count() <= 0)
             co_return co_await without_lease();
         co_return co_await with_lease();
     }
@@ -119,7 +119,18 @@ private:
         mo.lease = opts_.lease;
         mo.recache = opts_.recache;
         for (;;) {
-            meta_get_result r = co_await c_.async_meta_get(key_, mo);
+            meta_get_result r;
+            bool text_server = false;
+            try {
+                r = co_await c_.async_meta_get(key_, mo);
+            } catch (const memcoro::error& e) {
+                // protocol::automatic, and the key's server speaks text: no lease there.
+                if (e.code() != errc::not_supported)
+                    throw;
+                text_server = true;
+            }
+            if (text_server)
+                co_return co_await without_lease();
             if (!r) // (a miss with a lease makes a placeholder: only if it vanished at once)
                 co_return co_await compute_alone();
             if (r->won)
@@ -195,7 +206,7 @@ private:
 asio::awaitable<computed_value> client::async_get_or_compute(std::string key, compute_fn compute,
                                                              compute_options opts)
 {
-    if (auto ec = proto::check_key(key, config().protocol == protocol::meta))
+    if (auto ec = proto::check_key(key, config().protocol != protocol::text))
         throw memcoro::error(ec);
     if (!compute)
         throw memcoro::error(errc::invalid_argument, {}, "no computation given");

@@ -311,10 +311,19 @@ public:
     requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
     auto async_delete_multi(const Keys& keys, Token&& token = {})
     {
+        return async_delete_multi(keys, delete_options{}, std::forward<Token>(token));
+    }
+
+    /// The same, with options (delete_options::quiet: a quiet batch on the meta protocol).
+    template <std::ranges::input_range Keys, token_for<delete_multi_result> Token = use_awaitable_t>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_delete_multi(const Keys& keys, delete_options opts, Token&& token = {})
+    {
         auto r = detail::make_request<proto::deletion>();
-        auto& own = detail::as<proto::deletion>(r).keys.own();
+        auto& q = detail::as<proto::deletion>(r);
+        q.quiet = opts.quiet;
         for (auto&& k : keys)
-            detail::add_key(own, k);
+            detail::add_key(q.keys.own(), k);
         return start<delete_multi_result>(std::move(r), std::forward<Token>(token),
                                           detail::scope::keys);
     }
@@ -543,6 +552,7 @@ private:
         q.flags = opts.flags;
         q.exptime = opts.expiry.count();
         q.cas_unique = cas;
+        q.quiet = opts.quiet;
         return r;
     }
 
@@ -552,6 +562,7 @@ private:
         auto& q = detail::as<proto::storage>(r);
         q.flags = opts.flags;
         q.exptime = opts.expiry.count();
+        q.quiet = opts.quiet;
         q.values.own().clear(); // (a recycled request keeps one empty value)
         return r;
     }

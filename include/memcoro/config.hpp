@@ -2,6 +2,7 @@
 /// \file
 /// Client configuration.
 
+#include <memcoro/protocol.hpp>
 #include <memcoro/ring/distribution.hpp>
 #include <memcoro/server_address.hpp>
 #include <memcoro/server_info.hpp>
@@ -21,17 +22,6 @@ enum class down_policy : std::uint8_t {
     /// They alone go to the next distinct live server on the ring (like PECL memcache's
     /// allow_failover), trying at most max_failover_attempts servers.
     failover,
-};
-
-/// The protocol memcoro speaks to the servers.
-enum class protocol : std::uint8_t {
-    /// The text protocol (get, set, ...): every memcached, and proxies such as twemproxy.
-    text,
-    /// The meta protocol (mg, ms, md, ma, mn; memcached 1.6 and later): every reply is checked
-    /// against its request by an opaque token (and the key, for gets), so a shifted or stray
-    /// reply ends the connection as errc::protocol_desync instead of answering the wrong
-    /// caller. flush_all, verbosity, stats and version are still sent as text commands.
-    meta,
 };
 
 struct client_config {
@@ -89,7 +79,7 @@ struct client_config {
 
     /// The protocol spoken to every server (see memcoro::protocol). With `meta`, gets are
     /// never merged (merge_gets does not apply): each is its own `mg`, and a multi-key get
-    /// is a quiet batch of them closed by `mn`.
+    /// is a quiet batch of them closed by `mn`. `automatic`: each server's, asked on connect.
     memcoro::protocol protocol = memcoro::protocol::text;
 
     /// Budget for resolving and connecting to a server.

@@ -2,6 +2,7 @@
 /// \file
 /// What a client knows about each of its servers: options, state, counters, latencies.
 
+#include <memcoro/protocol.hpp>
 #include <memcoro/server_address.hpp>
 #include <memcoro/server_state.hpp>
 
@@ -69,6 +70,9 @@ struct server_info {
     std::string name; ///< "host:port" or the socket path
     server_status status = server_status::up;
     std::uint32_t consecutive_failures = 0;
+    /// With protocol::automatic, what the server said it speaks when last asked: text or
+    /// meta (automatic: not asked yet). Otherwise the configured protocol.
+    memcoro::protocol protocol = memcoro::protocol::automatic;
     server_counters counters;
 };
 

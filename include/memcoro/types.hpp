@@ -241,6 +241,21 @@ using meta_get_result = std::optional<meta_item>;
 struct store_options {
     ttl expiry{0};
     std::uint32_t flags = 0;
+    /// Meta protocol: a quiet write (`ms ... q` per key, closed by `mn`): the server answers
+    /// only the keys that fail, so a multi-key set costs it one reply line instead of one per
+    /// key. Failures still reach each key's result. memcached's error lines (SERVER_ERROR,
+    /// CLIENT_ERROR) name no key: every key of the batch it may be for (those after the last
+    /// key answered, up to the next one answered) is reported with it, so an error never
+    /// passes for success, but keys that were stored may be reported failed. The text
+    /// protocol reads each key's reply as usual.
+    bool quiet = false;
+};
+
+/// Options of a multi-key delete.
+struct delete_options {
+    /// Meta protocol: a quiet batch (`md ... q` per key, closed by `mn`), as
+    /// store_options::quiet: only missing keys (NF) and failures are answered.
+    bool quiet = false;
 };
 
 /// One key's outcome in a multi-key write: its status, or the error that kept it from its

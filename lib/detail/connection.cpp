@@ -108,8 +108,11 @@ asio::awaitable<void> connection::run()
             continue;
         }
         core_.session_started(clock::now());
-        if (observer_)
+        if (observer_) {
             observer_->on_connected();
+            if (core_.take_dialect_news()) // (text, unasked: see connection_core)
+                observer_->on_dialect(false);
+        }
         flush_posted_ = false;
         session_end_.expires_at(clock::time_point::max());
         read();
@@ -285,6 +288,8 @@ void connection::on_read(connection& c, std::uint64_t session, std::error_code e
     // Callers answered now may start their next requests while being completed: they are
     // written together once all of them have run.
     c.complete_batch();
+    if (c.core_.take_dialect_news() && c.observer_) [[unlikely]]
+        c.observer_->on_dialect(c.core_.dialect() == proto::dialect::meta);
     if (pec) {
         c.end_session(pec);
         return;

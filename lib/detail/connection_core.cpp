@@ -1,6 +1,8 @@
 #include <memcoro/detail/connection_core.hpp>
 #include <memcoro/error.hpp>
 
+#include <asio/error.hpp>
+
 #include <algorithm>
 
 namespace memcoro::detail {
@@ -21,13 +23,68 @@ void connection_core::connect_failed(std::error_code ec, std::error_code cause)
     mux_.fail_all(ec, cause);
 }
 
-void connection_core::session_started(clock::time_point now) noexcept
+/// The first exchange of a session on a connection that detects its server's dialect.
+class connection_core::dialect_probe final : public op_entry {
+public:
+    explicit dialect_probe(connection_core& core)
+        : op_entry(proto::request(proto::version{}))
+        , core_(core)
+    {
+    }
+
+private:
+    void on_complete(bool) override { core_.probe_answered(*this); }
+    connection_core& core_;
+};
+
+void connection_core::session_started(clock::time_point now)
 {
     phase_ = phase::connected;
     ++session_;
     write_blocked_ = held_ = false;
     end_reason_ = {};
     last_progress_ = now;
+    probing_ = false;
+    if (!opts_.detect_dialect)
+        return;
+    if (skip_probe_) {
+        // The server hung up on `version` last time (some proxies close the connection on a
+        // command they do not know): this session speaks text without asking.
+        skip_probe_ = false;
+        mux_.set_dialect(proto::dialect::text);
+        dialect_news_ = true;
+        return;
+    }
+    mux_.unsettle(); // until the answer, requests wait unscreened
+    probe_ = std::make_shared<dialect_probe>(*this);
+    probe_->started = now;
+    probing_ = true;
+    probe_deadline_ = now + opts_.connect_timeout;
+    mux_.enqueue_barrier(probe_);
+}
+
+void connection_core::probe_answered(const op_entry& e)
+{
+    if (&e != probe_.get() || !probing_)
+        return;
+    probing_ = false;
+    if (e.ec) {
+        if (e.ec == errc::connection_lost && e.cause == asio::error::eof)
+            skip_probe_ = true;
+        // An error line: the server does not know `version`, so not meta either. Anything
+        // else ended the session (or the connection): the next one asks again.
+        if (e.ec != errc::unknown_command && e.ec != errc::client_error &&
+            e.ec != errc::server_error)
+            return;
+        server_version_.clear();
+        mux_.set_dialect(proto::dialect::text);
+        dialect_news_ = true;
+        return;
+    }
+    server_version_ = e.resp.text;
+    dialect_news_ = true;
+    mux_.set_dialect(proto::speaks_meta(server_version_) ? proto::dialect::meta
+                                                         : proto::dialect::text);
 }
 
 bool connection_core::end_session(std::error_code why) noexcept
@@ -37,6 +94,8 @@ bool connection_core::end_session(std::error_code why) noexcept
     phase_ = phase::idle;
     end_reason_ = why;
     write_blocked_ = held_ = false;
+    if (opts_.detect_dialect)
+        mux_.unsettle(); // the next session asks again
     return true;
 }
 
@@ -65,6 +124,14 @@ clock::time_point connection_core::watch(clock::time_point now, bool& stalled)
 {
     stalled = false;
     auto next = mux_.expire(now, errc::timeout);
+    if (probing_ && phase_ == phase::connected) {
+        // The dialect probe counts against connect_timeout: a server that takes a connection
+        // but does not answer is not connected.
+        if (now >= probe_deadline_)
+            stalled = true;
+        else
+            next = std::min(next, probe_deadline_);
+    }
     // The requests behind a stalled one could only time out too, and abandoned requests
     // would pile up: the session ends.
     if (const op_entry* oldest = mux_.oldest_written();

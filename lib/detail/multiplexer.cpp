@@ -82,6 +82,12 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
     // Command lines, small values and their "\r\n" go into lines_, one piece per run of them
     // between large values, which are sent from their requests. lines_ may move as it grows:
     // its pieces are recorded as offsets (data == nullptr) and resolved at the end.
+    if (barrier_) [[unlikely]] {
+        if (barrier_->state == entry_state::written)
+            return 0; // nothing goes out behind it before its reply
+        if (barrier_->state == entry_state::done)
+            barrier_ = nullptr;
+    }
     const std::size_t first_piece = out.size();
     std::size_t run = 0; // start of the current run in lines_
     const auto end_run = [&] {
@@ -124,9 +130,11 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
             next_opaque_ += static_cast<std::uint32_t>(proto::meta_opaques(e->req));
         }
         if (const auto* s = std::get_if<proto::storage>(&e->req)) {
-            for (std::size_t j = 0, n = s->keys.size(); j < n; ++j) {
+            const std::size_t n = s->keys.size();
+            for (std::size_t j = 0; j < n; ++j) {
                 if (meta_)
-                    proto::encode_meta_line(*s, j, static_cast<std::uint32_t>(opaque + j), lines_);
+                    proto::encode_meta_line(*s, j, static_cast<std::uint32_t>(opaque + j), lines_,
+                                            s->quiet);
                 else
                     proto::encode_text_line(*s, j, lines_);
                 const std::string& v = s->values[j];
@@ -139,15 +147,20 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
                 }
                 lines_ += "\r\n";
             }
+            if (meta_ && s->quiet)
+                lines_ += "mn\r\n"; // the end of the quiet batch
         } else if (meta_) {
             proto::encode_meta(e->req, opaque, lines_);
         } else {
             proto::encode_text(e->req, lines_);
         }
         e->state = entry_state::written;
+        const bool barrier = e.get() == barrier_;
         written_.push_back(std::move(e));
         waiting_.pop_front();
         ++staged;
+        if (barrier) [[unlikely]]
+            break;
     }
     end_run();
     std::size_t k = 0;
@@ -320,6 +333,8 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
     if (proto::is_meta(e.kind)) {
         if (e.kind == proto::reply_kind::meta_get)
             return deliver_meta_get(e, r);
+        if (proto::is_quiet_write(e.req)) [[unlikely]]
+            return deliver_quiet_write(e, r);
         // One reply per line, in order: it must echo that line's opaque number (error lines
         // carry none: their place in the order says whose they are).
         if (!is_error_line(r.type) &&
@@ -382,6 +397,56 @@ void multiplexer::finish_front(const proto::reply* r, std::error_code ec)
     if (r && !done->completed())
         done->on_reply(0, *r);
     answer(std::move(done), ec);
+}
+
+std::error_code multiplexer::deliver_quiet_write(op_entry& e, const proto::reply& r)
+{
+    const std::size_t n = proto::reply_count(e.req);
+    if (is_error_line(r.type)) {
+        // An error line names no key: it is for one of the keys not answered yet, before the
+        // next reply that names one. None of those is claimed written: all of them are
+        // reported with this error when that reply (or the MN) comes.
+        if (e.batch_error == proto::reply_type::end)
+            e.batch_error = r.type;
+        return {};
+    }
+    if (r.type == proto::reply_type::noop) { // MN: every key not answered
+        settle_silent_keys(e, n);
+        finish_front(nullptr, {});
+        return {};
+    }
+    // A failure (NS, EX, NF; a success is silent, but taken if a server sends it anyway) for
+    // the key its opaque number names, after those already answered.
+    if (!r.has_opaque)
+        return errc::protocol_desync;
+    const std::uint32_t j = r.opaque - e.opaque;
+    if (j >= n || j < e.key_cursor)
+        return errc::protocol_desync;
+    settle_silent_keys(e, j);
+    e.key_cursor = j + 1;
+    ++e.replies;
+    if (!e.completed())
+        e.on_reply(j, r);
+    return {};
+}
+
+void multiplexer::settle_silent_keys(op_entry& e, std::size_t upto)
+{
+    proto::reply implied;
+    if (e.batch_error != proto::reply_type::end) {
+        implied.type = e.batch_error;
+        implied.data = "an error line for one of these keys (a quiet batch names none)";
+        e.batch_error = proto::reply_type::end;
+    } else {
+        implied.type = std::holds_alternative<proto::storage>(e.req) ? proto::reply_type::stored
+                                                                     : proto::reply_type::deleted;
+    }
+    for (std::size_t k = e.key_cursor; k < upto; ++k) {
+        ++e.replies;
+        if (!e.completed())
+            e.on_reply(k, implied);
+    }
+    e.key_cursor = upto;
 }
 
 std::error_code multiplexer::deliver_meta_get(op_entry& e, const proto::reply& r)
@@ -456,6 +521,33 @@ std::error_code multiplexer::deliver_meta_hit(op_entry& e, const proto::reply& r
     return {};
 }
 
+void multiplexer::set_dialect(proto::dialect d)
+{
+    meta_ = d == proto::dialect::meta;
+    merge_gets_ = meta_ ? 0 : merge_config_;
+    screen_ = detecting_ && !meta_;
+    const std::size_t n = waiting_.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        auto e = std::move(waiting_.front());
+        waiting_.pop_front();
+        if (e->completed()) {
+            e->state = entry_state::done;
+            if (e.get() == barrier_)
+                barrier_ = nullptr;
+            continue;
+        }
+        if (screen_) {
+            if (const auto ec = proto::text_can_send(e->req)) {
+                e->state = entry_state::done;
+                e->finish(ec);
+                continue;
+            }
+        }
+        e->kind = meta_ ? proto::expected_meta_reply(e->req) : proto::expected_reply(e->req);
+        waiting_.push_back(std::move(e));
+    }
+}
+
 template <class List>
 void multiplexer::fail_each(List& entries, std::error_code ec, std::error_code cause)
 {
@@ -469,6 +561,15 @@ void multiplexer::fail_each(List& entries, std::error_code ec, std::error_code c
 
 void multiplexer::fail_written(std::error_code ec, std::error_code cause)
 {
+    if (barrier_) {
+        // A barrier belongs to its session: one not yet written is not sent on the next.
+        if (barrier_->state == entry_state::waiting && !waiting_.empty() &&
+            waiting_.front().get() == barrier_) {
+            waiting_.front()->state = entry_state::done;
+            waiting_.pop_front();
+        }
+        barrier_ = nullptr;
+    }
     auto written = written_.take();
     decoder_.reset();
     hold_ = 0;
@@ -487,6 +588,7 @@ void multiplexer::fail_all(std::error_code ec, std::error_code cause)
 
 void multiplexer::drop_all() noexcept
 {
+    barrier_ = nullptr;
     written_.clear();
     waiting_.clear();
     decoder_.reset();

@@ -203,6 +203,7 @@ struct request_clearer {
         r.flags = 0;
         r.exptime = 0;
         r.cas_unique = 0;
+        r.quiet = false;
         return true;
     }
     bool operator()(proto::deletion& r) const noexcept
@@ -213,6 +214,7 @@ struct request_clearer {
         r.invalidate = false;
         r.stale_ttl.reset();
         r.cas_unique = 0;
+        r.quiet = false;
         return true;
     }
     bool operator()(proto::arithmetic& r) const noexcept

@@ -62,8 +62,11 @@ void server_monitor::on_finished(const op_entry& e) noexcept
                 misses_.fetch_add(asked - found, std::memory_order_relaxed);
         }
         changed(state_.record_success(), {});
-    } else if (ec == asio::error::operation_aborted) {
-        state_.record_inconclusive(); // the caller gave up: says nothing about the server
+    } else if (ec == asio::error::operation_aborted || ec == errc::not_supported ||
+               ec == errc::invalid_key) {
+        // The caller gave up, or the request was refused before it was sent (what the
+        // server's dialect cannot send): says nothing about the server.
+        state_.record_inconclusive();
     } else {
         errors_.fetch_add(1, std::memory_order_relaxed);
         if (ec == errc::timeout)
@@ -129,6 +132,7 @@ void server_monitor::fill(server_info& info) const
     info.name = name_;
     info.status = status_.load(std::memory_order_relaxed);
     info.consecutive_failures = failures_.load(std::memory_order_relaxed);
+    info.protocol = dialect_.load(std::memory_order_relaxed);
     auto& c = info.counters;
     c.requests = requests_.load(std::memory_order_relaxed);
     c.hits = hits_.load(std::memory_order_relaxed);

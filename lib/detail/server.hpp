@@ -45,6 +45,10 @@ public:
             tracer_->connected();
     }
     void on_connection_failed(std::error_code ec, std::error_code cause) noexcept override;
+    void on_dialect(bool meta) noexcept override
+    {
+        dialect_.store(meta ? protocol::meta : protocol::text, std::memory_order_relaxed);
+    }
     /// A call (or one key of a multi-key call) failed with server_down, unsent, because this
     /// server is down.
     void note_rejected() noexcept
@@ -68,6 +72,8 @@ private:
     server_event_callback callback_;
     std::shared_ptr<server_tracer> tracer_;
     std::atomic<server_status> status_;
+    /// What its connections speak (automatic: not known, or not asked).
+    std::atomic<protocol> dialect_{protocol::automatic};
     std::atomic<std::uint32_t> failures_{0};
     std::atomic<std::uint64_t> requests_{0}, hits_{0}, misses_{0}, errors_{0}, timeouts_{0},
         transitions_{0}, connects_{0}, rejected_{0};

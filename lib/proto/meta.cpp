@@ -1,3 +1,4 @@
+#include <memcoro/error.hpp>
 #include <memcoro/proto/meta.hpp>
 
 #include "base64.hpp"
@@ -122,15 +123,19 @@ struct meta_encoder {
     }
     void operator()(const storage& r) const
     {
-        for (std::size_t j = 0, n = r.keys.size(); j < n; ++j) {
-            encode_meta_line(r, j, static_cast<std::uint32_t>(opaque + j), out);
+        const std::size_t n = r.keys.size();
+        for (std::size_t j = 0; j < n; ++j) {
+            encode_meta_line(r, j, static_cast<std::uint32_t>(opaque + j), out, r.quiet);
             out += r.values[j];
             out.append("\r\n", 2);
         }
+        if (r.quiet)
+            out.append("mn\r\n", 4);
     }
     void operator()(const deletion& r) const
     {
-        for (std::size_t j = 0, n = r.keys.size(); j < n; ++j) {
+        const std::size_t n = r.keys.size();
+        for (std::size_t j = 0; j < n; ++j) {
             meta_line l("md");
             l.key(r.keys[j]);
             if (r.invalidate)
@@ -140,8 +145,12 @@ struct meta_encoder {
             if (r.cas_unique != 0)
                 l.flag('C', r.cas_unique);
             l.opaque(static_cast<std::uint32_t>(opaque + j));
+            if (r.quiet)
+                l.flag('q');
             l.append_to(out);
         }
+        if (r.quiet)
+            out.append("mn\r\n", 4);
     }
     void operator()(const arithmetic& r) const
     {
@@ -167,7 +176,8 @@ struct meta_encoder {
 
 } // namespace
 
-void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, std::string& out)
+void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, std::string& out,
+                      bool quiet)
 {
     meta_line l("ms");
     l.key(req.keys[j]);
@@ -186,6 +196,8 @@ void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, s
     else if (const char m = mode_token[static_cast<std::size_t>(req.mode)])
         l.mode('M', m);
     l.opaque(opaque);
+    if (quiet)
+        l.flag('q');
     l.append_to(out);
 }
 
@@ -195,6 +207,37 @@ void encode_meta(const request& req, std::uint32_t opaque, std::string& out)
         std::visit(meta_encoder{opaque, out}, req);
     else
         encode_text(req, out);
+}
+
+bool speaks_meta(std::string_view version) noexcept
+{
+    // "1.6.18", possibly followed by more ("1.6.21-rc1", " (Ubuntu)"): three numbers.
+    unsigned part[3] = {0, 0, 0};
+    std::size_t i = 0;
+    for (int n = 0; n < 3; ++n) {
+        const std::size_t start = i;
+        unsigned v = 0;
+        while (i < version.size() && version[i] >= '0' && version[i] <= '9' && i - start < 6)
+            v = v * 10 + static_cast<unsigned>(version[i++] - '0');
+        if (i == start)
+            return false;
+        part[n] = v;
+        if (n < 2) {
+            if (i >= version.size() || version[i] != '.')
+                return false;
+            ++i;
+        }
+    }
+    if (part[0] != 1)
+        return part[0] > 1;
+    return part[1] > 6 || (part[1] == 6 && part[2] >= 10);
+}
+
+std::error_code text_can_send(const request& req) noexcept
+{
+    if (needs_meta(req))
+        return errc::not_supported;
+    return validate(req, false);
 }
 
 } // namespace memcoro::proto

@@ -79,7 +79,9 @@ bool type_of(meta_code c, reply_kind k, reply_type& t) noexcept
             return t = reply_type::exists, true;
         return false;
     case meta_code::mn:
-        if (k == reply_kind::meta_get)
+        // (The end of a quiet batch: of gets, or of writes of several keys.)
+        if (k == reply_kind::meta_get || k == reply_kind::meta_storage ||
+            k == reply_kind::meta_deletion)
             return t = reply_type::noop, true;
         return false;
     case meta_code::other:

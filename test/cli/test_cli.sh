@@ -158,6 +158,15 @@ expect "get --meta of a missing key exits 1" 1 ""
 mc --protocol text get greeting --meta
 expect "--meta with --protocol text is a usage error" 2 ""
 check "... that says so" contains "$err" "--meta needs the meta protocol"
+mc --protocol auto get greeting
+expect "--protocol auto: get prints the value (memcached 1.6.18 speaks meta)" 0 "hello world"
+MEMCACHED_PROTOCOL=auto mc get greeting --meta
+expect "MEMCACHED_PROTOCOL=auto: get --meta works on a server that speaks meta" 0
+check "... and prints the metadata" contains "$out" $'size 11\n'
+mc --protocol auto set "auto key" v
+expect "--protocol auto: a binary key is stored on a meta server" 0 ""
+mc --protocol meta get "auto key"
+expect "... and read back on meta" 0 "v"
 mc --protocol binary get greeting
 expect "an unknown protocol is a usage error" 2 ""
 check "... naming it" contains "$err" "unknown protocol 'binary'"

@@ -26,6 +26,7 @@
 #include <memcoro/detail/pool.hpp>
 #include <memcoro/error.hpp>
 #include <memcoro/proto/decoder.hpp>
+#include <memcoro/proto/meta.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -520,10 +521,138 @@ muxed run_connection(stream_buffer& buf, const selector& sel, const std::vector<
 
 } // namespace
 
+/// A request of the meta run that logs each key's reply (index and type) as the client's
+/// gathers see them, and its completion.
+class keyed_recording final : public op_entry {
+public:
+    /// `log`: the replies as delivered; `done`: the completions.
+    keyed_recording(request_ptr r, std::string& log, std::string& done, int id)
+        : op_entry(std::move(r))
+        , log_(log)
+        , done_(done)
+        , id_(id)
+    {
+    }
+    int completions = 0;
+    std::size_t next_key = 0; ///< each key's terminal reply comes once, in key order
+
+private:
+    void on_value(std::size_t j, const memcoro::proto::reply& r, bool) override
+    {
+        log_ += std::to_string(id_) + " v" + std::to_string(j) + " " + std::string(r.key) + "=" +
+                std::string(r.data) + "\n";
+    }
+    void on_reply(std::size_t j, const memcoro::proto::reply& r) override
+    {
+        if (std::holds_alternative<memcoro::proto::storage>(req) ||
+            std::holds_alternative<memcoro::proto::deletion>(req)) {
+            FUZZ_CHECK(j == next_key);
+            ++next_key;
+        }
+        log_ += std::to_string(id_) + " r" + std::to_string(j) + " " +
+                std::to_string(static_cast<int>(r.type)) + "\n";
+    }
+    void on_complete(bool) override
+    {
+        ++completions;
+        done_ += std::to_string(id_) + " done " + ec.message() + "\n";
+    }
+    std::string& log_;
+    std::string& done_;
+    int id_;
+};
+
+/// The meta dialect's multiplexer: a single get, a quiet multi-get (a binary key among them),
+/// a quiet multi-set, a quiet single set, a multi-delete and a quiet one, an arithmetic.
+request_ptr meta_request(int i)
+{
+    switch (i) {
+    case 0:
+        return get_request({"a"});
+    case 1:
+        return get_request({"a", "b c", "k"});
+    case 2:
+    case 3: {
+        request_ptr r = make_request<proto::storage>();
+        auto& q = as<proto::storage>(r);
+        q.quiet = true;
+        q.keys.own() =
+            i == 2 ? std::vector<std::string>{"a", "b", "k"} : std::vector<std::string>{"k"};
+        q.values.own() =
+            i == 2 ? std::vector<std::string>{"1", "", "xyz"} : std::vector<std::string>{"v"};
+        return r;
+    }
+    case 4:
+    case 5: {
+        request_ptr r = make_request<proto::deletion>();
+        auto& q = as<proto::deletion>(r);
+        q.quiet = i == 5;
+        q.keys.own() = {"a", "k"};
+        return r;
+    }
+    default: {
+        request_ptr r = make_request<proto::arithmetic>();
+        as<proto::arithmetic>(r).key = "k";
+        as<proto::arithmetic>(r).delta = 1;
+        return r;
+    }
+    }
+}
+
+struct meta_muxed {
+    std::string log, done;
+    std::error_code ec;
+    bool operator==(const meta_muxed&) const = default;
+};
+
+meta_muxed run_meta_multiplexer(stream_buffer& buf, const std::vector<std::size_t>& cuts,
+                                const decoder_limits& limits)
+{
+    meta_muxed out;
+    multiplexer mux(limits, 0, memcoro::proto::dialect::meta);
+    std::vector<std::shared_ptr<keyed_recording>> entries;
+    for (int i = 0; i < 7; ++i) {
+        auto r = meta_request(i);
+        FUZZ_CHECK(!memcoro::proto::validate(*r, true));
+        entries.push_back(std::make_shared<keyed_recording>(std::move(r), out.log, out.done, i));
+        mux.enqueue(entries.back());
+    }
+    std::string wire;
+    FUZZ_CHECK(memcoro::test::stage(mux, wire, 1 << 20) == entries.size());
+    std::size_t consumed = 0;
+    for (std::size_t i = 0; i <= cuts.size() && !out.ec; ++i) {
+        const std::size_t received = i < cuts.size() ? cuts[i] : buf.size();
+        const std::string_view in = buf.hold(consumed, received);
+        std::vector<std::shared_ptr<op_entry>> answered;
+        std::error_code ec;
+        const std::size_t used = mux.feed(in, ec, answered);
+        for (auto& e : answered)
+            e->complete(false);
+        FUZZ_CHECK(used <= in.size());
+        consumed += used;
+        if (ec) {
+            FUZZ_CHECK(ec == errc::protocol_error || ec == errc::protocol_desync);
+            out.ec = ec;
+        }
+    }
+    buf.release();
+    for (const auto& e : entries)
+        FUZZ_CHECK(e->completions <= 1);
+    mux.fail_all(errc::connection_lost);
+    for (const auto& e : entries)
+        FUZZ_CHECK(e->completions == 1);
+    return out;
+}
+
 /// The meta dialect's decoder on the same stream: reply kind selected by the same bits.
 void check_meta_decoder(stream_buffer& buf, const selector& sel,
                         const std::vector<std::size_t>& cuts, const decoder_limits& limits)
 {
+    // Its multiplexer: any chunking answers the same, each request once, each key once.
+    const meta_muxed mux_whole = run_meta_multiplexer(buf, {}, limits);
+    const meta_muxed mux_chunked = run_meta_multiplexer(buf, cuts, limits);
+    FUZZ_CHECK(mux_whole == mux_chunked);
+
     constexpr reply_kind meta_kinds[] = {reply_kind::meta_get, reply_kind::meta_storage,
                                          reply_kind::meta_deletion, reply_kind::meta_touch,
                                          reply_kind::meta_arithmetic};
@@ -544,6 +673,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const decoder_limits limits = limits_for(sel);
 
     check_meta_decoder(buf, sel, cuts, limits);
+    // A version line's text decides the dialect (protocol::automatic): any bytes are safe,
+    // and only a version number can say meta.
+    {
+        const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
+        if (memcoro::proto::speaks_meta(text))
+            FUZZ_CHECK(text[0] >= '0' && text[0] <= '9');
+    }
 #if defined(MEMCORO_FUZZ_META_DECODER)
     // (fuzz_meta_decoder: the meta decoder alone, fast enough for long runs.)
     return 0;

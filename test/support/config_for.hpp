@@ -11,12 +11,16 @@
 
 namespace memcoro::test {
 
-/// The protocol the suites run on: MEMCORO_TEST_PROTOCOL=meta, else text (meson runs the
-/// integration suites once per protocol).
+/// The protocol the suites run on: MEMCORO_TEST_PROTOCOL=meta or auto, else text (meson runs
+/// the integration suites once per protocol; against memcached 1.6.18, auto speaks meta).
 inline protocol test_protocol()
 {
     const char* p = std::getenv("MEMCORO_TEST_PROTOCOL");
-    return p && std::string_view(p) == "meta" ? protocol::meta : protocol::text;
+    if (p && std::string_view(p) == "meta")
+        return protocol::meta;
+    if (p && std::string_view(p) == "auto")
+        return protocol::automatic;
+    return protocol::text;
 }
 
 /// The defaults, on the protocol under test.

@@ -73,6 +73,8 @@ struct fault_proxy::impl {
         std::chrono::microseconds gap{0};
         std::string inject_next;
         accept_mode mode = accept_mode::normal;
+        std::string rewrite_from, rewrite_to;
+        std::string close_needle;
     };
 
     template <class F>
@@ -240,6 +242,13 @@ struct fault_proxy::impl {
             auto [ec, n] = co_await s->client.async_read_some(asio::buffer(buf), tuple);
             if (ec || s->closed)
                 break;
+            {
+                std::lock_guard lock(mutex);
+                if (!cfg.close_needle.empty() &&
+                    std::string_view(buf.data(), n).find(cfg.close_needle) !=
+                        std::string_view::npos)
+                    break;
+            }
             bytes_to_server += n; // counted first, like bytes_to_client
             auto [wec, wn] =
                 co_await asio::async_write(s->server, asio::buffer(buf.data(), n), tuple);
@@ -338,6 +347,11 @@ struct fault_proxy::impl {
                 injected = std::move(cfg.inject_next);
                 cfg.inject_next.clear();
                 std::string& d = c.data;
+                if (!cfg.rewrite_from.empty())
+                    for (std::size_t at = 0;
+                         (at = d.find(cfg.rewrite_from, at)) != std::string::npos;
+                         at += cfg.rewrite_to.size())
+                        d.replace(at, cfg.rewrite_from.size(), cfg.rewrite_to);
                 if (cfg.truncate_after) {
                     std::size_t& pass = *cfg.truncate_after;
                     if (pass >= d.size()) {
@@ -461,6 +475,19 @@ void fault_proxy::set_split(bool on, std::chrono::microseconds gap)
         s.split = on;
         s.gap = gap;
     });
+}
+
+void fault_proxy::rewrite_replies(std::string from, std::string to)
+{
+    impl_->change([&](auto& s) {
+        s.rewrite_from = std::move(from);
+        s.rewrite_to = std::move(to);
+    });
+}
+
+void fault_proxy::close_on_request(std::string needle)
+{
+    impl_->change([&](auto& s) { s.close_needle = std::move(needle); });
 }
 
 void fault_proxy::inject_before_next_reply(std::string bytes)

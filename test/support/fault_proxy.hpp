@@ -61,6 +61,14 @@ public:
     void inject_before_next_reply(std::string bytes);
     /// Writes `bytes` at once to every open client connection (unsolicited bytes).
     void inject_now(std::string bytes);
+    /// Until cleared (empty `from`): every occurrence of `from` in a chunk of server bytes is
+    /// replaced by `to` before it is forwarded (a server that says something else, e.g. an
+    /// older version number). Only occurrences within one chunk read from the server.
+    void rewrite_replies(std::string from, std::string to);
+    /// Until cleared (empty `needle`): a connection whose client sends bytes containing
+    /// `needle` is closed at once, those bytes not forwarded (a proxy that hangs up on a
+    /// command it does not know).
+    void close_on_request(std::string needle);
     /// See accept_mode.
     void set_accept_mode(accept_mode m);
     /// Closes every proxied connection now (both sides).

@@ -30,11 +30,13 @@ bool allowed(proto::reply_kind k, proto::reply_type t)
         return t == reply_type::value || t == reply_type::end || t == reply_type::noop;
     case reply_kind::meta_touch:
         return t == reply_type::touched || t == reply_type::not_found;
+    // (MN: the end of a quiet batch of writes.)
     case reply_kind::meta_storage:
         return t == reply_type::stored || t == reply_type::not_stored || t == reply_type::exists ||
-               t == reply_type::not_found;
+               t == reply_type::not_found || t == reply_type::noop;
     case reply_kind::meta_deletion:
-        return t == reply_type::deleted || t == reply_type::not_found || t == reply_type::exists;
+        return t == reply_type::deleted || t == reply_type::not_found || t == reply_type::exists ||
+               t == reply_type::noop;
     case reply_kind::meta_arithmetic:
         return t == reply_type::number || t == reply_type::not_found ||
                t == reply_type::not_stored || t == reply_type::exists;

@@ -49,7 +49,7 @@ constexpr const char* default_servers = "127.0.0.1:11211";
 
 constexpr const char* usage_text =
     R"(usage: memcoro [--servers LIST] [--distribution NAME] [--hash NAME] [--timeout MS]
-               [--protocol text|meta] COMMAND [ARGS] [OPTIONS]
+               [--protocol text|meta|auto] COMMAND [ARGS] [OPTIONS]
 
 The shell's memcached client. Options may appear before or after the command;
 `--` ends the options (for a value that starts with "--").
@@ -111,8 +111,9 @@ Options:
   --ttl S          set/add/replace: lifetime in seconds (0: never expires, the default;
                    over 30 days: an absolute Unix time; negative: expires at once)
   --flags N        set/add/replace: the item's 32-bit client flags (default 0)
-  --protocol NAME  text (default) or meta: memcached's meta protocol (1.6 and later),
-                   every reply checked against its request (default: $MEMCACHED_PROTOCOL)
+  --protocol NAME  text (default), meta: memcached's meta protocol (1.6.10 and later),
+                   every reply checked against its request, or auto: meta where the
+                   server's version has it, else text (default: $MEMCACHED_PROTOCOL)
   --meta           get: print the item's metadata (implies --protocol meta)
   --json           stats: print JSON
   -h, --help       print this text
@@ -126,7 +127,7 @@ Exit status:
 
 Environment:
   MEMCACHED_SERVERS   the server list when --servers is not given
-  MEMCACHED_PROTOCOL  text or meta, when --protocol is not given
+  MEMCACHED_PROTOCOL  text, meta or auto, when --protocol is not given
 )";
 
 /// A bad command line; its message becomes "memcoro: MESSAGE".
@@ -585,12 +586,16 @@ int main_impl(int argc, char** argv)
             protocol = env;
     if (protocol && *protocol == "meta")
         cfg.protocol = memcoro::protocol::meta;
+    else if (protocol && *protocol == "auto")
+        cfg.protocol = memcoro::protocol::automatic;
     else if (protocol && *protocol != "text")
-        throw usage_error(fmt::format("unknown protocol '{}' (text or meta)", *protocol));
+        throw usage_error(fmt::format("unknown protocol '{}' (text, meta or auto)", *protocol));
     if (o.meta) {
-        if (o.protocol && cfg.protocol != memcoro::protocol::meta)
+        // (auto stays auto: a server that speaks text refuses it with not_supported.)
+        if (o.protocol && cfg.protocol == memcoro::protocol::text)
             throw usage_error("--meta needs the meta protocol, not --protocol text");
-        cfg.protocol = memcoro::protocol::meta;
+        if (cfg.protocol != memcoro::protocol::automatic)
+            cfg.protocol = memcoro::protocol::meta;
     }
     if (o.distribution) {
         // memcoro's names or another client's spelling, which may stand for a key hash too

@@ -12,7 +12,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace memcoro::detail {
@@ -27,8 +29,14 @@ struct connection_options {
     std::chrono::milliseconds connect_timeout{1000};
     /// The deadline of the requests sent on the connection (0: none).
     std::chrono::milliseconds op_timeout{0};
-    /// The protocol spoken (see proto::dialect).
+    /// The protocol spoken (see proto::dialect); with detect_dialect, the one spoken until
+    /// the server has said which it speaks.
     proto::dialect dialect = proto::dialect::text;
+    /// Ask the server at the start of every session (`version`, before anything else is
+    /// written) and speak meta when it is a memcached that speaks it (proto::speaks_meta),
+    /// else text. Requests that only meta can send then fail on a text server with
+    /// errc::not_supported (binary keys: errc::invalid_key), unsent.
+    bool detect_dialect = false;
 };
 
 /// The stall policy. A server that has stopped answering is dropped: the oldest request on the
@@ -52,7 +60,10 @@ public:
         : opts_(o)
         , mux_(o.limits, o.merge_gets, o.dialect)
     {
+        mux_.screen_text(o.detect_dialect);
     }
+    connection_core(const connection_core&) = delete;
+    connection_core& operator=(const connection_core&) = delete;
 
     const connection_options& options() const noexcept { return opts_; }
     void set_op_timeout(std::chrono::milliseconds t) noexcept { opts_.op_timeout = t; }
@@ -66,6 +77,15 @@ public:
     /// Requests queued or on the wire.
     std::size_t pending() const noexcept { return mux_.waiting_count() + mux_.written_count(); }
     const multiplexer& mux() const noexcept { return mux_; }
+    /// The dialect spoken now (with detect_dialect: the last session's answer).
+    proto::dialect dialect() const noexcept { return mux_.dialect(); }
+    /// The server's version as its last dialect probe read it (empty: none read yet, or it
+    /// answered with an error).
+    const std::string& server_version() const noexcept { return server_version_; }
+    /// The session is still asking the server which dialect it speaks.
+    bool probing() const noexcept { return probing_; }
+    /// True once after each answer of a dialect probe (for the shell to report it).
+    bool take_dialect_news() noexcept { return std::exchange(dialect_news_, false); }
 
     // Requests.
 
@@ -88,8 +108,10 @@ public:
     void begin_connect() noexcept { phase_ = phase::connecting; }
     /// The connect failed: every queued request fails with `ec` (`cause`: the system error).
     void connect_failed(std::error_code ec, std::error_code cause);
-    /// Connected at `now`: a new session with empty buffers.
-    void session_started(clock::time_point now) noexcept;
+    /// Connected at `now`: a new session with empty buffers. With detect_dialect, its first
+    /// write is the dialect probe, and nothing else is written before its reply (which must
+    /// come within connect_timeout, else the session ends as stalled).
+    void session_started(clock::time_point now);
     /// The session ends (a transport error, a protocol error, a stall). False when there was
     /// none. Its requests on the wire fail in fail_session(), once the shell is outside the
     /// handler that ended it.
@@ -166,8 +188,17 @@ public:
     clock::time_point watch(clock::time_point now, bool& stalled);
 
 private:
+    class dialect_probe;
+    void probe_answered(const op_entry& e);
+
     connection_options opts_;
     multiplexer mux_;
+    entry_ptr probe_;           // this session's dialect probe
+    bool probing_ = false;      // its reply is awaited
+    bool skip_probe_ = false;   // the last probe was answered by a hang-up: text, unasked
+    bool dialect_news_ = false; // see take_dialect_news
+    clock::time_point probe_deadline_{};
+    std::string server_version_;
     phase phase_ = phase::idle;
     bool write_blocked_ = false;
     bool held_ = false;

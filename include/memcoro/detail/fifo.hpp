@@ -28,6 +28,15 @@ public:
         ++size_;
     }
 
+    void push_front(T v)
+    {
+        if (size_ == slots_.size())
+            grow();
+        head_ = (head_ + slots_.size() - 1) & mask();
+        slots_[head_] = std::move(v);
+        ++size_;
+    }
+
     void pop_front() noexcept
     {
         slots_[head_] = T();

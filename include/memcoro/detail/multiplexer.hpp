@@ -37,17 +37,56 @@ public:
     explicit multiplexer(proto::decoder_limits limits = {}, std::size_t merge_gets = 0,
                          proto::dialect dialect = proto::dialect::text)
         : decoder_(limits)
+        , merge_config_(merge_gets)
         , merge_gets_(dialect == proto::dialect::meta ? 0 : merge_gets)
         , meta_(dialect == proto::dialect::meta)
     {
     }
 
-    /// Queues a request (state waiting).
+    /// Queues a request (state waiting). With screen_text(true), once set_dialect has settled
+    /// on text, a request the text dialect cannot send fails at once (see
+    /// proto::text_can_send), never sent.
     void enqueue(entry_ptr e)
     {
+        if (screen_) [[unlikely]] {
+            if (const auto ec = proto::text_can_send(e->req)) {
+                e->state = entry_state::done;
+                e->finish(ec);
+                return;
+            }
+        }
         e->state = entry_state::waiting;
         e->kind = meta_ ? proto::expected_meta_reply(e->req) : proto::expected_reply(e->req);
         waiting_.push_back(std::move(e));
+    }
+
+    /// Queues a request ahead of every waiting one, as a barrier: nothing queued behind it is
+    /// written until its reply has been read (a session's first exchange, such as the
+    /// dialect probe). One at a time.
+    void enqueue_barrier(entry_ptr e)
+    {
+        e->state = entry_state::waiting;
+        e->kind = meta_ ? proto::expected_meta_reply(e->req) : proto::expected_reply(e->req);
+        barrier_ = e.get();
+        waiting_.push_front(std::move(e));
+    }
+
+    /// The dialect spoken from now on. Only between sessions or while nothing is on the wire:
+    /// the waiting requests are written in it. With screen_text(true), settling on text fails
+    /// the waiting requests it cannot send (errc::not_supported, errc::invalid_key).
+    void set_dialect(proto::dialect d);
+    /// The dialect is being asked again: requests queued until set_dialect are screened then.
+    void unsettle() noexcept { screen_ = false; }
+    proto::dialect dialect() const noexcept
+    {
+        return meta_ ? proto::dialect::meta : proto::dialect::text;
+    }
+    /// Whether requests the text dialect cannot send are refused here (the dialect is chosen
+    /// per server, after the client has checked them for the meta dialect).
+    void screen_text(bool on) noexcept
+    {
+        detecting_ = on;
+        screen_ = false;
     }
 
     /// Are there requests waiting to be written?
@@ -160,6 +199,12 @@ private:
     std::error_code deliver_meta_get(op_entry& e, const proto::reply& r);
     /// A meta get's VA or EN for its key `j`, the key checked.
     std::error_code deliver_meta_hit(op_entry& e, const proto::reply& r, std::uint32_t j);
+    /// A reply in a quiet batch of writes (ms/md ... q per key, then mn): a failure for the key
+    /// its opaque number names, an error line, or the MN.
+    std::error_code deliver_quiet_write(op_entry& e, const proto::reply& r);
+    /// The keys of a quiet batch of writes from e.key_cursor up to `upto` sent nothing back:
+    /// each succeeded, unless an error line came meanwhile (see deliver_quiet_write).
+    void settle_silent_keys(op_entry& e, std::size_t upto);
     /// The same, for a reply whose key came back base64-encoded (a binary key).
     std::error_code deliver_base64_get(op_entry& e, const proto::reply& r, std::uint32_t j);
     /// Completes the oldest request with its last reply `r` (nullptr: its sink has already
@@ -175,8 +220,13 @@ private:
     std::size_t mergeable();
 
     proto::decoder decoder_;
+    std::size_t merge_config_; // merge_gets as configured (the text dialect's)
     std::size_t merge_gets_;
     bool meta_;
+    bool detecting_ = false; // screen_text(true)
+    bool screen_ = false;    // settled on text while detecting: refuse at enqueue
+    /// The barrier request (enqueue_barrier) until its reply has been read.
+    const op_entry* barrier_ = nullptr;
     std::uint32_t next_opaque_ = 1; // the next request line's (meta)
     std::size_t hold_ = 0;          // a VALUE held until its END: its bytes and the END's
     /// Command lines staged by the last stage() call.

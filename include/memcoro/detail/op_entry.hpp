@@ -74,6 +74,8 @@ public:
     /// A connection failed (could not be made, or broke with requests on it): one failure of
     /// the server, however many requests it took down with it.
     virtual void on_connection_failed(std::error_code, std::error_code /*cause*/) noexcept {}
+    /// A connection that asks its server's dialect has its answer: `meta` or text.
+    virtual void on_dialect(bool /*meta*/) noexcept {}
 
 protected:
     ~entry_observer() = default;

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <system_error>
 
 namespace memcoro::proto {
 
@@ -17,6 +19,18 @@ enum class dialect : std::uint8_t {
     text, ///< get, set, ... (every memcached, proxies such as twemproxy)
     meta, ///< mg, ms, md, ma, mn (memcached 1.6+)
 };
+
+/// Does a server whose `version` reply says `version` (the text after "VERSION ") speak the
+/// meta dialect memcoro writes? memcached 1.6.10 and later: earlier 1.6 releases answered
+/// `OK` where they now answer `HD` and had no base64 keys; 1.5.19 to 1.6.9 marked the
+/// commands experimental. Anything that is not a memcached version number (a proxy's own
+/// version, garbage) is false: the text dialect is the safe choice.
+bool speaks_meta(std::string_view version) noexcept;
+
+/// Can the text dialect send the request? errc::not_supported for what only the meta
+/// dialect expresses (needs_meta), errc::invalid_key for a binary key, else success (see
+/// validate).
+std::error_code text_can_send(const request& req) noexcept;
 
 /// Is the request sent as meta commands (retrieval, storage, deletion, arithmetic, touch)?
 constexpr bool has_meta_form(const request& r) noexcept
@@ -64,12 +78,34 @@ inline constexpr std::size_t max_opaque_digits = 8;
 
 /// Appends the meta-dialect bytes of `req` to `out`, its lines tagged with the opaque numbers
 /// `opaque`, `opaque + 1`, ... (meta_opaques of them); values included; a request without a
-/// meta form is written as text. A retrieval of several keys is a quiet batch: one `mg ... q`
-/// per key (misses answer nothing) closed by `mn`. `req` must have passed validate().
+/// meta form is written as text. A request of several keys is a quiet batch (is_quiet_batch):
+/// one `mg`/`ms`/`md ... q` per key (misses, and writes that succeed, answer nothing) closed by
+/// `mn`. `req` must have passed validate().
 void encode_meta(const request& req, std::uint32_t opaque, std::string& out);
 
+/// A write sent as a quiet batch (storage::quiet, deletion::quiet)?
+inline bool is_quiet_write(const request& r) noexcept
+{
+    if (const auto* s = std::get_if<storage>(&r))
+        return s->quiet;
+    if (const auto* d = std::get_if<deletion>(&r))
+        return d->quiet;
+    return false;
+}
+
 /// Appends the `ms` line of key `j` of a storage request, without its value (see
-/// encode_text_line), tagged with `opaque`.
-void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, std::string& out);
+/// encode_text_line), tagged with `opaque`; `quiet`: with `q` (a write of several keys).
+void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, std::string& out,
+                      bool quiet = false);
+
+/// Is the request a quiet batch on the meta dialect: each line with `q`, closed by `mn` (a
+/// get's misses, a write's successes send nothing)? Gets of several keys always; writes asked
+/// to be (storage::quiet, deletion::quiet).
+inline bool is_quiet_batch(const request& r) noexcept
+{
+    if (const auto* g = std::get_if<retrieval>(&r))
+        return g->keys.size() > 1;
+    return is_quiet_write(r);
+}
 
 } // namespace memcoro::proto

@@ -144,6 +144,9 @@ struct storage {
     std::uint32_t flags = 0;
     std::int64_t exptime = 0;
     std::uint64_t cas_unique = 0; ///< the item's CAS unique (mode cas)
+    /// Meta dialect: sent as a quiet batch (`ms ... q` per key, then `mn`): only failures are
+    /// answered (see proto::is_quiet_batch). The text dialect ignores it (its replies are read).
+    bool quiet = false;
 
     constexpr command cmd() const noexcept
     {
@@ -175,6 +178,8 @@ struct deletion {
     std::optional<std::int64_t> stale_ttl;
     /// C: only if the item's CAS unique is still this one (0: any).
     std::uint64_t cas_unique = 0;
+    /// Meta dialect: a quiet batch, as storage::quiet.
+    bool quiet = false;
 
     bool meta_only() const noexcept { return invalidate || cas_unique != 0; }
     static constexpr command cmd() noexcept { return command::del; }

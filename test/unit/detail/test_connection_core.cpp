@@ -9,6 +9,7 @@
 #include <memcoro/detail/connection_core.hpp>
 #include <memcoro/error.hpp>
 
+#include <asio/error.hpp>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -477,4 +478,229 @@ TEST_CASE("connection core: a failed connect fails the queue with its cause; clo
     CHECK(c->ec == canceled);
     CHECK(!h.core.has_work());
     CHECK(h.pending_write().empty());
+}
+
+// ---- the dialect probe (protocol::automatic) ------------------------------------------------
+
+namespace {
+
+connection_options detecting()
+{
+    connection_options o = harness::options();
+    o.detect_dialect = true;
+    o.connect_timeout = 50ms;
+    return o;
+}
+
+/// A get asking for a lease: something only the meta dialect can send.
+std::shared_ptr<entry> lease_get(std::string key)
+{
+    auto r = test::single(proto::command::get, std::move(key));
+    std::get<proto::retrieval>(r).vivify = 30;
+    return std::make_shared<entry>(std::move(r), journal());
+}
+
+} // namespace
+
+TEST_CASE("speaks_meta: memcached 1.6.10 and later only", "[connection][dialect]")
+{
+    for (const char* v :
+         {"1.6.10", "1.6.18", "1.6.21-rc1", "1.7.0", "1.10.2", "2.0.0", "1.6.18 (Debian)"})
+        CHECK(proto::speaks_meta(v));
+    for (const char* v : {"1.6.9", "1.6.0", "1.5.22", "1.4.39", "0.9.9", "", "1.6", "1..6.18",
+                          "mcrouter 0.41.0", "twemproxy", "1.6.x", ".1.6.18"})
+        CHECK_FALSE(proto::speaks_meta(v));
+}
+
+TEST_CASE("connection core: the dialect probe goes first and alone, and picks meta",
+          "[connection][dialect]")
+{
+    harness h(detecting());
+    journal().log.clear();
+    auto a = get("a");
+    h.submit(a); // queued while connecting
+    h.core.session_started(h.now);
+    CHECK(h.core.probing());
+    CHECK(h.send_all() == "version\r\n");
+    auto b = set("b", "v"); // queued behind the probe: not written before its reply
+    h.submit(b);
+    CHECK(h.pending_write().empty());
+    CHECK(!a->completed());
+    CHECK(h.receive("VERSION 1.6.18\r\n") == std::error_code{});
+    CHECK(!h.core.probing());
+    CHECK(h.core.dialect() == proto::dialect::meta);
+    CHECK(h.core.server_version() == "1.6.18");
+    CHECK(h.core.take_dialect_news());
+    CHECK(!h.core.take_dialect_news());
+    CHECK(journal().log.empty()); // the probe answers no caller
+    const std::string wire = h.send_all();
+    CHECK(wire.starts_with("mg a "));
+    CHECK(wire.find("ms b 1 ") != std::string::npos);
+}
+
+TEST_CASE("connection core: an older memcached, a proxy or an error line means text",
+          "[connection][dialect]")
+{
+    for (const char* reply :
+         {"VERSION 1.5.22\r\n", "VERSION 1.6.9\r\n", "VERSION twemproxy 0.5.0\r\n", "ERROR\r\n",
+          "CLIENT_ERROR unknown command\r\n", "SERVER_ERROR no\r\n"}) {
+        INFO(reply);
+        harness h(detecting());
+        journal().log.clear();
+        auto a = get("a");
+        h.submit(a);
+        h.core.session_started(h.now);
+        CHECK(h.send_all() == "version\r\n");
+        CHECK(h.receive(reply) == std::error_code{});
+        CHECK(h.core.dialect() == proto::dialect::text);
+        CHECK(h.send_all() == "get a\r\n");
+        CHECK(h.receive("VALUE a 0 1\r\nx\r\nEND\r\n") == std::error_code{});
+        REQUIRE(journal().log.size() == 1);
+        CHECK(!journal().log[0].ec);
+        CHECK(journal().log[0].resp.items.size() == 1);
+    }
+}
+
+TEST_CASE("connection core: on a text server, what only meta can send fails unsent",
+          "[connection][dialect]")
+{
+    harness h(detecting());
+    journal().log.clear();
+    auto lease = lease_get("l");
+    auto binary = get(std::string("bin key\x01", 8));
+    auto plain = get("p");
+    h.submit(lease);
+    h.submit(binary);
+    h.submit(plain);
+    h.core.session_started(h.now);
+    CHECK(h.send_all() == "version\r\n");
+    CHECK(h.receive("VERSION 1.4.39\r\n") == std::error_code{});
+    CHECK(lease->ec == errc::not_supported);
+    CHECK(binary->ec == errc::invalid_key);
+    CHECK(!plain->completed());
+    CHECK(h.send_all() == "get p\r\n"); // only the one text can send
+    // Later ones are refused as they are queued.
+    auto later = lease_get("m");
+    h.submit(later);
+    CHECK(later->ec == errc::not_supported);
+    CHECK(h.pending_write().empty());
+}
+
+TEST_CASE("connection core: every session asks again, and the answer may change",
+          "[connection][dialect]")
+{
+    harness h(detecting());
+    h.core.session_started(h.now);
+    h.send_all();
+    CHECK(h.receive("VERSION 1.5.22\r\n") == std::error_code{});
+    CHECK(h.core.dialect() == proto::dialect::text);
+    // The server is upgraded and restarted: the next session speaks meta.
+    CHECK(h.core.end_session(reset));
+    h.core.fail_session(h.core.ended_session());
+    auto a = get("a");
+    h.submit(a);
+    h.core.session_started(h.now);
+    CHECK(h.send_all() == "version\r\n");
+    CHECK(h.receive("VERSION 1.6.18\r\n") == std::error_code{});
+    CHECK(h.core.dialect() == proto::dialect::meta);
+    CHECK(h.send_all().starts_with("mg a "));
+}
+
+TEST_CASE("connection core: a hang-up in answer to the probe means text next time, unasked",
+          "[connection][dialect]")
+{
+    harness h(detecting());
+    journal().log.clear();
+    auto a = get("a");
+    h.submit(a);
+    h.core.session_started(h.now);
+    CHECK(h.send_all() == "version\r\n");
+    // The server closes the connection (end of file): the probe fails, the get stays queued.
+    CHECK(h.core.end_session(asio::error::eof));
+    h.core.fail_session(h.core.ended_session());
+    CHECK(!a->completed());
+    h.core.session_started(h.now);
+    CHECK(!h.core.probing());
+    CHECK(h.core.dialect() == proto::dialect::text);
+    CHECK(h.send_all() == "get a\r\n");
+    CHECK(h.receive("END\r\n") == std::error_code{});
+    CHECK(a->completed());
+    CHECK(!a->ec);
+    // The session after that asks again.
+    CHECK(h.core.end_session(reset));
+    h.core.fail_session(h.core.ended_session());
+    h.submit(get("b"));
+    h.core.session_started(h.now);
+    CHECK(h.core.probing());
+    CHECK(h.send_all() == "version\r\n");
+}
+
+TEST_CASE("connection core: a probe unanswered within connect_timeout ends the session",
+          "[connection][dialect]")
+{
+    harness h(detecting());
+    auto a = get("a");
+    h.submit(a);
+    h.core.session_started(h.now);
+    h.send_all();
+    bool stalled = false;
+    const auto next = h.core.watch(h.now + 10ms, stalled);
+    CHECK(!stalled);
+    CHECK(next <= h.now + 50ms);
+    h.core.watch(h.now + 50ms, stalled);
+    CHECK(stalled);
+    CHECK(h.core.end_session(asio::error::timed_out));
+    const auto end = h.core.ended_session();
+    CHECK(end.requests_lost); // the probe was on the wire: a failure of the server
+    h.core.fail_session(end);
+    CHECK(!a->completed()); // still queued for the next session
+    // Its own deadline still holds while it waits.
+    h.core.watch(h.now + 100ms, stalled);
+    CHECK(a->ec == errc::timeout);
+}
+
+TEST_CASE("connection core: requests behind the probe time out on time", "[connection][dialect]")
+{
+    harness h(detecting());
+    auto a = get("a");
+    const auto t0 = h.now;
+    h.submit(a);   // its deadline: t0 + 100 ms
+    h.now += 70ms; // the session starts late: the probe's deadline is t0 + 120 ms
+    h.core.session_started(h.now);
+    h.send_all();
+    bool stalled = false;
+    CHECK(h.core.watch(t0 + 71ms, stalled) == t0 + 100ms);
+    CHECK(!stalled);
+    CHECK(h.core.watch(t0 + 100ms, stalled) == t0 + 120ms);
+    CHECK(a->ec == errc::timeout);
+    CHECK(!stalled);
+    h.core.watch(t0 + 120ms, stalled);
+    CHECK(stalled);
+}
+
+TEST_CASE("connection core: what is queued before the answer waits for it, unscreened",
+          "[connection][dialect]")
+{
+    harness h(detecting());
+    auto binary = get(std::string("a b", 3));
+    h.submit(binary); // before any session: the server's dialect is not known yet
+    h.core.session_started(h.now);
+    CHECK(h.send_all() == "version\r\n");
+    CHECK(h.receive("VERSION 1.5.22\r\n") == std::error_code{});
+    CHECK(binary->ec == errc::invalid_key); // text: refused, unsent
+    CHECK(h.pending_write().empty());
+    // The server is upgraded: a binary key queued while reconnecting goes out base64-encoded.
+    CHECK(h.core.end_session(reset));
+    h.core.fail_session(h.core.ended_session());
+    auto again = get(std::string("a b", 3));
+    h.submit(again);
+    CHECK(!again->completed());
+    h.core.session_started(h.now);
+    CHECK(h.send_all() == "version\r\n");
+    CHECK(h.receive("VERSION 1.6.18\r\n") == std::error_code{});
+    CHECK(!again->completed());
+    const std::string wire = h.send_all();
+    INFO(wire);
+    CHECK(wire.starts_with("mg YSBi "));
+    CHECK(wire.ends_with(" b\r\n")); // base64 of "a b", flagged b
 }

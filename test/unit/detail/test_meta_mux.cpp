@@ -202,7 +202,12 @@ TEST_CASE("a recycled request forgets its lease, metadata, invalidation and CAS"
         del.invalidate = true;
         del.stale_ttl = 5;
         del.cas_unique = 9;
-    } // (both go back to the thread's cache)
+        del.quiet = true;
+        auto w = detail::make_request<proto::storage>();
+        auto& st = detail::as<proto::storage>(w);
+        detail::add_key(st.keys.own(), "k");
+        st.quiet = true;
+    } // (they go back to the thread's cache)
     auto r = detail::make_request<proto::retrieval>();
     const auto& q = detail::as<proto::retrieval>(r);
     CHECK_FALSE(q.vivify);
@@ -214,4 +219,124 @@ TEST_CASE("a recycled request forgets its lease, metadata, invalidation and CAS"
     CHECK_FALSE(del.invalidate);
     CHECK_FALSE(del.stale_ttl);
     CHECK(del.cas_unique == 0);
+    CHECK_FALSE(del.quiet);
+    auto w = detail::make_request<proto::storage>();
+    CHECK_FALSE(detail::as<proto::storage>(w).quiet);
+}
+
+namespace {
+
+/// Records each key's terminal reply of a write of several keys, as the client's gather does.
+class keyed_entry final : public detail::op_entry {
+public:
+    using op_entry::op_entry;
+    std::vector<std::pair<std::size_t, proto::reply_type>> replies;
+    int completions = 0;
+
+private:
+    void on_reply(std::size_t j, const proto::reply& r) override
+    {
+        replies.emplace_back(j, r.type);
+    }
+    void on_complete(bool) override { ++completions; }
+};
+
+proto::request set_of(std::vector<std::string> keys)
+{
+    proto::storage s;
+    s.mode = proto::store_mode::set;
+    s.quiet = true;
+    for (auto& k : keys) {
+        s.values.own().push_back("v:" + k);
+        s.keys.own().push_back(std::move(k));
+    }
+    return s;
+}
+
+using R = proto::reply_type;
+using keyed = std::vector<std::pair<std::size_t, proto::reply_type>>;
+
+} // namespace
+
+TEST_CASE("meta multiplexer: a quiet write of several keys: only failures answer, MN ends it")
+{
+    meta_fixture f;
+    auto e = std::make_shared<keyed_entry>(set_of({"a", "b", "c"}));
+    f.mux.enqueue(e);
+    CHECK(f.stage() == "ms a 3 O1 q\r\nv:a\r\nms b 3 O2 q\r\nv:b\r\nms c 3 O3 q\r\nv:c\r\nmn\r\n");
+    CHECK_FALSE(f.feed_bytes("NS O2\r\nMN\r\n"));
+    CHECK(e->replies == keyed{{0, R::stored}, {1, R::not_stored}, {2, R::stored}});
+    CHECK(e->completions == 1);
+    CHECK(!e->ec);
+    CHECK(f.mux.empty());
+
+    // A delete of several keys, and the request after it on the same connection.
+    proto::deletion d;
+    d.quiet = true;
+    d.keys.own() = {"a", "x", "b"};
+    auto del = std::make_shared<keyed_entry>(proto::request(d));
+    f.mux.enqueue(del);
+    f.add(single(command::get, "a"));
+    CHECK(f.stage() == "md a O4 q\r\nmd x O5 q\r\nmd b O6 q\r\nmn\r\nmg a v f O7 k\r\n");
+    CHECK_FALSE(f.feed_bytes("NF O5\r\nMN\r\nEN O7 ka\r\n"));
+    CHECK(del->replies == keyed{{0, R::deleted}, {1, R::not_found}, {2, R::deleted}});
+    REQUIRE(f.rec.log.size() == 1);
+    CHECK(f.mux.empty());
+}
+
+TEST_CASE("meta multiplexer: an error line in a quiet write batch: no key it may be is called "
+          "written")
+{
+    // memcached answers an error line without the key's opaque number: it is for one of the
+    // keys after the last one answered and before the next one answered. All of those are
+    // reported with it.
+    meta_fixture f;
+    auto e = std::make_shared<keyed_entry>(set_of({"a", "b", "c", "d"}));
+    f.mux.enqueue(e);
+    f.stage();
+    CHECK_FALSE(f.feed_bytes("NS O1\r\nSERVER_ERROR out of memory storing object\r\nEX O4\r\n"
+                             "MN\r\n"));
+    CHECK(e->replies ==
+          keyed{{0, R::not_stored}, {1, R::server_error}, {2, R::server_error}, {3, R::exists}});
+    // At the batch's end: every key not answered since.
+    auto g = std::make_shared<keyed_entry>(set_of({"a", "b"}));
+    f.mux.enqueue(g);
+    f.stage();
+    CHECK_FALSE(f.feed_bytes("CLIENT_ERROR bad data chunk\r\nERROR\r\nMN\r\n"));
+    CHECK(g->replies == keyed{{0, R::client_error}, {1, R::client_error}});
+    CHECK(f.mux.empty());
+}
+
+TEST_CASE("meta multiplexer: a quiet write batch's replies must name its keys, in order")
+{
+    for (const std::string bad : {"NS O9\r\n",          // not one of its keys
+                                  "NS\r\n",             // no opaque number
+                                  "NS O2\r\nNS O1\r\n", // going back
+                                  "NS O2\r\nNS O2\r\n", // twice
+                                  "VA 1 O1\r\nx\r\n"}) {
+        INFO(bad);
+        meta_fixture f;
+        auto e = std::make_shared<keyed_entry>(set_of({"a", "b", "c"}));
+        f.mux.enqueue(e);
+        f.stage();
+        const auto ec = f.feed_bytes(bad);
+        CHECK((ec == errc::protocol_desync || ec == errc::protocol_error));
+    }
+}
+
+TEST_CASE("meta multiplexer: writes are not quiet unless asked; a quiet write of one key")
+{
+    meta_fixture f;
+    proto::storage two;
+    two.keys.own() = {"a", "b"};
+    two.values.own() = {"1", "2"};
+    auto loud = std::make_shared<keyed_entry>(proto::request(two));
+    f.mux.enqueue(loud);
+    auto one = std::make_shared<keyed_entry>(set_of({"c"}));
+    f.mux.enqueue(one);
+    CHECK(f.stage() == "ms a 1 O1\r\n1\r\nms b 1 O2\r\n2\r\nms c 3 O3 q\r\nv:c\r\nmn\r\n");
+    CHECK_FALSE(f.feed_bytes("HD O1\r\nNS O2\r\nMN\r\n"));
+    CHECK(loud->replies == keyed{{0, R::stored}, {1, R::not_stored}});
+    CHECK(one->replies == keyed{{0, R::stored}});
+    CHECK(f.mux.empty());
 }

@@ -119,6 +119,16 @@ TEST_CASE("meta encoder: each request's lines, tagged with consecutive opaque nu
     proto::deletion del;
     del.keys.own() = {"a", "b"};
     CHECK(meta(del, 9) == "md a O9\r\nmd b Oa\r\n");
+    // Quiet writes: only failures answer, and mn closes the batch.
+    del.quiet = true;
+    CHECK(meta(del, 9) == "md a O9 q\r\nmd b Oa q\r\nmn\r\n");
+    {
+        proto::storage two = store_of(proto::store_mode::add, "a", "1");
+        two.quiet = true;
+        two.keys.own().push_back("b");
+        two.values.own().push_back("22");
+        CHECK(meta(two, 2) == "ms a 1 ME O2 q\r\n1\r\nms b 2 ME O3 q\r\n22\r\nmn\r\n");
+    }
     CHECK(meta(proto::arithmetic{false, "n", 5}, 4) == "ma n v D5 O4\r\n");
     CHECK(meta(proto::arithmetic{true, "n", 18446744073709551615ull}, 4) ==
           "ma n v D18446744073709551615 MD O4\r\n");
@@ -333,7 +343,7 @@ TEST_CASE("meta decoder: hostile or misplaced replies are protocol errors")
         {"NS O1\r\n", reply_kind::meta_deletion},
         {"EN O1\r\n", reply_kind::meta_storage},
         {"MN O1\r\n", reply_kind::meta_get},
-        {"MN\r\n", reply_kind::meta_storage},
+        {"MN\r\n", reply_kind::meta_touch},
         {"END\r\n", reply_kind::meta_get}, // a text reply to a meta command
         {"STORED\r\n", reply_kind::meta_storage},
         {"VALUE k 0 1\r\na\r\nEND\r\n", reply_kind::meta_get},
