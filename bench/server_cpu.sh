@@ -4,16 +4,17 @@
 # when a ratio is bounded by the servers sharing the cores with the client rather than by the
 # client itself (see docs/performance.md, "Where the targets are missed").
 #
-#   bench/server_cpu.sh BUILD_DIR [--scenario S] [--rounds N] [--seconds S]
+#   bench/server_cpu.sh BUILD_DIR [--scenario S] [--rounds N] [--seconds S] [--meta]
 #                       [-- extra options for both benchmarks]
 #
 # Defaults: mget10k_4srv, 2 rounds (memcoro then libmemcached each round), 4 s runs of which
-# the 2 s after the first 1.5 s are sampled. Servers as in bench/run.sh.
+# the 2 s after the first 1.5 s are sampled. --meta adds memcoro on the meta protocol to each
+# round (memcoro-meta). Servers as in bench/run.sh.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [[ $# -ge 1 ]] || usage
@@ -22,12 +23,14 @@ shift
 scenario=mget10k_4srv
 rounds=2
 seconds=4
+clients=(memcoro libmemcached)
 extra=()
 while [[ $# -gt 0 ]]; do
   case $1 in
   --scenario) scenario=$2; shift 2 ;;
   --rounds) rounds=$2; shift 2 ;;
   --seconds) seconds=$2; shift 2 ;;
+  --meta) clients=(memcoro memcoro-meta libmemcached); shift ;;
   --) shift; extra=("$@"); break ;;
   -h | --help) usage ;;
   *) echo "unknown option: $1" >&2; usage ;;
@@ -58,10 +61,17 @@ hz=$(getconf CLK_TCK)
 echo "scenario $scenario, servers $SERVERS, $(nproc) cpus, $hz ticks/s"
 printf '%-13s %12s %16s %16s %10s\n' client keys/s "server µs/key" "client µs/key" "idle %"
 for ((r = 1; r <= rounds; r++)); do
-  for client in memcoro libmemcached; do
+  for client in "${clients[@]}"; do
     out=$scratch/$client.$r.json
-    "$build/bench/${client}_bench" --servers "$SERVERS" --scenario "$scenario" \
-      --seconds "$seconds" --warmup 0.5 ${extra[@]+"${extra[@]}"} >"$out" &
+    program=$client
+    dialect=()
+    if [[ $client == memcoro-meta ]]; then
+      program=memcoro
+      dialect=(--protocol meta)
+    fi
+    "$build/bench/${program}_bench" --servers "$SERVERS" --scenario "$scenario" \
+      --seconds "$seconds" --warmup 0.5 ${dialect[@]+"${dialect[@]}"} \
+      ${extra[@]+"${extra[@]}"} >"$out" &
     pid=$!
     sleep 1.5
     s1=$(ticks "${SERVER_PIDS[@]}"); c1=$(ticks "$pid"); i1=$(idle); t1=$(date +%s.%N)

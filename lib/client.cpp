@@ -605,6 +605,33 @@ client::executor_type client::get_executor() const noexcept
     return impl_->executor();
 }
 
+void client::send_set(std::string_view key, std::string_view value, store_options opts)
+{
+    opts.quiet = true;
+    async_set(key, value, opts,
+              [impl = impl_, k = std::string(key)](std::error_code ec, store_status st) mutable {
+                  if (!ec && st == store_status::stored)
+                      return;
+                  if (const auto& report = impl->config().on_write_failure)
+                      report(write_failure{std::move(k), ec, !ec});
+              });
+}
+
+void client::send_delete(std::string_view key)
+{
+    auto r = detail::make_request<proto::deletion>();
+    auto& q = detail::as<proto::deletion>(r);
+    q.quiet = true;
+    detail::add_key(q.keys.own(), key);
+    start<delete_status>(std::move(r), [impl = impl_, k = std::string(key)](std::error_code ec,
+                                                                            delete_status) mutable {
+        if (!ec)
+            return; // deleted, or already absent
+        if (const auto& report = impl->config().on_write_failure)
+            report(write_failure{std::move(k), ec});
+    });
+}
+
 const client_config& client::config() const noexcept
 {
     return impl_->config();

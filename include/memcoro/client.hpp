@@ -392,6 +392,13 @@ public:
 
     // ---- others ----------------------------------------------------------------------------
 
+    /// Fire-and-forget set: queued at once, no completion to wait for. On the meta protocol
+    /// it goes quietly (store_options::quiet), so the server answers only a failure; a failure
+    /// (see write_failure) is handed to client_config::on_write_failure, never dropped.
+    void send_set(std::string_view key, std::string_view value, store_options opts = {});
+    /// Fire-and-forget delete, as send_set: a key already absent is not a failure.
+    void send_delete(std::string_view key);
+
     /// delete: `void(std::error_code, delete_status)`.
     template <token_for<delete_status> Token = use_awaitable_t>
     auto async_delete(std::string_view key, Token&& token = {})

@@ -10,7 +10,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <optional>
+#include <string>
+#include <system_error>
 #include <vector>
 
 namespace memcoro {
@@ -22,6 +25,15 @@ enum class down_policy : std::uint8_t {
     /// They alone go to the next distinct live server on the ring (like PECL memcache's
     /// allow_failover), trying at most max_failover_attempts servers.
     failover,
+};
+
+/// A fire-and-forget write that failed (client_config::on_write_failure).
+struct write_failure {
+    std::string key;
+    /// The error (a server error, a timeout, a lost connection, errc::server_down...); empty
+    /// when the server answered but did not store the value (`not_stored`).
+    std::error_code ec;
+    bool not_stored = false;
 };
 
 struct client_config {
@@ -55,6 +67,10 @@ struct client_config {
     /// Called (on the client's executor) on every up/down transition of a server that has no
     /// callback of its own.
     server_event_callback on_server_event{};
+    /// Called (on the client's executor) for each fire-and-forget write that failed
+    /// (client::send_set, client::send_delete): its key and why. Without it such failures
+    /// are only counted (server_info's counters).
+    std::function<void(const write_failure&)> on_write_failure{};
 
     /// The trace hook: called (on the client's executor) with what the client is doing,
     /// servers' connects and reconnects, connection failures (with the system error), protocol

@@ -411,8 +411,14 @@ std::error_code multiplexer::deliver_quiet_write(op_entry& e, const proto::reply
         return {};
     }
     if (r.type == proto::reply_type::noop) { // MN: every key not answered
+        // A write of one key fails with its error line, as it does when not quiet; a batch
+        // reports each key's error to its sink (the request itself was carried out).
+        const std::error_code ec =
+            n == 1 && e.key_cursor == 0 && e.batch_error != proto::reply_type::end
+                ? error_for(e.batch_error)
+                : std::error_code{};
         settle_silent_keys(e, n);
-        finish_front(nullptr, {});
+        finish_front(nullptr, ec);
         return {};
     }
     // A failure (NS, EX, NF; a success is silent, but taken if a server sends it anyway) for

@@ -289,3 +289,41 @@ TEST_CASE("meta: a server error in a quiet write batch is never taken for succes
         CHECK(after->value == "ok");
     }());
 }
+
+TEST_CASE("fire-and-forget writes: failures reach on_write_failure, on both protocols",
+          "[dialect][quiet]")
+{
+    memcached_process mc({"-I", "1024", "-o", "slab_chunk_max=1024"});
+    for (const auto p : {memcoro::protocol::meta, memcoro::protocol::text}) {
+        INFO((p == memcoro::protocol::meta ? "meta" : "text"));
+        asio::io_context ioc;
+        run_coro(ioc, [&]() -> asio::awaitable<void> {
+            auto cfg = automatic(mc.address());
+            cfg.protocol = p;
+            std::vector<memcoro::write_failure> failures;
+            cfg.on_write_failure = [&](const memcoro::write_failure& f) { failures.push_back(f); };
+            memcoro::client c(co_await asio::this_coro::executor, cfg);
+            const std::string prefix = p == memcoro::protocol::meta ? "m:" : "t:";
+            for (int i = 0; i < 20; ++i)
+                c.send_set(prefix + std::to_string(i), "v" + std::to_string(i));
+            c.send_set(prefix + "big", std::string(4000, 'x')); // over the server's 1 KiB items
+            c.send_set(prefix + "after", "a");
+            c.send_delete(prefix + "0");
+            c.send_delete(prefix + "absent"); // already absent: not a failure
+            // A call made after them is answered after them (one connection, in order).
+            auto after = co_await c.async_get(prefix + "after");
+            REQUIRE(after);
+            CHECK(after->value == "a");
+            REQUIRE(failures.size() == 1);
+            CHECK(failures[0].key == prefix + "big");
+            CHECK(failures[0].ec == memcoro::errc::server_error);
+            auto zero = co_await c.async_get(prefix + "0");
+            CHECK(!zero);
+            for (int i = 1; i < 20; ++i) {
+                auto got = co_await c.async_get(prefix + std::to_string(i));
+                REQUIRE(got);
+                CHECK(got->value == "v" + std::to_string(i));
+            }
+        }());
+    }
+}

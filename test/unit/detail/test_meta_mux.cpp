@@ -338,5 +338,14 @@ TEST_CASE("meta multiplexer: writes are not quiet unless asked; a quiet write of
     CHECK_FALSE(f.feed_bytes("HD O1\r\nNS O2\r\nMN\r\n"));
     CHECK(loud->replies == keyed{{0, R::stored}, {1, R::not_stored}});
     CHECK(one->replies == keyed{{0, R::stored}});
+    CHECK(!one->ec);
+    CHECK(f.mux.empty());
+    // A quiet write of one key that draws an error line fails with it.
+    auto bad = std::make_shared<keyed_entry>(set_of({"d"}));
+    f.mux.enqueue(bad);
+    f.stage();
+    CHECK_FALSE(f.feed_bytes("SERVER_ERROR object too large for cache\r\nMN\r\n"));
+    CHECK(bad->replies == keyed{{0, R::server_error}});
+    CHECK(bad->ec == errc::server_error);
     CHECK(f.mux.empty());
 }
