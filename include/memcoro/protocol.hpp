@@ -17,8 +17,10 @@ enum class protocol : std::uint8_t {
     meta,
     /// Each server's own: every new connection first asks `version`, and speaks meta to a
     /// memcached that has it (1.6.10 and later), text to anything else (older memcached,
-    /// twemproxy, a proxy that answers with its own version or an error, or hangs up on the
-    /// question). Calls that only meta can make (leases, item metadata, invalidation, binary
+    /// a proxy that answers with its own version or an error, or hangs up on the question, as
+    /// twemproxy before 0.5 does). Not for a proxy that passes `version` through to a newer
+    /// memcached but not the meta commands (twemproxy 0.5): use `text` there. Calls that only
+    /// meta can make (leases, item metadata, invalidation, binary
     /// keys) then fail with errc::not_supported (binary keys: errc::invalid_key) on the
     /// servers that speak text, and are never sent there. Costs one round trip per connect.
     automatic,
