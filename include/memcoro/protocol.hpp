@@ -16,13 +16,13 @@ enum class protocol : std::uint8_t {
     /// caller. flush_all, verbosity, stats and version are still sent as text commands.
     meta,
     /// Each server's own: every new connection first asks `version`, and speaks meta to a
-    /// memcached that has it (1.6.10 and later), text to anything else (older memcached,
-    /// a proxy that answers with its own version or an error, or hangs up on the question, as
-    /// twemproxy before 0.5 does). Not for a proxy that passes `version` through to a newer
-    /// memcached but not the meta commands (twemproxy 0.5): use `text` there. Calls that only
-    /// meta can make (leases, item metadata, invalidation, binary
-    /// keys) then fail with errc::not_supported (binary keys: errc::invalid_key) on the
-    /// servers that speak text, and are never sent there. Costs one round trip per connect.
+    /// memcached that has it (1.6.10 and later) once a meta get confirms it, text to anything
+    /// else (older memcached, a proxy that answers with its own version or an error, or hangs
+    /// up on the question, as twemproxy before 0.5 does, or one that passes `version` through
+    /// but refuses or hangs up on the meta get, as twemproxy 0.5 does). Calls that only meta
+    /// can make (leases, item metadata, invalidation, binary keys) then fail with
+    /// errc::not_supported (binary keys: errc::invalid_key) on the servers that speak text,
+    /// and are never sent there. Costs one round trip per connect (two on meta).
     automatic,
 };
 

@@ -23,19 +23,42 @@ void connection_core::connect_failed(std::error_code ec, std::error_code cause)
     mux_.fail_all(ec, cause);
 }
 
-/// The first exchange of a session on a connection that detects its server's dialect.
+/// The first exchanges of a session on a connection that detects its server's dialect:
+/// `version`, then, if the version says meta, a meta get that confirms it (a proxy may pass
+/// `version` through to a modern memcached and still not know the meta commands).
 class connection_core::dialect_probe final : public op_entry {
 public:
-    explicit dialect_probe(connection_core& core)
-        : op_entry(proto::request(proto::version{}))
+    dialect_probe(connection_core& core, proto::request r, bool confirming)
+        : op_entry(std::move(r))
+        , confirming(confirming)
         , core_(core)
     {
     }
+    const bool confirming;
 
 private:
     void on_complete(bool) override { core_.probe_answered(*this); }
     connection_core& core_;
 };
+
+namespace {
+
+proto::request confirm_request()
+{
+    proto::retrieval r;
+    r.keys.own().emplace_back(dialect_probe_key);
+    return r;
+}
+
+} // namespace
+
+void connection_core::start_probe(proto::request r, bool confirming)
+{
+    probe_ = std::make_shared<dialect_probe>(*this, std::move(r), confirming);
+    probe_->started = last_progress_;
+    probing_ = true;
+    mux_.enqueue_barrier(probe_);
+}
 
 void connection_core::session_started(clock::time_point now)
 {
@@ -56,11 +79,14 @@ void connection_core::session_started(clock::time_point now)
         return;
     }
     mux_.unsettle(); // until the answer, requests wait unscreened
-    probe_ = std::make_shared<dialect_probe>(*this);
-    probe_->started = now;
-    probing_ = true;
     probe_deadline_ = now + opts_.connect_timeout;
-    mux_.enqueue_barrier(probe_);
+    start_probe(proto::version{}, false);
+}
+
+void connection_core::settle(proto::dialect d)
+{
+    dialect_news_ = true;
+    mux_.set_dialect(d);
 }
 
 void connection_core::probe_answered(const op_entry& e)
@@ -68,23 +94,44 @@ void connection_core::probe_answered(const op_entry& e)
     if (&e != probe_.get() || !probing_)
         return;
     probing_ = false;
+    const bool confirming = static_cast<const dialect_probe&>(e).confirming;
+    const bool hung_up = e.ec == errc::connection_lost && e.cause == asio::error::eof;
+    // An error line: the server does not know the command.
+    const bool refused =
+        e.ec == errc::unknown_command || e.ec == errc::client_error || e.ec == errc::server_error;
+    if (confirming) {
+        if (!e.ec) {
+            settle(proto::dialect::meta);
+            return;
+        }
+        if (hung_up || refused) {
+            // Something between says a modern memcached's version but does not take its meta
+            // commands: text from now on, for as long as it says this version.
+            no_meta_version_ = server_version_;
+            if (refused)
+                settle(proto::dialect::text);
+        }
+        return; // anything else ended the session: the next one asks again
+    }
     if (e.ec) {
-        if (e.ec == errc::connection_lost && e.cause == asio::error::eof)
+        if (hung_up)
             skip_probe_ = true;
-        // An error line: the server does not know `version`, so not meta either. Anything
-        // else ended the session (or the connection): the next one asks again.
-        if (e.ec != errc::unknown_command && e.ec != errc::client_error &&
-            e.ec != errc::server_error)
+        // An error line: not meta either. Anything else ended the session (or the
+        // connection): the next one asks again.
+        if (!refused)
             return;
         server_version_.clear();
-        mux_.set_dialect(proto::dialect::text);
-        dialect_news_ = true;
+        settle(proto::dialect::text);
         return;
     }
     server_version_ = e.resp.text;
-    dialect_news_ = true;
-    mux_.set_dialect(proto::speaks_meta(server_version_) ? proto::dialect::meta
-                                                         : proto::dialect::text);
+    if (!proto::speaks_meta(server_version_) || server_version_ == no_meta_version_) {
+        settle(proto::dialect::text);
+        return;
+    }
+    // Meta, if a meta command confirms it: the requests behind wait one more round trip.
+    mux_.set_dialect(proto::dialect::meta);
+    start_probe(confirm_request(), true);
 }
 
 bool connection_core::end_session(std::error_code why) noexcept

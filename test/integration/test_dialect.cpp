@@ -169,6 +169,39 @@ TEST_CASE("automatic: a server that hangs up on version is spoken to in text", "
     }());
 }
 
+TEST_CASE("automatic: a proxy that passes version through but hangs up on meta gets: text",
+          "[dialect]")
+{
+    // twemproxy 0.5 forwards `version` to a memcached that speaks meta, and closes the
+    // connection on a meta command: the meta get that confirms the version finds it out.
+    memcached_process mc;
+    fault_proxy proxy(mc.port());
+    proxy.close_on_request("mg ");
+    const std::vector<std::string> keys{"k", "absent"};
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client c(co_await asio::this_coro::executor, automatic(proxy.address()));
+        co_await c.async_set("k", "v");
+        auto hit = co_await c.async_get("k");
+        REQUIRE(hit);
+        CHECK(hit->value == "v");
+        auto many = co_await c.async_get_multi(keys);
+        CHECK(many.hits.size() == 1);
+        CHECK(many.misses.size() == 1);
+        CHECK(many.errors.empty());
+        CHECK(spoken(c, proxy.address()) == memcoro::protocol::text);
+        // One connection hung up on the meta get; the second spoke text from its start.
+        CHECK(proxy.connections() == 2);
+        const auto info = c.server(proxy.address());
+        REQUIRE(info);
+        CHECK(info->status == memcoro::server_status::up);
+        // Only meta can ask for a lease: refused, unsent, and the server stays up.
+        auto [ec, l] = co_await c.async_meta_get("lease", {.lease = 30s}, tuple);
+        CHECK(ec == memcoro::errc::not_supported);
+        CHECK(proxy.connections() == 2);
+    }());
+}
+
 TEST_CASE("automatic: a cluster of both kinds; each key's server decides", "[dialect]")
 {
     memcached_process modern;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -33,11 +34,15 @@ struct connection_options {
     /// the server has said which it speaks.
     proto::dialect dialect = proto::dialect::text;
     /// Ask the server at the start of every session (`version`, before anything else is
-    /// written) and speak meta when it is a memcached that speaks it (proto::speaks_meta),
-    /// else text. Requests that only meta can send then fail on a text server with
-    /// errc::not_supported (binary keys: errc::invalid_key), unsent.
+    /// written) and speak meta when it is a memcached that speaks it (proto::speaks_meta) and
+    /// a meta get of dialect_probe_key is answered, else text. Requests that only meta can
+    /// send then fail on a text server with errc::not_supported (binary keys:
+    /// errc::invalid_key), unsent.
     bool detect_dialect = false;
 };
+
+/// The key of the meta get that confirms a version that says meta (it is only read).
+inline constexpr std::string_view dialect_probe_key = "memcoro:dialect-probe";
 
 /// The stall policy. A server that has stopped answering is dropped: the oldest request on the
 /// wire has timed out and no reply has been completed for a whole timeout more. Bytes alone do
@@ -189,7 +194,9 @@ public:
 
 private:
     class dialect_probe;
+    void start_probe(proto::request r, bool confirming);
     void probe_answered(const op_entry& e);
+    void settle(proto::dialect d);
 
     connection_options opts_;
     multiplexer mux_;
@@ -199,6 +206,7 @@ private:
     bool dialect_news_ = false; // see take_dialect_news
     clock::time_point probe_deadline_{};
     std::string server_version_;
+    std::string no_meta_version_; // a version whose meta get was refused (a hang-up, an error)
     phase phase_ = phase::idle;
     bool write_blocked_ = false;
     bool held_ = false;

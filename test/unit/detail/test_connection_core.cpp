@@ -500,6 +500,25 @@ std::shared_ptr<entry> lease_get(std::string key)
     return std::make_shared<entry>(std::move(r), journal());
 }
 
+/// Answers the meta get that confirms a version that says meta: a miss (`reply` "EN"), a hit
+/// ("VA"), each carrying the request's opaque and key, or `reply` as it is.
+void confirm_meta(harness& h, std::string reply = "EN")
+{
+    const std::string wire = h.send_all();
+    INFO(wire);
+    CHECK(wire.starts_with("mg memcoro:dialect-probe "));
+    CHECK(h.core.probing());
+    const auto o = wire.find(" O");
+    REQUIRE(o != std::string::npos);
+    const std::string echo =
+        wire.substr(o + 1, wire.find(' ', o + 1) - o - 1) + " kmemcoro:dialect-probe\r\n";
+    if (reply == "EN")
+        reply = "EN " + echo;
+    else if (reply == "VA")
+        reply = "VA 2 f0 " + echo + "hi\r\n";
+    CHECK(h.receive(reply) == std::error_code{});
+}
+
 } // namespace
 
 TEST_CASE("speaks_meta: memcached 1.6.10 and later only", "[connection][dialect]")
@@ -527,6 +546,10 @@ TEST_CASE("connection core: the dialect probe goes first and alone, and picks me
     CHECK(h.pending_write().empty());
     CHECK(!a->completed());
     CHECK(h.receive("VERSION 1.6.18\r\n") == std::error_code{});
+    CHECK(h.core.probing()); // the version says meta: a meta get confirms it
+    CHECK(!h.core.take_dialect_news());
+    CHECK(!h.pending_write().empty());
+    confirm_meta(h);
     CHECK(!h.core.probing());
     CHECK(h.core.dialect() == proto::dialect::meta);
     CHECK(h.core.server_version() == "1.6.18");
@@ -602,6 +625,7 @@ TEST_CASE("connection core: every session asks again, and the answer may change"
     h.core.session_started(h.now);
     CHECK(h.send_all() == "version\r\n");
     CHECK(h.receive("VERSION 1.6.18\r\n") == std::error_code{});
+    confirm_meta(h);
     CHECK(h.core.dialect() == proto::dialect::meta);
     CHECK(h.send_all().starts_with("mg a "));
 }
@@ -698,9 +722,106 @@ TEST_CASE("connection core: what is queued before the answer waits for it, unscr
     h.core.session_started(h.now);
     CHECK(h.send_all() == "version\r\n");
     CHECK(h.receive("VERSION 1.6.18\r\n") == std::error_code{});
+    confirm_meta(h);
     CHECK(!again->completed());
     const std::string wire = h.send_all();
     INFO(wire);
     CHECK(wire.starts_with("mg YSBi "));
     CHECK(wire.ends_with(" b\r\n")); // base64 of "a b", flagged b
+}
+
+TEST_CASE("connection core: a meta get confirms meta; a hit answers it as well as a miss",
+          "[connection][dialect]")
+{
+    harness h(detecting());
+    journal().log.clear();
+    auto a = get("a");
+    h.submit(a);
+    h.core.session_started(h.now);
+    CHECK(h.send_all() == "version\r\n");
+    CHECK(h.receive("VERSION 1.6.21\r\n") == std::error_code{});
+    confirm_meta(h, "VA");
+    CHECK(h.core.dialect() == proto::dialect::meta);
+    CHECK(h.core.take_dialect_news());
+    CHECK(journal().log.empty()); // neither probe answers a caller
+    CHECK(h.send_all().starts_with("mg a "));
+}
+
+TEST_CASE("connection core: a version that says meta but a meta get refused means text",
+          "[connection][dialect]")
+{
+    // A proxy that passes `version` through to a modern memcached but does not know the meta
+    // commands: it answers them with an error line, or hangs up (as twemproxy 0.5 does).
+    SECTION("an error line: text at once, in this session")
+    {
+        harness h(detecting());
+        journal().log.clear();
+        auto a = get("a");
+        auto lease = lease_get("l");
+        h.submit(a);
+        h.submit(lease);
+        h.core.session_started(h.now);
+        h.send_all();
+        CHECK(h.receive("VERSION 1.6.18\r\n") == std::error_code{});
+        confirm_meta(h, "ERROR\r\n");
+        CHECK(!h.core.probing());
+        CHECK(h.core.dialect() == proto::dialect::text);
+        CHECK(h.core.take_dialect_news());
+        CHECK(lease->ec == errc::not_supported); // screened for text, unsent
+        CHECK(h.send_all() == "get a\r\n");
+        CHECK(h.receive("END\r\n") == std::error_code{});
+        CHECK(a->completed());
+        CHECK(!a->ec);
+    }
+    SECTION("a hang-up: text from the next session on, while the version stays the same")
+    {
+        harness h(detecting());
+        journal().log.clear();
+        auto a = get("a");
+        h.submit(a);
+        h.core.session_started(h.now);
+        h.send_all();
+        CHECK(h.receive("VERSION 1.6.18\r\n") == std::error_code{});
+        CHECK(h.send_all().starts_with("mg memcoro:dialect-probe "));
+        CHECK(h.core.end_session(asio::error::eof));
+        h.core.fail_session(h.core.ended_session());
+        CHECK(!a->completed()); // never written: it waits for the next session
+        for (int session = 0; session < 2; ++session) {
+            h.core.session_started(h.now);
+            CHECK(h.send_all() == "version\r\n"); // still asked: an upgrade shows here
+            CHECK(h.receive("VERSION 1.6.18\r\n") == std::error_code{});
+            CHECK(!h.core.probing()); // the same version: no meta get this time
+            CHECK(h.core.dialect() == proto::dialect::text);
+            if (session == 0) {
+                CHECK(h.send_all() == "get a\r\n");
+                CHECK(h.receive("END\r\n") == std::error_code{});
+                CHECK(a->completed());
+                CHECK(!a->ec);
+            }
+            CHECK(h.core.end_session(reset));
+            h.core.fail_session(h.core.ended_session());
+        }
+        // Another version behind the same address is asked again.
+        h.core.session_started(h.now);
+        h.send_all();
+        CHECK(h.receive("VERSION 1.6.21\r\n") == std::error_code{});
+        confirm_meta(h);
+        CHECK(h.core.dialect() == proto::dialect::meta);
+    }
+}
+
+TEST_CASE("connection core: the meta get that confirms meta counts against connect_timeout",
+          "[connection][dialect]")
+{
+    harness h(detecting());
+    h.core.session_started(h.now);
+    h.send_all();
+    h.now += 30ms;
+    CHECK(h.receive("VERSION 1.6.18\r\n") == std::error_code{});
+    CHECK(h.send_all().starts_with("mg memcoro:dialect-probe "));
+    bool stalled = false;
+    CHECK(h.core.watch(h.now + 10ms, stalled) <= h.now + 20ms); // 50 ms from the session's start
+    CHECK(!stalled);
+    h.core.watch(h.now + 20ms, stalled);
+    CHECK(stalled);
 }
