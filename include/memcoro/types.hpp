@@ -38,9 +38,11 @@ using get_result = std::optional<item>;
 
 /// What happened to one key of a multi-key retrieval.
 enum class key_status : std::uint32_t {
-    miss,  ///< not found: the key is in `misses`
-    hit,   ///< found: its item is in `hits`
-    error, ///< not looked up (its server failed or is down): the key and the error are in `errors`
+    miss, ///< not found: the key is in `misses`
+    hit,  ///< found: its item is in `hits`
+    /// not looked up (its server failed or is down), or answered with an error line: the key
+    /// and the error are in `errors`
+    error,
 };
 
 /// Where one key's outcome is kept in a get_multi_result: its status, and its index in
@@ -61,9 +63,9 @@ struct key_outcome {
 
 /// A multi-key retrieval: every key asked is exactly one of a hit (its item in `hits`), a
 /// miss (its key in `misses`) or an error (its key and the reason in `errors`: its server
-/// failed or is down); each list is in request order, and `slots` says, per key asked and in
-/// request order, which list holds it and where. A key asked twice has two slots, each with
-/// its own outcome.
+/// failed or is down, or answered it with an error); each list is in request order, and `slots`
+/// says, per key asked and in request order, which list holds it and where. A key asked twice has
+/// two slots, each with its own outcome.
 struct get_multi_result {
     std::vector<item> hits{};
     std::vector<std::string> misses{};

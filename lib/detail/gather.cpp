@@ -59,6 +59,10 @@ public:
     {
         gather_->on_value(from_, j, r);
     }
+    void on_key_error(std::size_t j, std::error_code ec) override
+    {
+        gather_->fail_key(gather_->order_[from_ + j], ec);
+    }
 
 private:
     void on_complete(bool may_run_inline) override
@@ -119,14 +123,17 @@ void retrieval_gather::on_part_done(const op_entry& p, std::uint32_t from, std::
     op_entry& caller = *parent_;
     if (p.ec) {
         note_error(p.ec, p.server, p.resp.text, p.cause);
-        // Its keys failed, hits read before the failure included.
+        // Its keys failed, hits read before the failure included (keys the server said
+        // failed keep their own error).
         const key_slot failed{key_status::error, error_index(p.ec)};
         for (std::uint32_t k = from; k < to; ++k) {
             key_slot& s = states_[order_[k]];
+            if (s.status == key_status::error)
+                continue;
             hits_ -= s.status == key_status::hit;
             s = failed;
+            ++failed_keys_;
         }
-        failed_keys_ += to - from;
     }
     if (!last_part())
         return;

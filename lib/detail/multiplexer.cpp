@@ -399,6 +399,23 @@ void multiplexer::finish_front(const proto::reply* r, std::error_code ec)
     answer(std::move(done), ec);
 }
 
+namespace {
+
+/// The key a reply in a request of `n` meta lines names by its opaque number (`j`): one not
+/// answered yet, else the replies are not this request's.
+std::error_code batch_key(const op_entry& e, const proto::reply& r, std::size_t n,
+                          std::uint32_t& j) noexcept
+{
+    if (!r.has_opaque)
+        return errc::protocol_desync;
+    j = r.opaque - e.opaque;
+    if (j >= n || j < e.key_cursor)
+        return errc::protocol_desync;
+    return {};
+}
+
+} // namespace
+
 std::error_code multiplexer::deliver_quiet_write(op_entry& e, const proto::reply& r)
 {
     const std::size_t n = proto::reply_count(e.req);
@@ -423,11 +440,9 @@ std::error_code multiplexer::deliver_quiet_write(op_entry& e, const proto::reply
     }
     // A failure (NS, EX, NF; a success is silent, but taken if a server sends it anyway) for
     // the key its opaque number names, after those already answered.
-    if (!r.has_opaque)
-        return errc::protocol_desync;
-    const std::uint32_t j = r.opaque - e.opaque;
-    if (j >= n || j < e.key_cursor)
-        return errc::protocol_desync;
+    std::uint32_t j = 0;
+    if (const auto ec = batch_key(e, r, n, j))
+        return ec;
     settle_silent_keys(e, j);
     e.key_cursor = j + 1;
     ++e.replies;
@@ -464,35 +479,53 @@ std::error_code multiplexer::deliver_meta_get(op_entry& e, const proto::reply& r
             finish_front(&r, error_for(r.type));
             return {};
         }
-        // In a quiet batch the error is one key's, and the batch goes on to its MN: the
-        // request fails then, as a text multi-get that drew an error does.
+        // In a quiet batch the error is one key's, and the batch goes on to its MN. It names
+        // no key: it is for one of the keys after the last one answered and before the next
+        // one answered (the others of them missed, silently), and all of them fail with it
+        // when that reply (or the MN) comes. Never a miss that may have been an error.
         if (e.batch_error == proto::reply_type::end) {
             e.batch_error = r.type;
             if (!e.completed())
-                e.on_reply(0, r);
+                e.on_reply(0, r); // its text, for the message of a call that fails
         }
         return {};
     }
     if (r.type == proto::reply_type::noop) { // MN: the end of a quiet batch
         if (n == 1)
             return errc::protocol_error;
-        // (An error line was told to the sink when it came.)
-        const bool failed = e.batch_error != proto::reply_type::end;
-        finish_front(failed ? nullptr : &end_reply, error_for(e.batch_error));
+        if (e.hits == 0 && e.key_cursor == 0 && e.batch_error != proto::reply_type::end) {
+            // Every key may be the one that failed: the request fails.
+            finish_front(nullptr, error_for(e.batch_error));
+            return {};
+        }
+        fail_unanswered_gets(e, n);
+        finish_front(&end_reply, {});
         return {};
     }
     // VA (a hit) or EN (a miss, never in a quiet batch): for the line of key j, which the
     // opaque number says, and the key (when echoed) confirms.
-    if (!r.has_opaque)
-        return errc::protocol_desync;
-    const std::uint32_t j = r.opaque - e.opaque;
-    if (j >= n || j < e.key_cursor)
-        return errc::protocol_desync;
+    std::uint32_t j = 0;
+    if (const auto ec = batch_key(e, r, n, j))
+        return ec;
+    if (e.batch_error != proto::reply_type::end) [[unlikely]]
+        fail_unanswered_gets(e, j);
     if (r.meta.has(proto::meta_info::base64_key)) [[unlikely]]
         return deliver_base64_get(e, r, j);
     if (!r.key.empty() && !same_key(keys[j], r.key))
         return errc::protocol_desync;
     return deliver_meta_hit(e, r, j);
+}
+
+void multiplexer::fail_unanswered_gets(op_entry& e, std::size_t upto)
+{
+    if (e.batch_error == proto::reply_type::end)
+        return;
+    const std::error_code ec = error_for(e.batch_error);
+    e.batch_error = proto::reply_type::end;
+    for (std::size_t k = e.key_cursor; k < upto; ++k)
+        if (!e.completed())
+            e.on_key_error(k, ec);
+    e.key_cursor = upto;
 }
 
 std::error_code multiplexer::deliver_base64_get(op_entry& e, const proto::reply& r, std::uint32_t j)

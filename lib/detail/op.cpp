@@ -44,15 +44,18 @@ void place_keys(response& r, const std::vector<std::string>& keys, get_multi_res
     const std::size_t n = keys.size();
     auto& slots = out.slots;
     if (r.key_slots.size() != n) {
-        // One request: its hits' key indexes rise (memcached answers in request order); the
-        // other keys missed.
+        // One request: its hits' key indexes rise (memcached answers in request order), and
+        // so do those of the keys it answered with an error; the other keys missed.
         r.key_slots.resize(n);
-        r.missed.resize(n - r.item_index.size());
+        r.missed.resize(n - r.item_index.size() - r.failed_at.size());
         const index_list& hit_at = r.item_index;
-        std::uint32_t w = 0, m = 0;
+        const index_list& failed_at = r.failed_at;
+        std::uint32_t w = 0, m = 0, f = 0;
         for (std::uint32_t i = 0; i < n; ++i) {
             if (w < hit_at.size() && hit_at[w] == i) {
                 r.key_slots[i] = {key_status::hit, w++};
+            } else if (f < failed_at.size() && failed_at[f] == i) {
+                r.key_slots[i] = {key_status::error, f++};
             } else {
                 r.missed[m] = i;
                 r.key_slots[i] = {key_status::miss, m++};

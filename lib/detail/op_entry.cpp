@@ -51,4 +51,10 @@ void op_entry::on_reply(std::size_t, const proto::reply& r)
         resp.text.assign(r.data);
 }
 
+void op_entry::on_key_error(std::size_t key_index, std::error_code ec)
+{
+    resp.failed_at.push_back(static_cast<std::uint32_t>(key_index));
+    resp.key_errors.push_back(ec);
+}
+
 } // namespace memcoro::detail

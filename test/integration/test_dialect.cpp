@@ -4,6 +4,7 @@
 // `version` (as some proxies do on a command they do not know) is the proxy told to.
 #include <catch2/catch.hpp>
 
+#include "../support/config_for.hpp"
 #include "../support/fault_proxy.hpp"
 #include "../support/memcached_process.hpp"
 #include "../support/run_coro.hpp"
@@ -28,9 +29,15 @@ constexpr auto tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 memcoro::client_config automatic(const std::string& servers)
 {
-    memcoro::client_config cfg;
-    cfg.servers = memcoro::server_address::parse_list(servers);
+    memcoro::client_config cfg = memcoro::test::config_for(servers);
     cfg.protocol = memcoro::protocol::automatic;
+    return cfg;
+}
+
+memcoro::client_config meta(const std::string& servers)
+{
+    memcoro::client_config cfg = memcoro::test::config_for(servers);
+    cfg.protocol = memcoro::protocol::meta;
     return cfg;
 }
 
@@ -249,8 +256,7 @@ TEST_CASE("meta: a quiet write of several keys is one batch: only failures come 
     fault_proxy proxy(mc.port());
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        auto cfg = automatic(proxy.address());
-        cfg.protocol = memcoro::protocol::meta;
+        auto cfg = meta(proxy.address());
         memcoro::client c(co_await asio::this_coro::executor, cfg);
         co_await c.async_set("warm", "up"); // the connection is open
         std::vector<std::pair<std::string, std::string>> items;
@@ -292,8 +298,7 @@ TEST_CASE("meta: a server error in a quiet write batch is never taken for succes
     memcached_process mc({"-I", "1024", "-o", "slab_chunk_max=1024"});
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        auto cfg = automatic(mc.address());
-        cfg.protocol = memcoro::protocol::meta;
+        auto cfg = meta(mc.address());
         memcoro::client c(co_await asio::this_coro::executor, cfg);
         const std::vector<std::string> keys{"small:1", "big", "small:2", "small:3"};
         const std::vector<std::string> values{"a", std::string(4000, 'x'), "b", "c"};
@@ -358,5 +363,69 @@ TEST_CASE("fire-and-forget writes: failures reach on_write_failure, on both prot
                 CHECK(got->value == "v" + std::to_string(i));
             }
         }());
+    }
+}
+
+// ---- quiet multi-gets: an error line names no key ------------------------------------------
+
+TEST_CASE("meta: an error line in a quiet multi-get fails only the keys it may be for",
+          "[dialect][quiet]")
+{
+    // The proxy puts a flag memcached does not know into one key's line: memcached answers
+    // that line with "CLIENT_ERROR invalid flag", which carries no opaque number, and goes on.
+    // The error is for one of the keys after the last one answered and before the next one
+    // answered: with hits on the same server just before and after the bad key, only its own.
+    memcached_process mc;
+    memcached_process other;
+    fault_proxy proxy(mc.port());
+    // 24 keys to set, then 2 misses: at least 3 of the 24 on the proxied server.
+    std::vector<std::string> keys;
+    for (int i = 0; i < 24; ++i)
+        keys.push_back("k" + std::to_string(i));
+    keys.push_back("miss:1");
+    keys.push_back("miss:2");
+    constexpr std::size_t set_keys = 24;
+    for (const bool cluster : {false, true}) {
+        INFO((cluster ? "two servers: the parts gathered" : "one server: one request"));
+        asio::io_context ioc;
+        run_coro(ioc, [&]() -> asio::awaitable<void> {
+            const std::string servers =
+                cluster ? proxy.address() + "," + other.address() : proxy.address();
+            memcoro::client c(co_await asio::this_coro::executor, meta(servers));
+            // The bad key: one on the proxied server with others before and after it there.
+            std::vector<std::string> proxied;
+            for (std::size_t i = 0; i < set_keys; ++i)
+                if (c.server_for_key(keys[i]) == proxy.address())
+                    proxied.push_back(keys[i]);
+            REQUIRE(proxied.size() >= 3);
+            const std::string bad = proxied[1];
+            proxy.rewrite_requests("mg " + bad + " v ", "mg " + bad + " ! v ");
+            for (std::size_t i = 0; i < set_keys; ++i)
+                if (keys[i] != bad)
+                    co_await c.async_set(keys[i], "value of " + keys[i]);
+            auto r = co_await c.async_get_multi(keys);
+            for (const auto& k : keys) {
+                INFO(k);
+                const auto o = r.outcome(k);
+                REQUIRE(o);
+                if (k == bad) {
+                    CHECK(o->status == memcoro::key_status::error);
+                    CHECK(o->ec == memcoro::errc::client_error);
+                } else if (k.starts_with("miss:")) {
+                    CHECK(o->status == memcoro::key_status::miss);
+                } else {
+                    REQUIRE(o->status == memcoro::key_status::hit);
+                    CHECK(o->hit->value == "value of " + k);
+                }
+            }
+            CHECK(r.errors.size() == 1);
+            CHECK(r.hits.size() == keys.size() - 3);
+            // The connection stays: the next call on it works.
+            auto again = co_await c.async_get(proxied[0]);
+            CHECK(again);
+            proxy.rewrite_requests("", "");
+        }());
+        if (!cluster)
+            CHECK(proxy.connections() == 1);
     }
 }

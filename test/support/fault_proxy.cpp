@@ -75,6 +75,7 @@ struct fault_proxy::impl {
         accept_mode mode = accept_mode::normal;
         std::string rewrite_from, rewrite_to;
         std::string close_needle;
+        std::string request_from, request_to;
     };
 
     template <class F>
@@ -249,9 +250,22 @@ struct fault_proxy::impl {
                         std::string_view::npos)
                     break;
             }
-            bytes_to_server += n; // counted first, like bytes_to_client
-            auto [wec, wn] =
-                co_await asio::async_write(s->server, asio::buffer(buf.data(), n), tuple);
+            std::string rewritten;
+            bool rewrite = false;
+            {
+                std::lock_guard lock(mutex);
+                if (!cfg.request_from.empty()) {
+                    rewrite = true;
+                    rewritten.assign(buf.data(), n);
+                    for (std::size_t at = 0;
+                         (at = rewritten.find(cfg.request_from, at)) != std::string::npos;
+                         at += cfg.request_to.size())
+                        rewritten.replace(at, cfg.request_from.size(), cfg.request_to);
+                }
+            }
+            const auto out = rewrite ? asio::buffer(rewritten) : asio::buffer(buf.data(), n);
+            bytes_to_server += out.size(); // counted first, like bytes_to_client
+            auto [wec, wn] = co_await asio::async_write(s->server, out, tuple);
             if (wec)
                 break;
         }
@@ -482,6 +496,14 @@ void fault_proxy::rewrite_replies(std::string from, std::string to)
     impl_->change([&](auto& s) {
         s.rewrite_from = std::move(from);
         s.rewrite_to = std::move(to);
+    });
+}
+
+void fault_proxy::rewrite_requests(std::string from, std::string to)
+{
+    impl_->change([&](auto& s) {
+        s.request_from = std::move(from);
+        s.request_to = std::move(to);
     });
 }
 

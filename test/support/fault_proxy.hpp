@@ -65,6 +65,10 @@ public:
     /// replaced by `to` before it is forwarded (a server that says something else, e.g. an
     /// older version number). Only occurrences within one chunk read from the server.
     void rewrite_replies(std::string from, std::string to);
+    /// Until cleared (empty `from`): every occurrence of `from` in a chunk of client bytes is
+    /// replaced by `to` before it is forwarded (e.g. a request line the server then refuses).
+    /// Only occurrences within one chunk read from the client.
+    void rewrite_requests(std::string from, std::string to);
     /// Until cleared (empty `needle`): a connection whose client sends bytes containing
     /// `needle` is closed at once, those bytes not forwarded (a proxy that hangs up on a
     /// command it does not know).

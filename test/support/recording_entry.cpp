@@ -36,6 +36,10 @@ std::string describe(const completion& c)
         sized(os, i.value);
         os << ';';
     }
+    os << "] failed=[";
+    for (std::size_t j = 0; j < c.resp.failed_at.size(); ++j)
+        os << c.resp.failed_at[j] << ':'
+           << (j < c.resp.key_errors.size() ? c.resp.key_errors[j].value() : -1) << ';';
     os << "] stats=[";
     for (const auto& [n, v] : c.resp.stats) {
         sized(os, n);

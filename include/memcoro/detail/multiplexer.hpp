@@ -199,14 +199,16 @@ private:
     std::error_code deliver_meta_get(op_entry& e, const proto::reply& r);
     /// A meta get's VA or EN for its key `j`, the key checked.
     std::error_code deliver_meta_hit(op_entry& e, const proto::reply& r, std::uint32_t j);
+    /// A meta get's VA for a reply whose key came back base64-encoded (a binary key).
+    std::error_code deliver_base64_get(op_entry& e, const proto::reply& r, std::uint32_t j);
     /// A reply in a quiet batch of writes (ms/md ... q per key, then mn): a failure for the key
     /// its opaque number names, an error line, or the MN.
     std::error_code deliver_quiet_write(op_entry& e, const proto::reply& r);
     /// The keys of a quiet batch of writes from e.key_cursor up to `upto` sent nothing back:
     /// each succeeded, unless an error line came meanwhile (see deliver_quiet_write).
     void settle_silent_keys(op_entry& e, std::size_t upto);
-    /// The same, for a reply whose key came back base64-encoded (a binary key).
-    std::error_code deliver_base64_get(op_entry& e, const proto::reply& r, std::uint32_t j);
+    /// A quiet multi-get's keys from the cursor to `upto` fail with its pending error line.
+    void fail_unanswered_gets(op_entry& e, std::size_t upto);
     /// Completes the oldest request with its last reply `r` (nullptr: its sink has already
     /// been told).
     void finish_front(const proto::reply* r, std::error_code ec);

@@ -34,6 +34,9 @@ struct response {
     stats_result stats; ///< STAT lines
     /// For each of `items`, the index of its key in the request.
     index_list item_index;
+    /// Multi-key retrieval of one request: the indexes of the keys the server answered with
+    /// an error (rising), each with its error in `key_errors`.
+    index_list failed_at;
     /// Multi-key retrievals split over servers (gathered): per key of the request, in order,
     /// its outcome (a hit's index in `items`, a miss's in `missed`, an error's in
     /// `key_errors`); the indexes of the keys that missed, and the errors of the keys whose
@@ -156,6 +159,9 @@ public:
     virtual void on_stat(const proto::reply& r);
     /// Terminal reply number `index` (one per key for storage and delete, else only 0).
     virtual void on_reply(std::size_t index, const proto::reply& r);
+    /// A multi-key retrieval's key `key_index` failed with `ec` (an error line in a quiet
+    /// batch); its other keys go on. Called in rising key order.
+    virtual void on_key_error(std::size_t key_index, std::error_code ec);
 
     /// Does the result go into the caller's own memory (an `_into` call)? Then hits must be
     /// kept aside until the call succeeds.

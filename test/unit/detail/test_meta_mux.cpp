@@ -165,11 +165,40 @@ TEST_CASE("meta multiplexer: a quiet batch: hits in key order, misses silent, it
     meta_fixture g;
     g.add(multi_get(command::get, {"a", "b", "c"}));
     g.stage();
-    // An error line in the batch fails the request at its MN (as a text multi-get that draws
-    // one); the replies after it stay matched.
+    // An error line in the batch names no key: it is for one of the keys after the last one
+    // answered and before the next one answered. Each of those fails with it (none is taken
+    // for a miss); the others keep their outcome, and the request succeeds.
     CHECK_FALSE(g.feed_bytes("VA 1 O1 ka\r\nA\r\nSERVER_ERROR out of memory\r\nMN\r\n"));
     REQUIRE(g.rec.log.size() == 1);
-    CHECK(g.rec.log[0].ec == errc::server_error);
+    CHECK(!g.rec.log[0].ec);
+    REQUIRE(g.rec.log[0].resp.items.size() == 1);
+    CHECK(g.rec.log[0].resp.items[0].key == "a");
+    CHECK(g.rec.log[0].resp.failed_at == detail::index_list{1, 2});
+    CHECK(g.rec.log[0].resp.key_errors ==
+          detail::error_list{errc::server_error, errc::server_error});
+
+    // Before a hit: the keys between the last answered and the hit.
+    meta_fixture h;
+    h.add(multi_get(command::get, {"a", "b", "c", "d", "e"}));
+    h.stage();
+    CHECK_FALSE(h.feed_bytes("VA 1 O1 ka\r\nA\r\nCLIENT_ERROR bad\r\nERROR\r\n"
+                             "VA 1 O4 kd\r\nD\r\nMN\r\n"));
+    REQUIRE(h.rec.log.size() == 1);
+    CHECK(!h.rec.log[0].ec);
+    CHECK(h.rec.log[0].resp.items.size() == 2);
+    CHECK(h.rec.log[0].resp.failed_at == detail::index_list{1, 2}); // e: a silent miss
+    CHECK(h.rec.log[0].resp.key_errors ==
+          detail::error_list{errc::client_error, errc::client_error});
+
+    // Before any key answered, with nothing answered after: every key may be the one, and
+    // the request fails with it.
+    meta_fixture k;
+    k.add(multi_get(command::get, {"a", "b"}));
+    k.stage();
+    CHECK_FALSE(k.feed_bytes("SERVER_ERROR out of memory\r\nMN\r\n"));
+    REQUIRE(k.rec.log.size() == 1);
+    CHECK(k.rec.log[0].ec == errc::server_error);
+    CHECK(k.mux.empty());
 }
 
 TEST_CASE("meta multiplexer: an abandoned request's reply is read and dropped")
