@@ -658,3 +658,70 @@ TEST_CASE("meta protocol: a lying miss or a stray value is a desync, never an an
         CHECK(right_values(later, n) == 100);
     }());
 }
+
+TEST_CASE("meta protocol: a wrong opaque, a duplicated reply, a reply for another key, a VA "
+          "whose length lies: an error, never a wrong value",
+          "[faults][garbage][proxy][meta]")
+{
+    // Real memcached replies, made hostile on their way: the proxy rewrites key-3's request
+    // line (so that memcached itself answers with another opaque number, twice, or for
+    // key-4, whose value exists) or the size in its VA line. On a fresh connection the 10
+    // preloading sets are lines O1..Oa and the gets of key-0..key-9 lines Ob..O14: key-3's is
+    // Oe. The gets before key-3 are answered; from the hostile reply on, every get on the
+    // connection fails, and none is ever answered with another key's value.
+    struct fault {
+        const char* name;
+        bool request; // rewrite the request (else the reply)
+        std::string from, to;
+        int answered; // gets answered with their own value before the failure
+        std::error_code ec;
+    };
+    const std::string line = "mg key-3 v f Oe k\r\n";
+    const fault f = GENERATE_COPY(
+        fault{"wrong opaque", true, line, "mg key-3 v f O5 k\r\n", 3,
+              memcoro::errc::protocol_desync},
+        fault{"duplicated reply", true, line, line + line, 4, memcoro::errc::protocol_desync},
+        fault{"reply for another key", true, line, "mg key-4 v f Oe k\r\n", 3,
+              memcoro::errc::protocol_desync},
+        fault{"VA longer than its data", false, "VA 13 f0 Oe kkey-3", "VA 15 f0 Oe kkey-3", 3,
+              memcoro::errc::protocol_error},
+        fault{"VA shorter than its data", false, "VA 13 f0 Oe kkey-3", "VA 11 f0 Oe kkey-3", 3,
+              memcoro::errc::protocol_error});
+    INFO(f.name);
+    proxied_server srv;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        auto cfg = proxied_config(srv.proxy, 2000ms);
+        cfg.protocol = memcoro::protocol::meta;
+        memcoro::client c(ex, cfg);
+        constexpr int n = 10;
+        REQUIRE(value_for(3).size() == 13);
+        co_await preload(c, n);
+        if (f.request)
+            srv.proxy.rewrite_requests(f.from, f.to);
+        else
+            srv.proxy.rewrite_replies(f.from, f.to);
+        auto ops = co_await gets_held_by_stalled_proxy(c, srv.proxy, n);
+        srv.proxy.set_stalled(false);
+        co_await wait_until([&] { return all_done(ops); }, 5s);
+        REQUIRE(all_done(ops));
+        srv.proxy.rewrite_requests("", "");
+        srv.proxy.rewrite_replies("", "");
+        CHECK(right_values(ops, n) == f.answered);
+        for (int i = 0; i < n; ++i) {
+            INFO(i);
+            const auto& o = (*ops)[static_cast<std::size_t>(i)];
+            if (i < f.answered) {
+                CHECK(!o.ec);
+            } else {
+                CHECK(o.ec == f.ec);
+                CHECK(!o.value);
+            }
+        }
+        // The connection was replaced; the next calls are answered right.
+        auto later = launch_gets(c, 100, n);
+        co_await wait_until([&] { return all_done(later); }, 5s);
+        CHECK(right_values(later, n) == 100);
+    }());
+}
