@@ -35,7 +35,8 @@ namespace {
               << "  --warmup-ops N             warm-up ops with --ops (default 1000)\n"
               << "  --keys N                   key space (default 100000; 10000..10000000)\n"
               << "  --value-size N             bytes per value (default 100)\n"
-              << "  --seed N                   seed of the key choice\n";
+              << "  --seed N                   seed of the key choice\n"
+              << "  --hot-keys N               single gets read only the first N keys\n";
     if (which != "libmemcached")
         std::cerr
             << "  --protocol text|meta  (memcoro) the protocol spoken to the servers (text)\n"
@@ -48,6 +49,7 @@ namespace {
                   << "  --distribution NAME        key distribution (default ketama; e.g. modula)\n"
                   << "  --hash NAME                key hash (default: the distribution's own)\n"
                   << "  --max-keys-per-request N   keys per multi-get request (default 250)\n"
+                  << "  --singleflight             client_config::singleflight_gets\n"
                   << "  --get-api into|value       gets: async_get_into a reused item and\n"
                   << "                             async_get_multi_into a reused result\n"
                   << "                             (default), or async_get / async_get_multi\n"
@@ -115,6 +117,10 @@ options parse_options(int argc, char** argv, std::string_view which)
             o.lm_no_block = true;
             continue;
         }
+        if (a == "--singleflight" && which == "memcoro") {
+            o.mc_singleflight = true;
+            continue;
+        }
         if (a == "--ketama" && which == "libmemcached") {
             o.lm_ketama = true;
             continue;
@@ -156,6 +162,8 @@ options parse_options(int argc, char** argv, std::string_view which)
             warmup_ops_given = true;
         } else if (a == "--keys") {
             o.keys = number<std::size_t>(which, a, v);
+        } else if (a == "--hot-keys") {
+            o.hot_keys = number<std::size_t>(which, a, v);
         } else if (a == "--value-size") {
             o.value_size = number<std::size_t>(which, a, v);
         } else if (a == "--seed") {
@@ -193,6 +201,8 @@ options parse_options(int argc, char** argv, std::string_view which)
         usage(which, "--servers is required");
     if (o.keys < 10'000 || o.keys > 10'000'000)
         usage(which, "--keys must be 10000 (mget10k) .. 10000000");
+    if (o.hot_keys > o.keys)
+        usage(which, "--hot-keys must be at most --keys");
     if (o.threads == 0 || o.threads > 64)
         usage(which, "--threads must be 1..64");
     if (ops_given && o.fixed_ops == 0)

@@ -70,6 +70,8 @@ struct options {
     std::uint64_t warmup_ops = 0;      ///< warm-up ops in --ops mode
     std::size_t keys = 100'000;        ///< size of the key space
     std::size_t value_size = 100;
+    /// Single gets read only the first this many keys (0: the whole key space): hot keys.
+    std::size_t hot_keys = 0;
     std::vector<const scenario*> selected;
     unsigned threads = 1;             ///< memcoro: io_context threads, one client each
     bool io_hint_unsafe = false;      ///< memcoro, asio_floor: ASIO_CONCURRENCY_HINT_UNSAFE
@@ -82,6 +84,7 @@ struct options {
     std::string mc_distribution;      ///< memcoro: a distribution name (default: ketama)
     std::string mc_hash;              ///< memcoro: a hash name (default: the distribution's)
     std::size_t mc_max_keys = 0;      ///< memcoro: client_config::max_keys_per_request (0: default)
+    bool mc_singleflight = false;     ///< memcoro: client_config::singleflight_gets
     std::uint64_t seed = 1;
 };
 

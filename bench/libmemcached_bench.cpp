@@ -212,7 +212,7 @@ void caller(const scenario& sc, const options& o, const keyspace& ks, const key_
         const auto t0 = bench_clock::now();
         switch (sc.k) {
         case kind::get:
-            do_get(o, h, ks, r.below(ks.size()), t);
+            do_get(o, h, ks, r.below(o.hot_keys ? o.hot_keys : ks.size()), t);
             break;
         case kind::set:
             do_set(h, ks, r.below(ks.size()), t);

@@ -62,6 +62,7 @@ memcoro::client_config config_for(const options& o, unsigned n)
     }
     if (o.mc_max_keys > 0)
         cfg.max_keys_per_request = o.mc_max_keys;
+    cfg.singleflight_gets = o.mc_singleflight;
     if (!o.mc_hash.empty()) {
         const auto h = memcoro::ring::parse_hash(o.mc_hash);
         if (!h)
@@ -96,12 +97,13 @@ void check_get(const keyspace& ks, std::size_t i, const memcoro::item* got, tall
     } while (false)
 
 asio::awaitable<void> get_caller(memcoro::client& c, const keyspace& ks, run_control& ctl, tally& t,
-                                 std::uint64_t seed, bool into)
+                                 std::uint64_t seed, bool into, std::size_t hot)
 {
     rng r(seed);
     memcoro::item buf;
+    const std::size_t space = hot ? hot : ks.size();
     while (ctl.running()) {
-        const std::size_t i = r.below(ks.size());
+        const std::size_t i = r.below(space);
         const auto t0 = bench_clock::now();
         try {
             MEMCORO_BENCH_GET(c, ks, i, into, buf, t);
@@ -204,11 +206,12 @@ asio::awaitable<void> preload_caller(memcoro::client& c, const keyspace& ks, std
 }
 
 asio::awaitable<void> make_caller(const scenario& sc, memcoro::client& c, const keyspace& ks,
-                                  run_control& ctl, tally& t, std::uint64_t seed, bool into)
+                                  run_control& ctl, tally& t, std::uint64_t seed, bool into,
+                                  std::size_t hot)
 {
     switch (sc.k) {
     case kind::get:
-        return get_caller(c, ks, ctl, t, seed, into);
+        return get_caller(c, ks, ctl, t, seed, into, hot);
     case kind::mget:
         return mget_caller(c, ks, ctl, t, seed, sc.keys_per_op, into);
     case kind::set:
@@ -256,7 +259,8 @@ bool run_scenario(const scenario& sc, std::size_t sc_index, const options& o, co
         tally& t = tallies[ti];
         for (unsigned j = 0; j < per_thread; ++j) {
             const std::uint64_t seed = o.seed * 1'000'003 + sc_index * 10'007 + ti * 1'009 + j;
-            asio::co_spawn(io.ioc, make_caller(sc, c, ks, ctl, t, seed, o.mc_get_api == "into"),
+            asio::co_spawn(io.ioc,
+                           make_caller(sc, c, ks, ctl, t, seed, o.mc_get_api == "into", o.hot_keys),
                            [&done, &t](std::exception_ptr e) {
                                if (e)
                                    t.error("caller died");

@@ -96,6 +96,7 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
     connection_options co;
     co.limits.max_item_size = cfg_.max_item_size;
     co.merge_gets = cfg_.merge_gets;
+    co.singleflight_gets = cfg_.singleflight_gets;
     co.dialect = cfg_.protocol == protocol::meta ? proto::dialect::meta : proto::dialect::text;
     co.detect_dialect = cfg_.protocol == protocol::automatic;
     co.max_write_bytes = cfg_.max_write_bytes;

@@ -92,6 +92,11 @@ struct client_config {
     /// together go out as one multi-key request of at most this many keys; each caller still
     /// gets its own key's outcome. 0 or 1: every get is its own request.
     std::size_t merge_gets = 100;
+    /// Singleflight for plain single-key gets: a get of a key that another get on the same
+    /// connection is already asking (queued or on the wire) sends nothing and is answered
+    /// with that one's outcome, hit or miss or error (a timeout or cancellation of its own
+    /// still ends it alone, and the first get's cancellation never ends it). Both dialects.
+    bool singleflight_gets = false;
 
     /// The protocol spoken to every server (see memcoro::protocol). With `meta`, gets are
     /// never merged (merge_gets does not apply): each is its own `mg`, and a multi-key get

@@ -48,7 +48,101 @@ const std::string* single_get_key(const op_entry& e, bool with_cas) noexcept
     return &r->keys[0];
 }
 
+/// The key of a get that singleflight may share: a plain single-key get.
+const std::string* shared_get_key(const op_entry& e) noexcept
+{
+    const auto* r = std::get_if<proto::retrieval>(&e.req);
+    if (!r || r->with_cas || r->exptime || r->keys.size() != 1 || r->meta_only())
+        return nullptr;
+    return &r->keys[0];
+}
+
 } // namespace
+
+bool multiplexer::follow(entry_ptr& e)
+{
+    const std::string* key = shared_get_key(*e);
+    if (!key)
+        return false;
+    auto [it, added] = flights_.try_emplace(std::string_view(*key), e.get());
+    if (added) {
+        e->leads = true;
+        return false;
+    }
+    it->second->followers.push_back(std::move(e));
+    return true;
+}
+
+void multiplexer::end_flight(const op_entry& leader) noexcept
+{
+    const std::string* key = shared_get_key(leader);
+    if (!key)
+        return;
+    if (auto it = flights_.find(std::string_view(*key));
+        it != flights_.end() && it->second == &leader)
+        flights_.erase(it);
+}
+
+void multiplexer::release_followers(op_entry& leader, std::error_code ec)
+{
+    end_flight(leader);
+    leader.leads = false;
+    auto followers = std::move(leader.followers);
+    leader.followers.clear();
+    for (auto& f : followers) {
+        f->state = entry_state::done;
+        f->finished = now_;
+        if (f->completed())
+            continue;
+        if (ec) {
+            f->server = leader.server;
+            f->cause = leader.cause;
+            f->resp.text = leader.resp.text;
+        }
+        if (!answered_)
+            f->finish(ec);
+        else if (f->settle(ec))
+            answered_->push_back(std::move(f));
+    }
+}
+
+entry_ptr multiplexer::successor(op_entry& leader)
+{
+    end_flight(leader);
+    leader.leads = false;
+    auto followers = std::move(leader.followers);
+    leader.followers.clear();
+    entry_ptr next;
+    for (auto& f : followers) {
+        if (f->completed()) {
+            f->state = entry_state::done;
+        } else if (!next) {
+            next = std::move(f);
+        } else {
+            next->followers.push_back(std::move(f));
+        }
+    }
+    if (next) {
+        next->leads = true;
+        next->kind =
+            meta_ ? proto::expected_meta_reply(next->req) : proto::expected_reply(next->req);
+        flights_[std::string_view(*shared_get_key(*next))] = next.get();
+    }
+    return next;
+}
+
+void multiplexer::expire_followers(op_entry& e, clock::time_point now, std::error_code ec,
+                                   clock::time_point& next)
+{
+    for (auto& f : e.followers) {
+        if (f->completed())
+            continue;
+        if (f->deadline > now)
+            next = std::min(next, f->deadline);
+        else
+            f->finish(ec);
+    }
+}
 
 std::size_t multiplexer::mergeable()
 {
@@ -101,7 +195,10 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
         auto& e = waiting_.front();
         if (e->completed()) { // timed out or cancelled before it was sent: never send it
             e->state = entry_state::done;
+            entry_ptr next = e->leads ? successor(*e) : nullptr;
             waiting_.pop_front();
+            if (next) [[unlikely]] // a get that followed it goes in its place
+                waiting_.push_front(std::move(next));
             continue;
         }
         if (staged > 0 && bytes + lines_.size() >= max_bytes)
@@ -237,12 +334,28 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec,
 {
     e->state = entry_state::done;
     e->finished = now_;
-    if (!answered_) {
+    op_entry* const leader = e->leads ? e.get() : nullptr;
+    if (!answered_)
         e->finish(ec);
-        return;
-    }
-    if (e->settle(ec))
+    else if (e->settle(ec))
         answered_->push_back(std::move(e));
+    if (leader) [[unlikely]]
+        release_followers(*leader, ec);
+}
+
+[[gnu::always_inline]] inline void multiplexer::give_value(op_entry& e, std::size_t j,
+                                                           const proto::reply& r, bool whole)
+{
+    ++e.hits;
+    if (!e.completed())
+        e.on_value(j, r, whole);
+    if (!e.followers.empty()) [[unlikely]] {
+        for (auto& f : e.followers) {
+            ++f->hits;
+            if (!f->completed())
+                f->on_value(0, r, whole);
+        }
+    }
 }
 
 std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
@@ -299,10 +412,7 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
         if (j == n)
             return errc::protocol_desync;
         head.key_cursor = j + 1;
-        op_entry& hit = *written_[j];
-        ++hit.hits;
-        if (!hit.completed())
-            hit.on_value(0, r, false);
+        give_value(*written_[j], 0, r, false);
         return {};
     }
     if (r.type == proto::reply_type::stat)
@@ -355,9 +465,7 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
         if (j == n)
             return errc::protocol_desync;
         e.key_cursor = j + 1;
-        ++e.hits;
-        if (!e.completed())
-            e.on_value(j, r, whole);
+        give_value(e, j, r, whole);
         return {};
     }
     case proto::reply_type::stat:
@@ -552,9 +660,7 @@ std::error_code multiplexer::deliver_meta_hit(op_entry& e, const proto::reply& r
         return {};
     }
     e.key_cursor = j + 1;
-    ++e.hits;
-    if (!e.completed())
-        e.on_value(j, r, n == 1);
+    give_value(e, j, r, n == 1);
     if (n == 1) // a single key's VA is its whole reply
         finish_front(&end_reply, {});
     return {};
@@ -573,12 +679,21 @@ void multiplexer::set_dialect(proto::dialect d)
             e->state = entry_state::done;
             if (e.get() == barrier_)
                 barrier_ = nullptr;
-            continue;
+            if (e->leads) {
+                if (entry_ptr next = successor(*e))
+                    e = std::move(next); // screened and queued in its place
+                else
+                    continue;
+            } else {
+                continue;
+            }
         }
         if (screen_) {
             if (const auto ec = proto::text_can_send(e->req)) {
                 e->state = entry_state::done;
                 e->finish(ec);
+                if (e->leads) // (its followers have its key)
+                    release_followers(*e, ec);
                 continue;
             }
         }
@@ -595,6 +710,13 @@ void multiplexer::fail_each(List& entries, std::error_code ec, std::error_code c
         if (!e->completed())
             e->cause = cause;
         e->finish(ec);
+        if (e->leads) [[unlikely]] {
+            end_flight(*e);
+            e->leads = false;
+            auto followers = std::move(e->followers);
+            e->followers.clear();
+            fail_each(followers, ec, cause);
+        }
     }
 }
 
@@ -628,6 +750,7 @@ void multiplexer::fail_all(std::error_code ec, std::error_code cause)
 void multiplexer::drop_all() noexcept
 {
     barrier_ = nullptr;
+    flights_.clear();
     written_.clear();
     waiting_.clear();
     decoder_.reset();
@@ -642,21 +765,28 @@ clock::time_point multiplexer::expire(clock::time_point now, std::error_code ec)
     // Deadlines grow in queue order (written requests were queued before waiting ones), so
     // the scan stops at the first live request that has time left.
     auto next = clock::time_point::max();
+    // A get's followers (singleflight) were queued after it: their deadlines are later.
+    auto followers_next = clock::time_point::max();
     for (auto* q : {&written_, &waiting_}) {
         q->for_each([&](entry_ptr& e) {
-            if (e->completed())
+            if (e->completed()) {
+                if (!e->followers.empty()) [[unlikely]]
+                    expire_followers(*e, now, ec, followers_next);
                 return true;
+            }
             if (e->deadline > now) {
                 next = e->deadline;
                 return false;
             }
             e->finish(ec);
+            if (!e->followers.empty()) [[unlikely]]
+                expire_followers(*e, now, ec, followers_next);
             return true;
         });
         if (next != clock::time_point::max())
-            return next;
+            return std::min(next, followers_next);
     }
-    return next;
+    return std::min(next, followers_next);
 }
 
 } // namespace memcoro::detail

@@ -1073,3 +1073,50 @@ TEST_CASE("binary keys: base64 on the meta protocol, refused on the text protoco
         }
     }());
 }
+
+TEST_CASE("singleflight_gets: concurrent gets of one key share one request; each is answered")
+{
+    memcached_process mc;
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        const auto cmd_get = [](const memcoro::stats_result& s) {
+            for (const auto& [name, value] : s)
+                if (name == "cmd_get")
+                    return std::stoll(value);
+            return -1LL;
+        };
+        for (const bool on : {false, true}) {
+            INFO("singleflight_gets " << on);
+            auto cfg = memcoro::test::config_for(mc.address());
+            cfg.singleflight_gets = on;
+            memcoro::client c(ex, cfg);
+            co_await c.async_set("hot", "hot value");
+            const auto before = cmd_get(co_await c.async_stats());
+            constexpr int n = 200;
+            // Half the callers ask the stored key, half a missing one, all at once.
+            std::vector<int> result(n, -1); // -1 pending, 0 wrong, 1 right
+            for (int i = 0; i < n; ++i)
+                asio::co_spawn(
+                    ex,
+                    [&, i]() -> asio::awaitable<void> {
+                        auto got = co_await c.async_get(i % 2 ? "cold" : "hot");
+                        result[i] =
+                            i % 2 ? !got : got && got->key == "hot" && got->value == "hot value";
+                    },
+                    asio::detached);
+            co_await wait_until([&] { return std::count(result.begin(), result.end(), -1) == 0; },
+                                2s);
+            CHECK(std::count(result.begin(), result.end(), 1) == n);
+            const auto asked = cmd_get(co_await c.async_stats()) - before;
+            // memcached counts each key of a request: without singleflight every caller's; with
+            // it, a handful (each key once per write at most).
+            if (on) {
+                CHECK(asked >= 2);
+                CHECK(asked <= 20);
+            } else {
+                CHECK(asked == n);
+            }
+        }
+    });
+}

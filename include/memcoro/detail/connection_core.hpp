@@ -25,6 +25,8 @@ struct connection_options {
     proto::decoder_limits limits{};
     /// Consecutive single-key gets merged into one request, at most this many keys (0: never).
     std::size_t merge_gets = 0;
+    /// Gets of a key already asked share that request (see multiplexer::set_singleflight).
+    bool singleflight_gets = false;
     /// About this many bytes are staged per write.
     std::size_t max_write_bytes = 256 * 1024;
     std::chrono::milliseconds connect_timeout{1000};
@@ -66,6 +68,7 @@ public:
         , mux_(o.limits, o.merge_gets, o.dialect)
     {
         mux_.screen_text(o.detect_dialect);
+        mux_.set_singleflight(o.singleflight_gets);
     }
     connection_core(const connection_core&) = delete;
     connection_core& operator=(const connection_core&) = delete;

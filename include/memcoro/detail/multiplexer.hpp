@@ -10,6 +10,7 @@
 #include <span>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
 namespace memcoro::detail {
@@ -56,9 +57,20 @@ public:
             }
         }
         e->state = entry_state::waiting;
+        if (singleflight_ && follow(e)) [[unlikely]]
+            return;
         e->kind = meta_ ? proto::expected_meta_reply(e->req) : proto::expected_reply(e->req);
         waiting_.push_back(std::move(e));
     }
+
+    /// Singleflight for plain single-key gets (no CAS, no touch, nothing only meta asks): a
+    /// get of a key that a queued or written get already asks is not queued; it follows that
+    /// one (the leader), which is answered for both: the same value, miss or error. A
+    /// follower's own deadline and cancellation end it alone; the leader's cancellation or
+    /// timeout does not end its followers, which still take its reply when it comes (or, if
+    /// it was never sent, the first of them is sent in its place). A leader lost with its
+    /// connection takes its followers with it.
+    void set_singleflight(bool on) noexcept { singleflight_ = on; }
 
     /// Queues a request ahead of every waiting one, as a barrier: nothing queued behind it is
     /// written until its reply has been read (a session's first exchange, such as the
@@ -212,9 +224,23 @@ private:
     /// Completes the oldest request with its last reply `r` (nullptr: its sink has already
     /// been told).
     void finish_front(const proto::reply* r, std::error_code ec);
-    /// Fails the entries of a list taken from a queue.
+    /// Fails the entries of a list taken from a queue (and their followers).
     template <class List>
-    static void fail_each(List& entries, std::error_code ec, std::error_code cause);
+    void fail_each(List& entries, std::error_code ec, std::error_code cause);
+    /// Singleflight: makes `e` follow the leader of its key, or lead it. True: it follows.
+    bool follow(entry_ptr& e);
+    /// A VALUE for key `j` of `e` (and for its followers).
+    inline void give_value(op_entry& e, std::size_t j, const proto::reply& r, bool whole);
+    /// A leader is answered with `ec`: so are its followers.
+    void release_followers(op_entry& leader, std::error_code ec);
+    /// A leader dropped unsent (completed while waiting): its first live follower, made the
+    /// leader of the others, to be sent in its place; or nullptr.
+    entry_ptr successor(op_entry& leader);
+    /// Ends the lead of `leader` in flights_.
+    void end_flight(const op_entry& leader) noexcept;
+    /// Expires followers of `e` due at `now`; the earliest deadline of those left in `next`.
+    void expire_followers(op_entry& e, clock::time_point now, std::error_code ec,
+                          clock::time_point& next);
     /// A request's reply is complete: settle it and complete it now or hand it to answered_.
     inline void answer(entry_ptr e, std::error_code ec);
     /// How many waiting entries from the front can go out merged with the first; their keys
@@ -227,6 +253,9 @@ private:
     bool meta_;
     bool detecting_ = false; // screen_text(true)
     bool screen_ = false;    // settled on text while detecting: refuse at enqueue
+    bool singleflight_ = false;
+    /// Singleflight: the leader of each key asked (its own key's bytes).
+    std::unordered_map<std::string_view, op_entry*> flights_;
     /// The barrier request (enqueue_barrier) until its reply has been read.
     const op_entry* barrier_ = nullptr;
     std::uint32_t next_opaque_ = 1; // the next request line's (meta)

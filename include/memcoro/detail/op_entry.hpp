@@ -133,6 +133,10 @@ public:
     /// opaque + j), and the first error line of a quiet batch (end: none), reported at its MN.
     std::uint32_t opaque = 0;
     proto::reply_type batch_error = proto::reply_type::end;
+    /// Singleflight (multiplexer::set_singleflight): this get leads the gets of its key that
+    /// follow it, which share its request and are answered with it.
+    bool leads = false;
+    std::vector<std::shared_ptr<op_entry>> followers;
     // -----------------------------------------------------------------------------------------
     response resp;
     std::error_code ec;
