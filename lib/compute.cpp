@@ -3,12 +3,15 @@
 
 #include <memcoro/client.hpp>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 
 #include <algorithm>
+#include <optional>
 
 namespace memcoro {
 namespace {
@@ -133,6 +136,13 @@ private:
                 co_return co_await without_lease();
             if (!r) // (a miss with a lease makes a placeholder: only if it vanished at once)
                 co_return co_await compute_alone();
+            if (r->won && opts_.refresh_in_background && !r->placeholder() && !r->stale) {
+                // An early recache won: the refresh is the caller's to start (see
+                // async_get_or_compute), the value read is good meanwhile.
+                refresh_cas_ = r->item.cas;
+                co_return computed_value{std::move(r->item.value), r->item.flags,
+                                         value_source::cache};
+            }
             if (r->won)
                 co_return co_await compute_and_store(*r);
             if (!r->lease_taken) // an item, fresh
@@ -195,10 +205,16 @@ private:
         co_return computed_value{std::move(v), opts_.flags, value_source::computed};
     }
 
+public:
+    /// The CAS of an early recache won with refresh_in_background, for the refresh to write on.
+    std::optional<std::uint64_t> refresh_cas() const noexcept { return refresh_cas_; }
+
+private:
     client& c_;
     const std::string& key_;
     const compute_fn& compute_;
     const compute_options& opts_;
+    std::optional<std::uint64_t> refresh_cas_;
 };
 
 } // namespace
@@ -210,8 +226,15 @@ asio::awaitable<computed_value> client::async_get_or_compute(std::string key, co
         throw memcoro::error(ec);
     if (!compute)
         throw memcoro::error(errc::invalid_argument, {}, "no computation given");
-    if (!opts.singleflight)
-        co_return co_await compute_call(*this, key, compute, opts).run();
+    if (!opts.singleflight) {
+        compute_call call(*this, key, compute, opts);
+        computed_value v = co_await call.run();
+        if (const auto cas = call.refresh_cas()) {
+            const asio::any_io_executor ex = co_await asio::this_coro::executor;
+            refresh_later(ex, std::move(key), std::move(compute), opts, *cas);
+        }
+        co_return v;
+    }
     // Kept alive by the call: the table outlives the flights of a client being closed.
     const auto impl = impl_;
     auto [f, leads] = impl->flights().join(key);
@@ -225,14 +248,48 @@ asio::awaitable<computed_value> client::async_get_or_compute(std::string key, co
     }
     flight_guard guard(impl->flights(), key, f);
     computed_value v;
+    std::optional<std::uint64_t> refresh;
     try {
-        v = co_await compute_call(*this, key, compute, opts).run();
+        compute_call call(*this, key, compute, opts);
+        v = co_await call.run();
+        refresh = call.refresh_cas();
     } catch (...) {
         guard.publish({}, std::current_exception());
         throw;
     }
     guard.publish(v, nullptr);
+    if (refresh) {
+        const asio::any_io_executor ex = co_await asio::this_coro::executor;
+        refresh_later(ex, std::move(key), std::move(compute), opts, *refresh);
+    }
     co_return v;
+}
+
+void client::refresh_later(const asio::any_io_executor& ex, std::string key, compute_fn compute,
+                           const compute_options& opts, std::uint64_t cas_unique)
+{
+    // With the client's router, not the client: the refresh may outlive the client object
+    // (its write then fails with errc::shutting_down, harmlessly).
+    struct refresh {
+        std::shared_ptr<detail::router> rt;
+        std::string key;
+        compute_fn compute;
+        store_options write;
+        std::uint64_t cas_unique;
+    };
+    auto r = std::make_shared<refresh>(refresh{
+        router(), std::move(key), std::move(compute), {opts.expiry, opts.flags}, cas_unique});
+    asio::co_spawn(
+        ex, run_compute(r->compute, opts.compute_timeout),
+        [r](std::exception_ptr failed, std::string v) {
+            if (failed)
+                return; // the item stays valid until its own expiry
+            // On the CAS read: a newer value written meanwhile stays.
+            auto done = [r](std::error_code, store_status) {};
+            asio::async_initiate<decltype(done), detail::result_traits<store_status>::signature>(
+                detail::initiate_op<store_status>{r->rt}, done,
+                store(proto::store_mode::cas, r->key, v, r->write, r->cas_unique));
+        });
 }
 
 } // namespace memcoro

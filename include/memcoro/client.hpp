@@ -592,6 +592,9 @@ private:
     }
 
     std::shared_ptr<detail::router> router() const;
+    /// async_get_or_compute: the background refresh of an early recache won.
+    void refresh_later(const asio::any_io_executor& ex, std::string key, compute_fn compute,
+                       const compute_options& opts, std::uint64_t cas_unique);
 
     std::shared_ptr<detail::client_impl> impl_;
 };

@@ -39,6 +39,13 @@ struct compute_options {
     /// Early recache (meta protocol): one caller recomputes an item that has less than this
     /// left, while the others keep reading it. Zero: never early.
     ttl recache{0};
+    /// The caller that wins an early recache returns the current value at once and the
+    /// refresh runs in the background, on the caller's executor: the computation, then the
+    /// write on the CAS it read (a failed computation or write leaves the item as it is,
+    /// valid until its own expiry). The computation then outlives the call: it must own what
+    /// it uses (capture by value). False: the winner computes, writes, and returns the new
+    /// value, as on a miss.
+    bool refresh_in_background = false;
     /// How long a caller that lost the lease waits for the winner's value, polling with a
     /// backoff from `first_backoff`, doubling up to `max_backoff`.
     std::chrono::milliseconds max_wait{2000};

@@ -351,13 +351,15 @@ std::vector<request_ptr> requests_for(const selector& sel)
     return reqs;
 }
 
+/// `share`: singleflight (the later gets of "k" follow the first one, sending nothing).
 muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector<std::size_t>& cuts,
-                      bool merge)
+                      bool merge, bool share = false)
 {
     std::vector<request_ptr> reqs = requests_for(sel);
 
     recorder rec;
     multiplexer mux(limits_for(sel), merge ? 8 : 0);
+    mux.set_singleflight(share);
     std::vector<std::shared_ptr<recording_entry>> entries;
     for (std::size_t i = 0; i < reqs.size(); ++i) {
         FUZZ_CHECK(!memcoro::proto::validate(*reqs[i]));
@@ -367,11 +369,22 @@ muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector
     }
     entries[2]->finish(errc::timeout);
 
+    // Singleflight: who follows whom (followers stay waiting, outside the queues).
+    std::vector<int> leader_of(entries.size(), -1);
+    std::size_t following = 0;
+    for (std::size_t i = 0; i < entries.size(); ++i)
+        for (const auto& f : entries[i]->followers) {
+            leader_of[static_cast<std::size_t>(static_cast<recording_entry&>(*f).id())] =
+                static_cast<int>(i);
+            ++following;
+        }
+    FUZZ_CHECK(share ? following == 2 : following == 0);
+
     std::string wire;
     std::size_t staged = memcoro::test::stage(mux, wire, 16);
     FUZZ_CHECK(staged >= 1);
     staged += memcoro::test::stage(mux, wire, 1 << 20);
-    FUZZ_CHECK(staged == reqs.size() - 1);
+    FUZZ_CHECK(staged == reqs.size() - 1 - following);
     FUZZ_CHECK(!mux.has_waiting() && mux.written_count() == staged);
     FUZZ_CHECK(entries[2]->state == entry_state::done);
     if (sel.abandon) {
@@ -414,14 +427,29 @@ muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector
     int last = -1;
     for (int id : rec.order()) {
         const bool early = id == 2 || (sel.abandon && (id == 0 || id == 3));
-        if (!early) {
+        if (!early && leader_of[static_cast<std::size_t>(id)] < 0) {
             FUZZ_CHECK(id > last);
             last = id;
         }
     }
     for (const auto& e : entries)
         FUZZ_CHECK(e->completions <= 1);
-    out.log = rec.summary();
+    // A follower is answered as its leader was, right after it (the leader here is a get of
+    // the same key, never completed early).
+    const auto order = rec.order();
+    const auto lines = rec.summary();
+    for (std::size_t at = 0; at < order.size(); ++at) {
+        const int leader = leader_of[static_cast<std::size_t>(order[at])];
+        if (leader < 0)
+            continue;
+        std::size_t led = 0;
+        while (led < at && order[led] != leader)
+            ++led;
+        FUZZ_CHECK(led < at);
+        const auto tail = [](const std::string& line) { return line.substr(line.find(' ')); };
+        FUZZ_CHECK(tail(lines[at]) == tail(lines[led]));
+    }
+    out.log = lines;
 
     // The connection goes away: everything left is answered, once.
     mux.fail_written(out.ec ? out.ec : std::error_code(errc::connection_lost));
@@ -696,6 +724,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const muxed mux_chunked = run_multiplexer(buf, sel, cuts, merge);
         FUZZ_CHECK(mux_whole == mux_chunked);
         FUZZ_CHECK(mux_whole.consumed <= buf.size());
+        // Singleflight: the same, whatever the chunking.
+        const muxed shared_whole = run_multiplexer(buf, sel, {}, merge, true);
+        const muxed shared_chunked = run_multiplexer(buf, sel, cuts, merge, true);
+        FUZZ_CHECK(shared_whole == shared_chunked);
         if (merge) {
             // A connection moving the bytes through its own buffers answers the same.
             const muxed conn = run_connection(buf, sel, cuts);

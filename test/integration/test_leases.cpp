@@ -666,3 +666,63 @@ TEST_CASE("get_or_compute from several threads: one computation, every caller an
         }
     }
 }
+
+TEST_CASE("get_or_compute: an early recache won refreshes in the background when asked")
+{
+    memcached_process mc;
+    counting_compute compute;
+    compute.takes = 300ms;
+    const memcoro::compute_fn fn = compute.fn();
+    for (const bool background : {true, false}) {
+        INFO("refresh_in_background " << background);
+        const std::string key = background ? "refresh:bg" : "refresh:fg";
+        memcoro::compute_options opts;
+        opts.expiry = 300s;
+        opts.recache = 200s;
+        opts.refresh_in_background = background;
+        const int runs_before = *compute.runs;
+        memcoro::computed_value first, second;
+        std::chrono::steady_clock::duration took{};
+        bool fresh = false;
+        memcoro::meta_get_result after;
+        asio::io_context ioc;
+        run_coro(ioc, [&]() -> asio::awaitable<void> {
+            memcoro::client c(co_await asio::this_coro::executor, on(mc, memcoro::protocol::meta));
+            const auto stored = co_await c.async_set(key, "old", {.expiry = 100s});
+            REQUIRE(stored == memcoro::store_status::stored);
+            const auto t0 = std::chrono::steady_clock::now();
+            // Less than 200 s left: this call wins the refresh.
+            first = co_await c.async_get_or_compute(key, fn, opts);
+            took = std::chrono::steady_clock::now() - t0;
+            if (background) {
+                // Another reader meanwhile: the value as it is, no second computation.
+                second = co_await c.async_get_or_compute(key, fn, opts);
+                // The refresh is written once the computation is done.
+                for (int i = 0; i < 100 && !fresh; ++i) {
+                    auto now = co_await c.async_get(key);
+                    fresh = now && now->value.starts_with("computed #");
+                    if (!fresh)
+                        co_await sleep_for(20ms);
+                }
+            }
+            after = co_await c.async_meta_get(key, {.item_info = true});
+        }());
+        if (background) {
+            CHECK(first.value == "old");
+            CHECK(first.source == memcoro::value_source::cache);
+            CHECK(took < 250ms); // it did not wait for the computation
+            CHECK(second.value == "old");
+            CHECK(second.source == memcoro::value_source::cache);
+            CHECK(fresh);
+        } else {
+            CHECK(first.value.starts_with("computed #"));
+            CHECK(first.source == memcoro::value_source::computed);
+            CHECK(took >= 300ms);
+        }
+        CHECK(*compute.runs == runs_before + 1);
+        REQUIRE(after);
+        CHECK(after->item.value.starts_with("computed #"));
+        REQUIRE(after->ttl_left);
+        CHECK(*after->ttl_left > 250s); // written with the computed value's expiry
+    }
+}
