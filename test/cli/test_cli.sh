@@ -7,6 +7,8 @@
 # MEMCACHED_BINARY overrides the memcached found on PATH.
 
 set -u
+# The tests give the servers and the protocol themselves.
+unset MEMCACHED_SERVERS MEMCACHED_PROTOCOL
 
 memcoro=${1:?usage: test_cli.sh PATH/TO/memcoro}
 case $memcoro in /*) ;; *) memcoro=$PWD/$memcoro ;; esac
@@ -382,8 +384,9 @@ check "  ... with a message" contains "$err" "--bogus"
 mc get
 expect "a missing argument exits 2" 2
 check "  ... with a message" contains "$err" "missing"
-mc get a b
+mc touch a 1 2
 expect "too many arguments exits 2" 2
+check "  ... with the usage" contains "$err" "usage: memcoro touch KEY TTL"
 mc stats --servers
 expect "an option without its value exits 2" 2
 mc --timeout 0 version
@@ -497,6 +500,429 @@ for dist in ketama modula consistent pecl-consistent pecl-standard twemproxy-ket
     check "set routes keys where locate says ($dist, $live of 16 on the live server)${bad:+:$bad}" \
         test -z "$bad" -a "$live" -gt 0 -a "$live" -lt 16
 done
+
+# ---- the libmemcached tools' jobs: get K..., gets/cas, rm, exist, ping, cp, dump -------------
+
+mc flush
+mc set k1 one --flags 5
+mc set k2 "two words"
+printf 'x\0\377y\n' >"$tmpdir/nul"
+mc_in "$tmpdir/nul" set k3
+"$memcoro" --servers "$server" get k1 k2 k3 >"$tmpdir/out" 2>"$tmpdir/err"
+rc=$?
+check "get K...: every key found exits 0" test "$rc" = 0
+printf 'VALUE k1 5 3\none\nVALUE k2 0 9\ntwo words\nVALUE k3 0 5\nx\0\377y\n\n' >"$tmpdir/want"
+check "get K...: each value after a VALUE KEY FLAGS BYTES line, byte for byte" \
+    cmp -s "$tmpdir/out" "$tmpdir/want"
+mc get k2 nothing k1
+expect "get K...: a missing key exits 1, the hits are printed in order" 1 "VALUE k2 0 9
+two words
+VALUE k1 5 3
+one"
+check "  ... nothing on stderr" test -z "$err"
+mc get nothing1 nothing2
+expect "get K...: every key missing exits 1, prints nothing" 1 ""
+mc get k1 k2 k3 nothing --json
+expect "get K... --json exits 1 with a miss" 1
+check "get K... --json: hits (value, flags), misses, base64 for non-UTF-8 bytes" python3 -c '
+import json, sys, base64
+d = json.load(sys.stdin)
+assert d["hits"][0] == {"key": "k1", "value": "one", "flags": 5}, d
+assert d["hits"][1]["value"] == "two words", d
+assert base64.b64decode(d["hits"][2]["value_base64"]) == b"x\0\xffy\n", d
+assert "value" not in d["hits"][2], d
+assert d["misses"] == ["nothing"] and d["errors"] == [], d
+' <"$tmpdir/out"
+mc get k1 --json
+expect "get KEY --json: one key" 0
+check "  ... the same object" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d == {"hits": [{"key": "k1", "value": "one", "flags": 5}], "misses": [], "errors": []}, d
+' <"$tmpdir/out"
+mc get k1 k2 --meta
+expect "get --meta takes one key" 2
+
+# A key on a dead server: named on stderr with exit 2, the others still printed.
+for i in $(seq 1 40); do echo "split:$i"; done >"$tmpdir/skeys"
+"$memcoro" --servers "$server,127.0.0.1:1" locate <"$tmpdir/skeys" >"$tmpdir/sowners"
+live_key=$(paste -d' ' "$tmpdir/skeys" "$tmpdir/sowners" | awk -v s="$server" '$2 == s {print $1; exit}')
+dead_key=$(paste -d' ' "$tmpdir/skeys" "$tmpdir/sowners" | awk '$2 == "127.0.0.1:1" {print $1; exit}')
+mc set "$live_key" alive
+mc --servers "$server,127.0.0.1:1" --timeout 500 get "$live_key" "$dead_key"
+expect "get K...: a key whose server is down exits 2" 2 "VALUE $live_key 0 5
+alive"
+check "  ... naming the server and the key on stderr" contains "$err" "127.0.0.1:1: "
+check "  ... (the key)" contains "$err" "$dead_key"
+
+mc gets k1
+expect "gets KEY exits 0" 0
+check "gets: VALUE KEY FLAGS BYTES CAS, then the value" \
+    grep -Eqx 'VALUE k1 5 3 [1-9][0-9]*' <(head -n 1 "$tmpdir/out")
+check "  ... the value on the next line" test "$(sed -n 2p "$tmpdir/out")" = one
+cas=$(head -n 1 "$tmpdir/out" | cut -d' ' -f5)
+mc gets k1 k2 nothing --json
+expect "gets K... --json with a miss exits 1" 1
+check "gets --json: the same CAS as the text form" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["hits"][0]["cas"] == int(sys.argv[1]), d
+assert d["hits"][1]["cas"] > 0 and d["misses"] == ["nothing"], d
+' "$cas" <"$tmpdir/out"
+mc cas k1 "$cas" uno --flags 6
+expect "cas with the current CAS stores" 0 ""
+mc get k1 --json
+check "  ... the new value and flags" contains "$out" '"value": "uno",'
+check "  ... (flags)" contains "$out" '"flags": 6'
+mc cas k1 "$cas" again
+expect "cas with a stale CAS exits 1" 1 ""
+mc get k1
+expect "  ... and did not store" 0 "uno"
+mc cas nothing 1 x
+expect "cas on a missing key exits 1" 1 ""
+mc gets k2
+cas=$(head -n 1 "$tmpdir/out" | cut -d' ' -f5)
+mc_in "$tmpdir/nul" cas k2 "$cas"
+expect "cas KEY CAS: the value from stdin" 0
+"$memcoro" --servers "$server" get k2 | cmp -s - "$tmpdir/nul"
+check "  ... stored byte for byte" test "${PIPESTATUS[0]}${PIPESTATUS[1]}" = 00
+mc cas k2 notanumber x
+expect "cas with a bad CAS exits 2" 2
+
+mc set r1 a
+mc set r2 b
+mc rm r1 r2
+expect "rm K...: all removed exits 0" 0 ""
+mc exist r1
+expect "  ... r1 is gone" 1
+mc set r1 a
+mc rm r1 r2
+expect "rm K...: one missing exits 1" 1 ""
+mc exist r1
+expect "  ... the other was still removed" 1
+mc delete k3 k2
+expect "delete takes several keys too" 0
+
+mc exist k1
+expect "exist: an existing key exits 0, prints nothing" 0 ""
+mc exist nothing
+expect "exist: a missing key exits 1" 1 ""
+mc exist k1 nothing
+expect "exist K...: one missing exits 1" 1
+mc set e2 v
+mc exist k1 e2
+expect "exist K...: all there exits 0" 0
+mc exist k1 --json
+expect "exist takes no --json (it prints nothing)" 2
+check "  ... saying which commands do" contains "$err" "--json applies to get"
+
+mc ping
+expect "ping exits 0" 0
+check "ping: host:port up RTT ms" grep -Eqx "$server up [0-9]+\.[0-9]{3} ms" "$tmpdir/out"
+mc --servers "$server,127.0.0.1:1" ping
+expect "ping with a server down exits 2" 2
+check "  ... the live one up" grep -Eqx "$server up [0-9.]+ ms" "$tmpdir/out"
+check "  ... the dead one down" grep -qx "127.0.0.1:1 down" "$tmpdir/out"
+check "  ... the cause on stderr" contains "$err" "127.0.0.1:1: connection failed"
+mc --servers "$server,127.0.0.1:1" ping --json
+check "ping --json: up, rtt_ms, version; down with its error" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d[0]["server"] == sys.argv[1] and d[0]["up"] is True, d
+assert 0 < d[0]["rtt_ms"] < 1000 and d[0]["version"].startswith("1."), d
+assert d[1] == {"server": "127.0.0.1:1", "up": False, "error": d[1]["error"]}, d
+assert "connection failed" in d[1]["error"], d
+' "$server" <"$tmpdir/out"
+
+mkdir -p "$tmpdir/files/sub"
+head -c 5000 /dev/urandom >"$tmpdir/files/blob.bin"
+printf 'hello\n' >"$tmpdir/files/sub/note.txt"
+mc cp "$tmpdir/files/blob.bin" "$tmpdir/files/sub/note.txt" --ttl 500 --flags 3
+expect "cp FILE... stores each file" 0 ""
+"$memcoro" --servers "$server" get blob.bin | cmp -s - "$tmpdir/files/blob.bin"
+check "  ... under its base name, byte for byte" test "${PIPESTATUS[0]}${PIPESTATUS[1]}" = 00
+mc get note.txt --meta
+check "  ... with --ttl" grep -Eq '^ttl (4[0-9][0-9]|500)$' "$tmpdir/out"
+check "  ... and --flags" contains "$out" "flags 3"
+printf 'changed\n' >"$tmpdir/files/sub/note.txt"
+mc cp --add "$tmpdir/files/sub/note.txt"
+expect "cp --add on an existing key exits 1" 1
+mc get note.txt
+expect "  ... and keeps the old value" 0 "hello"
+mc cp --replace "$tmpdir/files/sub/note.txt"
+expect "cp --replace on an existing key stores" 0
+mc get note.txt
+expect "  ... the new value" 0 "changed"
+printf 'x' >"$tmpdir/files/fresh"
+mc cp --replace "$tmpdir/files/fresh"
+expect "cp --replace on a missing key exits 1" 1
+mc cp "$tmpdir/files/nonexistent" "$tmpdir/files/fresh"
+expect "cp of a missing file exits 2" 2
+check "  ... naming it" contains "$err" "nonexistent"
+mc get fresh
+expect "  ... and still stores the others" 0 "x"
+printf 'y' >"$tmpdir/files/with space"
+mc cp "$tmpdir/files/with space"
+expect "cp of a file whose name is not a valid key exits 2" 2
+check "  ... as an invalid key" contains "$err" "invalid key"
+mc cp --add --replace "$tmpdir/files/fresh"
+expect "cp with two modes is a usage error" 2
+mc set k1 v --add
+expect "--add applies to cp only" 2
+
+mc flush
+mc set d1 one
+mc set d2 two --ttl 1000
+mc set "d3:$(printf 'x%.0s' $(seq 1 100))" three
+mc dump
+expect "dump exits 0" 0
+check "dump: one line per item" test "$(wc -l <"$tmpdir/out")" = 3
+check "dump: KEY -1 SIZE for an item that never expires" grep -Eqx 'd1 -1 [0-9]+' "$tmpdir/out"
+now=$(date +%s)
+d2exp=$(awk '$1 == "d2" {print $2}' "$tmpdir/out")
+check "dump: the Unix time an item expires ($d2exp, now $now)" \
+    test "$d2exp" -gt $((now + 900)) -a "$d2exp" -le $((now + 1001))
+d1size=$(awk '$1 == "d1" {print $3}' "$tmpdir/out")
+d3size=$(awk '$1 ~ /^d3:/ {print $3}' "$tmpdir/out")
+check "dump: sizes in memory ($d1size < $d3size)" test "$d1size" -gt 3 -a "$d3size" -gt "$d1size"
+mc dump --json
+expect "dump --json exits 0" 0
+check "dump --json: one object per line with key, server, expiry and size" python3 -c '
+import json, sys
+rows = [json.loads(line) for line in sys.stdin]
+assert sorted(r["key"][:3] for r in rows) == ["d1", "d2", "d3:"], rows
+for r in rows:
+    assert r["server"] == sys.argv[1] and r["size"] > 0 and "slab_class" in r, r
+' "$server" <"$tmpdir/out"
+mc --servers "$server,127.0.0.1:1" dump
+expect "dump with a server down exits 2" 2
+check "  ... the live server's keys still listed" test "$(wc -l <"$tmpdir/out")" = 3
+check "  ... the dead one named" contains "$err" "127.0.0.1:1: connection failed"
+kill -STOP "$mc_pid"
+start=$(date +%s%N)
+mc --timeout 300 dump
+elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+kill -CONT "$mc_pid"
+expect "dump from an unresponsive server times out with exit 2" 2
+check "  ... naming it (${elapsed_ms} ms)" test "$elapsed_ms" -lt 3000 -a "$err" = "memcoro: $server: operation timed out"
+
+# stats --analyze agrees with the server's own counters.
+mc get d1
+mc get d1
+mc get nothing
+mc stats --json
+cp "$tmpdir/out" "$tmpdir/stats.json"
+mc stats --analyze --json
+expect "stats --analyze --json exits 0" 0
+cp "$tmpdir/out" "$tmpdir/analysis.json"
+mc stats --json
+cp "$tmpdir/out" "$tmpdir/stats2.json"
+# The server reclaims flushed items in the background: with nothing stored meanwhile, items and
+# bytes can only go down from the stats before the analysis to the stats after it.
+check "stats --analyze: items, memory, hits, misses and evictions as stats counts them" python3 -c '
+import json, sys
+a = json.load(open(sys.argv[1]))
+s = json.load(open(sys.argv[2]))[sys.argv[3]]
+s2 = json.load(open(sys.argv[4]))[sys.argv[3]]
+one = a["servers"][sys.argv[3]]
+for name, stat in [("items", "curr_items"), ("memory_used", "bytes")]:
+    assert int(s[stat]) >= one[name] >= int(s2[stat]), (name, s[stat], one[name], s2[stat])
+for name, stat in [("memory_limit", "limit_maxbytes"), ("evictions", "evictions")]:
+    assert one[name] == int(s[stat]) == int(s2[stat]), (name, one[name], s[stat])
+assert one["items"] >= 3, one
+# the analysis asks after the stats: the hit counters cannot have gone down
+assert one["get_hits"] >= int(s["get_hits"]) >= 2 and one["get_misses"] >= int(s["get_misses"]) >= 1
+assert abs(one["hit_ratio"] - one["get_hits"] / (one["get_hits"] + one["get_misses"])) < 1e-9
+f = one["fullest_slab_class"]
+assert f["used_chunks"] >= 1 and f["used_bytes"] == f["chunk_size"] * f["used_chunks"], f
+t = a["total"]
+assert t["items"] == one["items"] and t["fullest_slab_class"]["server"] == sys.argv[3], t
+' "$tmpdir/analysis.json" "$tmpdir/stats.json" "$server" "$tmpdir/stats2.json"
+mc stats --analyze
+expect "stats --analyze exits 0" 0
+for line in "\\[$server\\]" "memory_used [0-9]+ of [0-9]+ bytes" "items [0-9]+" \
+    "hit_ratio [0-9.]+% \\([0-9]+ hits, [0-9]+ misses\\)" "evictions 0" \
+    "fullest_slab_class [0-9]+ \\(chunk size" "\\[total\\]" "servers_answered 1 of 1"; do
+    check "stats --analyze prints /$line/" grep -Eq "^$line" "$tmpdir/out"
+done
+mc stats items --analyze
+expect "stats GROUP --analyze is a usage error" 2
+
+# --json on the other commands that print.
+mc version --json
+check "version --json maps the server to its version" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert list(d) == [sys.argv[1]] and d[sys.argv[1]].startswith("1."), d
+' "$server" <"$tmpdir/out"
+mc set n 41
+mc incr n 1 --json
+expect "incr --json" 0 '{
+  "key": "n",
+  "value": 42
+}'
+mc decr nothing 1 --json
+expect "decr --json of a missing key exits 1, prints nothing" 1 ""
+mc get d1 --meta --json
+check "get --meta --json: the metadata" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["key"] == "d1" and d["ttl"] == -1 and d["size"] == 3 and d["hit_before"] is True, d
+assert d["cas"] > 0 and d["flags"] == 0 and d["stale"] is False, d
+' <"$tmpdir/out"
+printf 'user:1\nuser:2\n' >"$tmpdir/keys"
+mc_in "$tmpdir/keys" locate --json
+check "locate --json: a key and its server per line" python3 -c '
+import json, sys
+rows = [json.loads(line) for line in sys.stdin]
+assert rows == [{"key": "user:1", "server": sys.argv[1]}, {"key": "user:2", "server": sys.argv[1]}]
+' "$server" <"$tmpdir/out"
+mc set k v --json
+expect "set takes no --json" 2
+
+# ---- bench: what it reports is what the server counted ---------------------------------------
+
+bench_check() { # bench_check ARGS...: runs bench --json between two stats, compares the counts
+    mc stats --json
+    cp "$tmpdir/out" "$tmpdir/before.json"
+    mc bench --json "$@"
+    cp "$tmpdir/out" "$tmpdir/bench.json"
+    bench_rc=$rc
+    bench_err=$err
+    mc stats --json
+    python3 -c '
+import json, sys
+before, after = (json.load(open(f))[sys.argv[3]] for f in sys.argv[1:3])
+b = json.load(open(sys.argv[4]))
+d = lambda name: int(after[name]) - int(before[name])
+assert b["errors"] == 0, b
+assert d("cmd_get") == b["gets"], ("cmd_get", d("cmd_get"), b["gets"])
+assert d("cmd_set") == b["sets"], ("cmd_set", d("cmd_set"), b["sets"])
+assert d("get_hits") == b["hits"] and d("get_misses") == b["misses"], (d("get_hits"), b)
+assert b["requests"] == b["gets"] + b["sets"] > 0, b
+l = b["latency_ms"]
+assert 0 < l["p50"] <= l["p90"] <= l["p99"] <= l["p99.9"] <= l["max"], l
+assert abs(b["requests_per_second"] - b["requests"] / b["seconds"]) < 1e-6 * b["requests_per_second"] + 1e-9, b
+' "$tmpdir/before.json" "$tmpdir/out" "$server" "$tmpdir/bench.json"
+}
+check "bench --ops: gets, hits, misses and sets are the server's cmd_get, get_hits, get_misses, cmd_set" \
+    bench_check --ops 3000 --concurrency 8 --get-ratio 0.7 --keys 200 --value-size 10
+check "  ... exit 0, nothing on stderr (not a terminal: no progress line)" \
+    test "$bench_rc" = 0 -a -z "$bench_err"
+check "  ... exactly --ops requests, about --get-ratio of them gets" python3 -c '
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert b["requests"] == 3000 and 1800 < b["gets"] < 2400 and b["concurrency"] == 8, b
+' "$tmpdir/bench.json"
+check "bench --duration: the same agreement" bench_check --duration 1 --concurrency 4 --get-ratio 0.5
+check "  ... ran about --duration" python3 -c '
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert 0.95 < b["seconds"] < 2.5, b
+' "$tmpdir/bench.json"
+check "bench --zipf: the same agreement" bench_check --ops 2000 --zipf 1.1 --keys 500
+# Key popularity: 3000 sets over 1000 keys reach about 950 of them drawn uniformly, a few hundred
+# by Zipf's law with exponent 1.5 (key 0 alone gets about 38% of the draws).
+distinct_keys() { # distinct_keys ARGS...: flush, run bench with ARGS, count the keys stored
+    mc flush
+    mc bench --ops 3000 --get-ratio 0 --keys 1000 "$@"
+    mc dump
+    grep -c '^memcoro-bench:' "$tmpdir/out"
+}
+uniform_keys=$(distinct_keys)
+zipf_keys=$(distinct_keys --zipf 1.5)
+check "bench: uniform keys reach most of --keys ($uniform_keys of 1000)" test "$uniform_keys" -gt 900
+check "bench --zipf 1.5: a few popular keys ($zipf_keys of 1000)" \
+    test "$zipf_keys" -lt 500 -a "$zipf_keys" -gt 50
+check "  ... key 0 among them" grep -q '^memcoro-bench:0 ' "$tmpdir/out"
+mc bench --zipf -1
+expect "bench: a negative --zipf is a usage error" 2
+mc bench --ops 1000 --get-ratio 0
+expect "bench: the table" 0
+check "  ... every line there" test "$(grep -cE '^(requests 1000|gets 0 \(0 hits, 0 misses\)|sets 1000|errors 0|seconds [0-9.]+|requests_per_second [0-9]+|latency_ms p50 [0-9.]+ p90 [0-9.]+ p99 [0-9.]+ p99.9 [0-9.]+ max [0-9.]+)$' "$tmpdir/out")" = 7
+if command -v script >/dev/null; then
+    script -qec "'$memcoro' --servers $server bench --duration 1.2 --concurrency 2 >/dev/null" /dev/null >"$tmpdir/tty" 2>&1
+    check "bench on a terminal: a live progress line" grep -qE $'\r[0-9.]+ s  [0-9]+ requests' "$tmpdir/tty"
+fi
+mc --servers 127.0.0.1:1 bench --ops 20
+expect "bench against a dead server exits 2" 2
+check "  ... counting the errors" contains "$out" "errors 20"
+check "  ... and naming the first" contains "$err" "127.0.0.1:1: connection failed"
+mc bench --ops 10 --duration 1
+expect "bench: --ops and --duration together is a usage error" 2
+mc bench --get-ratio 1.5
+expect "bench: --get-ratio over 1 is a usage error" 2
+mc get k --ops 3
+expect "--ops applies to bench only" 2
+
+# ---- per-command help, the man page, the completion, docs/cli.md -----------------------------
+
+"$memcoro" --help >"$tmpdir/overview"
+commands=$(sed -n '/^Commands:/,/^$/p' "$tmpdir/overview" | sed -n 's/^  \([a-z][a-z]*\)\( .*\)\{0,1\}$/\1/p')
+check "the overview lists the commands ($(wc -w <<<"$commands"))" test "$(wc -w <<<"$commands")" -ge 22
+srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+man=$srcdir/tools/memcoro/memcoro.1
+completion=$srcdir/tools/memcoro/memcoro.bash-completion
+bad=
+for cmd in $commands; do
+    "$memcoro" "$cmd" --help >"$tmpdir/h1" 2>&1 || bad+=" $cmd(--help exit)"
+    "$memcoro" help "$cmd" >"$tmpdir/h2" 2>&1 || bad+=" $cmd(help exit)"
+    cmp -s "$tmpdir/h1" "$tmpdir/h2" || bad+=" $cmd(differ)"
+    grep -q "^usage: memcoro $cmd" "$tmpdir/h1" || bad+=" $cmd(usage)"
+    grep -q "^Examples:" "$tmpdir/h1" || bad+=" $cmd(examples)"
+done
+check "memcoro COMMAND --help = memcoro help COMMAND, with usage and examples${bad:+:$bad}" test -z "$bad"
+"$memcoro" help get >"$tmpdir/out"
+check "get's help documents --json and --meta" grep -q -- '--meta' "$tmpdir/out"
+"$memcoro" help frobnicate >/dev/null 2>"$tmpdir/err"
+rc=$?
+check "help of an unknown command exits 2" test "$rc" = 2
+missing=
+for cmd in $commands; do
+    grep -q "^\\.SS $cmd\\b" "$man" || missing+=" $cmd"
+done
+check "the man page has a section for every command${missing:+ (missing:$missing)}" test -z "$missing"
+comp_cmds=$(sed -n 's/^ *local commands="\(.*\)"$/\1/p' "$completion")
+check "the completion script lists exactly the commands" \
+    test "$(tr -s ' \n' '\n' <<<"$comp_cmds" | sort)" = "$(tr -s ' \n' '\n' <<<"$commands" | sort)"
+# The completion offers the commands, and each command's own options.
+if bash -c "source '$completion'" 2>/dev/null; then
+    complete_words() { # complete_words WORD...: what the completion offers for the last word
+        bash -c '
+            source "$1"; shift
+            COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=()
+            _memcoro
+            printf "%s\n" "${COMPREPLY[@]}"' _ "$completion" "$@"
+    }
+    check "completion: commands" test "$(complete_words memcoro ge | sort | tr '\n' ' ')" = "get gets "
+    check "completion: cp's options" contains "$(complete_words memcoro cp --a | tr '\n' ' ')" "--add"
+    check "completion: stats' options" contains "$(complete_words memcoro stats --a | tr '\n' ' ')" "--analyze"
+    bad=
+    for cmd in $commands; do
+        want=$("$memcoro" help "$cmd" | sed -n '/^Options:/,/^$/p' | grep -oE '^  --[a-z-]+' | tr -d ' ' | sort | tr '\n' ' ')
+        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|distribution|hash|timeout|protocol|help|version)' | sort | tr '\n' ' ')
+        [[ $want == "$got" ]] || bad+=" $cmd(help: $want; completion: $got)"
+    done
+    check "completion: each command's options are the ones its help lists${bad:+:$bad}" test -z "$bad"
+else
+    not_ok "the completion script is valid bash"
+fi
+grep -q "^\\.TH MEMCORO 1" "$man"
+check "the man page is a man page (.TH MEMCORO 1)" test $? = 0
+if command -v man >/dev/null; then
+    MANWIDTH=80 man -l "$man" >"$tmpdir/man.txt" 2>"$tmpdir/man.err"
+    check "man renders the page without warnings" test -s "$tmpdir/man.txt" -a ! -s "$tmpdir/man.err"
+fi
+# Every option docs/cli.md and the man page mention is one memcoro takes.
+{ cat "$srcdir/docs/cli.md"; sed 's/\\-/-/g' "$man"; } | grep -oE -- '(^|[^a-z0-9-])--[a-z][a-z-]*' | sed 's/^[^-]*//' | sort -u >"$tmpdir/flags"
+bad=
+while read -r flag; do
+    "$memcoro" "$flag" 1 frobnicate >/dev/null 2>"$tmpdir/err" </dev/null
+    grep -q "unknown option" "$tmpdir/err" && bad+=" $flag"
+    grep -q -- "$flag" "$tmpdir/overview" || bad+=" $flag(not in --help)"
+done <"$tmpdir/flags"
+check "every option in docs/cli.md and the man page exists ($(wc -l <"$tmpdir/flags") options)${bad:+:$bad}" \
+    test -z "$bad" -a "$(wc -l <"$tmpdir/flags")" -ge 15
 
 echo "1..$n"
 if [[ $failed != 0 ]]; then

@@ -1,11 +1,20 @@
 // A program built against an installed or subproject memcoro: it must compile, link and run.
 #include <memcoro/client.hpp>
+#include <memcoro/version.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 
 #include <cstdio>
+#include <string_view>
+
+#define CONSUMER_STR(x) #x
+#define CONSUMER_XSTR(x) CONSUMER_STR(x)
+// The numbers and the string of memcoro/version.hpp agree.
+static_assert(std::string_view(MEMCORO_VERSION_STRING) ==
+              CONSUMER_XSTR(MEMCORO_VERSION_MAJOR) "." CONSUMER_XSTR(
+                  MEMCORO_VERSION_MINOR) "." CONSUMER_XSTR(MEMCORO_VERSION_PATCH));
 
 int main()
 {
@@ -30,5 +39,7 @@ int main()
                 ++failures;
         });
     ioc.run();
+    // The version the headers state (run.sh compares it with pkg-config's and CMake's).
+    std::printf("memcoro %s\n", MEMCORO_VERSION_STRING);
     return failures == 0 ? 0 : 1;
 }

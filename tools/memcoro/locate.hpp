@@ -1,25 +1,30 @@
 #pragma once
 /// \file
-/// `memcoro locate`: prints which server owns each key, as a given client configuration would
+/// `memcoro locate`: which server owns a key, as a client with a given configuration would
 /// place it. Used to check that memcoro and the other clients of a fleet agree, or to find the
-/// server to look at for a key.
-///
-/// Build note: locate.cpp needs the ring library (memcoro_ring_dep) and lib/server_address.cpp
-/// (both are part of memcoro_lib / memcoro_dep); it has no main of its own: the memcoro CLI's main
-/// dispatches `memcoro locate ...` to locate_main.
+/// server to look at for a key. The command itself (options, input, output) is in main.cpp.
 
-#include <iosfwd>
+#include <memcoro/ring/distribution.hpp>
+#include <memcoro/server_address.hpp>
+
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-/// Runs `memcoro locate --servers LIST --distribution NAME [--hash NAME]`.
-///
-/// `args` are the arguments after the word `locate` (`--opt value` or `--opt=value`). LIST is
-/// `host:port[:weight][ name]`, comma-separated (twemproxy's form). Keys are read from `in`, one
-/// per line: every byte up to '\n' is the key, nothing else is stripped (not even a '\r'), and
-/// an empty line is the empty key. For each key one line is written to `out`: the owning
-/// server's name if it has one, else its `host:port`. `--help` prints the usage to `out`.
-///
-/// Returns 0 on success, 2 with a one-line message on `err` for bad arguments.
-int locate_main(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
-                std::ostream& err);
+/// The servers on a hash ring, as memcoro::client builds it from the same configuration.
+class key_locator {
+public:
+    /// `hash`: the key hash, empty for the distribution's own. Throws std::invalid_argument for
+    /// an empty list or an unusable one (a zero weight).
+    key_locator(const std::vector<memcoro::server_address>& servers,
+                memcoro::ring::distribution_kind distribution,
+                std::optional<memcoro::ring::hash_kind> hash);
+
+    /// The owner of `key`: the server's name if the list gives one, else its host:port.
+    const std::string& operator()(std::string_view key) const;
+
+private:
+    std::optional<memcoro::ring::continuum> ring_;
+    std::vector<std::string> labels_;
+};

@@ -2,6 +2,12 @@
 //
 // Exit status: 0 hit/stored/done, 1 miss/not stored/not found/exists, 2 error (with one line
 // on stderr that names the server and the cause).
+//
+// The commands are a table (name, synopsis, argument counts, options, help, handler), and one
+// parser reads every command line against it.
+
+#include "dump.hpp"
+#include "locate.hpp"
 
 #include <memcoro/client.hpp>
 #include <memcoro/config.hpp>
@@ -9,31 +15,40 @@
 #include <memcoro/server_address.hpp>
 #include <memcoro/types.hpp>
 
-#ifdef MEMCORO_HAVE_LOCATE
-#include "locate.hpp"
-#endif
-
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
+#include <limits>
+#include <map>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include <unistd.h>
 
 #ifndef MEMCORO_VERSION
 #define MEMCORO_VERSION "unknown"
@@ -47,94 +62,93 @@ constexpr int exit_error = 2;
 
 constexpr const char* default_servers = "127.0.0.1:11211";
 
-constexpr const char* usage_text =
-    R"(usage: memcoro [--servers LIST] [--distribution NAME] [--hash NAME] [--timeout MS]
-               [--protocol text|meta|auto] COMMAND [ARGS] [OPTIONS]
-
-The shell's memcached client. Options may appear before or after the command;
-`--` ends the options (for a value that starts with "--").
-
-Commands:
-  get KEY [--meta]        write the value's bytes to stdout, exactly as stored; with
-                          --meta (meta protocol), print the item's metadata instead as
-                          `name value` lines: ttl (seconds left, -1: never expires),
-                          last_access (seconds since it was read), hit_before (yes/no),
-                          cas, size, flags, and stale when it was invalidated
-                            memcoro get greeting
-                            memcoro get session:42 --meta
-  set KEY [VALUE]         store VALUE, or all of stdin when VALUE is omitted
-                            memcoro set greeting hello
-                            tar c dir | memcoro set backup --ttl 3600
-  add KEY [VALUE]         store only if KEY does not exist
-                            memcoro add lock "$$" --ttl 30
-  replace KEY [VALUE]     store only if KEY exists
-                            memcoro replace greeting "hello again"
-  append KEY [VALUE]      add bytes at the end of an existing value
-                            memcoro append log "line 2"
-  prepend KEY [VALUE]     add bytes at the start of an existing value
-                            memcoro prepend log "line 0"
-  delete KEY              remove KEY
-                            memcoro delete greeting
-  incr KEY N              add N to a decimal value, print the new value
-                            memcoro incr hits 1
-  decr KEY N              subtract N (memcached stops at 0), print the new value
-                            memcoro decr stock 5
-  touch KEY TTL           set KEY's lifetime to TTL seconds
-                            memcoro touch session 600
-  flush [DELAY]           invalidate every item on every server (after DELAY seconds)
-                            memcoro flush
-  version                 print each server's version
-                            memcoro version
-  stats [GROUP] [--json]  print each server's statistics as `name value` lines, or a
-                          JSON object {"host:port": {"name": "value", ...}, ...}
-                          (GROUP: items, slabs, sizes, settings, conns, ...)
-                            memcoro stats --json
-                            memcoro stats settings
-  locate ARGS...          print which server owns each key read from stdin; every
-                          argument after `locate` is passed on (see memcoro locate --help)
-                            memcoro locate --servers a:11211,b:11211 --distribution ketama <keys
-  help                    print this text (`memcoro help locate`: locate's own help)
-                            memcoro help
-
-Options:
-  --servers LIST   host:port[:weight][ name],... (default: $MEMCACHED_SERVERS, else
-                   127.0.0.1:11211)
-  --distribution NAME  how keys map to servers, as the fleet's other clients do it:
-                   ketama (default), modula, consistent, ketama-spy, pecl-consistent,
-                   pecl-standard, twemproxy-ketama, twemproxy-modula, or another client's
-                   spelling: MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA (= consistent),
-                   MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED (= ketama), ... (docs/distributions.md)
-  --hash NAME      the key hash (default: the distribution's own): one-at-a-time, md5, crc,
-                   crc32, fnv1_32, fnv1a_32, fnv1_64, fnv1a_64, hsieh, murmur, murmur3, jenkins,
-                   or MEMCACHED_HASH_*, fnv (PECL), crc32a (twemproxy); twemproxy's crc32 is crc
-  --timeout MS     connect and per-operation timeout in milliseconds (default 1000)
-  --ttl S          set/add/replace: lifetime in seconds (0: never expires, the default;
-                   over 30 days: an absolute Unix time; negative: expires at once)
-  --flags N        set/add/replace: the item's 32-bit client flags (default 0)
-  --protocol NAME  text (default), meta: memcached's meta protocol (1.6.10 and later),
-                   every reply checked against its request, or auto: meta where the
-                   server's version has it, else text (default: $MEMCACHED_PROTOCOL)
-  --meta           get: print the item's metadata (implies --protocol meta)
-  --json           stats: print JSON
-  -h, --help       print this text
-  --version        print memcoro's version
-
-Exit status:
-  0  hit, stored, deleted, touched, done
-  1  miss, not stored, not found, exists (nothing is printed)
-  2  error: bad usage, invalid key, connection or server failure; one line on stderr
-     naming the server and the cause, e.g. `memcoro: 127.0.0.1:1: connection failed`
-
-Environment:
-  MEMCACHED_SERVERS   the server list when --servers is not given
-  MEMCACHED_PROTOCOL  text, meta or auto, when --protocol is not given
-)";
-
 /// A bad command line; its message becomes "memcoro: MESSAGE".
 struct usage_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+using json = nlohmann::ordered_json;
+
+/// What an error line starts with: "memcoro", or "memcoro locate" for locate's.
+std::string error_prefix = "memcoro";
+
+// ---- options ---------------------------------------------------------------------------------
+
+/// The options a command may take besides the global ones (a bit set).
+enum command_option : unsigned {
+    opt_ttl = 1u << 0,
+    opt_flags = 1u << 1,
+    opt_meta = 1u << 2,
+    opt_json = 1u << 3,
+    opt_analyze = 1u << 4,
+    opt_mode = 1u << 5,  ///< --set, --add, --replace (cp)
+    opt_bench = 1u << 6, ///< --concurrency, --duration, --ops, --keys, --value-size, --get-ratio
+};
+
+struct option_spec {
+    const char* name;
+    const char* value_name; ///< nullptr: a switch
+    unsigned bit;           ///< 0: a global option
+    const char* help;
+};
+
+constexpr option_spec option_table[] = {
+    {"--servers", "LIST", 0,
+     "host:port[:weight][ name],... or a Unix socket path (default: $MEMCACHED_SERVERS, else "
+     "127.0.0.1:11211)"},
+    {"--distribution", "NAME", 0,
+     "how keys map to servers, as the fleet's other clients do it: ketama (default), modula,\n"
+     "consistent, ketama-spy, pecl-consistent, pecl-standard, twemproxy-ketama,\n"
+     "twemproxy-modula, or another client's spelling: MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA\n"
+     "(= consistent), MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED (= ketama), ... "
+     "(docs/distributions.md)"},
+    {"--hash", "NAME", 0,
+     "the key hash (default: the distribution's own): one-at-a-time, md5, crc, crc32,\n"
+     "fnv1_32, fnv1a_32, fnv1_64, fnv1a_64, hsieh, murmur, murmur3, jenkins, or\n"
+     "MEMCACHED_HASH_*, fnv (PECL), crc32a (twemproxy); twemproxy's crc32 is crc"},
+    {"--timeout", "MS", 0, "connect and per-operation timeout in milliseconds (default 1000)"},
+    {"--protocol", "NAME", 0,
+     "text (default), meta: memcached's meta protocol (1.6.10 and later), every reply\n"
+     "checked against its request, or auto: meta where the server's version has it, else text\n"
+     "(default: $MEMCACHED_PROTOCOL)"},
+    {"--ttl", "S", opt_ttl,
+     "lifetime in seconds (0: never expires, the default; over 30 days: an absolute Unix\n"
+     "time; negative: expires at once)"},
+    {"--flags", "N", opt_flags, "the item's 32-bit client flags (default 0)"},
+    {"--meta", nullptr, opt_meta,
+     "print the item's metadata instead of its value (implies --protocol meta)"},
+    {"--json", nullptr, opt_json, "print JSON"},
+    {"--analyze", nullptr, opt_analyze,
+     "memory use, hit ratio, evictions and the fullest slab class, per server and in total"},
+    {"--set", nullptr, opt_mode, "store every file, whether its key exists or not (the default)"},
+    {"--add", nullptr, opt_mode, "store only the files whose key does not exist"},
+    {"--replace", nullptr, opt_mode, "store only the files whose key exists"},
+    {"--concurrency", "N", opt_bench,
+     "requests in flight at once, each from a caller of its own sharing one client (default 16)"},
+    {"--duration", "S", opt_bench, "run for S seconds (default 5, unless --ops is given)"},
+    {"--ops", "N", opt_bench, "stop after N requests in all, instead of after a duration"},
+    {"--keys", "N", opt_bench,
+     "how many distinct keys, each request's key drawn uniformly from them (default 10000)"},
+    {"--value-size", "B", opt_bench, "the bytes of each value set (default 100)"},
+    {"--zipf", "S", opt_bench,
+     "key popularity: 0 uniform (the default), else Zipf's law with exponent S (key i drawn with "
+     "probability proportional to 1/(i+1)^S; up to 10,000,000 keys)"},
+    {"--get-ratio", "R", opt_bench,
+     "the fraction of requests that are gets, the others sets (0 to 1, default 0.9)"},
+    {"-h", nullptr, 0, "print the help (of the command, when one is given)"},
+    {"--help", nullptr, 0, "print the help (of the command, when one is given)"},
+    {"--version", nullptr, 0, "print memcoro's version"},
+};
+
+const option_spec* find_option(std::string_view name)
+{
+    for (const auto& o : option_table)
+        if (name == o.name)
+            return &o;
+    return nullptr;
+}
+
+/// The command line, parsed.
 struct options {
     std::optional<std::string> servers;
     std::optional<std::string> distribution;
@@ -143,18 +157,17 @@ struct options {
     std::optional<std::int64_t> ttl;
     std::optional<std::uint32_t> flags;
     std::optional<std::string> protocol;
+    std::string mode = "--set";                            ///< cp: --set, --add or --replace
+    std::map<std::string, std::string, std::less<>> bench; ///< bench: option name → value
     bool meta = false;
     bool json = false;
+    bool analyze = false;
     bool help = false;
     bool version = false;
+    unsigned given = 0;                   ///< the command options given (command_option bits)
+    std::vector<std::string> given_names; ///< their spellings, for messages
     std::string command;
-    std::vector<std::string> args;        ///< positional arguments after the command
-    std::vector<std::string> locate_args; ///< everything after `locate`
-
-    // Numeric arguments, checked by check_command before anything is sent.
-    std::uint64_t delta = 0;  ///< incr/decr N
-    std::int64_t seconds = 0; ///< touch TTL, flush DELAY
-    bool has_seconds = false;
+    std::vector<std::string> args; ///< positional arguments after the command
 };
 
 template <class T>
@@ -171,146 +184,83 @@ T parse_number(std::string_view text, std::string_view what)
     return value;
 }
 
+/// The one parser of every command line. Options are "--name", "--name=value", "--name value"
+/// and "-h"; they may come before or after the command; any other word ("-5" and "-tail"
+/// included) is the command or one of its arguments; "--" ends the options.
 options parse_command_line(int argc, char** argv)
 {
     options o;
     bool options_ended = false;
     for (int i = 1; i < argc; ++i) {
-        std::string_view arg = argv[i];
-        // Options are "--name" and "-h"; any other word, "-5" or "-tail" included, is an
-        // argument.
+        const std::string_view arg = argv[i];
         const bool is_option = !options_ended && (arg.starts_with("--") || arg == "-h");
         if (!is_option) {
-            if (o.command.empty()) {
+            if (o.command.empty())
                 o.command = std::string(arg);
-                if (o.command == "locate") {
-                    o.locate_args.assign(argv + i + 1, argv + argc);
-                    break;
-                }
-            } else {
+            else
                 o.args.emplace_back(arg);
-            }
             continue;
         }
         if (arg == "--") {
             options_ended = true;
             continue;
         }
-        if (arg == "-h" || arg == "--help") {
-            o.help = true;
-            continue;
-        }
-        if (arg == "--version") {
-            o.version = true;
-            continue;
-        }
-        if (arg == "--json") {
-            o.json = true;
-            continue;
-        }
-        if (arg == "--meta") {
-            o.meta = true;
-            continue;
-        }
-        // Options with a value: "--opt value" or "--opt=value".
         std::string_view name = arg;
         std::optional<std::string_view> value;
-        if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+        if (auto eq = arg.find('='); eq != std::string_view::npos) {
             name = arg.substr(0, eq);
             value = arg.substr(eq + 1);
         }
-        if (name != "--servers" && name != "--timeout" && name != "--ttl" && name != "--flags" &&
-            name != "--distribution" && name != "--hash" && name != "--protocol")
+        const option_spec* spec = find_option(name);
+        if (!spec)
             throw usage_error(fmt::format("unknown option '{}'", arg));
-        if (!value) {
+        if (!spec->value_name && value)
+            throw usage_error(fmt::format("{} takes no value", name));
+        if (spec->value_name && !value) {
             if (i + 1 == argc)
                 throw usage_error(fmt::format("{} needs a value", name));
             value = argv[++i];
         }
-        if (name == "--servers") {
+        if (spec->bit) {
+            o.given |= spec->bit;
+            o.given_names.emplace_back(name);
+        }
+        if (name == "-h" || name == "--help")
+            o.help = true;
+        else if (name == "--version")
+            o.version = true;
+        else if (name == "--json")
+            o.json = true;
+        else if (name == "--meta")
+            o.meta = true;
+        else if (name == "--analyze")
+            o.analyze = true;
+        else if (spec->bit == opt_bench)
+            o.bench[std::string(name)] = std::string(*value);
+        else if (spec->bit == opt_mode)
+            o.mode = std::string(name);
+        else if (name == "--servers")
             o.servers = std::string(*value);
-        } else if (name == "--distribution") {
+        else if (name == "--distribution")
             o.distribution = std::string(*value);
-        } else if (name == "--hash") {
+        else if (name == "--hash")
             o.hash = std::string(*value);
-        } else if (name == "--protocol") {
+        else if (name == "--protocol")
             o.protocol = std::string(*value);
-        } else if (name == "--timeout") {
+        else if (name == "--timeout") {
             const auto ms = parse_number<std::int64_t>(*value, "--timeout");
             if (ms <= 0)
                 throw usage_error("--timeout must be a positive number of milliseconds");
             o.timeout = std::chrono::milliseconds(ms);
-        } else if (name == "--ttl") {
+        } else if (name == "--ttl")
             o.ttl = parse_number<std::int64_t>(*value, "--ttl");
-        } else {
+        else if (name == "--flags")
             o.flags = parse_number<std::uint32_t>(*value, "--flags");
-        }
     }
     return o;
 }
 
-bool is_storage(std::string_view c)
-{
-    return c == "set" || c == "add" || c == "replace" || c == "append" || c == "prepend";
-}
-
-/// Checks the command's name, its argument count and the options it takes, and parses its
-/// numeric arguments.
-void check_command(options& o)
-{
-    struct arity {
-        const char* name;
-        std::size_t min, max;
-        const char* synopsis;
-    };
-    static const arity table[] = {
-        {"get", 1, 1, "get KEY [--meta]"},
-        {"set", 1, 2, "set KEY [VALUE] [--ttl S] [--flags N]"},
-        {"add", 1, 2, "add KEY [VALUE] [--ttl S] [--flags N]"},
-        {"replace", 1, 2, "replace KEY [VALUE] [--ttl S] [--flags N]"},
-        {"append", 1, 2, "append KEY [VALUE]"},
-        {"prepend", 1, 2, "prepend KEY [VALUE]"},
-        {"delete", 1, 1, "delete KEY"},
-        {"incr", 2, 2, "incr KEY N"},
-        {"decr", 2, 2, "decr KEY N"},
-        {"touch", 2, 2, "touch KEY TTL"},
-        {"flush", 0, 1, "flush [DELAY]"},
-        {"version", 0, 0, "version"},
-        {"stats", 0, 1, "stats [GROUP] [--json]"},
-        {"help", 0, 1, "help [locate]"},
-    };
-    const arity* found = nullptr;
-    for (const auto& a : table)
-        if (o.command == a.name)
-            found = &a;
-    if (!found)
-        throw usage_error(fmt::format("unknown command '{}' (see memcoro --help)", o.command));
-    if (o.args.size() < found->min || o.args.size() > found->max)
-        throw usage_error(fmt::format("{} arguments: usage: memcoro {}",
-                                      o.args.size() < found->min ? "missing" : "too many",
-                                      found->synopsis));
-    const bool takes_store_options =
-        o.command == "set" || o.command == "add" || o.command == "replace";
-    if ((o.ttl || o.flags) && !takes_store_options)
-        throw usage_error(
-            fmt::format("--ttl and --flags apply to set, add and replace, not {}", o.command));
-    if (o.json && o.command != "stats")
-        throw usage_error(fmt::format("--json applies to stats, not {}", o.command));
-    if (o.meta && o.command != "get")
-        throw usage_error(fmt::format("--meta applies to get, not {}", o.command));
-    if (o.command == "incr" || o.command == "decr")
-        o.delta = parse_number<std::uint64_t>(o.args[1], o.command + " N");
-    if (o.command == "touch") {
-        o.seconds = parse_number<std::int64_t>(o.args[1], "touch TTL");
-        o.has_seconds = true;
-    }
-    if (o.command == "flush" && !o.args.empty()) {
-        o.seconds = parse_number<std::int64_t>(o.args[0], "flush DELAY");
-        if (o.seconds < 0)
-            throw usage_error("flush DELAY must not be negative");
-        o.has_seconds = true;
-    }
-}
+// ---- input and output ------------------------------------------------------------------------
 
 /// Reads all of stdin, byte for byte.
 std::string read_stdin()
@@ -336,171 +286,63 @@ void write_stdout(std::string_view bytes)
         throw std::runtime_error(fmt::format("writing standard output: {}", std::strerror(errno)));
 }
 
-/// A client for one server of the configuration (stats and version are asked of each).
-memcoro::client_config only(const memcoro::client_config& cfg, const memcoro::server_address& s)
+void print_json(const json& j, bool pretty = true)
 {
-    memcoro::client_config one = cfg;
-    one.servers.assign(1, s);
-    return one;
+    write_stdout((pretty ? j.dump(2) : j.dump()) + "\n");
 }
 
-asio::awaitable<int> run_stats(const options& o, const memcoro::client_config& cfg)
+void report(std::string_view message)
 {
-    auto ex = co_await asio::this_coro::executor;
-    const std::string group = o.args.empty() ? std::string() : o.args.front();
-    const bool several = cfg.servers.size() > 1;
-    nlohmann::ordered_json json = nlohmann::ordered_json::object();
-    int rc = exit_ok;
-    for (const auto& server : cfg.servers) {
-        memcoro::client c(ex, only(cfg, server));
-        memcoro::stats_result stats;
-        std::string failure;
-        try {
-            stats = co_await c.async_stats(group);
-        } catch (const memcoro::error& e) {
-            failure = e.what();
-        }
-        c.close();
-        if (!failure.empty()) {
-            fmt::print(stderr, "memcoro: {}\n", failure);
-            rc = exit_error;
-            continue;
-        }
-        if (o.json) {
-            auto& obj = json[server.to_string()] = nlohmann::ordered_json::object();
-            for (const auto& [name, value] : stats)
-                obj[name] = value;
-            continue;
-        }
-        std::string text;
-        if (several)
-            text += fmt::format("[{}]\n", server.to_string());
-        for (const auto& [name, value] : stats)
-            text += fmt::format("{} {}\n", name, value);
-        write_stdout(text);
+    fmt::print(stderr, "memcoro: {}\n", message);
+}
+
+std::string base64(std::string_view in)
+{
+    static constexpr char digits[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                           (static_cast<unsigned char>(in[i + 1]) << 8) |
+                           static_cast<unsigned char>(in[i + 2]);
+        out += digits[v >> 18];
+        out += digits[(v >> 12) & 63];
+        out += digits[(v >> 6) & 63];
+        out += digits[v & 63];
     }
-    if (o.json)
-        write_stdout(json.dump(2) + "\n");
-    co_return rc;
-}
-
-asio::awaitable<int> run_version(const memcoro::client_config& cfg)
-{
-    auto ex = co_await asio::this_coro::executor;
-    const bool several = cfg.servers.size() > 1;
-    int rc = exit_ok;
-    for (const auto& server : cfg.servers) {
-        memcoro::client c(ex, only(cfg, server));
-        std::string version;
-        std::string failure;
-        try {
-            version = co_await c.async_version();
-        } catch (const memcoro::error& e) {
-            failure = e.what();
-        }
-        c.close();
-        if (!failure.empty()) {
-            fmt::print(stderr, "memcoro: {}\n", failure);
-            rc = exit_error;
-        } else if (several) {
-            write_stdout(fmt::format("{} {}\n", server.to_string(), version));
-        } else {
-            write_stdout(version + "\n");
-        }
+    if (i < in.size()) {
+        unsigned v = static_cast<unsigned char>(in[i]) << 16;
+        if (i + 1 < in.size())
+            v |= static_cast<unsigned char>(in[i + 1]) << 8;
+        out += digits[v >> 18];
+        out += digits[(v >> 12) & 63];
+        out += i + 1 < in.size() ? digits[(v >> 6) & 63] : '=';
+        out += '=';
     }
-    co_return rc;
+    return out;
 }
 
-/// The key commands, on one client spanning every server.
-asio::awaitable<int> run_key_command(const options& o, const memcoro::client_config& cfg,
-                                     const std::string& value)
+bool is_utf8(std::string_view s)
 {
-    memcoro::client c(co_await asio::this_coro::executor, cfg);
-    const std::string& cmd = o.command;
-    const std::string key = o.args.empty() ? std::string() : o.args.front();
-    int rc = exit_ok;
-    std::exception_ptr failure;
     try {
-        if (cmd == "get" && o.meta) {
-            auto r = co_await c.async_meta_get(key, {.item_info = true});
-            if (r) {
-                std::string lines;
-                const auto seconds = [](const auto& d) { return d ? d->count() : 0; };
-                lines += fmt::format("ttl {}\n", seconds(r->ttl_left));
-                lines += fmt::format("last_access {}\n", seconds(r->last_access));
-                lines +=
-                    fmt::format("hit_before {}\n", r->hit_before.value_or(false) ? "yes" : "no");
-                lines += fmt::format("cas {}\n", r->item.cas);
-                lines += fmt::format("size {}\n", r->size.value_or(r->item.value.size()));
-                lines += fmt::format("flags {}\n", r->item.flags);
-                if (r->stale)
-                    lines += "stale yes\n";
-                write_stdout(lines);
-            } else {
-                rc = exit_miss;
-            }
-        } else if (cmd == "get") {
-            auto r = co_await c.async_get(key);
-            if (r)
-                write_stdout(r->value);
-            else
-                rc = exit_miss;
-        } else if (is_storage(cmd)) {
-            memcoro::store_options so;
-            so.expiry = memcoro::ttl(o.ttl.value_or(0));
-            so.flags = o.flags.value_or(0);
-            memcoro::store_status s = memcoro::store_status::stored;
-            if (cmd == "set")
-                s = co_await c.async_set(key, value, so);
-            else if (cmd == "add")
-                s = co_await c.async_add(key, value, so);
-            else if (cmd == "replace")
-                s = co_await c.async_replace(key, value, so);
-            else if (cmd == "append")
-                s = co_await c.async_append(key, value);
-            else
-                s = co_await c.async_prepend(key, value);
-            rc = s == memcoro::store_status::stored ? exit_ok : exit_miss;
-        } else if (cmd == "delete") {
-            auto s = co_await c.async_delete(key);
-            rc = s == memcoro::delete_status::deleted ? exit_ok : exit_miss;
-        } else if (cmd == "incr" || cmd == "decr") {
-            memcoro::arith_result r;
-            if (cmd == "incr")
-                r = co_await c.async_incr(key, o.delta);
-            else
-                r = co_await c.async_decr(key, o.delta);
-            if (r)
-                write_stdout(fmt::format("{}\n", *r));
-            else
-                rc = exit_miss;
-        } else if (cmd == "touch") {
-            auto s = co_await c.async_touch(key, memcoro::ttl(o.seconds));
-            rc = s == memcoro::touch_status::touched ? exit_ok : exit_miss;
-        } else if (cmd == "flush") {
-            if (o.has_seconds)
-                co_await c.async_flush_all(std::chrono::seconds(o.seconds));
-            else
-                co_await c.async_flush_all();
-        }
-    } catch (...) {
-        failure = std::current_exception();
+        (void)json(s).dump();
+        return true;
+    } catch (const json::type_error&) {
+        return false;
     }
-    c.close();
-    if (failure)
-        std::rethrow_exception(failure);
-    co_return rc;
 }
 
-asio::awaitable<int> run(const options& o, const memcoro::client_config& cfg,
-                         const std::string& value)
+/// Bytes as a JSON member: `name` when they are UTF-8 text, else `name_base64`.
+void put_bytes(json& j, const std::string& name, std::string_view bytes)
 {
-    if (o.command == "stats")
-        co_return co_await run_stats(o, cfg);
-    if (o.command == "version")
-        co_return co_await run_version(cfg);
-    co_return co_await run_key_command(o, cfg, value);
+    if (is_utf8(bytes))
+        j[name] = bytes;
+    else
+        j[name + "_base64"] = base64(bytes);
 }
+
+// ---- configuration ---------------------------------------------------------------------------
 
 std::string strip_prefix(std::string message)
 {
@@ -510,74 +352,29 @@ std::string strip_prefix(std::string message)
     return message;
 }
 
-int dispatch_locate(const options& o)
+std::vector<memcoro::server_address> server_list(const options& o)
 {
-    std::vector<std::string> args;
-    // The global server list first, so that a --servers after `locate` wins.
-    const char* env = std::getenv("MEMCACHED_SERVERS");
-    if (o.servers) {
-        args.push_back("--servers");
-        args.push_back(*o.servers);
-    } else if (env && *env) {
-        args.push_back("--servers");
-        args.push_back(env);
-    }
-    if (o.distribution) {
-        args.push_back("--distribution");
-        args.push_back(*o.distribution);
-    }
-    if (o.hash) {
-        args.push_back("--hash");
-        args.push_back(*o.hash);
-    }
-    args.insert(args.end(), o.locate_args.begin(), o.locate_args.end());
-#ifdef MEMCORO_HAVE_LOCATE
-    return locate_main(args, std::cin, std::cout, std::cerr);
-#else
-    // TODO(locate): wire locate_main here once tools/memcoro/locate.cpp exists.
-    std::cerr << "memcoro: locate is not available in this build\n";
-    return exit_error;
-#endif
-}
-
-int main_impl(int argc, char** argv)
-{
-    options o = parse_command_line(argc, argv);
-    if (o.help || o.command == "help") {
-        if (o.command == "help" && !o.args.empty()) {
-            if (o.args.front() != "locate")
-                throw usage_error(fmt::format("no help for '{}'", o.args.front()));
-            options loc;
-            loc.locate_args.push_back("--help");
-            return dispatch_locate(loc);
-        }
-        write_stdout(usage_text);
-        return exit_ok;
-    }
-    if (o.version) {
-        write_stdout("memcoro " MEMCORO_VERSION "\n");
-        return exit_ok;
-    }
-    if (o.command.empty())
-        throw usage_error("no command given (see memcoro --help)");
-    if (o.command == "locate")
-        return dispatch_locate(o);
-    check_command(o);
-
-    memcoro::client_config cfg;
     std::string servers = default_servers;
-    if (o.servers) {
+    if (o.servers)
         servers = *o.servers;
-    } else if (const char* env = std::getenv("MEMCACHED_SERVERS"); env && *env) {
+    else if (const char* env = std::getenv("MEMCACHED_SERVERS"); env && *env)
         servers = env;
-    }
+    std::vector<memcoro::server_address> list;
     try {
-        cfg.servers = memcoro::server_address::parse_list(servers);
+        list = memcoro::server_address::parse_list(servers);
     } catch (const std::invalid_argument& e) {
         throw usage_error(strip_prefix(e.what()));
     }
-    if (cfg.servers.empty())
+    if (list.empty())
         throw usage_error(fmt::format("no server in '{}'", servers));
+    return list;
+}
+
+/// The client configuration the options describe.
+memcoro::client_config make_config(const options& o)
+{
+    memcoro::client_config cfg;
+    cfg.servers = server_list(o);
     cfg.connect_timeout = o.timeout;
     cfg.op_timeout = o.timeout;
     std::optional<std::string> protocol = o.protocol;
@@ -612,22 +409,1319 @@ int main_impl(int argc, char** argv)
             throw usage_error(fmt::format("unknown hash '{}'", *o.hash));
         cfg.hash = *h;
     }
+    return cfg;
+}
 
-    // The value comes from the command line, or all of stdin, before anything is sent.
-    std::string value;
-    if (is_storage(o.command))
-        value = o.args.size() > 1 ? o.args[1] : read_stdin();
+/// A client for one server of the configuration (stats, version, ping: each server asked).
+memcoro::client_config only(const memcoro::client_config& cfg, const memcoro::server_address& s)
+{
+    memcoro::client_config one = cfg;
+    one.servers.assign(1, s);
+    return one;
+}
 
+/// One invocation: the parsed options and, for commands that talk to servers, the client
+/// configuration they describe.
+struct invocation {
+    options o;
+    memcoro::client_config cfg;
+    std::string value; ///< storage commands: the value (argument or stdin)
+};
+
+/// Runs a coroutine to its end on an io_context of its own; its exception comes out here.
+int run_async(asio::awaitable<int> body)
+{
     asio::io_context ioc;
     int rc = exit_error;
     std::exception_ptr failure;
-    asio::co_spawn(ioc, run(o, cfg, value), [&](std::exception_ptr e, int r) {
+    asio::co_spawn(ioc, std::move(body), [&](std::exception_ptr e, int r) {
         failure = e;
         rc = r;
     });
     ioc.run();
     if (failure)
         std::rethrow_exception(failure);
+    return rc;
+}
+
+/// Runs `body(client)` with one client spanning every server, closed afterwards.
+template <class Body>
+asio::awaitable<int> with_client(const memcoro::client_config& cfg, Body body)
+{
+    memcoro::client c(co_await asio::this_coro::executor, cfg);
+    int rc = exit_error;
+    std::exception_ptr failure;
+    try {
+        rc = co_await body(c);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    c.close();
+    if (failure)
+        std::rethrow_exception(failure);
+    co_return rc;
+}
+
+template <class Body>
+int run_with_client(const invocation& inv, Body body)
+{
+    return run_async(with_client(inv.cfg, std::move(body)));
+}
+
+/// "host:port: what": a per-key failure, named by the server the key maps to.
+std::string key_failure(const memcoro::client& c, std::string_view key, std::error_code ec)
+{
+    return fmt::format("{}: {} (key '{}')", c.server_for_key(key), ec.message(), key);
+}
+
+// ---- retrieval -------------------------------------------------------------------------------
+
+asio::awaitable<int> get_meta(const invocation& inv, memcoro::client& c)
+{
+    const std::string& key = inv.o.args.front();
+    auto r = co_await c.async_meta_get(key, {.item_info = true});
+    if (!r)
+        co_return exit_miss;
+    const auto seconds = [](const auto& d) -> std::int64_t { return d ? d->count() : 0; };
+    const std::int64_t ttl = seconds(r->ttl_left);
+    const std::int64_t last_access = seconds(r->last_access);
+    const bool hit_before = r->hit_before.value_or(false);
+    const std::uint64_t size = r->size.value_or(r->item.value.size());
+    if (inv.o.json) {
+        json j = json::object();
+        put_bytes(j, "key", key);
+        j["ttl"] = ttl;
+        j["last_access"] = last_access;
+        j["hit_before"] = hit_before;
+        j["cas"] = r->item.cas;
+        j["size"] = size;
+        j["flags"] = r->item.flags;
+        j["stale"] = r->stale;
+        print_json(j);
+        co_return exit_ok;
+    }
+    std::string lines;
+    lines += fmt::format("ttl {}\n", ttl);
+    lines += fmt::format("last_access {}\n", last_access);
+    lines += fmt::format("hit_before {}\n", hit_before ? "yes" : "no");
+    lines += fmt::format("cas {}\n", r->item.cas);
+    lines += fmt::format("size {}\n", size);
+    lines += fmt::format("flags {}\n", r->item.flags);
+    if (r->stale)
+        lines += "stale yes\n";
+    write_stdout(lines);
+    co_return exit_ok;
+}
+
+/// get and gets of one key or several. One key with get and no --json: the value's bytes
+/// alone. Otherwise each hit as `VALUE KEY FLAGS BYTES[ CAS]`, a newline, the bytes and a
+/// newline; or JSON.
+asio::awaitable<int> get_keys(const invocation& inv, memcoro::client& c, bool with_cas)
+{
+    const auto& keys = inv.o.args;
+    if (keys.size() == 1 && !with_cas && !inv.o.json) {
+        auto r = co_await c.async_get(keys.front());
+        if (!r)
+            co_return exit_miss;
+        write_stdout(r->value);
+        co_return exit_ok;
+    }
+    memcoro::get_multi_result r;
+    if (keys.size() == 1) {
+        // One key: its own failure (the server's name, the cause) comes out as it is.
+        memcoro::get_result one;
+        if (with_cas)
+            one = co_await c.async_gets(keys.front());
+        else
+            one = co_await c.async_get(keys.front());
+        if (one) {
+            r.hits.push_back(std::move(*one));
+            r.slots.push_back({memcoro::key_status::hit, 0});
+        } else {
+            r.misses.push_back(keys.front());
+            r.slots.push_back({memcoro::key_status::miss, 0});
+        }
+    } else if (with_cas) {
+        r = co_await c.async_gets_multi(keys);
+    } else {
+        r = co_await c.async_get_multi(keys);
+    }
+    int rc = exit_ok;
+    json hits = json::array(), misses = json::array(), errors = json::array();
+    std::string text;
+    for (const auto& k : r.outcomes()) {
+        if (k.status == memcoro::key_status::hit) {
+            const memcoro::item& it = *k.hit;
+            if (inv.o.json) {
+                json h = json::object();
+                put_bytes(h, "key", it.key);
+                put_bytes(h, "value", it.value);
+                h["flags"] = it.flags;
+                if (with_cas)
+                    h["cas"] = it.cas;
+                hits.push_back(std::move(h));
+            } else {
+                text += with_cas
+                            ? fmt::format("VALUE {} {} {} {}\n", it.key, it.flags, it.value.size(),
+                                          it.cas)
+                            : fmt::format("VALUE {} {} {}\n", it.key, it.flags, it.value.size());
+                text += it.value;
+                text += '\n';
+            }
+        } else if (k.status == memcoro::key_status::miss) {
+            if (rc == exit_ok)
+                rc = exit_miss;
+            if (is_utf8(k.key))
+                misses.push_back(k.key);
+            else
+                misses.push_back(json{{"key_base64", base64(k.key)}});
+        } else {
+            rc = exit_error;
+            const std::string why = key_failure(c, k.key, k.ec);
+            report(why);
+            json e = json::object();
+            put_bytes(e, "key", k.key);
+            e["server"] = c.server_for_key(k.key);
+            e["error"] = k.ec.message();
+            errors.push_back(std::move(e));
+        }
+    }
+    if (inv.o.json) {
+        json j = json::object();
+        j["hits"] = std::move(hits);
+        j["misses"] = std::move(misses);
+        j["errors"] = std::move(errors);
+        print_json(j);
+    } else {
+        write_stdout(text);
+    }
+    co_return rc;
+}
+
+int cmd_get(invocation& inv)
+{
+    if (inv.o.meta && inv.o.args.size() > 1)
+        throw usage_error("--meta takes one key");
+    return run_with_client(inv, [&](memcoro::client& c) -> asio::awaitable<int> {
+        if (inv.o.meta)
+            co_return co_await get_meta(inv, c);
+        co_return co_await get_keys(inv, c, false);
+    });
+}
+
+int cmd_gets(invocation& inv)
+{
+    return run_with_client(inv, [&](memcoro::client& c) -> asio::awaitable<int> {
+        co_return co_await get_keys(inv, c, true);
+    });
+}
+
+int cmd_exist(invocation& inv)
+{
+    return run_with_client(inv, [&](memcoro::client& c) -> asio::awaitable<int> {
+        const auto& keys = inv.o.args;
+        if (keys.size() == 1)
+            co_return (co_await c.async_get(keys.front())) ? exit_ok : exit_miss;
+        auto r = co_await c.async_get_multi(keys);
+        int rc = exit_ok;
+        for (const auto& k : r.outcomes()) {
+            if (k.status == memcoro::key_status::error) {
+                report(key_failure(c, k.key, k.ec));
+                rc = exit_error;
+            } else if (k.status == memcoro::key_status::miss && rc == exit_ok) {
+                rc = exit_miss;
+            }
+        }
+        co_return rc;
+    });
+}
+
+// ---- storage ---------------------------------------------------------------------------------
+
+memcoro::store_options store_options_of(const options& o)
+{
+    memcoro::store_options so;
+    so.expiry = memcoro::ttl(o.ttl.value_or(0));
+    so.flags = o.flags.value_or(0);
+    return so;
+}
+
+int cmd_store(invocation& inv)
+{
+    return run_with_client(inv, [&](memcoro::client& c) -> asio::awaitable<int> {
+        const std::string& cmd = inv.o.command;
+        const std::string& key = inv.o.args.front();
+        const auto so = store_options_of(inv.o);
+        memcoro::store_status s = memcoro::store_status::stored;
+        if (cmd == "set")
+            s = co_await c.async_set(key, inv.value, so);
+        else if (cmd == "add")
+            s = co_await c.async_add(key, inv.value, so);
+        else if (cmd == "replace")
+            s = co_await c.async_replace(key, inv.value, so);
+        else if (cmd == "append")
+            s = co_await c.async_append(key, inv.value);
+        else
+            s = co_await c.async_prepend(key, inv.value);
+        co_return s == memcoro::store_status::stored ? exit_ok : exit_miss;
+    });
+}
+
+int cmd_cas(invocation& inv)
+{
+    const auto unique = parse_number<std::uint64_t>(inv.o.args[1], "cas CAS");
+    return run_with_client(inv, [&, unique](memcoro::client& c) -> asio::awaitable<int> {
+        auto s = co_await c.async_cas(inv.o.args[0], inv.value, unique, store_options_of(inv.o));
+        co_return s == memcoro::store_status::stored ? exit_ok : exit_miss;
+    });
+}
+
+/// Reads a whole file, byte for byte.
+std::string read_file(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw std::runtime_error(fmt::format("{}: {}", path, std::strerror(errno)));
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad())
+        throw std::runtime_error(fmt::format("{}: read error", path));
+    return data;
+}
+
+int cmd_cp(invocation& inv)
+{
+    return run_with_client(inv, [&](memcoro::client& c) -> asio::awaitable<int> {
+        const auto so = store_options_of(inv.o);
+        int rc = exit_ok;
+        for (const std::string& path : inv.o.args) {
+            std::string data;
+            try {
+                if (std::filesystem::is_directory(path))
+                    throw std::runtime_error(fmt::format("{}: is a directory", path));
+                data = read_file(path);
+            } catch (const std::exception& e) {
+                report(e.what());
+                rc = exit_error;
+                continue;
+            }
+            const std::string key = std::filesystem::path(path).filename().string();
+            try {
+                memcoro::store_status s;
+                if (inv.o.mode == "--add")
+                    s = co_await c.async_add(key, data, so);
+                else if (inv.o.mode == "--replace")
+                    s = co_await c.async_replace(key, data, so);
+                else
+                    s = co_await c.async_set(key, data, so);
+                if (s != memcoro::store_status::stored && rc == exit_ok)
+                    rc = exit_miss;
+            } catch (const memcoro::error& e) {
+                report(fmt::format("{}: {}", path, e.what()));
+                rc = exit_error;
+            }
+        }
+        co_return rc;
+    });
+}
+
+// ---- the other key commands ------------------------------------------------------------------
+
+int cmd_delete(invocation& inv)
+{
+    return run_with_client(inv, [&](memcoro::client& c) -> asio::awaitable<int> {
+        const auto& keys = inv.o.args;
+        if (keys.size() == 1) {
+            auto s = co_await c.async_delete(keys.front());
+            co_return s == memcoro::delete_status::deleted ? exit_ok : exit_miss;
+        }
+        auto r = co_await c.async_delete_multi(keys);
+        int rc = exit_ok;
+        for (const auto& k : r) {
+            if (k.ec) {
+                report(key_failure(c, k.key, k.ec));
+                rc = exit_error;
+            } else if (k.status != memcoro::delete_status::deleted && rc == exit_ok) {
+                rc = exit_miss;
+            }
+        }
+        co_return rc;
+    });
+}
+
+int cmd_arith(invocation& inv)
+{
+    const auto delta = parse_number<std::uint64_t>(inv.o.args[1], inv.o.command + " N");
+    return run_with_client(inv, [&, delta](memcoro::client& c) -> asio::awaitable<int> {
+        const std::string& key = inv.o.args[0];
+        memcoro::arith_result r;
+        if (inv.o.command == "incr")
+            r = co_await c.async_incr(key, delta);
+        else
+            r = co_await c.async_decr(key, delta);
+        if (!r)
+            co_return exit_miss;
+        if (inv.o.json) {
+            json j = json::object();
+            put_bytes(j, "key", key);
+            j["value"] = *r;
+            print_json(j);
+        } else {
+            write_stdout(fmt::format("{}\n", *r));
+        }
+        co_return exit_ok;
+    });
+}
+
+int cmd_touch(invocation& inv)
+{
+    const auto seconds = parse_number<std::int64_t>(inv.o.args[1], "touch TTL");
+    return run_with_client(inv, [&, seconds](memcoro::client& c) -> asio::awaitable<int> {
+        auto s = co_await c.async_touch(inv.o.args[0], memcoro::ttl(seconds));
+        co_return s == memcoro::touch_status::touched ? exit_ok : exit_miss;
+    });
+}
+
+int cmd_flush(invocation& inv)
+{
+    std::optional<std::int64_t> delay;
+    if (!inv.o.args.empty()) {
+        delay = parse_number<std::int64_t>(inv.o.args[0], "flush DELAY");
+        if (*delay < 0)
+            throw usage_error("flush DELAY must not be negative");
+    }
+    return run_with_client(inv, [&, delay](memcoro::client& c) -> asio::awaitable<int> {
+        if (delay)
+            co_await c.async_flush_all(std::chrono::seconds(*delay));
+        else
+            co_await c.async_flush_all();
+        co_return exit_ok;
+    });
+}
+
+// ---- server commands -------------------------------------------------------------------------
+
+/// Runs `ask(client)` on each server in turn, with a client of its own. A failure is reported on
+/// stderr (exit 2 at the end) and handed to `failed`; the other servers are still asked.
+template <class Ask, class Failed>
+asio::awaitable<int> each_server(const memcoro::client_config& cfg, Ask ask, Failed failed)
+{
+    auto ex = co_await asio::this_coro::executor;
+    int rc = exit_ok;
+    for (const auto& server : cfg.servers) {
+        memcoro::client c(ex, only(cfg, server));
+        std::string failure;
+        try {
+            co_await ask(server, c);
+        } catch (const memcoro::error& e) {
+            failure = e.what();
+        }
+        c.close();
+        if (!failure.empty()) {
+            report(failure);
+            failed(server, failure);
+            rc = exit_error;
+        }
+    }
+    co_return rc;
+}
+
+const auto ignore_failure = [](const memcoro::server_address&, const std::string&) {};
+
+int cmd_version(invocation& inv)
+{
+    const bool several = inv.cfg.servers.size() > 1;
+    json j = json::object();
+    const int rc = run_async(each_server(
+        inv.cfg,
+        [&](const memcoro::server_address& s, memcoro::client& c) -> asio::awaitable<void> {
+            const std::string version = co_await c.async_version();
+            if (inv.o.json)
+                j[s.to_string()] = version;
+            else if (several)
+                write_stdout(fmt::format("{} {}\n", s.to_string(), version));
+            else
+                write_stdout(version + "\n");
+        },
+        ignore_failure));
+    if (inv.o.json)
+        print_json(j);
+    return rc;
+}
+
+std::uint64_t stat_number(const memcoro::stats_result& stats, std::string_view name)
+{
+    for (const auto& [n, v] : stats)
+        if (n == name) {
+            // Some counters are fractions ("rusage_user 0.1"); the integer part is enough here.
+            std::uint64_t value = 0;
+            std::from_chars(v.data(), v.data() + v.size(), value);
+            return value;
+        }
+    return 0;
+}
+
+/// What `stats --analyze` reports of one server, or of all of them together.
+struct analysis {
+    std::uint64_t bytes = 0, limit = 0, items = 0, hits = 0, misses = 0, evictions = 0;
+    struct slab {
+        std::string server;
+        unsigned id = 0;
+        std::uint64_t chunk_size = 0, used_chunks = 0, total_chunks = 0, pages = 0;
+        std::uint64_t used_bytes() const { return chunk_size * used_chunks; }
+    };
+    std::optional<slab> fullest; ///< the slab class holding the most data
+
+    void add(const analysis& a)
+    {
+        bytes += a.bytes;
+        limit += a.limit;
+        items += a.items;
+        hits += a.hits;
+        misses += a.misses;
+        evictions += a.evictions;
+        if (a.fullest && (!fullest || a.fullest->used_bytes() > fullest->used_bytes()))
+            fullest = a.fullest;
+    }
+};
+
+analysis analyze(const std::string& server, const memcoro::stats_result& general,
+                 const memcoro::stats_result& slabs)
+{
+    analysis a;
+    a.bytes = stat_number(general, "bytes");
+    a.limit = stat_number(general, "limit_maxbytes");
+    a.items = stat_number(general, "curr_items");
+    a.hits = stat_number(general, "get_hits");
+    a.misses = stat_number(general, "get_misses");
+    a.evictions = stat_number(general, "evictions");
+    std::map<unsigned, analysis::slab> classes;
+    for (const auto& [name, value] : slabs) {
+        const auto colon = name.find(':');
+        if (colon == std::string::npos)
+            continue;
+        unsigned id = 0;
+        if (std::from_chars(name.data(), name.data() + colon, id).ec != std::errc())
+            continue;
+        auto& s = classes[id];
+        s.server = server;
+        s.id = id;
+        const std::string_view field = std::string_view(name).substr(colon + 1);
+        std::uint64_t v = 0;
+        std::from_chars(value.data(), value.data() + value.size(), v);
+        if (field == "chunk_size")
+            s.chunk_size = v;
+        else if (field == "used_chunks")
+            s.used_chunks = v;
+        else if (field == "total_chunks")
+            s.total_chunks = v;
+        else if (field == "total_pages")
+            s.pages = v;
+    }
+    for (const auto& [id, s] : classes)
+        if (s.used_chunks > 0 && (!a.fullest || s.used_bytes() > a.fullest->used_bytes()))
+            a.fullest = s;
+    return a;
+}
+
+json analysis_json(const analysis& a, bool with_server)
+{
+    json j = json::object();
+    j["memory_used"] = a.bytes;
+    j["memory_limit"] = a.limit;
+    j["memory_used_percent"] =
+        a.limit ? 100.0 * static_cast<double>(a.bytes) / static_cast<double>(a.limit) : 0.0;
+    j["items"] = a.items;
+    j["get_hits"] = a.hits;
+    j["get_misses"] = a.misses;
+    if (a.hits + a.misses)
+        j["hit_ratio"] = static_cast<double>(a.hits) / static_cast<double>(a.hits + a.misses);
+    else
+        j["hit_ratio"] = nullptr;
+    j["evictions"] = a.evictions;
+    if (a.fullest) {
+        json s = json::object();
+        if (with_server)
+            s["server"] = a.fullest->server;
+        s["class"] = a.fullest->id;
+        s["chunk_size"] = a.fullest->chunk_size;
+        s["used_chunks"] = a.fullest->used_chunks;
+        s["total_chunks"] = a.fullest->total_chunks;
+        s["pages"] = a.fullest->pages;
+        s["used_bytes"] = a.fullest->used_bytes();
+        j["fullest_slab_class"] = std::move(s);
+    } else {
+        j["fullest_slab_class"] = nullptr;
+    }
+    return j;
+}
+
+std::string analysis_text(const analysis& a, bool with_server)
+{
+    std::string t;
+    t += fmt::format("memory_used {} of {} bytes ({:.1f}%)\n", a.bytes, a.limit,
+                     a.limit ? 100.0 * static_cast<double>(a.bytes) / static_cast<double>(a.limit)
+                             : 0.0);
+    t += fmt::format("items {}\n", a.items);
+    if (a.hits + a.misses)
+        t += fmt::format("hit_ratio {:.1f}% ({} hits, {} misses)\n",
+                         100.0 * static_cast<double>(a.hits) /
+                             static_cast<double>(a.hits + a.misses),
+                         a.hits, a.misses);
+    else
+        t += "hit_ratio - (no gets)\n";
+    t += fmt::format("evictions {}\n", a.evictions);
+    if (a.fullest)
+        t += fmt::format("fullest_slab_class {}{} (chunk size {}, {} of {} chunks used, {} bytes, "
+                         "{} pages)\n",
+                         a.fullest->id, with_server ? " on " + a.fullest->server : "",
+                         a.fullest->chunk_size, a.fullest->used_chunks, a.fullest->total_chunks,
+                         a.fullest->used_bytes(), a.fullest->pages);
+    else
+        t += "fullest_slab_class - (no items)\n";
+    return t;
+}
+
+int cmd_stats_analyze(invocation& inv)
+{
+    if (!inv.o.args.empty())
+        throw usage_error("--analyze takes no GROUP");
+    json per_server = json::object();
+    analysis total;
+    std::size_t answered = 0;
+    const int rc = run_async(each_server(
+        inv.cfg,
+        [&](const memcoro::server_address& s, memcoro::client& c) -> asio::awaitable<void> {
+            const auto general = co_await c.async_stats();
+            const auto slabs = co_await c.async_stats("slabs");
+            const analysis a = analyze(s.to_string(), general, slabs);
+            total.add(a);
+            ++answered;
+            if (inv.o.json)
+                per_server[s.to_string()] = analysis_json(a, false);
+            else
+                write_stdout(fmt::format("[{}]\n{}", s.to_string(), analysis_text(a, false)));
+        },
+        ignore_failure));
+    if (inv.o.json) {
+        json j = json::object();
+        j["servers"] = std::move(per_server);
+        json t = analysis_json(total, true);
+        t["servers_answered"] = answered;
+        j["total"] = std::move(t);
+        print_json(j);
+    } else {
+        write_stdout(fmt::format("[total]\nservers_answered {} of {}\n{}", answered,
+                                 inv.cfg.servers.size(), analysis_text(total, true)));
+    }
+    return rc;
+}
+
+int cmd_stats(invocation& inv)
+{
+    if (inv.o.analyze)
+        return cmd_stats_analyze(inv);
+    const std::string group = inv.o.args.empty() ? std::string() : inv.o.args.front();
+    const bool several = inv.cfg.servers.size() > 1;
+    json j = json::object();
+    const int rc = run_async(each_server(
+        inv.cfg,
+        [&](const memcoro::server_address& s, memcoro::client& c) -> asio::awaitable<void> {
+            const auto stats = co_await c.async_stats(group);
+            if (inv.o.json) {
+                auto& obj = j[s.to_string()] = json::object();
+                for (const auto& [name, value] : stats)
+                    obj[name] = value;
+                co_return;
+            }
+            std::string text;
+            if (several)
+                text += fmt::format("[{}]\n", s.to_string());
+            for (const auto& [name, value] : stats)
+                text += fmt::format("{} {}\n", name, value);
+            write_stdout(text);
+        },
+        ignore_failure));
+    if (inv.o.json)
+        print_json(j);
+    return rc;
+}
+
+int cmd_ping(invocation& inv)
+{
+    json j = json::array();
+    const int rc = run_async(each_server(
+        inv.cfg,
+        [&](const memcoro::server_address& s, memcoro::client& c) -> asio::awaitable<void> {
+            using clock = std::chrono::steady_clock;
+            const auto t0 = clock::now();
+            co_await c.async_version(); // connects
+            const auto t1 = clock::now();
+            const std::string version = co_await c.async_version(); // one round trip
+            const auto t2 = clock::now();
+            const auto ms = [](clock::duration d) {
+                return std::chrono::duration<double, std::milli>(d).count();
+            };
+            if (inv.o.json)
+                j.push_back({{"server", s.to_string()},
+                             {"up", true},
+                             {"rtt_ms", ms(t2 - t1)},
+                             {"connect_ms", ms(t1 - t0)},
+                             {"version", version}});
+            else
+                write_stdout(fmt::format("{} up {:.3f} ms\n", s.to_string(), ms(t2 - t1)));
+        },
+        [&](const memcoro::server_address& s, const std::string& failure) {
+            if (inv.o.json)
+                j.push_back({{"server", s.to_string()}, {"up", false}, {"error", failure}});
+            else
+                write_stdout(fmt::format("{} down\n", s.to_string()));
+        }));
+    if (inv.o.json)
+        print_json(j);
+    return rc;
+}
+
+int cmd_dump(invocation& inv)
+{
+    const auto dump_all = [&]() -> asio::awaitable<int> {
+        int rc = exit_ok;
+        for (const auto& server : inv.cfg.servers) {
+            const std::string name = server.to_string();
+            try {
+                co_await async_metadump(server, inv.o.timeout, [&](const dump_entry& e) {
+                    if (inv.o.json) {
+                        json j = json::object();
+                        put_bytes(j, "key", e.key);
+                        j["server"] = name;
+                        j["expiry"] = e.expiry;
+                        j["size"] = e.size;
+                        j["last_access"] = e.last_access;
+                        j["slab_class"] = e.slab_class;
+                        j["fetched"] = e.fetched;
+                        print_json(j, false);
+                    } else {
+                        write_stdout(fmt::format("{} {} {}\n", e.key, e.expiry, e.size));
+                    }
+                });
+            } catch (const std::runtime_error& e) {
+                report(e.what());
+                rc = exit_error;
+            }
+        }
+        co_return rc;
+    };
+    return run_async(dump_all());
+}
+
+// ---- locate ----------------------------------------------------------------------------------
+
+int cmd_locate(invocation& inv)
+{
+    const options& o = inv.o;
+    std::optional<key_locator> locate;
+    try {
+        // The configuration the other commands use: the same servers, distribution and hash.
+        const memcoro::client_config cfg = make_config(o);
+        locate.emplace(cfg.servers, cfg.distribution, cfg.hash);
+    } catch (const std::invalid_argument& e) { // an unusable list (a zero weight)
+        throw usage_error(e.what());
+    }
+    // Only '\n' ends a key: keys may contain any other byte, and a '\r' is kept on purpose so
+    // that what is located is exactly what would be sent.
+    std::string key;
+    while (std::getline(std::cin, key)) {
+        const std::string& owner = (*locate)(key);
+        if (o.json) {
+            json j = json::object();
+            put_bytes(j, "key", key);
+            j["server"] = owner;
+            print_json(j, false);
+        } else {
+            write_stdout(owner);
+            write_stdout("\n");
+        }
+    }
+    return exit_ok;
+}
+
+// ---- bench ---------------------------------------------------------------------------------
+
+struct bench_settings {
+    std::size_t concurrency = 16;
+    std::optional<double> duration; ///< seconds
+    std::optional<std::uint64_t> ops;
+    std::uint64_t keys = 10000;
+    std::size_t value_size = 100;
+    double get_ratio = 0.9;
+    double zipf = 0; ///< 0: uniform keys
+};
+
+bench_settings bench_settings_of(const options& o)
+{
+    bench_settings b;
+    const auto text = [&](const char* name) -> std::optional<std::string_view> {
+        if (auto it = o.bench.find(name); it != o.bench.end())
+            return it->second;
+        return std::nullopt;
+    };
+    const auto fraction = [](std::string_view t, const char* what) {
+        double v = 0;
+        auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+        if (t.empty() || ec != std::errc() || p != t.data() + t.size())
+            throw usage_error(fmt::format("{}: '{}' is not a valid number", what, t));
+        return v;
+    };
+    if (auto t = text("--concurrency")) {
+        b.concurrency = parse_number<std::size_t>(*t, "--concurrency");
+        if (b.concurrency == 0 || b.concurrency > 100000)
+            throw usage_error("--concurrency must be between 1 and 100000");
+    }
+    if (auto t = text("--duration")) {
+        b.duration = fraction(*t, "--duration");
+        if (!(*b.duration > 0))
+            throw usage_error("--duration must be a positive number of seconds");
+    }
+    if (auto t = text("--ops")) {
+        b.ops = parse_number<std::uint64_t>(*t, "--ops");
+        if (*b.ops == 0)
+            throw usage_error("--ops must be positive");
+    }
+    if (b.ops && b.duration)
+        throw usage_error("give --duration or --ops, not both");
+    if (!b.ops && !b.duration)
+        b.duration = 5;
+    if (auto t = text("--keys")) {
+        b.keys = parse_number<std::uint64_t>(*t, "--keys");
+        if (b.keys == 0)
+            throw usage_error("--keys must be positive");
+    }
+    if (auto t = text("--value-size"))
+        b.value_size = parse_number<std::size_t>(*t, "--value-size");
+    if (auto t = text("--zipf")) {
+        b.zipf = fraction(*t, "--zipf");
+        if (!(b.zipf >= 0 && b.zipf <= 100))
+            throw usage_error("--zipf must be between 0 and 100");
+        if (b.zipf > 0 && b.keys > 10'000'000)
+            throw usage_error("--zipf takes up to 10,000,000 --keys");
+    }
+    if (auto t = text("--get-ratio")) {
+        b.get_ratio = fraction(*t, "--get-ratio");
+        if (!(b.get_ratio >= 0 && b.get_ratio <= 1))
+            throw usage_error("--get-ratio must be between 0 and 1");
+    }
+    return b;
+}
+
+struct bench_counts {
+    std::uint64_t started = 0, gets = 0, hits = 0, misses = 0, sets = 0, errors = 0;
+    std::vector<float> latency_us; ///< every request's, in completion order
+    std::string first_error;
+};
+
+int cmd_bench(invocation& inv)
+{
+    const bench_settings b = bench_settings_of(inv.o);
+    // Every get goes to its server, so that what is reported is what the servers count.
+    inv.cfg.singleflight_gets = false;
+    using clock = std::chrono::steady_clock;
+    const bool progress = isatty(fileno(stderr)) != 0;
+    bench_counts n;
+    const std::string value(b.value_size, 'x');
+    // Zipf's law: the cumulative share of keys 0..i, which a uniform draw is looked up in.
+    std::vector<double> zipf_cdf;
+    if (b.zipf > 0) {
+        zipf_cdf.resize(b.keys);
+        double sum = 0;
+        for (std::uint64_t i = 0; i < b.keys; ++i)
+            zipf_cdf[i] = sum += std::pow(static_cast<double>(i + 1), -b.zipf);
+        for (auto& c : zipf_cdf)
+            c /= sum;
+    }
+    clock::time_point start, end;
+
+    const auto body = [&](memcoro::client& c) -> asio::awaitable<int> {
+        auto ex = co_await asio::this_coro::executor;
+        start = clock::now();
+        const auto deadline = b.duration ? start + std::chrono::duration_cast<clock::duration>(
+                                                       std::chrono::duration<double>(*b.duration))
+                                         : clock::time_point::max();
+        std::size_t running = b.concurrency;
+        asio::steady_timer done(ex, clock::time_point::max());
+        const auto worker = [&](std::uint64_t seed) -> asio::awaitable<void> {
+            std::mt19937_64 random(seed);
+            std::uniform_int_distribution<std::uint64_t> uniform(0, b.keys - 1);
+            std::uniform_real_distribution<double> unit(0, 1);
+            const auto pick = [&] {
+                if (zipf_cdf.empty())
+                    return uniform(random);
+                const auto it = std::upper_bound(zipf_cdf.begin(), zipf_cdf.end(), unit(random));
+                return static_cast<std::uint64_t>(
+                    std::min(it - zipf_cdf.begin(), zipf_cdf.end() - zipf_cdf.begin() - 1));
+            };
+            std::bernoulli_distribution is_get(b.get_ratio);
+            std::string key;
+            for (;;) {
+                if (clock::now() >= deadline || (b.ops && n.started >= *b.ops))
+                    break;
+                ++n.started;
+                key = fmt::format("memcoro-bench:{}", pick());
+                const bool get = is_get(random);
+                const auto t0 = clock::now();
+                try {
+                    if (get) {
+                        ++n.gets;
+                        auto r = co_await c.async_get(key);
+                        ++(r ? n.hits : n.misses);
+                    } else {
+                        ++n.sets;
+                        co_await c.async_set(key, value);
+                    }
+                } catch (const std::exception& e) {
+                    if (n.errors++ == 0)
+                        n.first_error = e.what();
+                    continue;
+                }
+                n.latency_us.push_back(
+                    std::chrono::duration<float, std::micro>(clock::now() - t0).count());
+            }
+            if (--running == 0)
+                done.cancel();
+        };
+        for (std::size_t i = 0; i < b.concurrency; ++i)
+            asio::co_spawn(ex, worker(0x9e3779b97f4a7c15ULL * (i + 1)), asio::detached);
+        while (running > 0) {
+            done.expires_after(std::chrono::milliseconds(500));
+            try {
+                co_await done.async_wait(asio::use_awaitable);
+            } catch (const std::system_error&) {
+            }
+            if (progress && running > 0) {
+                const double s = std::chrono::duration<double>(clock::now() - start).count();
+                fmt::print(stderr, "\r{:.1f} s  {} requests  {:.0f}/s  {} errors   ", s, n.started,
+                           static_cast<double>(n.started) / s, n.errors);
+            }
+        }
+        end = clock::now();
+        if (progress)
+            fmt::print(stderr, "\r{:60}\r", "");
+        co_return exit_ok;
+    };
+    run_with_client(inv, body);
+
+    const double seconds = std::chrono::duration<double>(end - start).count();
+    std::sort(n.latency_us.begin(), n.latency_us.end());
+    const auto pct = [&](double p) -> double {
+        if (n.latency_us.empty())
+            return 0;
+        const auto i = static_cast<std::size_t>(
+            p / 100.0 * static_cast<double>(n.latency_us.size() - 1) + 0.5);
+        return n.latency_us[std::min(i, n.latency_us.size() - 1)] / 1000.0;
+    };
+    const std::uint64_t done_ops = n.gets + n.sets;
+    const double rate = seconds > 0 ? static_cast<double>(done_ops) / seconds : 0;
+    if (inv.o.json) {
+        json j = json::object();
+        j["servers"] = inv.cfg.servers.size();
+        j["concurrency"] = b.concurrency;
+        j["keys"] = b.keys;
+        j["value_size"] = b.value_size;
+        j["get_ratio"] = b.get_ratio;
+        j["zipf"] = b.zipf;
+        j["requests"] = done_ops;
+        j["gets"] = n.gets;
+        j["hits"] = n.hits;
+        j["misses"] = n.misses;
+        j["sets"] = n.sets;
+        j["errors"] = n.errors;
+        j["seconds"] = seconds;
+        j["requests_per_second"] = rate;
+        j["latency_ms"] = {{"p50", pct(50)},
+                           {"p90", pct(90)},
+                           {"p99", pct(99)},
+                           {"p99.9", pct(99.9)},
+                           {"max", pct(100)}};
+        print_json(j);
+    } else {
+        std::string t;
+        t += fmt::format("requests {}\n", done_ops);
+        t += fmt::format("gets {} ({} hits, {} misses)\n", n.gets, n.hits, n.misses);
+        t += fmt::format("sets {}\n", n.sets);
+        t += fmt::format("errors {}\n", n.errors);
+        t += fmt::format("seconds {:.3f}\n", seconds);
+        t += fmt::format("requests_per_second {:.0f}\n", rate);
+        t += fmt::format("latency_ms p50 {:.3f} p90 {:.3f} p99 {:.3f} p99.9 {:.3f} max {:.3f}\n",
+                         pct(50), pct(90), pct(99), pct(99.9), pct(100));
+        write_stdout(t);
+    }
+    if (n.errors) {
+        report(fmt::format("{} of {} requests failed; the first: {}", n.errors, n.started,
+                           strip_prefix(n.first_error)));
+        return exit_error;
+    }
+    return exit_ok;
+}
+
+// ---- the command table -----------------------------------------------------------------------
+
+constexpr std::size_t many = std::numeric_limits<std::size_t>::max();
+
+struct command_spec {
+    const char* name;
+    const char* synopsis; ///< after "memcoro "
+    std::size_t min_args, max_args;
+    unsigned options; ///< the command_option bits it takes
+    bool stores;      ///< takes [VALUE] or stdin as its last argument
+    const char* summary;
+    const char* help;     ///< what `memcoro help NAME` says besides the synopsis and options
+    const char* examples; ///< one per line; the first is also in the overview
+    int (*handler)(invocation&);
+};
+
+int cmd_help(invocation& inv);
+int cmd_bench(invocation& inv);
+
+constexpr command_spec command_table[] = {
+    {"get", "get KEY... [--meta] [--json]", 1, many, opt_meta | opt_json, false,
+     "write a value's bytes to stdout (several keys: each after a VALUE line)",
+     "With one key, writes the value to stdout exactly as stored: no newline added, "
+     "binary-safe.\n"
+     "\nWith several keys (memcat), one request per server fetches them all; each hit is\n"
+     "written as `VALUE KEY FLAGS BYTES`, a newline, the BYTES bytes of the value and a\n"
+     "newline, in the order asked; a miss writes nothing. With --json: one object\n"
+     "{\"hits\": [{\"key\", \"value\", \"flags\"}], \"misses\": [KEY...], \"errors\": [...]}; a\n"
+     "value or key that is not UTF-8 is given as \"value_base64\" / \"key_base64\".\n"
+     "\nWith --meta (meta protocol; one key), prints the item's metadata instead as `name value`\n"
+     "lines: ttl (seconds left, -1: never expires), last_access (seconds since it was read),\n"
+     "hit_before (yes/no), cas, size, flags, and stale when it was invalidated.\n"
+     "\nExit status: 0 every key found, 1 some missing, 2 an error (a key whose server failed\n"
+     "is named on stderr; the other keys are still printed).",
+     "memcoro get greeting\n"
+     "memcoro get user:1 user:2 user:3 --json\n"
+     "memcoro get session:42 --meta",
+     cmd_get},
+    {"gets", "gets KEY... [--json]", 1, many, opt_json, false,
+     "as get, with each value's CAS unique (for cas)",
+     "Writes each hit as `VALUE KEY FLAGS BYTES CAS`, a newline, the value's bytes and a\n"
+     "newline (one key too); with --json each hit also has \"cas\". Exit status as get.",
+     "memcoro gets counter", cmd_gets},
+    {"set", "set KEY [VALUE] [--ttl S] [--flags N]", 1, 2, opt_ttl | opt_flags, true,
+     "store VALUE, or all of stdin when VALUE is omitted",
+     "Stores VALUE, or all of stdin (byte for byte) when VALUE is omitted.",
+     "memcoro set greeting hello\ntar c dir | memcoro set backup --ttl 3600", cmd_store},
+    {"add", "add KEY [VALUE] [--ttl S] [--flags N]", 1, 2, opt_ttl | opt_flags, true,
+     "store only if KEY does not exist",
+     "Stores only if KEY does not exist; exit status 1 when it does.",
+     "memcoro add lock \"$$\" --ttl 30", cmd_store},
+    {"replace", "replace KEY [VALUE] [--ttl S] [--flags N]", 1, 2, opt_ttl | opt_flags, true,
+     "store only if KEY exists", "Stores only if KEY exists; exit status 1 when it does not.",
+     "memcoro replace greeting \"hello again\"", cmd_store},
+    {"append", "append KEY [VALUE]", 1, 2, 0, true, "add bytes at the end of an existing value",
+     "Adds bytes after an existing value (its flags and expiry are kept); exit status 1\n"
+     "when KEY does not exist.",
+     "memcoro append log \"line 2\"", cmd_store},
+    {"prepend", "prepend KEY [VALUE]", 1, 2, 0, true, "add bytes at the start of an existing value",
+     "Adds bytes before an existing value; exit status 1 when KEY does not exist.",
+     "memcoro prepend log \"line 0\"", cmd_store},
+    {"cas", "cas KEY CAS [VALUE] [--ttl S] [--flags N]", 2, 3, opt_ttl | opt_flags, true,
+     "store only if KEY's CAS unique is still CAS (from gets)",
+     "Stores VALUE (or stdin) only if the item is unchanged since `gets` read CAS; exit\n"
+     "status 1 when it changed or is gone.",
+     "memcoro cas counter 42 11", cmd_cas},
+    {"cp", "cp FILE... [--set|--add|--replace] [--ttl S] [--flags N]", 1, many,
+     opt_mode | opt_ttl | opt_flags, false, "store each file under its base name (memcp)",
+     "Stores each FILE's bytes under the key named by the file's base name\n"
+     "(/etc/motd: motd), with set (the default), add or replace. A file that cannot be read\n"
+     "or whose name is not a valid key is reported on stderr and the others are still\n"
+     "stored. Exit status: 0 all stored, 1 some not stored (add: the key exists; replace: it\n"
+     "does not), 2 an error.",
+     "memcoro cp /etc/motd ./index.html --ttl 600", cmd_cp},
+    {"delete", "delete KEY...", 1, many, 0, false, "remove keys (also: rm)",
+     "Removes each KEY. Exit status: 0 all removed, 1 some were not there, 2 an error.",
+     "memcoro delete greeting", cmd_delete},
+    {"rm", "rm KEY...", 1, many, 0, false, "remove keys (memrm; the same as delete)",
+     "Removes each KEY, as delete does. Exit status: 0 all removed, 1 some were not there,\n"
+     "2 an error.",
+     "memcoro rm session:1 session:2", cmd_delete},
+    {"exist", "exist KEY...", 1, many, 0, false, "exit 0 if every KEY exists, else 1 (memexist)",
+     "Prints nothing; the exit status says whether every KEY exists (0) or some do not (1).",
+     "memcoro exist lock && echo held", cmd_exist},
+    {"incr", "incr KEY N [--json]", 2, 2, opt_json, false,
+     "add N to a decimal value, print the new value",
+     "Adds N to a decimal value (wrapping at 2^64) and prints the new value and a newline;\n"
+     "--json: {\"key\": KEY, \"value\": N}. Exit status 1 when KEY does not exist.",
+     "memcoro incr hits 1", cmd_arith},
+    {"decr", "decr KEY N [--json]", 2, 2, opt_json, false,
+     "subtract N (memcached stops at 0), print the new value",
+     "Subtracts N (memcached stops at 0) and prints the new value, as incr.",
+     "memcoro decr stock 5", cmd_arith},
+    {"touch", "touch KEY TTL", 2, 2, 0, false, "set KEY's lifetime to TTL seconds",
+     "Sets KEY's lifetime to TTL seconds (0: never expires; negative: expires at once); exit\n"
+     "status 1 when KEY does not exist.",
+     "memcoro touch session 600", cmd_touch},
+    {"flush", "flush [DELAY]", 0, 1, 0, false,
+     "invalidate every item on every server (after DELAY seconds)",
+     "Invalidates every item on every server, now or DELAY seconds from now (memflush).",
+     "memcoro flush", cmd_flush},
+    {"version", "version [--json]", 0, 0, opt_json, false, "print each server's version",
+     "Prints the version alone with one server, `host:port version` lines with several;\n"
+     "--json: {\"host:port\": \"version\", ...}.",
+     "memcoro version", cmd_version},
+    {"ping", "ping [--json]", 0, 0, opt_json, false,
+     "check every server and print its round-trip time (memping)",
+     "Connects to every server and times one request on the open connection: one line per\n"
+     "server, `host:port up 0.123 ms` or `host:port down` (and the cause on stderr); --json:\n"
+     "[{\"server\", \"up\", \"rtt_ms\", \"connect_ms\", \"version\"} or {\"server\", \"up\": "
+     "false,\n"
+     "\"error\"}]. Exit status: 0 every server answered, 2 some did not.",
+     "memcoro ping", cmd_ping},
+    {"stats", "stats [GROUP] [--json] [--analyze]", 0, 1, opt_json | opt_analyze, false,
+     "print each server's statistics, or an analysis of them (memstat)",
+     "Prints each server's statistics as `name value` lines (after a `[host:port]` line\n"
+     "with several servers), or a JSON object {\"host:port\": {\"name\": \"value\", ...}, ...}.\n"
+     "GROUP: items, slabs, sizes, settings, conns, ...\n"
+     "\nWith --analyze (memstat --analyze), per server and in total: memory used of the limit,\n"
+     "items, the hit ratio of gets, evictions, and the fullest slab class (the one holding\n"
+     "the most data: its chunk size, chunks used, bytes and pages).",
+     "memcoro stats --json\nmemcoro stats settings\nmemcoro stats --analyze", cmd_stats},
+    {"dump", "dump [--json]", 0, 0, opt_json, false,
+     "list every key of every server with its expiry and size (memdump)",
+     "Lists every key of every server as memcached's `lru_crawler metadump all` reports it\n"
+     "(memcached 1.4.31 and later), as it arrives: one `KEY EXPIRY SIZE` line per item,\n"
+     "EXPIRY the Unix time at which it expires (-1: never), SIZE the bytes it takes in\n"
+     "memory; --json: one JSON object per line with \"key\", \"server\", \"expiry\", \"size\",\n"
+     "\"last_access\", \"slab_class\" and \"fetched\". The command is sent on a connection of\n"
+     "its own to each server. A server that fails (or is crawling already: BUSY) is named on\n"
+     "stderr, exit status 2.",
+     "memcoro dump | wc -l", cmd_dump},
+    {"locate", "locate [--json]", 0, 0, opt_json, false,
+     "print which server owns each key read from stdin",
+     "Reads keys from stdin, one per line (every byte up to '\\n' is the key, a '\\r'\n"
+     "included), and prints for each the server that owns it under --servers,\n"
+     "--distribution and --hash: its name if the list gives one, else host:port. Nothing is\n"
+     "sent. --json: one {\"key\", \"server\"} object per line.",
+     "memcoro locate --servers a:11211,b:11211 --distribution ketama <keys", cmd_locate},
+    {"bench",
+     "bench [--concurrency N] [--duration S|--ops N] [--keys N] [--zipf S] [--value-size B] "
+     "[--get-ratio R] [--json]",
+     0, 0, opt_bench | opt_json, false,
+     "load the servers with gets and sets, report throughput and latency (memslap)",
+     "Runs --concurrency callers, each sending one request at a time over one shared client\n"
+     "(pipelined: one connection per server), for --duration seconds or --ops requests; each\n"
+     "request is a get with probability --get-ratio, else a set of a --value-size value, on a\n"
+     "key drawn from --keys keys (memcoro-bench:0, memcoro-bench:1, ...), uniformly or, with\n"
+     "--zipf, by Zipf's law (memcoro-bench:0 the most popular). On a\n"
+     "terminal a progress line is updated on stderr. At the end: requests, gets (hits,\n"
+     "misses), sets, errors, the duration, throughput and latency percentiles (p50, p90,\n"
+     "p99, p99.9, max), as `name value` lines or with --json one object. The servers' own\n"
+     "cmd_get and cmd_set grow by exactly the gets and sets reported, errors aside.\n"
+     "\nExit status: 0, or 2 when a request failed (the first failure is named on stderr).",
+     "memcoro bench --concurrency 64 --duration 10\n"
+     "memcoro bench --ops 100000 --get-ratio 0.5 --value-size 1000 --json",
+     cmd_bench},
+    {"help", "help [COMMAND]", 0, 1, 0, false, "print this text, or a command's help",
+     "Prints the overview of every command, or COMMAND's help (as `memcoro COMMAND --help`).",
+     "memcoro help\nmemcoro help get", cmd_help},
+};
+
+const command_spec* find_command(std::string_view name)
+{
+    for (const auto& c : command_table)
+        if (name == c.name)
+            return &c;
+    return nullptr;
+}
+
+std::string first_line(std::string_view text)
+{
+    return std::string(text.substr(0, text.find('\n')));
+}
+
+/// Words of `text` (newlines are spaces) wrapped to lines of at most `width` characters.
+std::vector<std::string> wrap(std::string_view text, std::size_t width)
+{
+    std::vector<std::string> lines(1);
+    while (!text.empty()) {
+        const auto end = text.find_first_of(" \n");
+        const std::string_view word = text.substr(0, end);
+        text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+        if (word.empty())
+            continue;
+        if (!lines.back().empty() && lines.back().size() + 1 + word.size() > width)
+            lines.emplace_back();
+        if (!lines.back().empty())
+            lines.back() += ' ';
+        lines.back() += word;
+    }
+    return lines;
+}
+
+void append_option(std::string& out, const option_spec& o, std::string_view help)
+{
+    std::string head = std::string_view(o.name) == "--help" ? "-h, --help" : o.name;
+    if (o.value_name)
+        head += fmt::format(" {}", o.value_name);
+    bool first = true;
+    for (const auto& line : wrap(help, 76)) {
+        out += fmt::format("  {:<20} {}\n", first ? head : "", line);
+        first = false;
+    }
+}
+
+std::string overview()
+{
+    std::string t =
+        "usage: memcoro [--servers LIST] [--distribution NAME] [--hash NAME] [--timeout MS]\n"
+        "               [--protocol text|meta|auto] COMMAND [ARGS] [OPTIONS]\n"
+        "\n"
+        "The shell's memcached client. Options may appear before or after the command;\n"
+        "`--` ends the options (for a value that starts with \"--\"). `memcoro help COMMAND`\n"
+        "or `memcoro COMMAND --help` prints a command's help.\n"
+        "\n"
+        "Commands:\n";
+    for (const auto& c : command_table) {
+        const std::string synopsis = c.synopsis;
+        if (synopsis.size() <= 24)
+            t += fmt::format("  {:<24} {}\n", synopsis, c.summary);
+        else
+            t += fmt::format("  {}\n  {:<24} {}\n", synopsis, "", c.summary);
+        t += fmt::format("  {:<24}   {}\n", "", first_line(c.examples));
+    }
+    t += "\nGlobal options:\n";
+    for (const auto& o : option_table)
+        if (!o.bit && std::string_view(o.name) != "-h")
+            append_option(t, o, o.help);
+    t += "\nCommand options:\n";
+    for (const auto& o : option_table)
+        if (o.bit) {
+            std::string users;
+            for (const auto& c : command_table)
+                if (c.options & o.bit)
+                    users += users.empty() ? c.name : std::string(", ") + c.name;
+            append_option(t, o, fmt::format("({}) {}", users, o.help));
+        }
+    t += "\n"
+         "Exit status:\n"
+         "  0  hit, stored, deleted, touched, done\n"
+         "  1  miss, not stored, not found, exists (nothing is printed); with several keys:\n"
+         "     some of them\n"
+         "  2  error: bad usage, invalid key, connection or server failure; one line on stderr\n"
+         "     naming the server and the cause, e.g. `memcoro: 127.0.0.1:1: connection failed`\n"
+         "\n"
+         "Environment:\n"
+         "  MEMCACHED_SERVERS   the server list when --servers is not given\n"
+         "  MEMCACHED_PROTOCOL  text, meta or auto, when --protocol is not given\n";
+    return t;
+}
+
+std::string command_help(const command_spec& c)
+{
+    std::string t = fmt::format("usage: memcoro {}\n", c.synopsis);
+    // Paragraphs are separated by an empty line; each is wrapped anew.
+    std::string_view help = c.help;
+    while (!help.empty()) {
+        const auto end = help.find("\n\n");
+        t += '\n';
+        for (const auto& line : wrap(help.substr(0, end), 88))
+            t += line + '\n';
+        help = end == std::string_view::npos ? std::string_view() : help.substr(end + 2);
+    }
+    bool any = false;
+    for (const auto& o : option_table)
+        if (o.bit && (c.options & o.bit)) {
+            if (!any)
+                t += "\nOptions:\n";
+            any = true;
+            append_option(t, o, o.help);
+        }
+    t += "\nExamples:\n";
+    std::string_view ex = c.examples;
+    while (!ex.empty()) {
+        const auto nl = ex.find('\n');
+        t += fmt::format("  {}\n", ex.substr(0, nl));
+        ex = nl == std::string_view::npos ? std::string_view() : ex.substr(nl + 1);
+    }
+    t += "\nGlobal options (--servers, --distribution, --hash, --timeout, --protocol) and exit\n"
+         "status: memcoro --help\n";
+    return t;
+}
+
+int cmd_help(invocation& inv)
+{
+    if (inv.o.args.empty()) {
+        write_stdout(overview());
+        return exit_ok;
+    }
+    const command_spec* c = find_command(inv.o.args.front());
+    if (!c)
+        throw usage_error(fmt::format("no help for '{}': no such command (see memcoro --help)",
+                                      inv.o.args.front()));
+    write_stdout(command_help(*c));
+    return exit_ok;
+}
+
+/// Checks the argument count and the options the command was given.
+void check_command(const command_spec& c, const options& o)
+{
+    if (o.args.size() < c.min_args || o.args.size() > c.max_args)
+        throw usage_error(fmt::format("{} arguments: usage: memcoro {}",
+                                      o.args.size() < c.min_args ? "missing" : "too many",
+                                      c.synopsis));
+    for (const auto& o2 : option_table) {
+        if (!o2.bit || !(o.given & o2.bit) || (c.options & o2.bit))
+            continue;
+        // Name the option as it was given, and the commands that take it.
+        std::string given = o2.name;
+        for (const auto& n : o.given_names)
+            if (const auto* spec = find_option(n); spec && spec->bit == o2.bit)
+                given = n;
+        std::vector<std::string> users;
+        for (const auto& cmd : command_table)
+            if (cmd.options & o2.bit)
+                users.emplace_back(cmd.name);
+        std::string list;
+        for (std::size_t k = 0; k < users.size(); ++k)
+            list += (k == 0 ? "" : k + 1 == users.size() ? " and " : ", ") + users[k];
+        throw usage_error(fmt::format("{} applies to {}, not {}", given, list, c.name));
+    }
+    if (o.given & opt_mode) {
+        std::size_t modes = 0;
+        for (const auto& n : o.given_names)
+            modes += n == "--set" || n == "--add" || n == "--replace";
+        if (modes > 1)
+            throw usage_error("give one of --set, --add and --replace");
+    }
+}
+
+int main_impl(int argc, char** argv)
+{
+    invocation inv;
+    inv.o = parse_command_line(argc, argv);
+    options& o = inv.o;
+    if (o.command == "locate")
+        error_prefix = "memcoro locate";
+    const command_spec* c = o.command.empty() ? nullptr : find_command(o.command);
+    if (!o.command.empty() && !c)
+        throw usage_error(fmt::format("unknown command '{}' (see memcoro --help)", o.command));
+    if (o.help) {
+        // `memcoro --help`, `memcoro help [COMMAND]`, `memcoro COMMAND --help`.
+        if (!c || (c->handler == cmd_help && !o.args.empty()))
+            return cmd_help(inv);
+        write_stdout(command_help(*c));
+        return exit_ok;
+    }
+    if (o.version) {
+        write_stdout("memcoro " MEMCORO_VERSION "\n");
+        return exit_ok;
+    }
+    if (!c)
+        throw usage_error("no command given (see memcoro --help)");
+    check_command(*c, o);
+    if (c->handler != cmd_help && c->handler != cmd_locate)
+        inv.cfg = make_config(o);
+    // The value comes from the command line, or all of stdin, before anything is sent.
+    if (c->stores)
+        inv.value = o.args.size() == c->max_args ? o.args.back() : read_stdin();
+    const int rc = c->handler(inv);
     if (std::fflush(stdout) != 0)
         throw std::runtime_error(fmt::format("writing standard output: {}", std::strerror(errno)));
     return rc;
@@ -637,14 +1731,15 @@ int main_impl(int argc, char** argv)
 
 int main(int argc, char** argv)
 {
+    const auto prefix = [] { return error_prefix.c_str(); };
     try {
         return main_impl(argc, argv);
     } catch (const memcoro::error& e) {
-        std::fprintf(stderr, "memcoro: %s\n", e.what());
+        std::fprintf(stderr, "%s: %s\n", prefix(), e.what());
     } catch (const usage_error& e) {
-        std::fprintf(stderr, "memcoro: %s\n", e.what());
+        std::fprintf(stderr, "%s: %s\n", prefix(), e.what());
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "memcoro: %s\n", strip_prefix(e.what()).c_str());
+        std::fprintf(stderr, "%s: %s\n", prefix(), strip_prefix(e.what()).c_str());
     }
     return exit_error;
 }
