@@ -94,10 +94,12 @@ void multiplexer::release_followers(op_entry& leader, std::error_code ec)
         f->finished = now_;
         if (f->completed())
             continue;
+        // What the leader's terminal reply told it (its sink's on_reply), and why it failed.
+        f->resp.status = leader.resp.status;
+        f->resp.text = leader.resp.text;
         if (ec) {
             f->server = leader.server;
             f->cause = leader.cause;
-            f->resp.text = leader.resp.text;
         }
         if (!answered_)
             f->finish(ec);
