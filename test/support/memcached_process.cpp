@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 namespace memcoro::test {
@@ -128,13 +129,21 @@ void memcached_process::spawn(const std::vector<std::string>& listen_args)
     for (auto& a : args)
         argv.push_back(a.data());
     argv.push_back(nullptr);
-    const std::string port_file = dir_ + "/ports";
+    // The child of a multithreaded test may only make async-signal-safe calls until exec
+    // (another thread may hold the allocator's lock at fork): its environment is built here.
+    std::vector<std::string> env_strings = {"MEMCACHED_PORT_FILENAME=" + dir_ + "/ports"};
+    for (char** e = environ; e && *e; ++e)
+        if (std::string_view(*e).rfind("MEMCACHED_PORT_FILENAME=", 0) != 0)
+            env_strings.emplace_back(*e);
+    std::vector<char*> envp;
+    for (auto& e : env_strings)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
 
     pid_ = ::fork();
     if (pid_ < 0)
         throw std::runtime_error("memcached_process: fork failed");
     if (pid_ == 0) {
-        ::setenv("MEMCACHED_PORT_FILENAME", port_file.c_str(), 1);
         int devnull = ::open("/dev/null", O_RDWR);
         if (devnull >= 0) {
             ::dup2(devnull, 0);
@@ -150,7 +159,7 @@ void memcached_process::spawn(const std::vector<std::string>& listen_args)
         if (!closed)
             for (long fd = 3, max = ::sysconf(_SC_OPEN_MAX); fd < max; ++fd)
                 ::close(static_cast<int>(fd));
-        ::execv(argv[0], argv.data());
+        ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }
 }
@@ -158,6 +167,7 @@ void memcached_process::spawn(const std::vector<std::string>& listen_args)
 void memcached_process::start(std::uint16_t port)
 {
     const std::string port_file = dir_ + "/ports";
+    int silent_starts = 0;
     for (int attempt = 0; attempt < 50; ++attempt) {
         std::filesystem::remove(port_file);
         // -p -1: the kernel picks a free port, which memcached writes to the port file.
@@ -181,9 +191,11 @@ void memcached_process::start(std::uint16_t port)
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         if (pid_ > 0) {
+            // Alive but silent for 10 s: kill it and try again, a few times at most.
             ::kill(pid_, SIGKILL);
             wait();
-            throw std::runtime_error("memcached_process: memcached did not start");
+            if (++silent_starts == 3)
+                throw std::runtime_error("memcached_process: memcached did not start");
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
