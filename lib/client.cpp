@@ -104,8 +104,26 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
     co.op_timeout = opts.timeout.count() > 0 ? opts.timeout : cfg_.op_timeout;
     if (!co.detect_dialect)
         s->monitor->on_dialect(co.dialect == proto::dialect::meta);
+    // How it is reached: TLS (its own settings, or the client's), and credentials.
+    const tls_options* tls = opts.tls                       ? &*opts.tls
+                             : cfg_.tls.enabled || addr.tls ? &cfg_.tls
+                                                            : nullptr;
+    if (tls) {
+        if (addr.is_unix())
+            throw std::invalid_argument("memcoro: TLS is for TCP servers, not the Unix socket " +
+                                        s->name);
+        s->tls = make_tls_client(*tls);
+        co.nudge_after = tls->nudge_after;
+    }
+    const std::optional<credentials>& auth = opts.auth ? opts.auth : cfg_.auth;
+    if (auth)
+        if (const auto why = invalid_credentials_reason(*auth); !why.empty())
+            throw std::invalid_argument("memcoro: bad credentials for " + s->name + ": " +
+                                        std::string(why));
     for (std::size_t i = 0; i < cfg_.connections_per_server; ++i)
-        s->connections.push_back(std::make_shared<connection>(ex_, addr, co, s->monitor));
+        s->connections.push_back(std::make_shared<connection>(
+            ex_, addr, co, s->monitor,
+            s->tls ? make_tls_transport(ex_, s->tls, auth) : make_socket_transport(ex_, auth)));
     s->options = std::move(opts);
     return s;
 }
@@ -536,6 +554,13 @@ std::vector<server_info> client_impl::servers() const
         server_info info;
         info.address = s->address;
         s->monitor->fill(info);
+        if (s->tls) {
+            info.tls = true;
+            const auto c = counters_of(*s->tls);
+            info.tls_handshakes = c.handshakes;
+            info.tls_resumed = c.resumed;
+        }
+        info.authenticated = s->options.auth || cfg_.auth;
         out.push_back(std::move(info));
     }
     return out;

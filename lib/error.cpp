@@ -44,6 +44,12 @@ public:
             return "client is shutting down";
         case errc::not_supported:
             return "operation not supported by the protocol spoken to the server";
+        case errc::tls_handshake_failed:
+            return "TLS handshake failed";
+        case errc::tls_verify_failed:
+            return "the server's TLS certificate was refused";
+        case errc::auth_failed:
+            return "authentication failed";
         }
         return "unknown memcoro error";
     }
@@ -69,6 +75,9 @@ bool is_fatal(const std::error_code& ec) noexcept
     case errc::connection_failed:
     case errc::connect_timeout:
     case errc::resolve_failed:
+    case errc::tls_handshake_failed:
+    case errc::tls_verify_failed:
+    case errc::auth_failed:
         return true;
     default:
         return false;

@@ -57,6 +57,14 @@ server_address server_address::parse(std::string_view text)
     }
     if (text.empty())
         bad(original, "empty");
+    if (text.starts_with("tls://")) {
+        a.tls = true;
+        text.remove_prefix(6);
+        if (text.empty() || text.front() == '/')
+            bad(original, "tls:// takes a host and port");
+    } else if (const auto scheme = text.find("://"); scheme != std::string_view::npos) {
+        bad(original, "the only scheme is tls://");
+    }
     std::string_view rest;
     if (text.front() == '/') {
         // A Unix socket path, optionally with ":weight".

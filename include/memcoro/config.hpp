@@ -6,6 +6,7 @@
 #include <memcoro/ring/distribution.hpp>
 #include <memcoro/server_address.hpp>
 #include <memcoro/server_info.hpp>
+#include <memcoro/tls.hpp>
 #include <memcoro/trace.hpp>
 
 #include <chrono>
@@ -103,7 +104,16 @@ struct client_config {
     /// is a quiet batch of them closed by `mn`. `automatic`: each server's, asked on connect.
     memcoro::protocol protocol = memcoro::protocol::text;
 
-    /// Budget for resolving and connecting to a server.
+    /// TLS: for every server when `tls.enabled`, else for the addresses written `tls://` (see
+    /// docs/security.md). A server's own settings (server_options::tls) take precedence.
+    tls_options tls{};
+    /// memcached's ASCII authentication (`memcached -Y`): sent first on every connection. A
+    /// refusal fails the connection with errc::auth_failed (it counts as a connection failure
+    /// for the server's up/down state), and nothing else is sent on it.
+    std::optional<credentials> auth{};
+
+    /// Budget for resolving and connecting to a server (the TLS handshake and the
+    /// authentication included).
     std::chrono::milliseconds connect_timeout{1000};
     /// Default deadline of every operation, from the call to the reply; zero: none.
     /// A request that times out after it was written keeps its place on the connection: its

@@ -11,24 +11,29 @@ namespace memcoro {
 /// Why an operation could not be carried out. Outcomes that are not failures (a miss,
 /// NOT_STORED, EXISTS, NOT_FOUND) are values in the result types, never errors.
 enum class errc {
-    invalid_key = 1,   ///< empty, longer than 250 bytes, or containing space/control bytes
-    invalid_argument,  ///< another argument memcached cannot take (e.g. a bad stats group)
-    value_too_large,   ///< the value exceeds the configured maximum item size
-    timeout,           ///< the per-operation timeout expired
-    connect_timeout,   ///< the server did not accept the connection in time
-    connection_failed, ///< the connection could not be established
-    connection_lost,   ///< the connection broke after the request was written
-    resolve_failed,    ///< the server's host name did not resolve
-    server_error,      ///< SERVER_ERROR from the server (message in the diagnostics)
-    client_error,      ///< CLIENT_ERROR from the server (message in the diagnostics)
-    unknown_command,   ///< ERROR from the server
-    protocol_error,    ///< malformed, oversized or unexpected reply; the connection is reset
-    protocol_desync,   ///< a reply did not belong to its request; the connection is reset
-    server_down,       ///< the server is marked down and was not contacted
-    no_servers,        ///< the client has no server to send the request to
-    shutting_down,     ///< the client was closed or destroyed
-    not_supported,     ///< the protocol spoken to the server cannot express the operation
-                       ///< (e.g. a lease on the text protocol); nothing was sent
+    invalid_key = 1,      ///< empty, longer than 250 bytes, or containing space/control bytes
+    invalid_argument,     ///< another argument memcached cannot take (e.g. a bad stats group)
+    value_too_large,      ///< the value exceeds the configured maximum item size
+    timeout,              ///< the per-operation timeout expired
+    connect_timeout,      ///< the server did not accept the connection in time
+    connection_failed,    ///< the connection could not be established
+    connection_lost,      ///< the connection broke after the request was written
+    resolve_failed,       ///< the server's host name did not resolve
+    server_error,         ///< SERVER_ERROR from the server (message in the diagnostics)
+    client_error,         ///< CLIENT_ERROR from the server (message in the diagnostics)
+    unknown_command,      ///< ERROR from the server
+    protocol_error,       ///< malformed, oversized or unexpected reply; the connection is reset
+    protocol_desync,      ///< a reply did not belong to its request; the connection is reset
+    server_down,          ///< the server is marked down and was not contacted
+    no_servers,           ///< the client has no server to send the request to
+    shutting_down,        ///< the client was closed or destroyed
+    not_supported,        ///< the protocol spoken to the server cannot express the operation
+                          ///< (e.g. a lease on the text protocol); nothing was sent
+    tls_handshake_failed, ///< the TLS handshake failed (a server that does not speak TLS, no
+                          ///< common version or cipher, a client certificate refused)
+    tls_verify_failed,    ///< the server's certificate was refused (an unknown CA, another
+                          ///< host name, expired): the cause says which
+    auth_failed,          ///< the server refused the credentials (memcached -Y)
 };
 
 /// The category of memcoro's error codes ("memcoro").

@@ -19,13 +19,17 @@ struct server_address {
     std::uint32_t weight = 1;
     /// Optional name (twemproxy's form `host:port:weight name`).
     std::string name{};
+    /// Reached over TLS (written `tls://host:port`), with the client's tls_options unless the
+    /// server's own (server_options::tls) say otherwise. Not part of the ring's placement.
+    bool tls = false;
 
     bool is_unix() const noexcept { return !socket_path.empty(); }
-    /// "host:port", "[v6]:port" or the socket path.
+    /// "host:port", "[v6]:port" or the socket path (the server's name: without `tls://`).
     std::string to_string() const;
 
     /// Parses `host:port[:weight][ name]`, `[v6addr]:port[:weight]`, `host` (port 11211) or a
-    /// path starting with '/'. Throws std::invalid_argument on anything else.
+    /// path starting with '/'; `tls://` before a host means TLS. Throws std::invalid_argument on
+    /// anything else.
     static server_address parse(std::string_view text);
     /// Parses a comma-separated list of the above (libmemcached's `host:port:weight` syntax,
     /// twemproxy's trailing names).

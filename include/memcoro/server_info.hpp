@@ -5,11 +5,13 @@
 #include <memcoro/protocol.hpp>
 #include <memcoro/server_address.hpp>
 #include <memcoro/server_state.hpp>
+#include <memcoro/tls.hpp>
 
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -36,6 +38,12 @@ struct server_options {
     /// Called on each up/down transition of this server; empty: the client's callback.
     /// (Initialized, so that designated initializers may leave it out without a warning.)
     server_event_callback failure_callback{};
+    /// This server's own TLS settings (it is then reached over TLS, `enabled` or not); empty:
+    /// the client's (client_config::tls), over TLS if they are enabled or the address says
+    /// `tls://`.
+    std::optional<tls_options> tls{};
+    /// This server's own credentials; empty: the client's (client_config::auth).
+    std::optional<credentials> auth{};
 };
 
 /// Latencies of completed requests in power-of-two buckets: bucket 0 counts latencies under
@@ -73,6 +81,13 @@ struct server_info {
     /// With protocol::automatic, what the server said it speaks when last asked: text or
     /// meta (automatic: not asked yet). Otherwise the configured protocol.
     memcoro::protocol protocol = memcoro::protocol::automatic;
+    /// Reached over TLS; its handshakes so far, and how many of them resumed an earlier session
+    /// (a full handshake costs the server far more CPU).
+    bool tls = false;
+    std::uint64_t tls_handshakes = 0;
+    std::uint64_t tls_resumed = 0;
+    /// It is sent credentials (memcached's authentication) on every connection.
+    bool authenticated = false;
     server_counters counters;
 };
 

@@ -52,7 +52,8 @@ void connection::submit(entry_ptr e)
         asio::co_spawn(
             ex_, [self = shared_from_this()] { return self->run(); }, asio::detached);
     }
-    if (!watching_ && core_.options().op_timeout.count() > 0) {
+    if (!watching_ &&
+        (core_.options().op_timeout.count() > 0 || core_.options().nudge_after.count() > 0)) {
         watching_ = true;
         asio::co_spawn(
             ex_, [self = shared_from_this()] { return self->watchdog(); }, asio::detached);
@@ -251,7 +252,19 @@ void connection::write()
             return;
         }
         core_.wrote(n);
+        noted_write();
     }
+}
+
+void connection::noted_write()
+{
+    if (core_.options().nudge_after.count() <= 0) [[likely]]
+        return;
+    const auto now = clock::now();
+    core_.note_written(now);
+    // The watchdog looks again when a nudge would be due.
+    if (now + core_.options().nudge_after < watchdog_timer_.expiry())
+        watchdog_timer_.cancel();
 }
 
 void connection::on_written(connection& c, std::uint64_t session, std::error_code ec, std::size_t n)
@@ -264,6 +277,7 @@ void connection::on_written(connection& c, std::uint64_t session, std::error_cod
         return;
     }
     c.core_.wrote(n);
+    c.noted_write();
     c.write();
 }
 
@@ -328,9 +342,15 @@ asio::awaitable<void> connection::watchdog()
     auto self = shared_from_this();
     while (!core_.closed()) {
         bool stalled = false;
-        const auto next = core_.watch(clock::now(), stalled);
-        if (stalled)
+        const auto now = clock::now();
+        auto next = core_.watch(now, stalled);
+        if (stalled) {
             end_session(asio::error::timed_out);
+        } else if (core_.nudge_due(now, next)) {
+            core_.nudge(now);
+            write();
+            core_.nudge_due(now, next); // (not due again until it is answered)
+        }
         watchdog_timer_.expires_at(next);
         co_await watchdog_timer_.async_wait(use_tuple);
     }

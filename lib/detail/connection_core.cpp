@@ -66,7 +66,8 @@ void connection_core::session_started(clock::time_point now)
     ++session_;
     write_blocked_ = held_ = false;
     end_reason_ = {};
-    last_progress_ = now;
+    last_progress_ = last_input_ = last_write_ = now;
+    nudge_.reset();
     probing_ = false;
     if (!opts_.detect_dialect)
         return;
@@ -146,6 +147,18 @@ bool connection_core::end_session(std::error_code why) noexcept
     return true;
 }
 
+void connection_core::fail_session(const session_end& end)
+{
+    const bool unestablished = probing_;
+    const bool skip_before = skip_probe_;
+    const std::string no_meta_before = no_meta_version_;
+    mux_.fail_written(end.error, end.cause);
+    // (A hang-up that taught the connection something, text from now on, is not a failure
+    // to connect: the next session speaks text without asking.)
+    if (unestablished && skip_probe_ == skip_before && no_meta_version_ == no_meta_before)
+        mux_.fail_all(errc::connection_failed, end.cause ? end.cause : end.error);
+}
+
 connection_core::session_end connection_core::ended_session() const noexcept
 {
     const std::error_code why = end_reason_;
@@ -190,6 +203,45 @@ clock::time_point connection_core::watch(clock::time_point now, bool& stalled)
             next = std::min(next, v.recheck_at);
     }
     return next;
+}
+
+namespace {
+
+/// A nudge: a request no caller waits for.
+class nudge_entry final : public op_entry {
+public:
+    nudge_entry()
+        : op_entry(proto::version{})
+    {
+    }
+
+private:
+    void on_complete(bool) override {}
+};
+
+} // namespace
+
+bool connection_core::nudge_due(clock::time_point now, clock::time_point& next) const noexcept
+{
+    if (opts_.nudge_after.count() <= 0 || phase_ != phase::connected || !mux_.has_written() ||
+        (nudge_ && !nudge_->completed()))
+        return false;
+    const auto due = std::max(last_input_, last_write_) + opts_.nudge_after;
+    if (now >= due)
+        return true;
+    next = std::min(next, due);
+    return false;
+}
+
+void connection_core::nudge(clock::time_point now)
+{
+    auto e = std::make_shared<nudge_entry>();
+    e->started = now;
+    if (opts_.op_timeout.count() > 0)
+        e->deadline = now + opts_.op_timeout;
+    nudge_ = e;
+    ++nudges_;
+    mux_.enqueue(std::move(e));
 }
 
 } // namespace memcoro::detail

@@ -83,7 +83,9 @@ bool server_monitor::connection_level(const std::error_code& ec) noexcept
 {
     return ec == errc::connection_lost || ec == errc::connection_failed ||
            ec == errc::connect_timeout || ec == errc::resolve_failed ||
-           ec == errc::protocol_error || ec == errc::protocol_desync;
+           ec == errc::protocol_error || ec == errc::protocol_desync ||
+           ec == errc::tls_handshake_failed || ec == errc::tls_verify_failed ||
+           ec == errc::auth_failed;
 }
 
 void server_monitor::on_connection_failed(std::error_code ec, std::error_code cause) noexcept

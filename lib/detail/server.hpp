@@ -87,6 +87,8 @@ struct server {
     server_options options;
     std::shared_ptr<server_monitor> monitor;
     std::vector<std::shared_ptr<connection>> connections;
+    /// Its TLS setup (null: plaintext), shared by its connections.
+    std::shared_ptr<tls_client> tls;
 
     /// The connection with the fewest requests pending.
     connection& pick() const noexcept;

@@ -1,13 +1,7 @@
-#include <memcoro/detail/transport.hpp>
-#include <memcoro/error.hpp>
+#include "socket_transport.hpp"
 
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/generic/stream_protocol.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
 
 #include <optional>
 #include <string>
@@ -17,7 +11,6 @@ namespace memcoro::detail {
 namespace {
 
 using namespace asio::experimental::awaitable_operators;
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 std::optional<asio::ip::address> numeric_address(const std::string& host)
 {
@@ -28,61 +21,7 @@ std::optional<asio::ip::address> numeric_address(const std::string& host)
     return a;
 }
 
-class socket_transport final : public transport {
-public:
-    explicit socket_transport(const asio::any_io_executor& ex)
-        : ex_(ex)
-        , socket_(ex)
-    {
-    }
-
-    asio::awaitable<std::error_code> connect(const server_address& addr, clock::time_point deadline,
-                                             std::error_code& cause) override;
-
-    std::size_t write_some(std::span<const asio::const_buffer> buffers,
-                           std::error_code& ec) override
-    {
-        return socket_.write_some(buffers, ec);
-    }
-
-    void async_write_some(std::span<const asio::const_buffer>, io_handler h) override
-    {
-        // The socket is full: write_some sends the rest when it has room.
-        socket_.async_wait(asio::socket_base::wait_write, std::move(h));
-    }
-
-    void async_read_some(asio::mutable_buffer buffer, io_handler h) override
-    {
-        socket_.async_read_some(buffer, std::move(h));
-    }
-
-    void close() noexcept override
-    {
-        closed_ = true;
-        reset();
-        if (lookup_wait_)
-            lookup_wait_->cancel();
-    }
-
-private:
-    void reset() noexcept
-    {
-        std::error_code ignored;
-        socket_.shutdown(asio::socket_base::shutdown_both, ignored);
-        socket_.close(ignored);
-    }
-
-    /// Host name → endpoints, by the deadline. errc::connect_timeout, resolve_failed or
-    /// operation_aborted (closed meanwhile).
-    asio::awaitable<std::error_code>
-    resolve(const server_address& addr, asio::steady_timer& timer,
-            std::vector<asio::generic::stream_protocol::endpoint>& out, std::error_code& cause);
-
-    asio::any_io_executor ex_;
-    asio::generic::stream_protocol::socket socket_;
-    asio::steady_timer* lookup_wait_ = nullptr; // connect() waits for a host name lookup
-    bool closed_ = false;
-};
+} // namespace
 
 asio::awaitable<std::error_code>
 socket_transport::resolve(const server_address& addr, asio::steady_timer& timer,
@@ -146,10 +85,21 @@ asio::awaitable<std::error_code> socket_transport::connect(const server_address&
                                                            clock::time_point deadline,
                                                            std::error_code& cause)
 {
+    asio::steady_timer timer(ex_, deadline);
+    if (auto ec = co_await connect_socket(addr, timer, cause))
+        co_return ec;
+    if (auth_.empty())
+        co_return std::error_code{};
+    co_return co_await authenticate(socket_, auth_, timer, closed_, cause);
+}
+
+asio::awaitable<std::error_code> socket_transport::connect_socket(const server_address& addr,
+                                                                  asio::steady_timer& timer,
+                                                                  std::error_code& cause)
+{
     reset();
     closed_ = false;
     cause.clear();
-    asio::steady_timer timer(ex_, deadline);
 
     std::vector<asio::generic::stream_protocol::endpoint> endpoints;
     if (addr.is_unix()) {
@@ -192,11 +142,10 @@ asio::awaitable<std::error_code> socket_transport::connect(const server_address&
     co_return errc::connection_failed;
 }
 
-} // namespace
-
-std::unique_ptr<transport> make_socket_transport(const asio::any_io_executor& ex)
+std::unique_ptr<transport> make_socket_transport(const asio::any_io_executor& ex,
+                                                 const std::optional<credentials>& auth)
 {
-    return std::make_unique<socket_transport>(ex);
+    return std::make_unique<socket_transport>(ex, auth ? proto::encode_auth(*auth) : std::string{});
 }
 
 } // namespace memcoro::detail

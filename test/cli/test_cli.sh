@@ -7,8 +7,8 @@
 # MEMCACHED_BINARY overrides the memcached found on PATH.
 
 set -u
-# The tests give the servers and the protocol themselves.
-unset MEMCACHED_SERVERS MEMCACHED_PROTOCOL
+# The tests give the servers, the protocol and the credentials themselves.
+unset MEMCACHED_SERVERS MEMCACHED_PROTOCOL MEMCACHED_USERNAME MEMCACHED_PASSWORD MEMCACHED_PASSWORD_FILE
 
 memcoro=${1:?usage: test_cli.sh PATH/TO/memcoro}
 case $memcoro in /*) ;; *) memcoro=$PWD/$memcoro ;; esac
@@ -25,12 +25,15 @@ fi
 
 tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/memcoro-cli.XXXXXX")
 mc_pid=
+extra_pids=() # the other memcacheds (TLS, authentication), started by start_memcached
 cleanup() {
-    if [[ -n $mc_pid ]]; then
-        kill -CONT "$mc_pid" 2>/dev/null
-        kill -KILL "$mc_pid" 2>/dev/null
-        wait "$mc_pid" 2>/dev/null
-    fi
+    local pid
+    for pid in "$mc_pid" ${extra_pids[@]+"${extra_pids[@]}"}; do
+        [[ -n $pid ]] || continue
+        kill -CONT "$pid" 2>/dev/null
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
     rm -rf "$tmpdir"
 }
 trap cleanup EXIT
@@ -855,6 +858,305 @@ expect "bench: --get-ratio over 1 is a usage error" 2
 mc get k --ops 3
 expect "--ops applies to bench only" 2
 
+# ---- TLS and authentication ------------------------------------------------------------------
+
+skip() { # skip DESCRIPTION REASON: a check that cannot run here
+    n=$((n + 1))
+    echo "ok $n - $1 # SKIP $2"
+}
+# run ARGS...: runs memcoro without a --servers of ours; sets $out, $err and $rc.
+run() {
+    "$memcoro" "$@" >"$tmpdir/out" 2>"$tmpdir/err" </dev/null
+    rc=$?
+    out=$(cat "$tmpdir/out")
+    err=$(cat "$tmpdir/err")
+}
+# timed FUNCTION ARGS...: runs mc or run, and sets $elapsed_ms.
+timed() {
+    local t0
+    t0=$(date +%s%N)
+    "$@"
+    elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
+}
+# start_memcached NAME ARGS...: starts one more memcached with ARGS (its port file and log named
+# after NAME; killed on exit) and sets $started_port; fails, saying why, if it does not start.
+start_memcached() {
+    local name=$1 pid
+    shift
+    MEMCACHED_PORT_FILENAME=$tmpdir/$name.ports "$memcached" "${mc_args[@]}" "$@" \
+        </dev/null >"$tmpdir/$name.log" 2>&1 &
+    pid=$!
+    extra_pids+=("$pid")
+    started_port=
+    for _ in $(seq 1 1000); do
+        if [[ -f $tmpdir/$name.ports ]]; then
+            started_port=$(sed -n 's/^TCP INET: \([0-9][0-9]*\)$/\1/p' "$tmpdir/$name.ports" | head -n 1)
+            [[ -n $started_port ]] && return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.01
+    done
+    not_ok "memcached ($name: $*) starts" "$(cat "$tmpdir/$name.log")"
+    return 1
+}
+
+# The CLI never takes a password as an argument: the only option about one names a file.
+mc --password s3cret get k
+expect "--password is not an option (the command line takes no password)" 2
+check "  ... an unknown option" contains "$err" "unknown option '--password'"
+mc --password=s3cret get k
+expect "  ... nor --password=PASSWORD" 2
+check "no option but --password-file mentions a password in --help" \
+    test "$("$memcoro" --help | grep -oE -- '--[a-z-]*pass[a-z-]*' | sort -u)" = "--password-file"
+
+# The checks that need no server: usage errors, before anything is sent.
+printf 's3cret\n' >"$tmpdir/password"
+printf 'wrong\n' >"$tmpdir/wrong-password"
+printf '\ns3cret\n' >"$tmpdir/empty-password"
+mc --user alice get k
+expect "--user without a password is a usage error" 2 ""
+check "  ... saying where a password may come from" contains "$err" \
+    "memcoro: --user alice: no password: give --password-file FILE, or set MEMCACHED_PASSWORD_FILE or MEMCACHED_PASSWORD"
+mc --password-file "$tmpdir/password" get k
+expect "--password-file without a user is a usage error" 2
+check "  ... asking for --user" contains "$err" "needs a user name: --user NAME or \$MEMCACHED_USERNAME"
+MEMCACHED_USERNAME=alice mc get k
+expect "MEMCACHED_USERNAME without a password is a usage error" 2
+check "  ... naming the variables (no 'memcoro: memcoro:')" \
+    test "$err" = "memcoro: MEMCACHED_USERNAME is set but neither MEMCACHED_PASSWORD nor MEMCACHED_PASSWORD_FILE gives a password"
+MEMCACHED_USERNAME=alice MEMCACHED_PASSWORD_FILE=$tmpdir/nonexistent mc get k
+expect "an unreadable MEMCACHED_PASSWORD_FILE exits 2" 2
+check "  ... naming the file" contains "$err" "$tmpdir/nonexistent"
+mc --user alice --password-file "$tmpdir/nonexistent" get k
+expect "an unreadable --password-file exits 2" 2
+check "  ... naming the option and the file" contains "$err" "--password-file: cannot read '$tmpdir/nonexistent'"
+mc --user alice --password-file "$tmpdir/empty-password" get k
+expect "a --password-file whose first line is empty exits 2" 2
+check "  ... saying so" contains "$err" "is empty"
+mc --user "al ice" --password-file "$tmpdir/password" get k
+expect "a user name with a space exits 2" 2
+check "  ... saying so" contains "$err" "the user name holds a space"
+
+# ---- authentication: memcached -Y --------------------------------------------------------------
+
+if ! "$memcached" -h 2>/dev/null | grep -q -- '--auth-file'; then
+    skip "authentication" "memcached has no -Y (ASCII authentication)"
+else
+    printf 'alice:s3cret\n' >"$tmpdir/auth"
+    if start_memcached auth -Y "$tmpdir/auth"; then
+        auth_server=127.0.0.1:$started_port
+        echo "# memcached -Y on $auth_server"
+        mc --servers "$auth_server" --user alice --password-file "$tmpdir/password" set secret "for alice"
+        expect "auth: --user and --password-file: set" 0 ""
+        mc --servers "$auth_server" --user alice --password-file "$tmpdir/password" get secret
+        expect "auth: ... and get" 0 "for alice"
+        MEMCACHED_USERNAME=alice MEMCACHED_PASSWORD=s3cret mc --servers "$auth_server" get secret
+        expect "auth: MEMCACHED_USERNAME and MEMCACHED_PASSWORD" 0 "for alice"
+        MEMCACHED_USERNAME=alice MEMCACHED_PASSWORD_FILE=$tmpdir/password mc --servers "$auth_server" get secret
+        expect "auth: MEMCACHED_USERNAME and MEMCACHED_PASSWORD_FILE" 0 "for alice"
+        MEMCACHED_PASSWORD=s3cret mc --servers "$auth_server" --user alice get secret
+        expect "auth: --user with the password from MEMCACHED_PASSWORD" 0 "for alice"
+        MEMCACHED_USERNAME=mallory MEMCACHED_PASSWORD=nope mc --servers "$auth_server" \
+            --user alice --password-file "$tmpdir/password" get secret
+        expect "auth: --user and --password-file win over the environment" 0 "for alice"
+        timed mc --servers "$auth_server" --user alice --password-file "$tmpdir/wrong-password" get secret
+        expect "auth: a wrong password exits 2" 2 ""
+        check "  ... authentication failed, naming the server" contains "$err" "memcoro: $auth_server: authentication failed"
+        check "  ... at once (${elapsed_ms} ms)" test "$elapsed_ms" -lt 3000
+        mc --servers "$auth_server" --user bob --password-file "$tmpdir/password" ping --json
+        check "auth: ping --json of a refused user: down, authentication failed" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d[0]["up"] is False and "authentication failed" in d[0]["error"], d
+' <"$tmpdir/out"
+        mc --servers "$auth_server" get secret
+        expect "auth: no credentials exits 2" 2 ""
+        check "  ... the server's refusal, and a hint" contains "$err" "unauthenticated (the server requires authentication: --user NAME"
+        mc --servers "$auth_server" --user alice --password-file "$tmpdir/password" get secret other --json
+        expect "auth: several keys" 1
+        check "  ... the hit" contains "$out" '"value": "for alice"'
+        mc --servers "$auth_server" --user alice --password-file "$tmpdir/password" dump
+        expect "auth: dump, whose plain connection cannot authenticate, exits 2" 2 ""
+        check "  ... saying so" contains "$err" "$auth_server: dump cannot use authentication"
+    fi
+fi
+
+# ---- TLS: a CA, server and client certificates, memcached -Z -----------------------------------
+
+tls_skip=
+if ! command -v openssl >/dev/null; then
+    tls_skip="no openssl command"
+elif ! "$memcoro" --version | grep -qx 'tls: yes'; then
+    tls_skip="memcoro was built without TLS ($("$memcoro" --version | tail -n 1))"
+elif ! "$memcached" -h 2>/dev/null | grep -q -- '--enable-ssl'; then
+    tls_skip="memcached was built without TLS"
+fi
+"$memcoro" --version >"$tmpdir/out"
+check "--version says whether TLS is built in" grep -Eqx 'tls: (yes|no)' "$tmpdir/out"
+
+certs=$tmpdir/certs
+# make_certs: a CA; a server certificate for 127.0.0.1 and localhost; a client certificate; an
+# expired server certificate (if this openssl can date one in the past). Logs to openssl.log.
+make_certs() {
+    mkdir -p "$certs" && cd "$certs" || return 1
+    printf '[req]\ndistinguished_name = dn\n[dn]\n[ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\n' >req.cnf
+    printf 'subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\n' >server.ext
+    printf 'basicConstraints = CA:FALSE\nextendedKeyUsage = clientAuth\n' >client.ext
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+    {
+        openssl req -x509 "${ec[@]}" -config req.cnf -extensions ca -subj "/CN=memcoro test CA" \
+            -days 2 -keyout ca.key -out ca.crt &&
+            openssl req "${ec[@]}" -config req.cnf -subj "/CN=localhost" -keyout server.key -out server.csr &&
+            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -set_serial 2 -days 2 \
+                -extfile server.ext -out server.crt &&
+            openssl req "${ec[@]}" -config req.cnf -subj "/CN=memcoro client" -keyout client.key -out client.csr &&
+            openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -set_serial 3 -days 2 \
+                -extfile client.ext -out client.crt &&
+            openssl verify -CAfile ca.crt server.crt client.crt
+    } >openssl.log 2>&1
+    local made=$?
+    # notAfter a day before now: expired.
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -set_serial 4 -days -1 \
+        -extfile server.ext -out expired.crt >>openssl.log 2>&1 || rm -f expired.crt
+    cd - >/dev/null || return 1
+    return $made
+}
+
+if [[ -n $tls_skip ]]; then
+    skip "TLS" "$tls_skip"
+elif ! make_certs; then
+    not_ok "openssl makes the test certificates" "$(cat "$certs/openssl.log")"
+elif start_memcached tls -Z -o "ssl_chain_cert=$certs/server.crt,ssl_key=$certs/server.key"; then
+    tls_server=127.0.0.1:$started_port
+    echo "# memcached -Z on $tls_server"
+    ca=$certs/ca.crt
+
+    mc --servers "$tls_server" --tls --cacert "$ca" set tkey "over tls"
+    expect "tls: --tls --cacert: set" 0 ""
+    mc --servers "$tls_server" --tls --cacert "$ca" get tkey
+    expect "tls: ... get round-trips" 0 "over tls"
+    MEMCACHED_SERVERS=tls://$tls_server run --cacert "$ca" get tkey
+    expect "tls: MEMCACHED_SERVERS=tls://HOST:PORT with --cacert" 0 "over tls"
+    mc --servers "tls://$tls_server" --protocol meta --cacert "$ca" get tkey --meta
+    expect "tls: the meta protocol" 0
+    check "  ... the item's metadata" contains "$out" $'size 8\n'
+    mc --servers "$tls_server" --cacert "$ca" get tkey
+    expect "tls: --cacert implies --tls" 0 "over tls"
+    mkdir -p "$tmpdir/capath"
+    cp "$ca" "$tmpdir/capath/"
+    if openssl rehash "$tmpdir/capath" >/dev/null 2>&1; then
+        mc --servers "$tls_server" --capath "$tmpdir/capath" get tkey
+        expect "tls: --capath DIR" 0 "over tls"
+    else
+        skip "tls: --capath DIR" "no openssl rehash"
+    fi
+    mc --servers "$tls_server" --cacert "$ca" --tls-server-name localhost get tkey
+    expect "tls: --tls-server-name matching the certificate" 0 "over tls"
+    mc --servers "$tls_server" --cacert "$ca" --tls-server-name other.example get tkey
+    expect "tls: --tls-server-name that the certificate does not name exits 2" 2 ""
+    check "  ... hostname mismatch" contains "$err" "$tls_server: the server's TLS certificate was refused (hostname mismatch)"
+
+    # Without --cacert: the system's store, which does not know our CA.
+    mc --servers "$tls_server" --tls get tkey
+    expect "tls: a certificate from an unknown CA exits 2" 2 ""
+    check "  ... one line naming the server and why" test "$err" = \
+        "memcoro: $tls_server: the server's TLS certificate was refused (unable to get local issuer certificate)"
+    mc --servers "$tls_server" --tls get tkey k2 k3
+    expect "tls: ... several keys too" 2 ""
+    check "  ... with the cause" contains "$err" "unable to get local issuer certificate"
+    mc --servers "$tls_server" --tls ping --json
+    check "tls: ping --json of a refused server: down, the cause" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d[0]["up"] is False and d[0]["tls"] is True, d
+assert "unable to get local issuer certificate" in d[0]["error"], d
+' <"$tmpdir/out"
+
+    mc --servers "$tls_server" --tls --tls-no-verify get tkey
+    expect "tls: --tls-no-verify accepts the unknown CA" 0 "over tls"
+    check "  ... and warns" test "$err" = "memcoro: warning: --tls-no-verify: the server's certificate is not checked"
+    mc --servers "$tls_server" --tls-no-verify --tls-server-name other.example get tkey
+    expect "tls: --tls-no-verify accepts another name (and implies --tls)" 0 "over tls"
+
+    mc --servers "$server,tls://$tls_server" --cacert "$ca" ping --json
+    expect "tls: a plain and a tls:// server with --cacert: both up" 0
+    check "  ... TLS options apply to the tls:// server only; --json says which is TLS" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert [s["up"] for s in d] == [True, True], d
+assert "tls" not in d[0] and d[1]["tls"] is True and d[1]["server"] == sys.argv[1], d
+' "$tls_server" <"$tmpdir/out"
+
+    timed mc --servers "$tls_server" --timeout 1000 get tkey
+    expect "tls: plaintext to the TLS port exits 2" 2 ""
+    check "  ... naming the server" contains "$err" "memcoro: $tls_server: "
+    check "  ... within the timeout (${elapsed_ms} ms)" test "$elapsed_ms" -lt 5000
+    timed mc --tls --cacert "$ca" --timeout 3000 get greeting
+    expect "tls: TLS to the plaintext memcached exits 2" 2 ""
+    check "  ... a TLS handshake failure naming it" contains "$err" "memcoro: $server: TLS handshake failed"
+    check "  ... at once, not at the timeout (${elapsed_ms} ms)" test "$elapsed_ms" -lt 2000
+
+    mc --servers "$tls_server" --cacert "$tmpdir/nonexistent" get tkey
+    expect "tls: an unreadable --cacert exits 2" 2
+    check "  ... naming the option and the file" contains "$err" "memcoro: --cacert: cannot read '$tmpdir/nonexistent'"
+    mc --servers "$tls_server" --cacert "$tmpdir/password" get tkey
+    expect "tls: a --cacert that holds no certificate exits 2" 2
+    check "  ... naming the file (no 'memcoro: memcoro:')" contains "$err" "memcoro: TLS: cannot load the CA file '$tmpdir/password'"
+    mc --servers "$tls_server" --capath "$ca" get tkey
+    expect "tls: a --capath that is not a directory exits 2" 2
+    mc --servers "$tls_server" --cacert "$ca" --key "$certs/client.key" get tkey
+    expect "tls: --key without --cert is a usage error" 2
+    check "  ... saying so" contains "$err" "--key needs --cert"
+    mc --servers "/tmp/memcached.sock" --tls get tkey
+    expect "tls: --tls with a Unix socket is a usage error" 2
+    check "  ... saying so" contains "$err" "TLS is for TCP servers"
+    mc --servers "$tls_server" --cacert "$ca" dump
+    expect "tls: dump, whose plain connection has no TLS, exits 2" 2 ""
+    check "  ... saying so" contains "$err" "$tls_server: dump cannot use TLS"
+
+    if [[ ! -f $certs/expired.crt ]]; then
+        skip "tls: an expired certificate" "this openssl cannot date a certificate in the past"
+    elif start_memcached expired -Z -o "ssl_chain_cert=$certs/expired.crt,ssl_key=$certs/server.key"; then
+        mc --servers "127.0.0.1:$started_port" --cacert "$ca" get tkey
+        expect "tls: an expired certificate exits 2" 2 ""
+        check "  ... certificate has expired" contains "$err" "127.0.0.1:$started_port: the server's TLS certificate was refused (certificate has expired)"
+    fi
+
+    # Mutual TLS: memcached asks for a client certificate signed by the CA.
+    if start_memcached mtls -Z -o "ssl_chain_cert=$certs/server.crt,ssl_key=$certs/server.key,ssl_ca_cert=$ca,ssl_verify_mode=3"; then
+        mtls_server=127.0.0.1:$started_port
+        mc --servers "$mtls_server" --cacert "$ca" --cert "$certs/client.crt" --key "$certs/client.key" set m "mutual"
+        expect "mutual tls: --cert and --key: set" 0 ""
+        mc --servers "$mtls_server" --cacert "$ca" --cert "$certs/client.crt" --key "$certs/client.key" get m
+        expect "mutual tls: ... get" 0 "mutual"
+        cat "$certs/client.crt" "$certs/client.key" >"$certs/client.pem"
+        mc --servers "$mtls_server" --cacert "$ca" --cert "$certs/client.pem" get m
+        expect "mutual tls: --cert with the key in the same file" 0 "mutual"
+        mc --servers "$mtls_server" --cacert "$ca" get m
+        expect "mutual tls: without a client certificate exits 2" 2 ""
+        check "  ... naming the server" contains "$err" "memcoro: $mtls_server: "
+        # TLS 1.3: the server checks the client's certificate after the client's handshake is
+        # done, so the refusal comes as the server's alert or, when the server's close wins
+        # the race with the request, a reset.
+        check "  ... and the server's refusal" test "${err/certificate required/}" != "$err" -o \
+            "${err/Connection reset by peer/}" != "$err"
+        mc --servers "$mtls_server" --cacert "$ca" --cert "$certs/client.crt" --key "$certs/server.key" get m
+        expect "mutual tls: a key that is not the certificate's exits 2" 2
+        check "  ... naming the key" contains "$err" "$certs/server.key"
+    fi
+
+    # TLS and authentication together.
+    if [[ -f $tmpdir/auth ]] && start_memcached tlsauth -Z -o "ssl_chain_cert=$certs/server.crt,ssl_key=$certs/server.key" -Y "$tmpdir/auth"; then
+        mc --servers "tls://127.0.0.1:$started_port" --cacert "$ca" --user alice --password-file "$tmpdir/password" set ta both
+        expect "tls and auth: set" 0 ""
+        MEMCACHED_USERNAME=alice MEMCACHED_PASSWORD=s3cret mc --servers "127.0.0.1:$started_port" --tls --cacert "$ca" get ta
+        expect "tls and auth: get" 0 "both"
+        mc --servers "127.0.0.1:$started_port" --tls --cacert "$ca" --user alice --password-file "$tmpdir/wrong-password" get ta
+        expect "tls and auth: a wrong password exits 2" 2 ""
+        check "  ... authentication failed" contains "$err" "127.0.0.1:$started_port: authentication failed"
+    fi
+fi
+
 # ---- per-command help, the man page, the completion, docs/cli.md -----------------------------
 
 "$memcoro" --help >"$tmpdir/overview"
@@ -897,10 +1199,20 @@ if bash -c "source '$completion'" 2>/dev/null; then
     check "completion: commands" test "$(complete_words memcoro ge | sort | tr '\n' ' ')" = "get gets "
     check "completion: cp's options" contains "$(complete_words memcoro cp --a | tr '\n' ' ')" "--add"
     check "completion: stats' options" contains "$(complete_words memcoro stats --a | tr '\n' ' ')" "--analyze"
+    check "completion: the TLS and authentication options" \
+        test "$(complete_words memcoro --tls | sort | tr '\n' ' ')" = "--tls --tls-no-verify --tls-server-name "
+    check "completion: files after --cacert" \
+        test "$(complete_words memcoro --cacert "$tmpdir/files/bl")" = "$tmpdir/files/blob.bin"
+    check "completion: files after --cert, --key and --password-file" test \
+        "$(for o in --cert --key --password-file; do complete_words memcoro "$o" "$tmpdir/files/bl"; done | sort -u)" = "$tmpdir/files/blob.bin"
+    check "completion: directories only after --capath" \
+        test "$(complete_words memcoro --capath "$tmpdir/files/"; complete_words memcoro --capath "$tmpdir/files/bl")" = "$tmpdir/files/sub"
+    check "completion: the value of --user is not the command" \
+        test "$(complete_words memcoro --user alice --cacert ca.pem ge | sort | tr '\n' ' ')" = "get gets "
     bad=
     for cmd in $commands; do
         want=$("$memcoro" help "$cmd" | sed -n '/^Options:/,/^$/p' | grep -oE '^  --[a-z-]+' | tr -d ' ' | sort | tr '\n' ' ')
-        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|distribution|hash|timeout|protocol|help|version)' | sort | tr '\n' ' ')
+        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|distribution|hash|timeout|protocol|tls|cacert|capath|cert|key|tls-server-name|tls-no-verify|user|password-file|help|version)' | sort | tr '\n' ' ')
         [[ $want == "$got" ]] || bad+=" $cmd(help: $want; completion: $got)"
     done
     check "completion: each command's options are the ones its help lists${bad:+:$bad}" test -z "$bad"

@@ -114,8 +114,9 @@ if [[ $cli_built == true ]]; then
     echo "# the installed tool finds the installed library by itself (no LD_LIBRARY_PATH)"
     tool=$(find "$tmp/root" -type f -name memcoro -perm -u+x | head -n1)
     [[ -n $tool ]] || fail "the memcoro tool is built but not installed"
-    version_line=$(env -u LD_LIBRARY_PATH "$tool" --version) || fail "installed $tool does not run"
-    echo "$version_line"
+    version_out=$(env -u LD_LIBRARY_PATH "$tool" --version) || fail "installed $tool does not run"
+    echo "$version_out"
+    version_line=${version_out%%$'\n'*} # (the next line says whether it has TLS)
     [[ $version_line == "memcoro $project_version" ]] || fail "memcoro --version: $version_line"
     env -u LD_LIBRARY_PATH "$tool" --help >/dev/null || fail "installed memcoro --help failed"
 fi

@@ -25,6 +25,7 @@
 #include <memcoro/detail/multiplexer.hpp>
 #include <memcoro/detail/pool.hpp>
 #include <memcoro/error.hpp>
+#include <memcoro/proto/auth.hpp>
 #include <memcoro/proto/decoder.hpp>
 #include <memcoro/proto/meta.hpp>
 
@@ -707,6 +708,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
         if (memcoro::proto::speaks_meta(text))
             FUZZ_CHECK(text[0] >= '0' && text[0] <= '9');
+    }
+    // The authentication reply (memcached -Y): read as the bytes arrive, any prefix says
+    // "incomplete" or what the whole says, and a reply never reaches past its line.
+    {
+        const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
+        const auto whole = memcoro::proto::parse_auth_reply(text);
+        using memcoro::proto::auth_outcome;
+        if (whole.outcome == auth_outcome::accepted || whole.outcome == auth_outcome::refused) {
+            FUZZ_CHECK(whole.size >= 2 && whole.size <= text.size());
+            FUZZ_CHECK(text.substr(whole.size - 2, 2) == "\r\n");
+            FUZZ_CHECK(whole.message.size() <= whole.size);
+            if (whole.outcome == auth_outcome::accepted)
+                FUZZ_CHECK(text.starts_with("STORED\r\n"));
+        }
+        for (const std::size_t cut : cuts) {
+            if (cut > text.size())
+                continue;
+            const auto part = memcoro::proto::parse_auth_reply(text.substr(0, cut));
+            if (whole.outcome == auth_outcome::incomplete)
+                FUZZ_CHECK(part.outcome == auth_outcome::incomplete);
+            else if (part.outcome != auth_outcome::incomplete)
+                FUZZ_CHECK(part.outcome == whole.outcome && part.size == whole.size);
+        }
     }
 #if defined(MEMCORO_FUZZ_META_DECODER)
     // (fuzz_meta_decoder: the meta decoder alone, fast enough for long runs.)

@@ -429,6 +429,7 @@ asio::awaitable<void> kill_and_restart(fleet& f, memcoro::down_policy policy)
             if (!victim_keys.count(k) && !hit.count(k))
                 ++lost_other; // a live server's key went missing
         for (const auto& [k, ec] : r.errors) {
+            INFO(k << " " << ec.message() << " on " << c.server_for_key(k));
             CHECK(victim_keys.count(k) == 1); // only the dead server's keys fail
             if (ec == memcoro::errc::server_down)
                 saw_down = true;

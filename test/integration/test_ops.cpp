@@ -754,7 +754,8 @@ TEST_CASE("numeric addresses connect without a resolver; host names through it")
     // client of a numeric address works on it all the same.
     asio::io_context unlocked{ASIO_CONCURRENCY_HINT_UNSAFE};
     run_coro(unlocked, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, numeric);
+        const auto cfg = memcoro::test::config_for(numeric);
+        memcoro::client c(co_await asio::this_coro::executor, cfg);
         const auto st = co_await c.async_set("unlocked", "v1");
         CHECK(st == memcoro::store_status::stored);
         const auto r = co_await c.async_get("unlocked");
@@ -769,7 +770,8 @@ TEST_CASE("numeric addresses connect without a resolver; host names through it")
 
     asio::io_context ioc;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
-        memcoro::client c(co_await asio::this_coro::executor, named);
+        const auto cfg = memcoro::test::config_for(named);
+        memcoro::client c(co_await asio::this_coro::executor, cfg);
         const auto r = co_await c.async_get("unlocked");
         REQUIRE(r);
         CHECK(r->value == "v1");

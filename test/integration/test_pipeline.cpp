@@ -33,7 +33,7 @@ constexpr auto tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 } // namespace
 
-TEST_CASE("1,000 concurrent coroutines on one connection each get their own value")
+TEST_CASE("1,000 concurrent coroutines on one connection each get their own value", "[memcached]")
 {
     memcached_process mc;
     asio::io_context ioc;
@@ -123,7 +123,7 @@ TEST_CASE("concurrent gets are merged into multi-key requests, each caller answe
     }());
 }
 
-TEST_CASE("large values written while the socket is full arrive whole and in order")
+TEST_CASE("large values written while the socket is full arrive whole and in order", "[memcached]")
 {
     // 16 concurrent sets of 700 KB values fill the socket many times over: each write is cut
     // short, waits for room and goes on from the byte where it stopped.
@@ -374,7 +374,7 @@ TEST_CASE("connection errors name the server and come back quickly")
     }());
 }
 
-TEST_CASE("the client reconnects after the server restarts")
+TEST_CASE("the client reconnects after the server restarts", "[memcached]")
 {
     memcached_process mc;
     asio::io_context ioc;

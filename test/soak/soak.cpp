@@ -10,6 +10,7 @@
 // Exit status: 0 clean, 1 a wrong value, a hang or another failure, 2 bad arguments,
 // 77 no memcached (Meson: skipped).
 
+#include "../support/config_for.hpp"
 #include "../support/fault_proxy.hpp"
 #include "../support/memcached_process.hpp"
 
@@ -110,6 +111,7 @@ struct options {
                                                memcoro::down_policy::failover};
     std::size_t connections = 1;
     memcoro::protocol protocol = memcoro::protocol::text;
+    bool tls = false;
     std::size_t data_keys = 4000;
     std::size_t counter_keys = 200;
     bool strict_into = false;
@@ -129,7 +131,7 @@ void usage(std::FILE* to)
 {
     std::fprintf(to, "usage: soak [--duration SECONDS] [--seed N] [--workers N]\n"
                      "            [--policy fail_fast|failover|both] [--connections N]\n"
-                     "            [--keys N] [--protocol text|meta|auto] [--strict-into]\n"
+                     "            [--keys N] [--protocol text|meta|auto] [--tls] [--strict-into]\n"
                      "            [--json]\n"
                      "  --duration     seconds per policy (default 30)\n"
                      "  --seed         workload and chaos seed (default: random, printed)\n"
@@ -138,6 +140,8 @@ void usage(std::FILE* to)
                      "  --connections  connections_per_server (default 1)\n"
                      "  --keys         data keys (default 4000; plus 200 counters)\n"
                      "  --protocol     client_config::protocol (default text)\n"
+                     "  --tls          the servers serve TLS (certificates made for the run); the\n"
+                     "                 proxies' faults then corrupt TLS records\n"
                      "  --strict-into  fail also when an _into output was clobbered\n"
                      "  --json         machine-readable report on stdout (summary on stderr)\n");
 }
@@ -192,6 +196,10 @@ std::optional<options> parse_args(int argc, char** argv)
                     o.protocol = memcoro::protocol::automatic;
                 else
                     return std::nullopt;
+            } else if (a == "--tls") {
+                o.tls = true;
+                // memcached_process serves TLS with the shared test certificates.
+                ::setenv("MEMCORO_TEST_TRANSPORT", "tls", 1);
             } else if (a == "--keys") {
                 auto v = value();
                 if (!v)
@@ -802,6 +810,10 @@ public:
         cfg.retry_interval = opt_.retry_interval;
         cfg.connections_per_server = opt_.connections;
         cfg.protocol = opt_.protocol;
+        if (opt_.tls) {
+            cfg.tls.enabled = true;
+            cfg.tls.ca_file = memcoro::test::test_tls_ca_file();
+        }
         cfg.on_server_event = [this](const memcoro::server_event& e) {
             if (e.status == memcoro::server_status::up)
                 ++st_.server_events_up;

@@ -23,19 +23,40 @@ inline protocol test_protocol()
     return protocol::text;
 }
 
-/// The defaults, on the protocol under test.
+/// Do the suites run over TLS (MEMCORO_TEST_TRANSPORT=tls)? memcached_process then serves
+/// TLS with the certificates of shared_tls_certs(), and the configurations below trust its CA.
+inline bool test_over_tls()
+{
+    const char* t = std::getenv("MEMCORO_TEST_TRANSPORT");
+    return t && std::string_view(t) == "tls";
+}
+
+/// The CA file of the servers' certificates, when over TLS (tls_certs.cpp).
+std::string test_tls_ca_file();
+
+/// The defaults, on the protocol (and transport) under test.
 inline client_config base_config()
 {
     client_config cfg;
     cfg.protocol = test_protocol();
+    if (test_over_tls()) {
+        cfg.tls.enabled = true;
+        cfg.tls.ca_file = test_tls_ca_file();
+    }
     return cfg;
 }
 
-/// The servers of `servers` (a comma-separated list).
+/// The servers of `servers` (a comma-separated list). Over TLS, the TCP ones only (a Unix
+/// socket server is plaintext).
 inline client_config config_for(const std::string& servers)
 {
     client_config cfg = base_config();
     cfg.servers = server_address::parse_list(servers);
+    if (cfg.tls.enabled) {
+        cfg.tls.enabled = false;
+        for (auto& a : cfg.servers)
+            a.tls = !a.is_unix();
+    }
     return cfg;
 }
 

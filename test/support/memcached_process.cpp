@@ -1,5 +1,8 @@
 #include "memcached_process.hpp"
 
+#include "config_for.hpp"
+#include "tls_certs.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -9,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -37,6 +41,13 @@ std::string memcached_binary()
 memcached_process::memcached_process(std::vector<std::string> extra_args)
     : extra_(std::move(extra_args))
 {
+    // The suites over TLS: every TCP server serves TLS, unless the test chose its own.
+    if (test_over_tls() &&
+        std::find(extra_.begin(), extra_.end(), std::string("-Z")) == extra_.end()) {
+        const auto& certs = shared_tls_certs();
+        for (auto& a : memcached_tls_args(certs.server_cert(), certs.server_key()))
+            extra_.push_back(std::move(a));
+    }
     char tmpl[] = "/tmp/memcoro-mc-XXXXXX";
     if (!::mkdtemp(tmpl))
         throw std::runtime_error("memcached_process: mkdtemp failed");

@@ -13,6 +13,7 @@
 #include <memcoro/config.hpp>
 #include <memcoro/error.hpp>
 #include <memcoro/server_address.hpp>
+#include <memcoro/tls.hpp>
 #include <memcoro/types.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -72,6 +73,10 @@ using json = nlohmann::ordered_json;
 /// What an error line starts with: "memcoro", or "memcoro locate" for locate's.
 std::string error_prefix = "memcoro";
 
+/// The cause of each server's last failed connection ("host:port" → refused, "certificate has
+/// expired", ...), as the client's trace hook reports it.
+std::map<std::string, std::error_code, std::less<>> connect_failures;
+
 // ---- options ---------------------------------------------------------------------------------
 
 /// The options a command may take besides the global ones (a bit set).
@@ -111,6 +116,26 @@ constexpr option_spec option_table[] = {
      "text (default), meta: memcached's meta protocol (1.6.10 and later), every reply\n"
      "checked against its request, or auto: meta where the server's version has it, else text\n"
      "(default: $MEMCACHED_PROTOCOL)"},
+    {"--tls", nullptr, 0,
+     "reach every server over TLS (without it: only the servers written tls://host:port)"},
+    {"--cacert", "FILE", 0,
+     "PEM file of the certificate authorities that sign the servers' certificates (default:\n"
+     "the system's store)"},
+    {"--capath", "DIR", 0, "directory of CA certificates, with hashed names (openssl rehash)"},
+    {"--cert", "FILE", 0,
+     "client certificate (PEM), for servers that ask for one (mutual TLS: memcached's\n"
+     "ssl_verify_mode)"},
+    {"--key", "FILE", 0, "the client certificate's private key (default: in --cert's file)"},
+    {"--tls-server-name", "NAME", 0,
+     "the name sent as SNI and checked against the server's certificate (default: the\n"
+     "server's host)"},
+    {"--tls-no-verify", nullptr, 0,
+     "do not check the server's certificate (its chain nor its name): insecure, for tests"},
+    {"--user", "NAME", 0,
+     "authenticate as NAME (memcached -Y); the password comes from --password-file,\n"
+     "$MEMCACHED_PASSWORD_FILE or $MEMCACHED_PASSWORD (default: $MEMCACHED_USERNAME)"},
+    {"--password-file", "FILE", 0,
+     "the password: FILE's first line (no option takes a password itself)"},
     {"--ttl", "S", opt_ttl,
      "lifetime in seconds (0: never expires, the default; over 30 days: an absolute Unix\n"
      "time; negative: expires at once)"},
@@ -157,6 +182,10 @@ struct options {
     std::optional<std::int64_t> ttl;
     std::optional<std::uint32_t> flags;
     std::optional<std::string> protocol;
+    bool tls = false;
+    std::optional<std::string> cacert, capath, cert, key, tls_server_name;
+    bool tls_no_verify = false;
+    std::optional<std::string> user, password_file;
     std::string mode = "--set";                            ///< cp: --set, --add or --replace
     std::map<std::string, std::string, std::less<>> bench; ///< bench: option name → value
     bool meta = false;
@@ -247,6 +276,24 @@ options parse_command_line(int argc, char** argv)
             o.hash = std::string(*value);
         else if (name == "--protocol")
             o.protocol = std::string(*value);
+        else if (name == "--tls")
+            o.tls = true;
+        else if (name == "--tls-no-verify")
+            o.tls_no_verify = true;
+        else if (name == "--cacert")
+            o.cacert = std::string(*value);
+        else if (name == "--capath")
+            o.capath = std::string(*value);
+        else if (name == "--cert")
+            o.cert = std::string(*value);
+        else if (name == "--key")
+            o.key = std::string(*value);
+        else if (name == "--tls-server-name")
+            o.tls_server_name = std::string(*value);
+        else if (name == "--user")
+            o.user = std::string(*value);
+        else if (name == "--password-file")
+            o.password_file = std::string(*value);
         else if (name == "--timeout") {
             const auto ms = parse_number<std::int64_t>(*value, "--timeout");
             if (ms <= 0)
@@ -370,8 +417,148 @@ std::vector<memcoro::server_address> server_list(const options& o)
     return list;
 }
 
-/// The client configuration the options describe.
-memcoro::client_config make_config(const options& o)
+/// A file an option names, which must be readable (a directory for --capath); checked here so
+/// that the message names the option.
+void check_readable(std::string_view option, const std::string& path, bool directory = false)
+{
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(status))
+        throw usage_error(fmt::format("{}: cannot read '{}': {}", option, path,
+                                      ec ? ec.message() : std::strerror(ENOENT)));
+    if (directory != std::filesystem::is_directory(status))
+        throw usage_error(
+            fmt::format("{}: '{}' is {}a directory", option, path, directory ? "not " : ""));
+    if (directory)
+        return;
+    std::ifstream in(path);
+    if (!in)
+        throw usage_error(
+            fmt::format("{}: cannot read '{}': {}", option, path, std::strerror(errno)));
+}
+
+/// The first line of a password file (its line end dropped).
+std::string read_password_file(std::string_view source, const std::string& path)
+{
+    check_readable(source, path);
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    if (in.bad())
+        throw usage_error(fmt::format("{}: cannot read '{}'", source, path));
+    if (!line.empty() && line.back() == '\r')
+        line.pop_back();
+    if (line.empty())
+        throw usage_error(
+            fmt::format("{}: the first line of '{}' (the password) is empty", source, path));
+    return line;
+}
+
+std::optional<std::string> non_empty_env(const char* name)
+{
+    if (const char* v = std::getenv(name); v && *v)
+        return std::string(v);
+    return std::nullopt;
+}
+
+/// The credentials of memcached's authentication: --user and --password-file, each falling back
+/// to the environment (MEMCACHED_USERNAME; MEMCACHED_PASSWORD_FILE, then MEMCACHED_PASSWORD).
+/// A password is never taken from the command line itself.
+std::optional<memcoro::credentials> credentials_of(const options& o)
+{
+    if (!o.user && !o.password_file) {
+        try {
+            return memcoro::credentials::from_environment();
+        } catch (const std::invalid_argument& e) {
+            throw usage_error(strip_prefix(e.what()));
+        }
+    }
+    memcoro::credentials c;
+    if (o.user)
+        c.username = *o.user;
+    else if (auto u = non_empty_env("MEMCACHED_USERNAME"))
+        c.username = *u;
+    else
+        throw usage_error("--password-file needs a user name: --user NAME or $MEMCACHED_USERNAME");
+    if (o.password_file)
+        c.password = read_password_file("--password-file", *o.password_file);
+    else if (auto f = non_empty_env("MEMCACHED_PASSWORD_FILE"))
+        c.password = read_password_file("MEMCACHED_PASSWORD_FILE", *f);
+    else if (auto p = non_empty_env("MEMCACHED_PASSWORD"))
+        c.password = *p;
+    else
+        throw usage_error(fmt::format(
+            "--user {}: no password: give --password-file FILE, or set MEMCACHED_PASSWORD_FILE "
+            "or MEMCACHED_PASSWORD",
+            c.username));
+    if (const auto why = memcoro::invalid_credentials_reason(c); !why.empty())
+        throw usage_error(fmt::format("bad credentials: {}", why));
+    return c;
+}
+
+/// TLS and authentication. --tls puts every server on TLS. The other TLS options (--cacert,
+/// --capath, --cert, --key, --tls-server-name, --tls-no-verify) imply --tls, unless the list
+/// writes some server tls://host:port: then they apply to those servers, and the others stay
+/// plain.
+void apply_security(const options& o, memcoro::client_config& cfg)
+{
+    memcoro::tls_options& t = cfg.tls;
+    const bool tls_options_given =
+        o.cacert || o.capath || o.cert || o.key || o.tls_server_name || o.tls_no_verify;
+    const bool tls_addresses =
+        std::any_of(cfg.servers.begin(), cfg.servers.end(), [](const auto& s) { return s.tls; });
+    t.enabled = o.tls || (tls_options_given && !tls_addresses);
+    if ((t.enabled || tls_addresses) && !memcoro::tls_available())
+        throw usage_error("TLS was asked for, but this memcoro was built without it (no OpenSSL)");
+    if (t.enabled)
+        for (const auto& s : cfg.servers)
+            if (s.is_unix())
+                throw usage_error(fmt::format("TLS is for TCP servers, not the Unix socket {} ({})",
+                                              s.to_string(),
+                                              o.tls ? "--tls" : "the TLS options imply --tls"));
+    if (o.key && !o.cert)
+        throw usage_error("--key needs --cert (the client certificate it belongs to)");
+    if (o.cacert) {
+        check_readable("--cacert", *o.cacert);
+        t.ca_file = *o.cacert;
+    }
+    if (o.capath) {
+        check_readable("--capath", *o.capath, true);
+        t.ca_path = *o.capath;
+    }
+    if (o.cert) {
+        check_readable("--cert", *o.cert);
+        t.cert_file = *o.cert;
+    }
+    if (o.key) {
+        check_readable("--key", *o.key);
+        t.key_file = *o.key;
+    }
+    if (o.tls_server_name) {
+        if (o.tls_server_name->empty())
+            throw usage_error("--tls-server-name: the name is empty");
+        t.server_name = *o.tls_server_name;
+    }
+    if (o.tls_no_verify) {
+        t.verify_peer = false;
+        t.verify_host = false;
+    }
+    cfg.auth = credentials_of(o);
+}
+
+/// A failure's line: the library's "server: what: detail (cause)", and a hint where memcached's
+/// own words need one.
+std::string failure_text(const memcoro::error& e)
+{
+    if (e.code() == memcoro::errc::client_error && e.detail() == "unauthenticated")
+        return fmt::format("{} (the server requires authentication: --user NAME with a password)",
+                           e.what());
+    return e.what();
+}
+
+/// The client configuration the options describe; `connects`: with TLS and credentials (locate
+/// sends nothing).
+memcoro::client_config make_config(const options& o, bool connects = true)
 {
     memcoro::client_config cfg;
     cfg.servers = server_list(o);
@@ -408,6 +595,15 @@ memcoro::client_config make_config(const options& o)
         if (!h)
             throw usage_error(fmt::format("unknown hash '{}'", *o.hash));
         cfg.hash = *h;
+    }
+    if (connects) {
+        apply_security(o, cfg);
+        // The per-key failures of multi-key commands carry no cause: the trace hook keeps it.
+        cfg.trace_level = memcoro::trace_level::warning;
+        cfg.on_trace = [](const memcoro::trace_event& e) {
+            if (e.kind == memcoro::trace_kind::connection_failed && e.cause)
+                connect_failures.insert_or_assign(std::string(e.server), e.cause);
+        };
     }
     return cfg;
 }
@@ -468,10 +664,26 @@ int run_with_client(const invocation& inv, Body body)
     return run_async(with_client(inv.cfg, std::move(body)));
 }
 
-/// "host:port: what": a per-key failure, named by the server the key maps to.
+/// What failed a key of a multi-key command, which comes as an error code alone: its message,
+/// and for a connection that could not be made (refused, a TLS certificate refused, ...) the
+/// cause the trace hook saw.
+std::string key_error(const memcoro::client& c, std::string_view key, std::error_code ec)
+{
+    std::string what = ec.message();
+    using memcoro::errc;
+    if (ec == errc::connection_failed || ec == errc::connect_timeout ||
+        ec == errc::tls_handshake_failed || ec == errc::tls_verify_failed ||
+        ec == errc::auth_failed)
+        if (const auto it = connect_failures.find(c.server_for_key(key));
+            it != connect_failures.end())
+            what += fmt::format(" ({})", it->second.message());
+    return what;
+}
+
+/// "host:port: what (key 'KEY')": a per-key failure, named by the server the key maps to.
 std::string key_failure(const memcoro::client& c, std::string_view key, std::error_code ec)
 {
-    return fmt::format("{}: {} (key '{}')", c.server_for_key(key), ec.message(), key);
+    return fmt::format("{}: {} (key '{}')", c.server_for_key(key), key_error(c, key, ec), key);
 }
 
 // ---- retrieval -------------------------------------------------------------------------------
@@ -582,7 +794,7 @@ asio::awaitable<int> get_keys(const invocation& inv, memcoro::client& c, bool wi
             json e = json::object();
             put_bytes(e, "key", k.key);
             e["server"] = c.server_for_key(k.key);
-            e["error"] = k.ec.message();
+            e["error"] = key_error(c, k.key, k.ec);
             errors.push_back(std::move(e));
         }
     }
@@ -813,7 +1025,7 @@ asio::awaitable<int> each_server(const memcoro::client_config& cfg, Ask ask, Fai
         try {
             co_await ask(server, c);
         } catch (const memcoro::error& e) {
-            failure = e.what();
+            failure = failure_text(e);
         }
         c.close();
         if (!failure.empty()) {
@@ -1061,19 +1273,25 @@ int cmd_ping(invocation& inv)
             const auto ms = [](clock::duration d) {
                 return std::chrono::duration<double, std::milli>(d).count();
             };
-            if (inv.o.json)
-                j.push_back({{"server", s.to_string()},
-                             {"up", true},
-                             {"rtt_ms", ms(t2 - t1)},
-                             {"connect_ms", ms(t1 - t0)},
-                             {"version", version}});
-            else
+            if (inv.o.json) {
+                json up = {{"server", s.to_string()},
+                           {"up", true},
+                           {"rtt_ms", ms(t2 - t1)},
+                           {"connect_ms", ms(t1 - t0)},
+                           {"version", version}};
+                if (inv.cfg.tls.enabled || s.tls)
+                    up["tls"] = true;
+                j.push_back(std::move(up));
+            } else
                 write_stdout(fmt::format("{} up {:.3f} ms\n", s.to_string(), ms(t2 - t1)));
         },
         [&](const memcoro::server_address& s, const std::string& failure) {
-            if (inv.o.json)
-                j.push_back({{"server", s.to_string()}, {"up", false}, {"error", failure}});
-            else
+            if (inv.o.json) {
+                json down = {{"server", s.to_string()}, {"up", false}, {"error", failure}};
+                if (inv.cfg.tls.enabled || s.tls)
+                    down["tls"] = true;
+                j.push_back(std::move(down));
+            } else
                 write_stdout(fmt::format("{} down\n", s.to_string()));
         }));
     if (inv.o.json)
@@ -1087,6 +1305,14 @@ int cmd_dump(invocation& inv)
         int rc = exit_ok;
         for (const auto& server : inv.cfg.servers) {
             const std::string name = server.to_string();
+            // The dump's own plain connection speaks neither TLS nor authentication.
+            if (inv.cfg.tls.enabled || server.tls || inv.cfg.auth) {
+                report(fmt::format("{}: dump cannot use {} yet (it sends lru_crawler metadump on "
+                                   "a plain connection of its own)",
+                                   name, inv.cfg.auth ? "authentication" : "TLS"));
+                rc = exit_error;
+                continue;
+            }
             try {
                 co_await async_metadump(server, inv.o.timeout, [&](const dump_entry& e) {
                     if (inv.o.json) {
@@ -1121,7 +1347,7 @@ int cmd_locate(invocation& inv)
     std::optional<key_locator> locate;
     try {
         // The configuration the other commands use: the same servers, distribution and hash.
-        const memcoro::client_config cfg = make_config(o);
+        const memcoro::client_config cfg = make_config(o, false);
         locate.emplace(cfg.servers, cfg.distribution, cfg.hash);
     } catch (const std::invalid_argument& e) { // an unusable list (a zero weight)
         throw usage_error(e.what());
@@ -1561,6 +1787,10 @@ void append_option(std::string& out, const option_spec& o, std::string_view help
     if (o.value_name)
         head += fmt::format(" {}", o.value_name);
     bool first = true;
+    if (head.size() > 20) { // (--tls-server-name NAME) on a line of its own
+        out += fmt::format("  {}\n", head);
+        first = false;
+    }
     for (const auto& line : wrap(help, 76)) {
         out += fmt::format("  {:<20} {}\n", first ? head : "", line);
         first = false;
@@ -1571,7 +1801,9 @@ std::string overview()
 {
     std::string t =
         "usage: memcoro [--servers LIST] [--distribution NAME] [--hash NAME] [--timeout MS]\n"
-        "               [--protocol text|meta|auto] COMMAND [ARGS] [OPTIONS]\n"
+        "               [--protocol text|meta|auto] [--tls] [--cacert FILE] [--capath DIR]\n"
+        "               [--cert FILE [--key FILE]] [--tls-server-name NAME] [--tls-no-verify]\n"
+        "               [--user NAME [--password-file FILE]] COMMAND [ARGS] [OPTIONS]\n"
         "\n"
         "The shell's memcached client. Options may appear before or after the command;\n"
         "`--` ends the options (for a value that starts with \"--\"). `memcoro help COMMAND`\n"
@@ -1590,6 +1822,16 @@ std::string overview()
     for (const auto& o : option_table)
         if (!o.bit && std::string_view(o.name) != "-h")
             append_option(t, o, o.help);
+    t += "\n"
+         "TLS and authentication:\n"
+         "  --tls, or a server written tls://host:port, reaches servers over TLS and checks their\n"
+         "  certificates against --cacert and --capath, or the system's store when neither is\n"
+         "  given. --cacert, --capath, --cert, --key, --tls-server-name and --tls-no-verify imply\n"
+         "  --tls, unless some server is written tls://host:port: then they apply to those\n"
+         "  servers only. With --user (or $MEMCACHED_USERNAME) every connection first\n"
+         "  authenticates (memcached -Y); the password comes from --password-file,\n"
+         "  $MEMCACHED_PASSWORD_FILE or $MEMCACHED_PASSWORD, never from the command line, and a\n"
+         "  user without a password is a usage error.\n";
     t += "\nCommand options:\n";
     for (const auto& o : option_table)
         if (o.bit) {
@@ -1608,8 +1850,13 @@ std::string overview()
          "     naming the server and the cause, e.g. `memcoro: 127.0.0.1:1: connection failed`\n"
          "\n"
          "Environment:\n"
-         "  MEMCACHED_SERVERS   the server list when --servers is not given\n"
-         "  MEMCACHED_PROTOCOL  text, meta or auto, when --protocol is not given\n";
+         "  MEMCACHED_SERVERS        the server list when --servers is not given\n"
+         "  MEMCACHED_PROTOCOL       text, meta or auto, when --protocol is not given\n"
+         "  MEMCACHED_USERNAME       the user to authenticate as when --user is not given\n"
+         "  MEMCACHED_PASSWORD_FILE  a file whose first line is the password, when\n"
+         "                           --password-file is not given\n"
+         "  MEMCACHED_PASSWORD       the password, when neither --password-file nor\n"
+         "                           MEMCACHED_PASSWORD_FILE is given\n";
     return t;
 }
 
@@ -1640,8 +1887,9 @@ std::string command_help(const command_spec& c)
         t += fmt::format("  {}\n", ex.substr(0, nl));
         ex = nl == std::string_view::npos ? std::string_view() : ex.substr(nl + 1);
     }
-    t += "\nGlobal options (--servers, --distribution, --hash, --timeout, --protocol) and exit\n"
-         "status: memcoro --help\n";
+    t += "\nGlobal options (--servers, --distribution, --hash, --timeout, --protocol; TLS: --tls,\n"
+         "--cacert, --capath, --cert, --key, --tls-server-name, --tls-no-verify; authentication:\n"
+         "--user, --password-file) and exit status: memcoro --help\n";
     return t;
 }
 
@@ -1710,14 +1958,18 @@ int main_impl(int argc, char** argv)
         return exit_ok;
     }
     if (o.version) {
-        write_stdout("memcoro " MEMCORO_VERSION "\n");
+        write_stdout(fmt::format("memcoro " MEMCORO_VERSION "\ntls: {}\n",
+                                 memcoro::tls_available() ? "yes" : "no"));
         return exit_ok;
     }
     if (!c)
         throw usage_error("no command given (see memcoro --help)");
     check_command(*c, o);
-    if (c->handler != cmd_help && c->handler != cmd_locate)
+    if (c->handler != cmd_help && c->handler != cmd_locate) {
         inv.cfg = make_config(o);
+        if (o.tls_no_verify)
+            report("warning: --tls-no-verify: the server's certificate is not checked");
+    }
     // The value comes from the command line, or all of stdin, before anything is sent.
     if (c->stores)
         inv.value = o.args.size() == c->max_args ? o.args.back() : read_stdin();
@@ -1735,7 +1987,7 @@ int main(int argc, char** argv)
     try {
         return main_impl(argc, argv);
     } catch (const memcoro::error& e) {
-        std::fprintf(stderr, "%s: %s\n", prefix(), e.what());
+        std::fprintf(stderr, "%s: %s\n", prefix(), failure_text(e).c_str());
     } catch (const usage_error& e) {
         std::fprintf(stderr, "%s: %s\n", prefix(), e.what());
     } catch (const std::exception& e) {

@@ -60,6 +60,9 @@ private:
     /// the transport is full (then the rest goes when it has room).
     void write();
     static void on_written(connection& c, std::uint64_t session, std::error_code ec, std::size_t n);
+    /// Bytes went out: with nudges (connection_options::nudge_after), the time is noted and
+    /// the watchdog set to look when a nudge would be due.
+    void noted_write();
     /// A request queued from outside a batch of replies: written once the current handler
     /// is done, together with whatever else it queues (one post per write, not per request).
     void schedule_flush();

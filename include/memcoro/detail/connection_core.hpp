@@ -32,6 +32,12 @@ struct connection_options {
     std::chrono::milliseconds connect_timeout{1000};
     /// The deadline of the requests sent on the connection (0: none).
     std::chrono::milliseconds op_timeout{0};
+    /// A server that may sit on requests it has already read until more bytes arrive
+    /// (memcached 1.6's TLS does, with pipelined requests: the rest of a TLS record waits in
+    /// its OpenSSL buffer while it waits on the socket): after this long with replies awaited
+    /// and not a byte read since the last write, a `version` request goes out to wake it, one
+    /// at a time (0: never).
+    std::chrono::milliseconds nudge_after{0};
     /// The protocol spoken (see proto::dialect); with detect_dialect, the one spoken until
     /// the server has said which it speaks.
     proto::dialect dialect = proto::dialect::text;
@@ -134,8 +140,12 @@ public:
         bool requests_lost = false;
     };
     session_end ended_session() const noexcept;
-    /// They fail now (their replies will never come); queued ones go out on the next session.
-    void fail_session(const session_end& end) { mux_.fail_written(end.error, end.cause); }
+    /// They fail now (their replies will never come); queued ones go out on the next session,
+    /// unless the session ended before the dialect probe was answered: the server took the
+    /// connection but never spoke (a TLS server reading plaintext resets it), and the queued
+    /// requests fail too, with errc::connection_failed, rather than wait on reconnects until
+    /// their own deadlines.
+    void fail_session(const session_end& end);
     /// Fails every request with `ec` and stops for good.
     void close(std::error_code ec);
     /// Drops every request unanswered (the execution context is going away).
@@ -182,6 +192,8 @@ public:
     {
         std::error_code ec;
         const std::size_t before = answered.size();
+        if (n > 0)
+            last_input_ = now;
         mux_.commit_read(n, ec, answered, now);
         if (answered.size() > before)
             last_progress_ = now; // a reply was completed (bytes alone are not progress)
@@ -194,6 +206,18 @@ public:
     /// policy. Returns when to look again (time_point::max(): nothing to watch); `stalled`: the
     /// session must end.
     clock::time_point watch(clock::time_point now, bool& stalled);
+
+    // Waking a server that sits on what it has read (connection_options::nudge_after).
+
+    /// Bytes were written at `now` (the shell says so only when nudge_after is set).
+    void note_written(clock::time_point now) noexcept { last_write_ = now; }
+    /// Is a nudge due at `now`? When not, `next` is lowered to when one would be.
+    bool nudge_due(clock::time_point now, clock::time_point& next) const noexcept;
+    /// Queues the nudge (the shell writes it at once: a connection with replies awaited
+    /// otherwise holds new requests until a reply comes).
+    void nudge(clock::time_point now);
+    /// Nudges sent so far.
+    std::uint64_t nudges() const noexcept { return nudges_; }
 
 private:
     class dialect_probe;
@@ -216,6 +240,10 @@ private:
     std::uint64_t session_ = 0;
     std::error_code end_reason_;
     clock::time_point last_progress_{}; // when a reply was last completed
+    clock::time_point last_input_{};    // when bytes were last read
+    clock::time_point last_write_{};    // when bytes were last written (with nudge_after)
+    entry_ptr nudge_;                   // the last nudge, while it is awaited
+    std::uint64_t nudges_ = 0;
 };
 
 } // namespace memcoro::detail

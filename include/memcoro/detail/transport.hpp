@@ -2,12 +2,13 @@
 /// \file
 /// The transport seam: how a connection reaches its server and moves bytes. A connection
 /// (detail/connection.hpp) is written against this interface only; TCP and Unix stream
-/// sockets are one implementation (make_socket_transport), and other streams (TLS) plug in
-/// beside it without touching the connection's state machine.
+/// sockets are one implementation (make_socket_transport), TLS over TCP another
+/// (make_tls_transport), beside it without touching the connection's state machine.
 
 #include <memcoro/detail/asio_compat.hpp>
 #include <memcoro/detail/pool.hpp>
 #include <memcoro/server_address.hpp>
+#include <memcoro/tls.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
@@ -17,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <system_error>
 
@@ -65,7 +67,28 @@ public:
 
 /// TCP (numeric addresses connect at once; host names are looked up without blocking the
 /// connection beyond its deadline) and Unix stream sockets. Writes go straight to the socket
-/// and report a full one instead of blocking.
-std::unique_ptr<transport> make_socket_transport(const asio::any_io_executor& ex);
+/// and report a full one instead of blocking. With `auth`, a connect ends with memcached's
+/// authentication (errc::auth_failed on a refusal), within the same deadline.
+std::unique_ptr<transport> make_socket_transport(const asio::any_io_executor& ex,
+                                                 const std::optional<credentials>& auth = {});
+
+/// A server's TLS setup, shared by its connections: the OpenSSL context made from its
+/// tls_options, the last session (offered again on reconnect), and counters.
+class tls_client;
+/// Builds it; throws std::invalid_argument with the reason (a CA or certificate file that
+/// cannot be loaded, a cipher list OpenSSL refuses, a memcoro built without TLS).
+std::shared_ptr<tls_client> make_tls_client(const tls_options& o);
+/// TCP, then a TLS handshake (verifying the server as `tls` says, for `addr`'s host), then,
+/// with `auth`, memcached's authentication: all by connect's deadline. Handshake failures are
+/// errc::tls_handshake_failed, certificates refused errc::tls_verify_failed (the cause: why).
+std::unique_ptr<transport> make_tls_transport(const asio::any_io_executor& ex,
+                                              std::shared_ptr<tls_client> tls,
+                                              const std::optional<credentials>& auth = {});
+/// Handshakes completed, and how many of them resumed an earlier session.
+struct tls_counters {
+    std::uint64_t handshakes = 0;
+    std::uint64_t resumed = 0;
+};
+tls_counters counters_of(const tls_client& t) noexcept;
 
 } // namespace memcoro::detail

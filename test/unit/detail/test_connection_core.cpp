@@ -677,10 +677,28 @@ TEST_CASE("connection core: a probe unanswered within connect_timeout ends the s
     const auto end = h.core.ended_session();
     CHECK(end.requests_lost); // the probe was on the wire: a failure of the server
     h.core.fail_session(end);
-    CHECK(!a->completed()); // still queued for the next session
-    // Its own deadline still holds while it waits.
-    h.core.watch(h.now + 100ms, stalled);
-    CHECK(a->ec == errc::timeout);
+    // The server took the connection and never spoke: the request queued behind the probe
+    // fails now, rather than wait on reconnects until its own deadline.
+    CHECK(a->completed());
+    CHECK(a->ec == errc::connection_failed);
+    CHECK(a->cause == asio::error::timed_out);
+    CHECK_FALSE(h.core.has_work());
+}
+
+TEST_CASE("connection core: a session reset before the probe's answer fails what is queued",
+          "[connection][dialect]")
+{
+    harness h(detecting());
+    auto a = get("a");
+    h.submit(a);
+    h.core.session_started(h.now);
+    CHECK(h.send_all() == "version\r\n");
+    // (A TLS server reading plaintext resets the connection.)
+    CHECK(h.core.end_session(asio::error::connection_reset));
+    h.core.fail_session(h.core.ended_session());
+    CHECK(a->ec == errc::connection_failed);
+    CHECK(a->cause == asio::error::connection_reset);
+    CHECK_FALSE(h.core.has_work());
 }
 
 TEST_CASE("connection core: requests behind the probe time out on time", "[connection][dialect]")
@@ -824,4 +842,52 @@ TEST_CASE("connection core: the meta get that confirms meta counts against conne
     CHECK(!stalled);
     h.core.watch(h.now + 20ms, stalled);
     CHECK(stalled);
+}
+
+TEST_CASE("connection core: a server silent with replies awaited is nudged, one at a time",
+          "[connection][nudge]")
+{
+    connection_options o = harness::options();
+    o.nudge_after = 5ms;
+    harness h(o);
+    auto a = h.get_on_the_wire("a");
+    h.core.note_written(h.now);
+    auto next = steady::time_point::max();
+    CHECK_FALSE(h.core.nudge_due(h.now + 4ms, next));
+    CHECK(next == h.now + 5ms);
+    CHECK(h.core.nudge_due(h.now + 5ms, next));
+    h.now += 5ms;
+    h.core.nudge(h.now);
+    CHECK(h.send_all() == "version\r\n");
+    h.core.note_written(h.now);
+    // One at a time: not again while it is awaited.
+    next = steady::time_point::max();
+    CHECK_FALSE(h.core.nudge_due(h.now + 50ms, next));
+    CHECK(h.core.nudges() == 1);
+    // The server wakes: the get is answered, then the nudge, which nobody sees.
+    CHECK_FALSE(h.receive("VALUE a 0 1\r\nx\r\nEND\r\nVERSION 1.6.18\r\n"));
+    CHECK(a->completed());
+    CHECK(a->hits == 1);
+    CHECK_FALSE(h.core.awaiting_replies());
+    // Nothing awaited: no nudge, however long the silence.
+    CHECK_FALSE(h.core.nudge_due(h.now + 1h, next));
+    // Bytes read count as life: a nudge is due only after the last of them.
+    auto b = get("b");
+    h.submit(b);
+    h.send_all();
+    h.core.note_written(h.now);
+    h.now += 3ms;
+    CHECK_FALSE(h.receive("VALUE b 0 3\r\nxy"));
+    next = steady::time_point::max();
+    CHECK_FALSE(h.core.nudge_due(h.now + 4ms, next));
+    CHECK(next == h.now + 5ms);
+}
+
+TEST_CASE("connection core: without nudge_after nothing is ever nudged", "[connection][nudge]")
+{
+    harness h;
+    h.get_on_the_wire("a");
+    auto next = steady::time_point::max();
+    CHECK_FALSE(h.core.nudge_due(h.now + 1h, next));
+    CHECK(next == steady::time_point::max());
 }
