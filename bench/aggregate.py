@@ -16,6 +16,7 @@ SCENARIOS = [
     "set_seq_1srv", "set_pipe100_1srv", "mixed90_conc32_4srv",
 ]
 MC, LM, MC2, MCM = "memcoro", "libmemcached", "memcoro-2t", "memcoro-meta"
+MCT = "memcoro-tls"  # memcoro over TLS (bench/run.sh --tls)
 
 
 def load(paths):
@@ -80,6 +81,7 @@ def main(argv):
     rounds = sorted({r for per in runs.values() for r in per})
     have_mc2 = any(c == MC2 for c, _ in runs)
     have_meta = any(c == MCM for c, _ in runs)
+    have_tls = any(c == MCT for c, _ in runs)
 
     def metric(client, scenario, key):
         per = runs.get((client, scenario), {})
@@ -102,6 +104,9 @@ def main(argv):
             return "–"
         return f"{m:.2f} ({lo:.2f}–{hi:.2f})" if hi > lo else f"{m:.2f}"
 
+    def fmt_quotient(a, b):
+        return "–" if a is None or not b else f"{a / b:.2f}"
+
     head = ["scenario", "memcoro /s", "libmemcached /s", "ratio mc/lm (min–max)",
             "p50 / p99 µs memcoro", "p50 / p99 µs libmemcached",
             "CPU µs/op mc", "CPU µs/op lm", "allocs/op mc", "allocs/op lm"]
@@ -110,6 +115,9 @@ def main(argv):
     if have_meta:
         head += ["memcoro meta /s", "ratio meta/lm (min–max)", "ratio meta/text (min–max)",
                  "CPU µs/op meta"]
+    if have_tls:
+        head += ["memcoro TLS /s", "ratio TLS/plain (min–max)", "p50 / p99 µs TLS",
+                 "CPU µs/op TLS", "CPU TLS/plain", "allocs/op TLS"]
     rows = []
     for sc in SCENARIOS:
         if not any(s == sc for _, s in runs):
@@ -132,6 +140,13 @@ def main(argv):
         if have_meta:
             row += [fmt_rate(tput(MCM, sc)) + unit, fmt_ratio(ratio(MCM, LM, sc)),
                     fmt_ratio(ratio(MCM, MC, sc)), fmt_num(metric(MCM, sc, "cpu_us_per_op"), 2)]
+        if have_tls:
+            row += [fmt_rate(tput(MCT, sc)) + unit, fmt_ratio(ratio(MCT, MC, sc)),
+                    fmt_lat(metric(MCT, sc, "p50_us"), metric(MCT, sc, "p99_us")),
+                    fmt_num(metric(MCT, sc, "cpu_us_per_op"), 2),
+                    fmt_quotient(metric(MCT, sc, "cpu_us_per_op"),
+                                 metric(MC, sc, "cpu_us_per_op")),
+                    fmt_num(metric(MCT, sc, "allocs_per_op"), 1)]
         rows.append(row)
 
     print(f"Medians over {len(rounds)} round(s); ops/s (keys/s for the multi-gets); "

@@ -50,6 +50,11 @@ namespace {
                   << "  --hash NAME                key hash (default: the distribution's own)\n"
                   << "  --max-keys-per-request N   keys per multi-get request (default 250)\n"
                   << "  --singleflight             client_config::singleflight_gets\n"
+                  << "  --tls-ca FILE              every server over TLS, trusting the CA in FILE\n"
+                  << "                             (peer and IP/host name verified; reported as\n"
+                  << "                             client \"memcoro-tls\")\n"
+                  << "  --tls-nudge-ms N           with --tls-ca: tls_options::nudge_after in ms\n"
+                  << "                             (0: never nudge; default: the library's)\n"
                   << "  --get-api into|value       gets: async_get_into a reused item and\n"
                   << "                             async_get_multi_into a reused result\n"
                   << "                             (default), or async_get / async_get_multi\n"
@@ -185,6 +190,14 @@ options parse_options(int argc, char** argv, std::string_view which)
             o.mc_max_keys = number<std::size_t>(which, a, v);
         } else if (a == "--hash" && which == "memcoro") {
             o.mc_hash = v;
+        } else if (a == "--tls-ca" && which == "memcoro") {
+            if (v.empty())
+                usage(which, "--tls-ca needs a file");
+            o.mc_tls_ca = v;
+        } else if (a == "--tls-nudge-ms" && which == "memcoro") {
+            o.mc_tls_nudge_ms = number<long>(which, a, v);
+            if (o.mc_tls_nudge_ms < 0)
+                usage(which, "--tls-nudge-ms must be 0 or more");
         } else if (a == "--get-api" && which == "memcoro") {
             if (v != "into" && v != "value")
                 usage(which, "--get-api is into or value");
@@ -211,6 +224,8 @@ options parse_options(int argc, char** argv, std::string_view which)
         o.warmup_ops = 1000;
     if (o.max_ops == 0)
         usage(which, "--max-ops must be positive");
+    if (o.mc_tls_nudge_ms >= 0 && o.mc_tls_ca.empty())
+        usage(which, "--tls-nudge-ms needs --tls-ca");
     if (o.selected.empty())
         for (const auto& sc : scenarios)
             o.selected.push_back(&sc);
@@ -493,10 +508,15 @@ bool report(std::string_view client, const scenario& sc, const options& opt, uns
     j["callers"] = callers;
     j["threads"] = threads;
     j["value_size"] = opt.value_size;
-    j["get_api"] = client == "memcoro" ? opt.mc_get_api : opt.lm_get_api;
-    if (client == "memcoro") {
+    // "memcoro", "memcoro-meta", "memcoro-tls", "memcoro-2t", ...
+    const bool mc = client.starts_with("memcoro");
+    j["get_api"] = mc ? opt.mc_get_api : opt.lm_get_api;
+    if (mc) {
         j["distribution"] = opt.mc_distribution.empty() ? "ketama" : opt.mc_distribution;
         j["hash"] = opt.mc_hash.empty() ? "default" : opt.mc_hash;
+        j["tls"] = !opt.mc_tls_ca.empty();
+        if (!opt.mc_tls_ca.empty())
+            j["nudge_after_ms"] = opt.mc_tls_nudge_ms;
     } else {
         j["distribution"] = opt.lm_ketama ? "ketama" : "modula";
         j["hash"] = opt.lm_ketama ? "md5" : "one-at-a-time";

@@ -85,6 +85,9 @@ struct options {
     std::string mc_hash;              ///< memcoro: a hash name (default: the distribution's)
     std::size_t mc_max_keys = 0;      ///< memcoro: client_config::max_keys_per_request (0: default)
     bool mc_singleflight = false;     ///< memcoro: client_config::singleflight_gets
+    /// memcoro: every server over TLS, trusting this CA file (empty: plaintext).
+    std::string mc_tls_ca;
+    long mc_tls_nudge_ms = -1; ///< memcoro: tls_options::nudge_after in ms (-1: its default)
     std::uint64_t seed = 1;
 };
 

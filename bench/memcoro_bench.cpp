@@ -1,16 +1,19 @@
 // memcoro_bench: the named scenarios (bench/common.hpp) with memcoro. Coroutines on one
 // io_context thread and one client (per server set); concurrency = that many coroutines, each
 // looping. --threads N: N io_context threads, a client each, the callers split between them.
+// --tls-ca FILE: every server over TLS (client "memcoro-tls").
 
 #include "common.hpp"
 
 #include <memcoro/client.hpp>
+#include <memcoro/tls.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <iostream>
 #include <latch>
@@ -63,6 +66,11 @@ memcoro::client_config config_for(const options& o, unsigned n)
     if (o.mc_max_keys > 0)
         cfg.max_keys_per_request = o.mc_max_keys;
     cfg.singleflight_gets = o.mc_singleflight;
+    if (!o.mc_tls_ca.empty()) {
+        cfg.tls.enabled = true;
+        cfg.tls.ca_file = o.mc_tls_ca; // (peer and host verification: the defaults, on)
+        cfg.tls.nudge_after = std::chrono::milliseconds(o.mc_tls_nudge_ms);
+    }
     if (!o.mc_hash.empty()) {
         const auto h = memcoro::ring::parse_hash(o.mc_hash);
         if (!h)
@@ -280,10 +288,19 @@ bool run_scenario(const scenario& sc, std::size_t sc_index, const options& o, co
 
 int main(int argc, char** argv)
 {
-    const options o = parse_options(argc, argv, "memcoro");
+    options o = parse_options(argc, argv, "memcoro");
+    const bool tls = !o.mc_tls_ca.empty();
+    if (tls && !memcoro::tls_available()) {
+        std::cerr << "memcoro_bench: --tls-ca, but memcoro was built without TLS\n";
+        return 2;
+    }
+    if (tls && o.mc_tls_nudge_ms < 0) // (reported as the value in force)
+        o.mc_tls_nudge_ms = static_cast<long>(memcoro::tls_options{}.nudge_after.count());
     const keyspace ks(o.keys, o.value_size);
-    // "memcoro", "memcoro-meta", "memcoro-2t", ...: each its own column of bench/aggregate.py.
+    // "memcoro", "memcoro-meta", "memcoro-tls", "memcoro-2t", ...: each its own column of
+    // bench/aggregate.py.
     const std::string client = std::string("memcoro") + (o.mc_meta ? "-meta" : "") +
+                               (tls ? "-tls" : "") +
                                (o.threads == 1 ? "" : "-" + std::to_string(o.threads) + "t");
 
     bool need_one = false, need_four = false;

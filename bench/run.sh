@@ -6,22 +6,26 @@
 # data first); --per-program runs all scenarios in one process per program instead.
 #
 #   bench/run.sh BUILD_DIR [--rounds N] [--seconds S] [--warmup S] [--scenario A,B,...]
-#                [--no-threads] [--no-meta] [--per-program] [--nice N] [--lm-args "ARGS"]
-#                [--mc-args "ARGS"] [--out DIR]
+#                [--no-threads] [--no-meta] [--tls] [--per-program] [--nice N]
+#                [--lm-args "ARGS"] [--mc-args "ARGS"] [--tls-args "ARGS"] [--out DIR]
 #                [-- extra options for both benchmarks]
 #
 # --no-threads skips the third program of each round, memcoro with --threads 2 (a client
 # per io_context thread), reported as its own column. --no-meta skips the fourth, memcoro on
-# the meta protocol (--protocol meta): the dialect columns, against text and libmemcached. --nice N runs the servers and both
-# clients under `nice -n N` (a negative N, as root, shields them from other load on the
-# machine). --lm-args passes options to libmemcached_bench only (e.g. "--ketama"), --mc-args
-# to memcoro_bench only (e.g. "--distribution modula --hash one-at-a-time").
-# --out keeps the raw JSON lines there.
+# the meta protocol (--protocol meta): the dialect columns, against text and libmemcached.
+# --tls adds a fifth: memcoro over TLS (memcoro-tls) against 4 more servers, the same flags
+# plus -Z and a certificate for IP:127.0.0.1 from a CA made with openssl in the scratch
+# directory (EC P-256, verified by the client); its columns compare it with plaintext memcoro.
+# --nice N runs the servers and both clients under `nice -n N` (a negative N, as root,
+# shields them from other load on the machine). --lm-args passes options to
+# libmemcached_bench only (e.g. "--ketama"), --mc-args to memcoro_bench only (e.g.
+# "--distribution modula --hash one-at-a-time"), --tls-args to the TLS run only, after
+# --mc-args (e.g. "--tls-nudge-ms 0"). --out keeps the raw JSON lines there.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -34,11 +38,13 @@ warmup=0.5
 scenario=
 threads2=1
 meta=1
+tls=0
 per_program=0
 out=
 nice_level=
 lm_args=
 mc_args=
+tls_args=
 extra=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -48,11 +54,13 @@ while [[ $# -gt 0 ]]; do
   --scenario) scenario=$2; shift 2 ;;
   --no-threads) threads2=0; shift ;;
   --no-meta) meta=0; shift ;;
+  --tls) tls=1; shift ;;
   --per-program) per_program=1; shift ;;
   --out) out=$2; shift 2 ;;
   --nice) nice_level=$2; shift 2 ;;
   --lm-args) lm_args=$2; shift 2 ;;
   --mc-args) mc_args=$2; shift 2 ;;
+  --tls-args) tls_args=$2; shift 2 ;;
   --) shift; extra=("$@"); break ;;
   -h | --help) usage ;;
   *) echo "unknown option: $1" >&2; usage ;;
@@ -76,6 +84,15 @@ cleanup() {
   rm -rf "$scratch"
 }
 start_servers 4 "$scratch" || { cleanup; exit 1; }
+plain_servers=$SERVERS
+tls_servers=
+if ((tls)); then
+  # Their own directory: start_servers keeps each server's port file and log there.
+  { make_tls_files "$scratch/tls" && start_servers 4 "$scratch/tls" "${TLS_SERVER_ARGS[@]}"; } ||
+    { cleanup; exit 1; }
+  tls_servers=$SERVERS
+  SERVERS=$plain_servers
+fi
 trap cleanup EXIT
 if [[ -n $out ]]; then
   mkdir -p "$out"
@@ -85,11 +102,14 @@ else
   mkdir -p "$results"
 fi
 
-args=(--servers "$SERVERS" --seconds "$seconds" --warmup "$warmup")
-args+=("${extra[@]}")
+common=(--seconds "$seconds" --warmup "$warmup")
+common+=("${extra[@]}")
+args=(--servers "$SERVERS" "${common[@]}")
+tls_run_args=(--servers "$tls_servers" --tls-ca "$TLS_CA" "${common[@]}")
 
 read -r -a lm_extra <<<"$lm_args"
 read -r -a mc_extra <<<"$mc_args"
+read -r -a tls_extra <<<"$tls_args"
 root=$(cd "$here/.." && pwd)
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$root" --no-optional-locks status --porcelain -- lib include 2>/dev/null) ]]; then
@@ -101,6 +121,13 @@ print(next(o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "bui
     "$build/meson-info/intro-buildoptions.json" 2>/dev/null || echo "?")
   echo "memcoro: $rev; $build, buildtype $buildtype"
   echo "memcached: $(${MEMCACHED_BINARY:-memcached} -V) -t 1 x4 on $SERVERS"
+  if ((tls)); then
+    # What the servers negotiate with a default client (memcoro sets no cipher either).
+    negotiated=$(openssl s_client -connect "${tls_servers%%,*}" -CAfile "$TLS_CA" \
+      </dev/null 2>/dev/null | sed -n '1,/^New, /s/^New, \(.*\)$/\1/p' || true)
+    echo "TLS: 4 more with -Z on $tls_servers; $(openssl version | cut -d' ' -f1-2);" \
+      "${negotiated:-negotiated: ?}"
+  fi
   echo "cpus: $(nproc), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "rounds: $rounds, ${seconds}s measured + ${warmup}s warm-up per scenario${nice_level:+, nice $nice_level}"
 } | tee "$results/info.txt" >&2
@@ -127,6 +154,10 @@ run_round() { # scenario option...
   if ((meta)); then
     run_one "memcoro --protocol meta" "$results/round$r.d.memcoro-meta.jsonl" "$mc_bench" \
       "${args[@]}" "$@" --protocol meta ${mc_extra[@]+"${mc_extra[@]}"}
+  fi
+  if ((tls)); then
+    run_one "memcoro over TLS" "$results/round$r.e.memcoro-tls.jsonl" "$mc_bench" \
+      "${tls_run_args[@]}" "$@" ${mc_extra[@]+"${mc_extra[@]}"} ${tls_extra[@]+"${tls_extra[@]}"}
   fi
 }
 if [[ -n $scenario ]]; then

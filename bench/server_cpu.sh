@@ -4,17 +4,18 @@
 # when a ratio is bounded by the servers sharing the cores with the client rather than by the
 # client itself (see docs/performance.md, "Where the targets are missed").
 #
-#   bench/server_cpu.sh BUILD_DIR [--scenario S] [--rounds N] [--seconds S] [--meta]
+#   bench/server_cpu.sh BUILD_DIR [--scenario S] [--rounds N] [--seconds S] [--meta] [--tls]
 #                       [-- extra options for both benchmarks]
 #
 # Defaults: mget10k_4srv, 2 rounds (memcoro then libmemcached each round), 4 s runs of which
 # the 2 s after the first 1.5 s are sampled. --meta adds memcoro on the meta protocol to each
-# round (memcoro-meta). Servers as in bench/run.sh.
+# round (memcoro-meta), --tls memcoro over TLS (memcoro-tls) against 4 more servers with -Z,
+# whose CPU is then the servers' column. Servers as in bench/run.sh (--tls: as with its --tls).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [[ $# -ge 1 ]] || usage
@@ -24,6 +25,7 @@ scenario=mget10k_4srv
 rounds=2
 seconds=4
 clients=(memcoro libmemcached)
+tls=0
 extra=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -31,12 +33,14 @@ while [[ $# -gt 0 ]]; do
   --rounds) rounds=$2; shift 2 ;;
   --seconds) seconds=$2; shift 2 ;;
   --meta) clients=(memcoro memcoro-meta libmemcached); shift ;;
+  --tls) tls=1; shift ;;
   --) shift; extra=("$@"); break ;;
   -h | --help) usage ;;
   *) echo "unknown option: $1" >&2; usage ;;
   esac
 done
 ((seconds >= 4)) || { echo "--seconds must be at least 4" >&2; exit 2; }
+((tls)) && clients+=(memcoro-tls)
 
 scratch=$(mktemp -d /tmp/memcoro-cpu-XXXXXX)
 # shellcheck source=servers.sh
@@ -46,6 +50,17 @@ cleanup() {
   rm -rf "$scratch"
 }
 start_servers 4 "$scratch" || { cleanup; exit 1; }
+plain_servers=$SERVERS
+plain_pids=("${SERVER_PIDS[@]}")
+tls_servers=
+tls_pids=()
+if ((tls)); then
+  { make_tls_files "$scratch/tls" && start_servers 4 "$scratch/tls" "${TLS_SERVER_ARGS[@]}"; } ||
+    { cleanup; exit 1; }
+  tls_servers=$SERVERS
+  tls_pids=("${SERVER_PIDS[@]:${#plain_pids[@]}}")
+  SERVERS=$plain_servers
+fi
 trap cleanup EXIT
 
 ticks() { # utime + stime of the given pids, in clock ticks
@@ -58,25 +73,32 @@ ticks() { # utime + stime of the given pids, in clock ticks
 idle() { awk '/^cpu /{print $5 + $6}' /proc/stat; }
 hz=$(getconf CLK_TCK)
 
-echo "scenario $scenario, servers $SERVERS, $(nproc) cpus, $hz ticks/s"
+echo "scenario $scenario, servers $SERVERS${tls_servers:+ (TLS: $tls_servers)}, $(nproc) cpus, $hz ticks/s"
 printf '%-13s %12s %16s %16s %10s\n' client keys/s "server µs/key" "client µs/key" "idle %"
 for ((r = 1; r <= rounds; r++)); do
   for client in "${clients[@]}"; do
     out=$scratch/$client.$r.json
     program=$client
     dialect=()
+    servers=$SERVERS
+    pids=("${plain_pids[@]}")
     if [[ $client == memcoro-meta ]]; then
       program=memcoro
       dialect=(--protocol meta)
+    elif [[ $client == memcoro-tls ]]; then
+      program=memcoro
+      dialect=(--tls-ca "$TLS_CA")
+      servers=$tls_servers
+      pids=("${tls_pids[@]}")
     fi
-    "$build/bench/${program}_bench" --servers "$SERVERS" --scenario "$scenario" \
+    "$build/bench/${program}_bench" --servers "$servers" --scenario "$scenario" \
       --seconds "$seconds" --warmup 0.5 ${dialect[@]+"${dialect[@]}"} \
       ${extra[@]+"${extra[@]}"} >"$out" &
     pid=$!
     sleep 1.5
-    s1=$(ticks "${SERVER_PIDS[@]}"); c1=$(ticks "$pid"); i1=$(idle); t1=$(date +%s.%N)
+    s1=$(ticks "${pids[@]}"); c1=$(ticks "$pid"); i1=$(idle); t1=$(date +%s.%N)
     sleep 2
-    s2=$(ticks "${SERVER_PIDS[@]}"); c2=$(ticks "$pid"); i2=$(idle); t2=$(date +%s.%N)
+    s2=$(ticks "${pids[@]}"); c2=$(ticks "$pid"); i2=$(idle); t2=$(date +%s.%N)
     wait "$pid"
     python3 - "$out" "$client" "$((s2 - s1))" "$((c2 - c1))" "$((i2 - i1))" "$t1" "$t2" "$hz" <<'EOF'
 import json, os, sys

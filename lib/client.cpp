@@ -89,10 +89,10 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
     s->address = addr;
     s->name = addr.to_string();
     const server_state::policy p = policy_for(cfg_, opts);
-    auto tracer = server_tracer::make(cfg_, s->name, ex_);
+    auto tracer = server_tracer::make(cfg_, s->name, ex_, hooks_);
     s->monitor = std::make_shared<server_monitor>(
         s->name, p, opts.initial_status,
-        opts.failure_callback ? opts.failure_callback : cfg_.on_server_event, ex_, tracer);
+        opts.failure_callback ? opts.failure_callback : cfg_.on_server_event, ex_, hooks_, tracer);
     connection_options co;
     co.limits.max_item_size = cfg_.max_item_size;
     co.merge_gets = cfg_.merge_gets;
@@ -530,6 +530,9 @@ void client_impl::set_server_params(std::string name, server_options opts)
             for (auto& c : s->connections)
                 c->set_op_timeout(timeout);
             s->monitor->set_status(opts.initial_status);
+            // (How it is reached is fixed when it is added: its connections are made.)
+            opts.tls = s->options.tls;
+            opts.auth = s->options.auth;
             s->options = std::move(opts);
             if (reweigh)
                 self->rebuild_ring();
@@ -607,6 +610,7 @@ client::client(executor_type ex, std::string_view servers)
 client::~client()
 {
     if (impl_) {
+        impl_->close_hooks();
         detail::service_of(impl_->executor()).remove(impl_.get());
         impl_->close();
     }
@@ -618,6 +622,7 @@ client& client::operator=(client&& other) noexcept
 {
     if (this != &other) {
         if (impl_) {
+            impl_->close_hooks();
             detail::service_of(impl_->executor()).remove(impl_.get());
             impl_->close();
         }
@@ -636,7 +641,7 @@ void client::send_set(std::string_view key, std::string_view value, store_option
     opts.quiet = true;
     async_set(key, value, opts,
               [impl = impl_, k = std::string(key)](std::error_code ec, store_status st) mutable {
-                  if (!ec && st == store_status::stored)
+                  if ((!ec && st == store_status::stored) || !impl->hooks_open())
                       return;
                   if (const auto& report = impl->config().on_write_failure)
                       report(write_failure{std::move(k), ec, !ec});
@@ -651,8 +656,8 @@ void client::send_delete(std::string_view key)
     detail::add_key(q.keys.own(), key);
     start<delete_status>(std::move(r), [impl = impl_, k = std::string(key)](std::error_code ec,
                                                                             delete_status) mutable {
-        if (!ec)
-            return; // deleted, or already absent
+        if (!ec || !impl->hooks_open())
+            return; // deleted, or already absent; or the client is gone
         if (const auto& report = impl->config().on_write_failure)
             report(write_failure{std::move(k), ec});
     });

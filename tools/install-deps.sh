@@ -8,4 +8,5 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   g++ clang libclang-rt-14-dev meson ninja-build pkg-config cmake \
   libasio-dev libfmt-dev nlohmann-json3-dev catch2 \
-  libssl-dev openssl memcached python3 clang-format git ca-certificates "$@" >/dev/null
+  libssl-dev openssl memcached python3 clang-format doxygen git ca-certificates \
+  zlib1g-dev libzstd-dev liblz4-dev "$@" >/dev/null

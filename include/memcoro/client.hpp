@@ -60,6 +60,7 @@ concept token_for = asio::completion_token_for<Token, typename detail::result_tr
 /// calling close()) completes pending operations with `asio::error::operation_aborted`.
 class client {
 public:
+    /// The type of the executor the client runs on.
     using executor_type = asio::any_io_executor;
 
     /// Throws std::invalid_argument for an unusable configuration (e.g. a zero weight). With
@@ -67,14 +68,20 @@ public:
     client(executor_type ex, client_config cfg);
     /// `servers`: "host:port[:weight],..." as parsed by server_address::parse_list.
     client(executor_type ex, std::string_view servers);
+    /// Closes the client (as close()).
     ~client();
+    /// Takes over the connections and state of the client moved from, which may then only be
+    /// destroyed or assigned to.
     client(client&&) noexcept;
+    /// Closes this client (as close()), then takes over the connections and state of the
+    /// client moved from.
     client& operator=(client&&) noexcept;
     client(const client&) = delete;
     client& operator=(const client&) = delete;
 
     /// The executor the client runs on: the one given, or a strand of it (see **Threads**).
     executor_type get_executor() const noexcept;
+    /// The configuration given to the constructor (server changes do not alter it).
     const client_config& config() const noexcept;
 
     /// Closes every connection; pending operations complete with operation_aborted.
@@ -88,16 +95,19 @@ public:
     /// status and failure callback. The ring is rebuilt; about 1/N of the keys move to it.
     /// Throws std::invalid_argument for a zero weight.
     void add_server(server_address address, server_options options = {});
+    /// The same for the TCP server `host`:`port`.
     void add_server(std::string_view host, std::uint16_t port, server_options options = {});
     /// Removes a server ("host:port"); its pending operations complete with operation_aborted.
     void remove_server(std::string_view name);
-    /// Changes a server's options at run time (setServerParams), its status included.
+    /// Changes a server's options at run time (setServerParams), its status included; its TLS
+    /// settings and credentials stay those it was added with.
     void set_server_params(std::string_view name, server_options options);
     /// Marks a server up or down by hand.
     void mark_server(std::string_view name, memcoro::server_status status);
     /// A server's state and counters, or empty if there is no such server: by name
     /// ("host:port" or socket path), or by host and port (PECL's getServerStatus).
     std::optional<server_info> server(std::string_view name) const;
+    /// The same, by host and port.
     std::optional<server_info> server(std::string_view host, std::uint16_t port) const;
     /// Every server's state and counters, in configuration order.
     std::vector<server_info> servers() const;
@@ -341,6 +351,7 @@ public:
 
     // ---- storage: void(std::error_code, store_status) ------------------------------------
 
+    /// set: stores `value` under `key`, whether or not the key exists.
     template <token_for<store_status> Token = use_awaitable_t>
     auto async_set(std::string_view key, std::string_view value, store_options opts = {},
                    Token&& token = {})
@@ -349,6 +360,7 @@ public:
                                    std::forward<Token>(token));
     }
 
+    /// add: stores only if the key does not exist (`not_stored` if it does).
     template <token_for<store_status> Token = use_awaitable_t>
     auto async_add(std::string_view key, std::string_view value, store_options opts = {},
                    Token&& token = {})
@@ -357,6 +369,7 @@ public:
                                    std::forward<Token>(token));
     }
 
+    /// replace: stores only if the key exists (`not_stored` if it does not).
     template <token_for<store_status> Token = use_awaitable_t>
     auto async_replace(std::string_view key, std::string_view value, store_options opts = {},
                        Token&& token = {})
@@ -373,6 +386,7 @@ public:
                                    std::forward<Token>(token));
     }
 
+    /// prepend: puts `value` before the existing item's value, as async_append.
     template <token_for<store_status> Token = use_awaitable_t>
     auto async_prepend(std::string_view key, std::string_view value, Token&& token = {})
     {

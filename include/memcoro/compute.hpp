@@ -25,12 +25,14 @@ enum class value_source : std::uint8_t {
     shared,   ///< a concurrent call in this process got it (singleflight): this one waited
 };
 
+/// The enumerator's name: "cache", "computed", "stale" or "shared".
 const char* to_string(value_source s) noexcept;
 
 /// What async_get_or_compute does on a miss, and how its callers wait. See docs/leases.md.
 struct compute_options {
-    /// The computed value's expiry and client flags.
+    /// The computed value's expiry.
     ttl expiry{0};
+    /// The computed value's client flags.
     std::uint32_t flags = 0;
     /// The lease (meta protocol): a miss leaves a placeholder living this long, which makes
     /// the first caller anywhere the one to compute, and the others wait. It bounds how long
@@ -49,7 +51,9 @@ struct compute_options {
     /// How long a caller that lost the lease waits for the winner's value, polling with a
     /// backoff from `first_backoff`, doubling up to `max_backoff`.
     std::chrono::milliseconds max_wait{2000};
+    /// The first pause between two polls of that wait.
     std::chrono::milliseconds first_backoff{5};
+    /// The longest pause between two polls of that wait.
     std::chrono::milliseconds max_backoff{200};
     /// When the wait is over without a value: compute it here (true; not written back, the
     /// lease's winner does that), or fail with errc::timeout (false).
@@ -66,9 +70,9 @@ struct compute_options {
 
 /// The value async_get_or_compute returned.
 struct computed_value {
-    std::string value;
-    std::uint32_t flags = 0;
-    value_source source = value_source::cache;
+    std::string value;                         ///< the value
+    std::uint32_t flags = 0;                   ///< its client flags
+    value_source source = value_source::cache; ///< where it came from
 };
 
 } // namespace memcoro

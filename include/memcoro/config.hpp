@@ -30,13 +30,17 @@ enum class down_policy : std::uint8_t {
 
 /// A fire-and-forget write that failed (client_config::on_write_failure).
 struct write_failure {
+    /// The key written.
     std::string key;
     /// The error (a server error, a timeout, a lost connection, errc::server_down...); empty
     /// when the server answered but did not store the value (`not_stored`).
     std::error_code ec;
+    /// True when a set was answered but not stored (NOT_STORED); `ec` is then empty.
     bool not_stored = false;
 };
 
+/// A client's configuration (client::client): its servers, how keys map to them, when a
+/// server is marked down, timeouts, limits, protocol, TLS and hooks.
 struct client_config {
     /// The servers, in the order other clients of the fleet list them (rings depend on it).
     std::vector<server_address> servers{};
@@ -54,6 +58,7 @@ struct client_config {
     /// Consecutive failures that mark a server down, and how long it then stays down before
     /// the client sends it one probe request of its own.
     std::uint32_t failure_limit = 3;
+    /// How long a server marked down stays down before its first probe.
     std::chrono::milliseconds retry_interval{1000};
     /// Each failed probe doubles the wait before the next one, up to max_retry_interval (a
     /// value below a server's retry interval: no growth); a reply resets it. 30 s: a server
@@ -63,7 +68,9 @@ struct client_config {
     /// Every wait is drawn within ±retry_jitter of its nominal value (0: none; clamped to
     /// [0, 1]), so that clients that lost a server together do not all probe it together.
     double retry_jitter = 0.2;
+    /// What happens to the keys of a server that is down.
     down_policy on_down = down_policy::fail_fast;
+    /// With down_policy::failover: the most servers tried for a key, its own included.
     std::size_t max_failover_attempts = 20;
     /// Called (on the client's executor) on every up/down transition of a server that has no
     /// callback of its own.

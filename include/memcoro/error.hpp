@@ -39,6 +39,7 @@ enum class errc {
 /// The category of memcoro's error codes ("memcoro").
 const std::error_category& error_category() noexcept;
 
+/// `e` as a std::error_code of memcoro's category (what makes errc convertible to one).
 inline std::error_code make_error_code(errc e) noexcept
 {
     return {static_cast<int>(e), error_category()};
@@ -59,6 +60,7 @@ struct diagnostics {
     /// if any.
     std::error_code cause;
 
+    /// Empties the three fields.
     void clear()
     {
         server.clear();
@@ -72,6 +74,8 @@ struct diagnostics {
 /// underneath, where there are such.
 class error : public std::system_error {
 public:
+    /// The error `ec`, with the server, the server's message and the system error underneath
+    /// (each empty when unknown).
     explicit error(std::error_code ec, std::string server = {}, std::string detail = {},
                    std::error_code cause = {});
 

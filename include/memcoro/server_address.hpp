@@ -9,9 +9,12 @@
 
 namespace memcoro {
 
+/// One server as configured: a TCP host and port, or a Unix socket path, with its weight,
+/// optional name and whether it is reached over TLS.
 struct server_address {
     /// Host name or address as configured (hash rings hash this exact string).
     std::string host{};
+    /// TCP port.
     std::uint16_t port = 11211;
     /// Unix socket path; when set, host and port are unused.
     std::string socket_path{};
@@ -23,6 +26,7 @@ struct server_address {
     /// server's own (server_options::tls) say otherwise. Not part of the ring's placement.
     bool tls = false;
 
+    /// Is it a Unix socket (socket_path set)?
     bool is_unix() const noexcept { return !socket_path.empty(); }
     /// "host:port", "[v6]:port" or the socket path (the server's name: without `tls://`).
     std::string to_string() const;
@@ -38,6 +42,7 @@ struct server_address {
     static std::vector<server_address>
     from_environment(std::string_view fallback = "127.0.0.1:11211");
 
+    /// Member-wise equality.
     friend bool operator==(const server_address&, const server_address&) = default;
 };
 

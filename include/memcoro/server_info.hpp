@@ -24,16 +24,20 @@ struct server_event {
     std::error_code reason; ///< the failure that marked it down (empty when marked up)
 };
 
+/// Called (on the client's executor) on a server's up/down transitions.
 using server_event_callback = std::function<void(const server_event&)>;
 
 /// Per-server settings, as PECL memcache's addServer has them.
 struct server_options {
+    /// Relative weight on weighted distributions, > 0 (it replaces the address's weight; for
+    /// set_server_params, 0 keeps the current one).
     std::uint32_t weight = 1;
     /// Per-operation timeout for this server; zero: the client's op_timeout.
     std::chrono::milliseconds timeout{0};
     /// How long the server stays down before its first probe; zero: the client's
     /// retry_interval. Later waits double up to the client's max_retry_interval.
     std::chrono::milliseconds retry_interval{0};
+    /// The status the server is added with (set_server_params: the status it is set to).
     server_status initial_status = server_status::up;
     /// Called on each up/down transition of this server; empty: the client's callback.
     /// (Initialized, so that designated initializers may leave it out without a warning.)
@@ -49,7 +53,9 @@ struct server_options {
 /// Latencies of completed requests in power-of-two buckets: bucket 0 counts latencies under
 /// 16 µs, bucket i (i > 0) those in [16·2^(i-1), 16·2^i) µs; the last bucket is open-ended.
 struct latency_histogram {
+    /// The number of buckets.
     static constexpr std::size_t buckets = 24;
+    /// Requests completed, per bucket.
     std::array<std::uint64_t, buckets> counts{};
 
     /// Upper bound of bucket i in microseconds (the last one is unbounded).
@@ -58,6 +64,7 @@ struct latency_histogram {
     std::uint64_t quantile_us(double q) const noexcept;
 };
 
+/// One server's counters (server_info::counters).
 struct server_counters {
     std::uint64_t requests = 0;    ///< requests sent (or queued) to the server
     std::uint64_t hits = 0;        ///< keys found by retrievals
@@ -69,14 +76,17 @@ struct server_counters {
     /// Calls (for a multi-key call, keys; for flush_all, stats_all and verbosity, servers)
     /// failed with errc::server_down at once, without being sent, because this server was down.
     std::uint64_t rejected = 0;
-    latency_histogram latency;
+    latency_histogram latency; ///< latencies of its completed requests
 };
 
 /// A snapshot of one server.
 struct server_info {
+    /// The address, with the server's current weight.
     server_address address;
     std::string name; ///< "host:port" or the socket path
+    /// Up or down.
     server_status status = server_status::up;
+    /// Failures since its last reply.
     std::uint32_t consecutive_failures = 0;
     /// With protocol::automatic, what the server said it speaks when last asked: text or
     /// meta (automatic: not asked yet). Otherwise the configured protocol.
@@ -84,11 +94,11 @@ struct server_info {
     /// Reached over TLS; its handshakes so far, and how many of them resumed an earlier session
     /// (a full handshake costs the server far more CPU).
     bool tls = false;
-    std::uint64_t tls_handshakes = 0;
-    std::uint64_t tls_resumed = 0;
+    std::uint64_t tls_handshakes = 0; ///< TLS handshakes completed so far
+    std::uint64_t tls_resumed = 0;    ///< how many of them resumed an earlier session
     /// It is sent credentials (memcached's authentication) on every connection.
     bool authenticated = false;
-    server_counters counters;
+    server_counters counters; ///< its counters
 };
 
 } // namespace memcoro

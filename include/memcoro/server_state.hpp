@@ -15,10 +15,13 @@
 
 namespace memcoro {
 
+/// Whether a server is used (up) or left alone until a probe succeeds (down).
 enum class server_status : std::uint8_t { up, down };
 
+/// The status's name: "up" or "down".
 const char* to_string(server_status s) noexcept;
 
+/// When a server_state marks its server down, and how long it waits between probes.
 struct server_policy {
     /// Consecutive failures (refused, reset, timeout, protocol error) that mark it down.
     std::uint32_t failure_limit = 3;
@@ -33,9 +36,13 @@ struct server_policy {
     double retry_jitter = 0.2;
 };
 
+/// One server's up/down state: consecutive failures mark it down, and a probe that succeeds,
+/// sent once its retry wait has passed, marks it up again.
 class server_state {
 public:
+    /// The clock of the times callers pass.
     using clock = std::chrono::steady_clock;
+    /// The failure limit and the retry waits.
     using policy = server_policy;
     /// A number drawn uniformly from [0, 1): where the jitter comes from. It must not throw.
     using uniform_source = std::function<double()>;
@@ -122,10 +129,15 @@ public:
         failed_probes_ = 0;
     }
 
+    /// Replaces the policy; the status and the current wait are kept.
     void set_policy(policy p) noexcept { policy_ = p; }
+    /// The current policy.
     const policy& get_policy() const noexcept { return policy_; }
+    /// Up or down.
     server_status status() const noexcept { return status_; }
+    /// Failures recorded since the last success (or since it was marked up).
     std::uint32_t consecutive_failures() const noexcept { return failures_; }
+    /// Is a probe under way (taken with take_probe, its outcome not yet recorded)?
     bool probing() const noexcept { return probing_; }
     /// When the next probe may be sent (while down).
     clock::time_point retry_at() const noexcept { return retry_at_; }

@@ -36,7 +36,9 @@ struct tls_options {
     /// Client certificate (PEM, may hold the chain) and its private key, for servers that ask
     /// for one (mutual TLS: memcached's ssl_verify_mode). key_file empty: in cert_file.
     std::string cert_file{};
+    /// The client certificate's private key (PEM); empty: read from cert_file.
     std::string key_file{};
+    /// The oldest TLS version accepted.
     tls_version min_version = tls_version::tls1_2;
     /// OpenSSL cipher list for TLS 1.2 (empty: OpenSSL's default).
     std::string ciphers{};
@@ -48,10 +50,12 @@ struct tls_options {
     /// memcached 1.6's TLS can sit on pipelined requests it has already read until more bytes
     /// arrive (the rest of a TLS record waits in its OpenSSL buffer while it waits on the
     /// socket). So after this long with replies awaited and nothing read since the last write,
-    /// a connection sends a `version` request to wake the server, one at a time. Zero: never
-    /// (for servers known not to stall).
+    /// a connection sends a `version` request to wake the server; while it is unanswered and
+    /// nothing is read, another after twice the wait, at most 8 unanswered. Zero: never (for
+    /// servers known not to stall).
     std::chrono::milliseconds nudge_after{4};
 
+    /// Member-wise equality.
     friend bool operator==(const tls_options&, const tls_options&) = default;
 };
 
@@ -63,8 +67,8 @@ bool tls_available() noexcept;
 /// `user:password`): sent first on every new connection, before anything else. Neither part may
 /// hold a space or a line break, nor be empty.
 struct credentials {
-    std::string username{};
-    std::string password{};
+    std::string username{}; ///< the user name
+    std::string password{}; ///< the password
 
     /// `user:password` (the first line of `path`, as memcached's auth file has them; a trailing
     /// newline is ignored). Throws std::invalid_argument naming the file when it cannot be read
@@ -75,6 +79,7 @@ struct credentials {
     /// MEMCACHED_USERNAME is not set. Throws std::invalid_argument when the password is missing.
     static std::optional<credentials> from_environment();
 
+    /// Member-wise equality.
     friend bool operator==(const credentials&, const credentials&) = default;
 };
 

@@ -50,10 +50,14 @@ enum class trace_kind : std::uint8_t {
 
 /// One trace event. The views are valid during the call of the trace callback only.
 struct trace_event {
+    /// What happened.
     trace_kind kind = trace_kind::connected;
+    /// How much it matters.
     trace_level level = trace_level::info;
     std::string_view server{}; ///< "host:port" or the socket path
+    /// The error, for the kinds that have one (see trace_kind).
     std::error_code ec{};
+    /// The system error underneath `ec`, if any.
     std::error_code cause{};
     std::string_view command{};           ///< slow_request: "get", "set", "delete", ...
     std::string_view key{};               ///< slow_request: its (first) key, if it has keys
@@ -64,7 +68,10 @@ struct trace_event {
 /// Called on the client's executor for each event (see client_config::on_trace).
 using trace_callback = std::function<void(const trace_event&)>;
 
+/// The level's name: "error", "warning", "info" or "debug".
 const char* to_string(trace_level l) noexcept;
+/// The kind in words, as describe() writes it: "connected", "connection failed", "marked
+/// down", "slow request"...
 const char* to_string(trace_kind k) noexcept;
 
 /// The event as one line, e.g. "127.0.0.1:11211: connection failed: connection failed

@@ -17,9 +17,9 @@ namespace memcoro {
 
 /// An item as stored in memcached.
 struct item {
-    std::string key{};
-    std::string value{};
-    std::uint32_t flags = 0;
+    std::string key{};       ///< the key
+    std::string value{};     ///< the value's bytes
+    std::uint32_t flags = 0; ///< the client flags stored with it
     /// The item's CAS unique, filled by gets/gats (0 when not requested).
     std::uint64_t cas = 0;
 };
@@ -48,14 +48,16 @@ enum class key_status : std::uint32_t {
 /// Where one key's outcome is kept in a get_multi_result: its status, and its index in
 /// `hits`, `misses` or `errors` (the list the status names).
 struct key_slot {
-    key_status status = key_status::miss;
-    std::uint32_t index = 0;
+    key_status status = key_status::miss; ///< the key's outcome: which list holds it
+    std::uint32_t index = 0;              ///< its index in that list
 };
 
 /// One key's outcome, as get_multi_result presents it: views into the result, valid while
 /// the result is not changed.
 struct key_outcome {
+    /// The key.
     std::string_view key{};
+    /// Hit, miss or error.
     key_status status = key_status::miss;
     const item* hit = nullptr; ///< the item, when `status` is hit
     std::error_code ec{};      ///< why the key could not be looked up, when `status` is error
@@ -67,13 +69,14 @@ struct key_outcome {
 /// says, per key asked and in request order, which list holds it and where. A key asked twice has
 /// two slots, each with its own outcome.
 struct get_multi_result {
-    std::vector<item> hits{};
-    std::vector<std::string> misses{};
+    std::vector<item> hits{};          ///< the items found, in request order
+    std::vector<std::string> misses{}; ///< the keys not found, in request order
+    /// The keys that failed, each with its error, in request order.
     std::vector<std::pair<std::string, std::error_code>> errors{};
-    std::vector<key_slot> slots{};
+    std::vector<key_slot> slots{}; ///< one per key asked, in request order
 
-    /// The keys' outcomes in request order, as key_outcome values.
     class outcome_range;
+    /// The keys' outcomes in request order, as key_outcome values.
     outcome_range outcomes() const noexcept;
 
     /// The outcome of `key` (of its first occurrence among the keys asked), or empty if it
@@ -111,30 +114,37 @@ struct get_multi_result {
 /// asked, in request order.
 class get_multi_result::outcome_range {
 public:
+    /// A forward iterator over the slots of a get_multi_result, yielding key_outcome values.
     class iterator {
     public:
-        using value_type = key_outcome;
-        using difference_type = std::ptrdiff_t;
-        using iterator_concept = std::forward_iterator_tag;
+        using value_type = key_outcome;                     ///< what it yields (by value)
+        using difference_type = std::ptrdiff_t;             ///< the distance type
+        using iterator_concept = std::forward_iterator_tag; ///< a forward iterator
 
+        /// A singular iterator (for the iterator concepts).
         iterator() = default;
+        /// An iterator at slot `s` of result `r`.
         iterator(const get_multi_result* r, const key_slot* s) noexcept
             : result_(r)
             , slot_(s)
         {
         }
+        /// The outcome of the key at this slot (get_multi_result::outcome_of).
         key_outcome operator*() const noexcept { return result_->outcome_of(*slot_); }
+        /// Moves to the next slot.
         iterator& operator++() noexcept
         {
             ++slot_;
             return *this;
         }
+        /// Moves to the next slot; returns the iterator as it was.
         iterator operator++(int) noexcept
         {
             iterator old = *this;
             ++slot_;
             return old;
         }
+        /// Are both at the same slot?
         bool operator==(const iterator& o) const noexcept { return slot_ == o.slot_; }
 
     private:
@@ -142,16 +152,21 @@ public:
         const key_slot* slot_ = nullptr;
     };
 
+    /// The outcomes of `r`, which must outlive the range.
     explicit outcome_range(const get_multi_result& r) noexcept
         : result_(&r)
     {
     }
+    /// The first key's outcome.
     iterator begin() const noexcept { return {result_, result_->slots.data()}; }
+    /// Past the last key's outcome.
     iterator end() const noexcept
     {
         return {result_, result_->slots.data() + result_->slots.size()};
     }
+    /// The number of keys asked (`slots.size()`).
     std::size_t size() const noexcept { return result_->slots.size(); }
+    /// Were no keys asked?
     bool empty() const noexcept { return result_->slots.empty(); }
     /// The outcome of the i-th key asked.
     key_outcome operator[](std::size_t i) const noexcept
@@ -213,7 +228,7 @@ struct meta_get_options {
 /// An item as a meta get returns it: the item (with its CAS unique) and what the server said
 /// of it.
 struct meta_item {
-    memcoro::item item{};
+    memcoro::item item{}; ///< the item, with its CAS unique
     /// W: this caller won the right to (re)compute the item: a lease's empty placeholder, a
     /// stale item, or one due for early recache. Write it back with async_cas and `item.cas`.
     bool won = false;
@@ -225,8 +240,11 @@ struct meta_item {
     /// With meta_get_options::item_info: seconds the item has left (-1: it never expires),
     /// seconds since it was last read, whether it was read before, and its value's size.
     std::optional<std::chrono::seconds> ttl_left{};
+    /// With meta_get_options::item_info: seconds since the item was last read.
     std::optional<std::chrono::seconds> last_access{};
+    /// With meta_get_options::item_info: whether the item was read before.
     std::optional<bool> hit_before{};
+    /// With meta_get_options::item_info: the size of its value in bytes.
     std::optional<std::uint64_t> size{};
 
     /// Is this a lease's placeholder (no value yet), rather than an item?
@@ -241,8 +259,8 @@ using meta_get_result = std::optional<meta_item>;
 
 /// Options of the storage commands.
 struct store_options {
-    ttl expiry{0};
-    std::uint32_t flags = 0;
+    ttl expiry{0};           ///< the item's lifetime (see ttl); 0: it never expires
+    std::uint32_t flags = 0; ///< the client flags stored with the item
     /// Meta protocol: a quiet write (`ms ... q` per key, closed by `mn`): the server answers
     /// only the keys that fail, so a multi-key set costs it one reply line instead of one per
     /// key. Failures still reach each key's result. memcached's error lines (SERVER_ERROR,
@@ -264,9 +282,9 @@ struct delete_options {
 /// server (then `status` is meaningless).
 template <class Status>
 struct keyed_result {
-    std::string key;
-    Status status{};
-    std::error_code ec;
+    std::string key;    ///< the key
+    Status status{};    ///< its outcome, when `ec` is empty
+    std::error_code ec; ///< the error that kept it from its server, if any
 };
 
 /// set_multi (and the other multi-key writes): one entry per key, in request order.
@@ -276,17 +294,21 @@ using delete_multi_result = std::vector<keyed_result<delete_status>>;
 
 /// One server's answer to a request sent to every server.
 struct server_stats {
-    std::string server;
-    std::error_code ec;
-    stats_result stats;
+    std::string server; ///< "host:port" or the socket path
+    std::error_code ec; ///< the server's error, if it failed
+    stats_result stats; ///< its `stats` lines, when it answered
 };
 
 /// stats_all: one entry per server, in configuration order.
 using stats_all_result = std::vector<server_stats>;
 
+/// The enumerator's name, e.g. "stored", "not_stored".
 const char* to_string(store_status s) noexcept;
+/// The enumerator's name, e.g. "deleted", "not_found".
 const char* to_string(delete_status s) noexcept;
+/// The enumerator's name: "touched" or "not_found".
 const char* to_string(touch_status s) noexcept;
+/// The enumerator's name: "hit", "miss" or "error".
 const char* to_string(key_status s) noexcept;
 
 } // namespace memcoro

@@ -97,10 +97,11 @@ struct diagnostics_handler {
 ///         memcoro::with_diagnostics(diag, asio::experimental::as_tuple(asio::use_awaitable)));
 template <class Token>
 struct with_diagnostics_t {
-    memcoro::diagnostics* diag;
-    Token token;
+    memcoro::diagnostics* diag; ///< where a failure's diagnostics are written
+    Token token;                ///< the token the operation completes with
 };
 
+/// Wraps `token` in a with_diagnostics_t that writes a failure's diagnostics to `diag`.
 template <class Token>
 with_diagnostics_t<std::decay_t<Token>> with_diagnostics(diagnostics& diag, Token&& token)
 {
@@ -109,6 +110,10 @@ with_diagnostics_t<std::decay_t<Token>> with_diagnostics(diagnostics& diag, Toke
 
 } // namespace memcoro
 
+/// \cond
+// Specializations of Asio's traits, left out of the API reference (they are Asio's names): the
+// handlers above pass on their inner handler's associated executor, allocator and cancellation
+// slot, and async_result makes the two tokens work.
 template <template <class, class> class Associator, class Handler, class DefaultCandidate>
 struct asio::associator<Associator, memcoro::detail::throwing_handler<Handler>, DefaultCandidate> {
     static typename Associator<Handler, DefaultCandidate>::type
@@ -167,3 +172,4 @@ struct asio::async_result<memcoro::use_awaitable_t, void(std::error_code, Args..
             asio::use_awaitable, std::forward<InitArgs>(args)...);
     }
 };
+/// \endcond

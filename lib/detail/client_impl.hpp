@@ -35,6 +35,10 @@ public:
 
     /// Closes everything (from any thread).
     void close();
+    /// From now on no hook of the configuration (trace, server events, write failures) is
+    /// called, not even for events already posted (from any thread): the client is destroyed.
+    void close_hooks() noexcept { hooks_->store(false, std::memory_order_release); }
+    bool hooks_open() const noexcept { return detail::hooks_open(hooks_); }
     /// Drops every pending request unanswered: the execution context is being destroyed.
     void drop_all() noexcept;
 
@@ -79,6 +83,7 @@ private:
 
     asio::any_io_executor ex_;
     client_config cfg_;
+    hook_gate hooks_ = std::make_shared<std::atomic<bool>>(true);
     // Scratch of the fan-outs (on the executor only), kept to spare allocations.
     fan_out_planner planner_;
     std::vector<std::uint32_t> scratch_target_;

@@ -68,6 +68,7 @@ void connection_core::session_started(clock::time_point now)
     end_reason_ = {};
     last_progress_ = last_input_ = last_write_ = now;
     nudge_.reset();
+    unanswered_nudges_ = 0;
     probing_ = false;
     if (!opts_.detect_dialect)
         return;
@@ -223,10 +224,18 @@ private:
 
 bool connection_core::nudge_due(clock::time_point now, clock::time_point& next) const noexcept
 {
-    if (opts_.nudge_after.count() <= 0 || phase_ != phase::connected || !mux_.has_written() ||
-        (nudge_ && !nudge_->completed()))
+    if (opts_.nudge_after.count() <= 0 || phase_ != phase::connected || !mux_.has_written())
         return false;
-    const auto due = std::max(last_input_, last_write_) + opts_.nudge_after;
+    auto wait = std::chrono::duration_cast<clock::duration>(opts_.nudge_after);
+    if (nudge_ && !nudge_->completed()) {
+        // A nudge may itself be left unread: the server is nudged again, each time after
+        // twice the silence while it says nothing, a bounded number of times.
+        if (unanswered_nudges_ >= max_unanswered_nudges)
+            return false;
+        if (last_input_ < last_nudge_)
+            wait *= std::size_t{1} << unanswered_nudges_;
+    }
+    const auto due = std::max(last_input_, last_write_) + wait;
     if (now >= due)
         return true;
     next = std::min(next, due);
@@ -239,7 +248,9 @@ void connection_core::nudge(clock::time_point now)
     e->started = now;
     if (opts_.op_timeout.count() > 0)
         e->deadline = now + opts_.op_timeout;
+    unanswered_nudges_ = nudge_ && !nudge_->completed() ? unanswered_nudges_ + 1 : 1;
     nudge_ = e;
+    last_nudge_ = now;
     ++nudges_;
     mux_.enqueue(std::move(e));
 }

@@ -19,11 +19,12 @@ server_state::policy policy_for(const client_config& cfg, const server_options& 
 
 server_monitor::server_monitor(std::string name, server_state::policy policy, server_status initial,
                                server_event_callback callback, asio::any_io_executor ex,
-                               std::shared_ptr<server_tracer> tracer)
+                               hook_gate gate, std::shared_ptr<server_tracer> tracer)
     : name_(std::move(name))
     , ex_(std::move(ex))
     , state_(policy, initial)
     , callback_(std::move(callback))
+    , gate_(std::move(gate))
     , tracer_(std::move(tracer))
     , status_(initial)
 {
@@ -107,7 +108,10 @@ void server_monitor::changed(server_state::change c, std::error_code why)
         tracer_->status_changed(s, why);
     if (callback_)
         // Posted: the callback may call the client, which must not re-enter the reply path.
-        asio::post(ex_, [cb = callback_, ev = server_event{name_, s, why}] { cb(ev); });
+        asio::post(ex_, [cb = callback_, gate = gate_, ev = server_event{name_, s, why}] {
+            if (hooks_open(gate))
+                cb(ev);
+        });
 }
 
 void server_monitor::set_status(server_status s)

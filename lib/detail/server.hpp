@@ -24,9 +24,10 @@ server_state::policy policy_for(const client_config& cfg, const server_options& 
 /// on the client's executor; snapshots may be taken from any thread.
 class server_monitor final : public entry_observer {
 public:
-    /// `tracer`: where its events go, or null (no trace hook).
+    /// `tracer`: where its events go, or null (no trace hook); `gate`: whether `callback` may
+    /// still be called.
     server_monitor(std::string name, server_state::policy policy, server_status initial,
-                   server_event_callback callback, asio::any_io_executor ex,
+                   server_event_callback callback, asio::any_io_executor ex, hook_gate gate,
                    std::shared_ptr<server_tracer> tracer = nullptr);
 
     void on_finished(const op_entry& e) noexcept override;
@@ -70,6 +71,7 @@ private:
     asio::any_io_executor ex_;
     server_state state_;
     server_event_callback callback_;
+    hook_gate gate_;
     std::shared_ptr<server_tracer> tracer_;
     std::atomic<server_status> status_;
     /// What its connections speak (automatic: not known, or not asked).

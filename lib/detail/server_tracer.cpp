@@ -42,24 +42,25 @@ request_summary summary_of(const proto::request& req) noexcept
 } // namespace
 
 std::shared_ptr<server_tracer> server_tracer::make(const client_config& cfg, std::string server,
-                                                   asio::any_io_executor ex)
+                                                   asio::any_io_executor ex, hook_gate gate)
 {
     if (!cfg.on_trace)
         return nullptr;
     return std::make_shared<server_tracer>(
         cfg.on_trace, cfg.trace_level,
         std::chrono::duration_cast<std::chrono::microseconds>(cfg.slow_request_threshold),
-        std::move(server), std::move(ex));
+        std::move(server), std::move(ex), std::move(gate));
 }
 
 server_tracer::server_tracer(trace_callback callback, memcoro::trace_level level,
                              std::chrono::microseconds slow_threshold, std::string server,
-                             asio::any_io_executor ex)
+                             asio::any_io_executor ex, hook_gate gate)
     : callback_(std::move(callback))
     , level_(level)
     , slow_(slow_threshold)
     , server_(std::move(server))
     , ex_(std::move(ex))
+    , gate_(std::move(gate))
 {
 }
 
@@ -77,6 +78,8 @@ void server_tracer::post(trace_event e, std::string key)
     // Posted, as the server events are: the callback may call the client, which must not
     // re-enter the path that reported the event.
     asio::post(ex_, [self = shared_from_this(), e, key = std::move(key)]() mutable {
+        if (!hooks_open(self->gate_))
+            return; // the client is gone
         e.server = self->server_;
         if (!key.empty())
             e.key = key;

@@ -90,7 +90,10 @@ asio::awaitable<std::error_code> socket_transport::connect(const server_address&
         co_return ec;
     if (auth_.empty())
         co_return std::error_code{};
-    co_return co_await authenticate(socket_, auth_, timer, closed_, cause);
+    const auto ec = co_await authenticate(socket_, auth_, timer, closed_, cause);
+    if (ec && !closed_)
+        reset(); // (nothing more goes out on a refused connection)
+    co_return ec;
 }
 
 asio::awaitable<std::error_code> socket_transport::connect_socket(const server_address& addr,

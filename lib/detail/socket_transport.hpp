@@ -69,6 +69,9 @@ public:
     const bool& closed_flag() const noexcept { return closed_; }
 
     asio::generic::stream_protocol::socket& socket() noexcept { return socket_; }
+    /// Closes the socket of a connect that failed after it was opened (a handshake or an
+    /// authentication refused), without closing the transport.
+    void drop() noexcept { reset(); }
 
 private:
     void reset() noexcept

@@ -206,19 +206,29 @@ namespace {
 
 using tls_stream = asio::ssl::stream<asio::generic::stream_protocol::socket&>;
 
-/// A completion of a TLS read or write: the connection's handler, with the stream it ran on
-/// kept alive (a stream's operations hold on to its state until they complete, after a
-/// reconnect has made a new stream too).
+/// One connection's TLS stream, and the copy of the bytes its write in progress sends.
+struct tls_session {
+    tls_session(asio::generic::stream_protocol::socket& socket, asio::ssl::context& ctx)
+        : stream(socket, ctx)
+    {
+    }
+    tls_stream stream;
+    std::vector<char> out;
+};
+
+/// A completion of a TLS read or write: the connection's handler, with the session it ran on
+/// kept alive (a stream's operations hold on to its state, and a write to its copy of the
+/// bytes, until they complete, after a reconnect has made a new session too).
 struct tls_handler {
     io_handler h;
-    std::shared_ptr<tls_stream> stream;
+    std::shared_ptr<tls_session> session;
 
     using allocator_type = io_handler::allocator_type;
     allocator_type get_allocator() const noexcept { return {}; }
 
     void operator()(std::error_code ec, std::size_t n)
     {
-        stream.reset();
+        session.reset();
         h(ec, n);
     }
 };
@@ -248,21 +258,21 @@ public:
     {
         // One contiguous copy, at most a few records: the stream encrypts one buffer at a time,
         // and the requests staged are many small ones.
-        out_.clear();
+        auto& out = session_->out;
+        out.clear();
         for (const auto& b : buffers) {
-            const std::size_t room = max_record_batch - out_.size();
-            const std::size_t n = std::min(room, b.size());
+            const std::size_t n = std::min(max_record_batch - out.size(), b.size());
             const char* p = static_cast<const char*>(b.data());
-            out_.insert(out_.end(), p, p + n);
-            if (out_.size() == max_record_batch)
+            out.insert(out.end(), p, p + n);
+            if (out.size() == max_record_batch)
                 break;
         }
-        asio::async_write(*stream_, asio::buffer(out_), tls_handler{std::move(h), stream_});
+        asio::async_write(session_->stream, asio::buffer(out), tls_handler{std::move(h), session_});
     }
 
     void async_read_some(asio::mutable_buffer buffer, io_handler h) override
     {
-        stream_->async_read_some(buffer, tls_handler{std::move(h), stream_});
+        session_->stream.async_read_some(buffer, tls_handler{std::move(h), session_});
     }
 
     void close() noexcept override { tcp_.close(); }
@@ -270,12 +280,15 @@ public:
 private:
     static constexpr std::size_t max_record_batch = 64 * 1024;
 
+    /// The handshake, then the authentication, on the connected socket.
+    asio::awaitable<std::error_code> secure(const server_address& addr, asio::steady_timer& timer,
+                                            std::error_code& cause);
+
     asio::any_io_executor ex_;
     socket_transport tcp_;
     std::shared_ptr<tls_client> tls_;
     std::string auth_;
-    std::shared_ptr<tls_stream> stream_;
-    std::vector<char> out_;
+    std::shared_ptr<tls_session> session_;
 };
 
 asio::awaitable<std::error_code> tls_transport::connect(const server_address& addr,
@@ -285,14 +298,24 @@ asio::awaitable<std::error_code> tls_transport::connect(const server_address& ad
     asio::steady_timer timer(ex_, deadline);
     if (auto ec = co_await tcp_.connect_socket(addr, timer, cause))
         co_return ec;
+    const auto ec = co_await secure(addr, timer, cause);
+    if (ec && !tcp_.closed())
+        tcp_.drop(); // (nothing more goes out on a refused connection)
+    co_return ec;
+}
+
+asio::awaitable<std::error_code>
+tls_transport::secure(const server_address& addr, asio::steady_timer& timer, std::error_code& cause)
+{
     // A new stream per connection (an SSL object serves one connection).
-    stream_ = std::make_shared<tls_stream>(tcp_.socket(), tls_->context());
-    if (auto ec = tls_->prepare(stream_->native_handle(), addr.host)) {
+    session_ = std::make_shared<tls_session>(tcp_.socket(), tls_->context());
+    auto& stream = session_->stream;
+    if (auto ec = tls_->prepare(stream.native_handle(), addr.host)) {
         cause =
             asio::error_code(static_cast<int>(ERR_get_error()), asio::error::get_ssl_category());
         co_return ec;
     }
-    auto r = co_await (stream_->async_handshake(asio::ssl::stream_base::client, use_tuple) ||
+    auto r = co_await (stream.async_handshake(asio::ssl::stream_base::client, use_tuple) ||
                        timer.async_wait(use_tuple));
     if (tcp_.closed())
         co_return asio::error::operation_aborted;
@@ -300,7 +323,7 @@ asio::awaitable<std::error_code> tls_transport::connect(const server_address& ad
         co_return errc::connect_timeout;
     if (auto [ec] = std::get<0>(r); ec) {
         tls_->forget_session();
-        const long verdict = SSL_get_verify_result(stream_->native_handle());
+        const long verdict = SSL_get_verify_result(stream.native_handle());
         if (verdict != X509_V_OK && tls_->options().verify_peer) {
             cause = std::error_code(static_cast<int>(verdict), the_x509_category);
             co_return errc::tls_verify_failed;
@@ -308,10 +331,10 @@ asio::awaitable<std::error_code> tls_transport::connect(const server_address& ad
         cause = ec;
         co_return errc::tls_handshake_failed;
     }
-    tls_->handshake_done(stream_->native_handle());
+    tls_->handshake_done(stream.native_handle());
     if (auth_.empty())
         co_return std::error_code{};
-    co_return co_await authenticate(*stream_, auth_, timer, tcp_.closed_flag(), cause);
+    co_return co_await authenticate(stream, auth_, timer, tcp_.closed_flag(), cause);
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 
 #include <memcoro/client.hpp>
 #include <memcoro/ring/distribution.hpp>
+#include <memcoro/trace.hpp>
 
 #include <asio/bind_executor.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -325,6 +326,13 @@ TEST_CASE("a 100,000-key multi-get goes out in bounded requests")
             memcoro::client_config cfg = memcoro::test::base_config();
             cfg.servers = f.addresses();
             cfg.op_timeout = 10s;
+            // What went wrong, if anything: the failures the client saw.
+            std::vector<std::string> failures;
+            cfg.trace_level = memcoro::trace_level::warning;
+            cfg.on_trace = [&](const memcoro::trace_event& e) {
+                if (e.kind != memcoro::trace_kind::slow_request && failures.size() < 8)
+                    failures.push_back(memcoro::describe(e));
+            };
             memcoro::client c(ex, cfg);
             auto keys = make_keys(100000);
             std::vector<std::pair<std::string, std::string>> items;
@@ -335,6 +343,14 @@ TEST_CASE("a 100,000-key multi-get goes out in bounded requests")
             for (const auto& s : c.servers())
                 before += s.counters.requests;
             auto r = co_await c.async_get_multi(keys);
+            std::string first_error;
+            if (!r.errors.empty())
+                first_error = r.errors.front().first + ": " + r.errors.front().second.message();
+            INFO(r.errors.size() << " errors, the first " << first_error);
+            std::string seen;
+            for (const auto& line : failures)
+                seen += "\n" + line;
+            INFO("the client saw:" << seen);
             CHECK(r.errors.empty());
             REQUIRE(r.hits.size() == keys.size() / 2);
             bool right = true;

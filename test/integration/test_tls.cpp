@@ -232,8 +232,10 @@ TEST_CASE("mutual TLS: a client certificate the server trusts is required")
             CHECK(o.ec);
             CHECK(o.diag.server == mc.address());
             CHECK(o.took < 1500ms);
-            CHECK((contains(o.diag.cause.message(), "certificate") ||
-                   contains(o.diag.cause.message(), "unknown ca")));
+            // (Under load the server's reset may overtake its alert.)
+            const std::string why = o.diag.cause.message();
+            CHECK((contains(why, "certificate") || contains(why, "unknown ca") ||
+                   o.diag.cause == asio::error::connection_reset));
         }
     }());
     // A key that does not belong to its certificate is refused at configuration.

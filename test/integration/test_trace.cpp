@@ -226,3 +226,47 @@ TEST_CASE("trace: at debug level, each call failed fast on a down server is repo
         CHECK(c.server(a.address())->counters.rejected == 4);
     }());
 }
+
+TEST_CASE("trace: no hook is called once the client is destroyed, not even for what was posted")
+{
+    memcached_process a;
+    asio::io_context ioc;
+    std::size_t traced = 0, server_events = 0, write_failures = 0;
+    bool destroyed = false, called_after = false;
+    {
+        memcoro::client_config cfg = memcoro::test::base_config();
+        cfg.servers = memcoro::server_address::parse_list(a.address());
+        cfg.failure_limit = 1;
+        cfg.trace_level = memcoro::trace_level::debug;
+        cfg.on_trace = [&](const memcoro::trace_event&) {
+            called_after = called_after || destroyed;
+            ++traced;
+        };
+        cfg.on_server_event = [&](const memcoro::server_event&) {
+            called_after = called_after || destroyed;
+            ++server_events;
+        };
+        cfg.on_write_failure = [&](const memcoro::write_failure&) {
+            called_after = called_after || destroyed;
+            ++write_failures;
+        };
+        memcoro::client c(ioc.get_executor(), cfg);
+        // Connected; then events posted but not yet run when the client goes: a down
+        // transition by hand, fire-and-forget writes still in flight, the close's failures.
+        bool done = false;
+        c.async_version([&](std::error_code, std::string) { done = true; });
+        while (!done)
+            ioc.run_one();
+        c.mark_server(a.address(), memcoro::server_status::down);
+        c.send_set("gone", "v");
+        c.send_delete("gone");
+        ioc.poll_one();
+    }
+    destroyed = true;
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(500));
+    CHECK_FALSE(called_after);
+    INFO("before destruction: " << traced << " traced, " << server_events << " server events, "
+                                << write_failures << " write failures");
+    CHECK(traced >= 1); // the connect, at least, was reported while the client lived
+}

@@ -35,8 +35,8 @@ struct connection_options {
     /// A server that may sit on requests it has already read until more bytes arrive
     /// (memcached 1.6's TLS does, with pipelined requests: the rest of a TLS record waits in
     /// its OpenSSL buffer while it waits on the socket): after this long with replies awaited
-    /// and not a byte read since the last write, a `version` request goes out to wake it, one
-    /// at a time (0: never).
+    /// and not a byte read since the last write, a `version` request goes out to wake it (see
+    /// nudge_due for the ones after it; 0: never).
     std::chrono::milliseconds nudge_after{0};
     /// The protocol spoken (see proto::dialect); with detect_dialect, the one spoken until
     /// the server has said which it speaks.
@@ -211,7 +211,9 @@ public:
 
     /// Bytes were written at `now` (the shell says so only when nudge_after is set).
     void note_written(clock::time_point now) noexcept { last_write_ = now; }
-    /// Is a nudge due at `now`? When not, `next` is lowered to when one would be.
+    /// Is a nudge due at `now`? When not, `next` is lowered to when one would be. While a nudge
+    /// is unanswered and nothing has been read since, the next waits twice as long as the one
+    /// before it; at most 8 are unanswered.
     bool nudge_due(clock::time_point now, clock::time_point& next) const noexcept;
     /// Queues the nudge (the shell writes it at once: a connection with replies awaited
     /// otherwise holds new requests until a reply comes).
@@ -243,6 +245,9 @@ private:
     clock::time_point last_input_{};    // when bytes were last read
     clock::time_point last_write_{};    // when bytes were last written (with nudge_after)
     entry_ptr nudge_;                   // the last nudge, while it is awaited
+    clock::time_point last_nudge_{};    // when it was queued
+    std::size_t unanswered_nudges_ = 0; // nudges since the last answered one
+    static constexpr std::size_t max_unanswered_nudges = 8;
     std::uint64_t nudges_ = 0;
 };
 

@@ -11,6 +11,7 @@
 #include <memcoro/server_state.hpp>
 #include <memcoro/trace.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -19,15 +20,26 @@
 
 namespace memcoro::detail {
 
+/// Whether the client's hooks (trace, server events, write failures) may still be called:
+/// cleared when the client is destroyed, so that an event posted before then is dropped
+/// instead of reaching a hook whose captures may be gone.
+using hook_gate = std::shared_ptr<std::atomic<bool>>;
+
+/// True while `gate` is open.
+inline bool hooks_open(const hook_gate& gate) noexcept
+{
+    return gate->load(std::memory_order_acquire);
+}
+
 class server_tracer final : public std::enable_shared_from_this<server_tracer> {
 public:
     /// The tracer of server `server`, or null when `cfg.on_trace` is empty.
     static std::shared_ptr<server_tracer> make(const client_config& cfg, std::string server,
-                                               asio::any_io_executor ex);
+                                               asio::any_io_executor ex, hook_gate gate);
 
     server_tracer(trace_callback callback, memcoro::trace_level level,
                   std::chrono::microseconds slow_threshold, std::string server,
-                  asio::any_io_executor ex);
+                  asio::any_io_executor ex, hook_gate gate);
 
     /// A connection to the server was opened.
     void connected();
@@ -52,6 +64,7 @@ private:
     std::chrono::microseconds slow_;
     std::string server_;
     asio::any_io_executor ex_;
+    hook_gate gate_;
     /// Has a connection of the server failed since one was last opened?
     bool failed_since_connected_ = false;
 };

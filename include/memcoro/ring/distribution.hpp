@@ -57,9 +57,10 @@ hash_kind default_hash(distribution_kind kind) noexcept;
 
 /// A distribution and the key hash that goes with it.
 struct distribution_spec {
-    distribution_kind distribution = distribution_kind::ketama;
-    hash_kind hash = hash_kind::md5;
+    distribution_kind distribution = distribution_kind::ketama; ///< how keys are spread
+    hash_kind hash = hash_kind::md5;                            ///< the key hash
 
+    /// Member-wise equality.
     friend bool operator==(const distribution_spec&, const distribution_spec&) = default;
 };
 
@@ -84,6 +85,7 @@ const char* to_string(distribution_kind kind) noexcept;
 struct node {
     /// Host exactly as configured: rings hash this string, never a resolved address.
     std::string host{};
+    /// TCP port.
     std::uint16_t port = 11211;
     /// Relative weight, > 0.
     std::uint32_t weight = 1;
@@ -91,6 +93,7 @@ struct node {
     /// twemproxy distributions, ignored by the others.
     std::string name{};
 
+    /// Member-wise equality.
     friend bool operator==(const node&, const node&) = default;
 };
 
@@ -156,7 +159,9 @@ public:
 
     /// Number of nodes.
     std::size_t size() const noexcept { return nodes_.size(); }
+    /// The distribution it was built with.
     distribution_kind distribution() const noexcept { return distribution_; }
+    /// The key hash it uses.
     hash_kind key_hash() const noexcept { return key_hash_; }
     /// The nodes, in the order given to the constructor.
     const std::vector<node>& nodes() const noexcept { return nodes_; }

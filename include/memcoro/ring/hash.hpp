@@ -61,6 +61,7 @@ std::uint32_t hash(hash_kind kind, std::string_view key) noexcept;
 /// `out[i] = hash(kind, keys[i])` for every key. MD5 hashes several keys at once (4 or 8 per
 /// pass, in SIMD lanes); the other hashes take the keys one by one.
 void hash_many(hash_kind kind, std::span<const std::string> keys, std::uint32_t* out) noexcept;
+/// The same for string views.
 void hash_many(hash_kind kind, std::span<const std::string_view> keys, std::uint32_t* out) noexcept;
 
 /// Parses a hash name: `one-at-a-time`, `md5`, `crc`, `crc32`, `fnv1_32`, `fnv1a_32`, `fnv1_64`,
@@ -90,6 +91,7 @@ std::uint32_t md5_first_word(std::string_view data) noexcept;
 /// The first four bytes of each key's MD5 digest as a little-endian word (what the `md5` key
 /// hash uses), several keys per pass: `out[i]` for `keys[i]`.
 void md5_first_words(std::span<const std::string> keys, std::uint32_t* out) noexcept;
+/// The same for string views.
 void md5_first_words(std::span<const std::string_view> keys, std::uint32_t* out) noexcept;
 
 namespace detail {

@@ -844,7 +844,8 @@ TEST_CASE("connection core: the meta get that confirms meta counts against conne
     CHECK(stalled);
 }
 
-TEST_CASE("connection core: a server silent with replies awaited is nudged, one at a time",
+TEST_CASE("connection core: a server silent with replies awaited is nudged, again after twice "
+          "the wait while silent, at most 8 unanswered",
           "[connection][nudge]")
 {
     connection_options o = harness::options();
@@ -860,12 +861,33 @@ TEST_CASE("connection core: a server silent with replies awaited is nudged, one 
     h.core.nudge(h.now);
     CHECK(h.send_all() == "version\r\n");
     h.core.note_written(h.now);
-    // One at a time: not again while it is awaited.
+    // While it is unanswered and nothing is read: again after 10 ms, then 20 ms, ...
     next = steady::time_point::max();
-    CHECK_FALSE(h.core.nudge_due(h.now + 50ms, next));
-    CHECK(h.core.nudges() == 1);
+    CHECK_FALSE(h.core.nudge_due(h.now + 9ms, next));
+    CHECK(next == h.now + 10ms);
+    h.now += 10ms;
+    REQUIRE(h.core.nudge_due(h.now, next));
+    h.core.nudge(h.now);
+    CHECK(h.send_all() == "version\r\n");
+    h.core.note_written(h.now);
+    next = steady::time_point::max();
+    CHECK_FALSE(h.core.nudge_due(h.now + 19ms, next));
+    CHECK(next == h.now + 20ms);
+    // ... at most 8 unanswered.
+    for (int i = 2; i < 8; ++i) {
+        h.now += 1h;
+        REQUIRE(h.core.nudge_due(h.now, next));
+        h.core.nudge(h.now);
+        h.send_all();
+        h.core.note_written(h.now);
+    }
+    CHECK(h.core.nudges() == 8);
+    CHECK_FALSE(h.core.nudge_due(h.now + 24h, next));
     // The server wakes: the get is answered, then the nudge, which nobody sees.
-    CHECK_FALSE(h.receive("VALUE a 0 1\r\nx\r\nEND\r\nVERSION 1.6.18\r\n"));
+    std::string versions;
+    for (int i = 0; i < 8; ++i)
+        versions += "VERSION 1.6.18\r\n";
+    CHECK_FALSE(h.receive("VALUE a 0 1\r\nx\r\nEND\r\n" + versions));
     CHECK(a->completed());
     CHECK(a->hits == 1);
     CHECK_FALSE(h.core.awaiting_replies());

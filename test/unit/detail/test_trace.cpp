@@ -36,6 +36,7 @@ struct seen {
 struct fixture {
     asio::io_context ioc;
     std::vector<seen> events;
+    detail::hook_gate gate = std::make_shared<std::atomic<bool>>(true);
     std::shared_ptr<detail::server_tracer> tracer;
 
     explicit fixture(trace_level level = trace_level::debug, std::chrono::milliseconds slow = 100ms)
@@ -48,7 +49,7 @@ struct fixture {
                               std::string(e.command), std::string(e.key), e.keys, e.latency,
                               describe(e)});
         };
-        tracer = detail::server_tracer::make(cfg, "10.0.0.1:11211", ioc.get_executor());
+        tracer = detail::server_tracer::make(cfg, "10.0.0.1:11211", ioc.get_executor(), gate);
         REQUIRE(tracer);
     }
 
@@ -86,10 +87,22 @@ std::shared_ptr<detail::op_entry> request(std::vector<std::string> keys, std::er
 TEST_CASE("trace: no callback, no tracer")
 {
     asio::io_context ioc;
+    auto gate = std::make_shared<std::atomic<bool>>(true);
     client_config cfg;
-    CHECK_FALSE(detail::server_tracer::make(cfg, "s", ioc.get_executor()));
+    CHECK_FALSE(detail::server_tracer::make(cfg, "s", ioc.get_executor(), gate));
     cfg.on_trace = [](const trace_event&) {};
-    CHECK(detail::server_tracer::make(cfg, "s", ioc.get_executor()));
+    CHECK(detail::server_tracer::make(cfg, "s", ioc.get_executor(), gate));
+}
+
+TEST_CASE("trace: an event posted before the client is destroyed is dropped, not delivered")
+{
+    fixture f;
+    f.tracer->connected();
+    f.tracer->connection_failed(errc::connection_lost, asio::error::connection_reset);
+    f.gate->store(false); // what ~client does
+    CHECK(f.delivered().empty());
+    f.tracer->connected();
+    CHECK(f.delivered().empty());
 }
 
 TEST_CASE("trace: a connection, its failure with the system error, and the one after it")
