@@ -656,3 +656,25 @@ TEST_CASE("value format: the error category")
         CHECK(memcoro::value::value_category().message(e) != "unknown value format error");
     CHECK(memcoro::value::value_category().message(0) == "unknown value format error");
 }
+
+TEST_CASE("value format: memcoro's own text for floats (docs/values.md)")
+{
+    using memcoro::value::format_floating;
+    const double inf = std::numeric_limits<double>::infinity();
+    const std::pair<double, const char*> rows[] = {
+        {1.5, "1.5"},          {0.1, "0.1"},           {1.0 / 3, "0.3333333333333333"},
+        {1e6, "1e+06"},        {1e25, "1e+25"},        {1e-7, "1e-07"},
+        {-0.0, "-0"},          {inf, "inf"},           {-inf, "-inf"},
+        {std::nan(""), "nan"}, {-std::nan(""), "nan"},
+    };
+    for (const auto& [v, text] : rows) {
+        CAPTURE(v);
+        CHECK(format_floating(value_format::memcoro, v) == text);
+    }
+    std::string stored;
+    std::uint32_t flags = 0;
+    compression_policy off;
+    off.algorithm = codec::none;
+    REQUIRE_FALSE(encode(value_format::memcoro, value_type::bytes, "hello", off, 7, stored, flags));
+    CHECK(flags == 0x1c0);
+}
