@@ -572,6 +572,30 @@ TEST_CASE("value format: damaged compressed values")
     CHECK(out == "kept");
 }
 
+TEST_CASE("value format: a claimed length a tiny stream cannot produce allocates nothing")
+{
+    // 1 MiB claimed, 12 bytes of stream: refused before the output is allocated (zstd's frame
+    // states its own size, so it is left out).
+    for (auto [f, flags] :
+         {std::pair{value_format::memcoro, 1u}, std::pair{value_format::memcoro, 2u},
+          std::pair{value_format::memcoro, 4u}, std::pair{value_format::php_memcached, 0x30u},
+          std::pair{value_format::php_memcached, 0x50u}}) {
+        if (f == value_format::memcoro &&
+            !memcoro::value::codec_available(static_cast<codec>(flags)))
+            continue;
+        CAPTURE(memcoro::value::format_name(f), flags);
+        std::string stored("\x00\x00\x10\x00", 4); // 1 MiB, little-endian
+        stored += std::string(12, '\x1f');
+        std::string out;
+        value_info info;
+        const std::size_t before = memcoro::test::allocation_count();
+        const auto ec = decode(f, flags, stored, max_size, out, info);
+        CHECK(memcoro::test::allocation_count() == before);
+        CHECK(ec == compression_errc::corrupt_data);
+        CHECK(out.empty());
+    }
+}
+
 TEST_CASE("value format: a codec this build lacks")
 {
     for (auto c : {codec::zstd, codec::lz4}) {
