@@ -135,9 +135,9 @@ double min_savings_from_factor(double factor) noexcept;
 
 /// What `decode` learnt from the flags besides the bytes.
 struct value_info {
-    value_type type = value_type::bytes;
-    std::uint32_t user_flags = 0; ///< as `encode` takes them (see `encode`)
-    codec compressed_with = codec::none;
+    value_type type = value_type::bytes; ///< what the flags say the value is
+    std::uint32_t user_flags = 0;        ///< as `encode` takes them (see `encode`)
+    codec compressed_with = codec::none; ///< the codec the value was stored with
 };
 
 /// Appends to `out` the bytes to store for `data` of type `t` in format `f`, and sets `flags`.
