@@ -60,11 +60,11 @@ constexpr std::uint32_t reserved_mask = 0xFFFF;
 
 // memcoro's own layout (format.hpp).
 namespace own {
+constexpr std::uint32_t max_user_flags = 0x3FFFFFF; // bits 0-25, as they are
+constexpr std::uint32_t codec_shift = 26;
 constexpr std::uint32_t codec_mask = 0x07;
-constexpr std::uint32_t type_shift = 3;
+constexpr std::uint32_t type_shift = 29;
 constexpr std::uint32_t type_mask = 0x07;
-constexpr std::uint32_t user_shift = 6;
-constexpr std::uint32_t max_user_flags = 0x3FFFFFF;
 } // namespace own
 
 constexpr std::size_t length_prefix = 4;
@@ -132,7 +132,7 @@ std::optional<std::uint32_t> codec_code(value_format f, codec c) noexcept
 {
     switch (f) {
     case value_format::memcoro:
-        return static_cast<std::uint32_t>(c);
+        return static_cast<std::uint32_t>(c) << own::codec_shift;
     case value_format::php_memcached:
         if (c == codec::zlib)
             return php::compressed | php::zlib;
@@ -153,7 +153,7 @@ std::optional<std::uint32_t> user_bits(value_format f, std::uint32_t user_flags)
     case value_format::memcoro:
         if (user_flags > own::max_user_flags)
             return std::nullopt;
-        return user_flags << own::user_shift;
+        return user_flags;
     case value_format::php_memcached:
         if (user_flags > php::max_user_flags)
             return std::nullopt;
@@ -210,7 +210,7 @@ std::error_code parse_flags(value_format f, std::uint32_t flags, parsed_flags& p
 {
     switch (f) {
     case value_format::memcoro: {
-        const std::uint32_t c = flags & own::codec_mask;
+        const std::uint32_t c = flags >> own::codec_shift & own::codec_mask;
         const std::uint32_t t = flags >> own::type_shift & own::type_mask;
         if (c > static_cast<std::uint32_t>(codec::lz4))
             return err(value_errc::unsupported_flags);
@@ -221,7 +221,7 @@ std::error_code parse_flags(value_format f, std::uint32_t flags, parsed_flags& p
             return err(value_errc::unsupported_flags);
         p.compressed_with = static_cast<codec>(c);
         p.type = types[t];
-        p.user_flags = flags >> own::user_shift;
+        p.user_flags = flags & own::max_user_flags;
         return {};
     }
     case value_format::php_memcached: {

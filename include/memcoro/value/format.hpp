@@ -19,12 +19,14 @@
 /// - `memcoro`, memcoro's own, readable without configuration (the flags say which codec wrote
 ///   the value). Flags:
 ///   ```
-///   bits 0-2   codec: 0 none, 1 zlib, 2 FastLZ, 3 zstd, 4 lz4 (5-7 reserved)
-///   bits 3-5   type:  0 bytes, 1 integer, 2 floating, 3 boolean, 4 json, 5 msgpack (6-7 reserved)
-///   bits 6-31  the user's flags (26 bits: 0 to 0x3ffffff), stored shifted left by 6
+///   bits 0-25   the user's flags (0 to 0x3ffffff), as they are
+///   bits 26-28  codec: 0 none, 1 zlib, 2 FastLZ, 3 zstd, 4 lz4 (5-7 reserved)
+///   bits 29-31  type:  0 bytes, 1 integer, 2 floating, 3 boolean, 4 json, 5 msgpack (6-7 reserved)
 ///   ```
-///   A value stored by any other client with flags 0 reads as bytes. A compressed value is the
-///   uncompressed length (4 bytes, little-endian) and then the codec's stream.
+///   memcoro's bits are the top six so that a value stored with flags under 2^26 by any other
+///   client (or by memcoro without a value format) reads as bytes, its flags as the user's. A
+///   compressed value is the uncompressed length (4 bytes, little-endian) and then the codec's
+///   stream.
 ///
 /// Integers are decimal text in every format (so memcached's `incr` and `decr` work on them from
 /// any client; memcached keeps the flags). Floats and booleans are text as each PHP client writes

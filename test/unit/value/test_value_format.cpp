@@ -165,8 +165,8 @@ TEST_CASE("value format: user flags")
         std::uint32_t flags_of_bytes; // the flags of an uncompressed bytes value
     };
     const row rows[] = {
-        {value_format::memcoro, 1, 1u << 6},
-        {value_format::memcoro, 0x3ffffff, 0xffffffc0},
+        {value_format::memcoro, 1, 1},
+        {value_format::memcoro, 0x3ffffff, 0x3ffffff},
         {value_format::php_memcached, 7, 0x70000},
         {value_format::php_memcached, 65535, 0xffff0000},
         {value_format::pecl_memcache, 0x10000, 0x10000},
@@ -241,11 +241,11 @@ TEST_CASE("value format: the flags each format writes")
         {value_format::pecl_memcache, value_type::boolean, "0", 0x100},
         {value_format::pecl_memcache, value_type::php_serialized, "N;", 1},
         {value_format::memcoro, value_type::bytes, "s", 0},
-        {value_format::memcoro, value_type::integer, "1", 1 << 3},
-        {value_format::memcoro, value_type::floating, "0.5", 2 << 3},
-        {value_format::memcoro, value_type::boolean, "0", 3 << 3},
-        {value_format::memcoro, value_type::json, "null", 4 << 3},
-        {value_format::memcoro, value_type::msgpack, "\xc0", 5 << 3},
+        {value_format::memcoro, value_type::integer, "1", 0x20000000},
+        {value_format::memcoro, value_type::floating, "0.5", 0x40000000},
+        {value_format::memcoro, value_type::boolean, "0", 0x60000000},
+        {value_format::memcoro, value_type::json, "null", 0x80000000},
+        {value_format::memcoro, value_type::msgpack, "\xc0", 0xa0000000},
     };
     for (const auto& r : rows) {
         CAPTURE(memcoro::value::format_name(r.f), memcoro::value::type_name(r.t));
@@ -267,10 +267,10 @@ TEST_CASE("value format: the flags each format writes")
         {value_format::php_memcached, codec::zlib, 0x30},
         {value_format::php_memcached, codec::fastlz, 0x50},
         {value_format::pecl_memcache, codec::zlib, 0x02},
-        {value_format::memcoro, codec::zlib, 1},
-        {value_format::memcoro, codec::fastlz, 2},
-        {value_format::memcoro, codec::zstd, 3},
-        {value_format::memcoro, codec::lz4, 4},
+        {value_format::memcoro, codec::zlib, 0x4000000},
+        {value_format::memcoro, codec::fastlz, 0x8000000},
+        {value_format::memcoro, codec::zstd, 0xc000000},
+        {value_format::memcoro, codec::lz4, 0x10000000},
     };
     for (const auto& r : codec_rows) {
         if (!memcoro::value::codec_available(r.c))
@@ -420,10 +420,10 @@ TEST_CASE("value format: encode refuses data that is not of its type")
 TEST_CASE("value format: decode refuses flags the format does not define")
 {
     const std::pair<value_format, std::uint32_t> rows[] = {
-        {value_format::memcoro, 5},            // codec 5
-        {value_format::memcoro, 7},            // codec 7
-        {value_format::memcoro, 6 << 3},       // type 6
-        {value_format::memcoro, 7 << 3},       // type 7
+        {value_format::memcoro, 5u << 26},     // codec 5
+        {value_format::memcoro, 7u << 26},     // codec 7
+        {value_format::memcoro, 6u << 29},     // type 6
+        {value_format::memcoro, 7u << 29},     // type 7
         {value_format::php_memcached, 8},      // type 8
         {value_format::php_memcached, 15},     // type 15
         {value_format::php_memcached, 0x10},   // compressed, no codec
@@ -464,7 +464,7 @@ TEST_CASE("value format: decode checks the bytes against the flags' type")
         {value_format::php_memcached, 1, " 1"},     {value_format::php_memcached, 2, "x"},
         {value_format::php_memcached, 3, "2"},      {value_format::pecl_memcache, 0x300, "1x"},
         {value_format::pecl_memcache, 0x700, "1e"}, {value_format::pecl_memcache, 0x100, "yes"},
-        {value_format::memcoro, 1 << 3, "--1"},     {value_format::memcoro, 2 << 3, "1..0"},
+        {value_format::memcoro, 1u << 29, "--1"},   {value_format::memcoro, 2u << 29, "1..0"},
     };
     for (const auto& r : rows) {
         CAPTURE(memcoro::value::format_name(r.f), r.flags, r.stored);
@@ -475,11 +475,26 @@ TEST_CASE("value format: decode checks the bytes against the flags' type")
     }
 }
 
+TEST_CASE("value format: flags under 2^26 read as bytes with those user flags in memcoro's format")
+{
+    // What memcoro without a value format, or another client, stored with its own flags.
+    for (std::uint32_t flags : {0u, 1u, 2u, 8u, 0x50u, 0x300u, 0x3ffffffu}) {
+        CAPTURE(flags);
+        std::string out;
+        value_info info;
+        REQUIRE_FALSE(decode(value_format::memcoro, flags, "\x78\x9c raw", max_size, out, info));
+        CHECK(out == "\x78\x9c raw");
+        CHECK(info.type == value_type::bytes);
+        CHECK(info.compressed_with == codec::none);
+        CHECK(info.user_flags == flags);
+    }
+}
+
 TEST_CASE("value format: decode strips the spaces memcached's decr leaves after an integer")
 {
     for (auto [f, flags] : {std::pair{value_format::php_memcached, 1u},
                             std::pair{value_format::pecl_memcache, 0x300u},
-                            std::pair{value_format::memcoro, 1u << 3}}) {
+                            std::pair{value_format::memcoro, 1u << 29}}) {
         std::string out;
         value_type t = value_type::bytes;
         REQUIRE_FALSE(decode(f, flags, "9   ", max_size, out, t));
@@ -577,11 +592,11 @@ TEST_CASE("value format: a claimed length a tiny stream cannot produce allocates
     // 1 MiB claimed, 12 bytes of stream: refused before the output is allocated (zstd's frame
     // states its own size, so it is left out).
     for (auto [f, flags] :
-         {std::pair{value_format::memcoro, 1u}, std::pair{value_format::memcoro, 2u},
-          std::pair{value_format::memcoro, 4u}, std::pair{value_format::php_memcached, 0x30u},
+         {std::pair{value_format::memcoro, 1u << 26}, std::pair{value_format::memcoro, 2u << 26},
+          std::pair{value_format::memcoro, 4u << 26}, std::pair{value_format::php_memcached, 0x30u},
           std::pair{value_format::php_memcached, 0x50u}}) {
         if (f == value_format::memcoro &&
-            !memcoro::value::codec_available(static_cast<codec>(flags)))
+            !memcoro::value::codec_available(static_cast<codec>(flags >> 26)))
             continue;
         CAPTURE(memcoro::value::format_name(f), flags);
         std::string stored("\x00\x00\x10\x00", 4); // 1 MiB, little-endian
@@ -609,8 +624,8 @@ TEST_CASE("value format: a codec this build lacks")
                      flags) == compression_errc::codec_unavailable);
         std::string out;
         value_info info;
-        CHECK(decode(value_format::memcoro, static_cast<std::uint32_t>(c), "\x01\0\0\0x", max_size,
-                     out, info) == compression_errc::codec_unavailable);
+        CHECK(decode(value_format::memcoro, static_cast<std::uint32_t>(c) << 26, "\x01\0\0\0x",
+                     max_size, out, info) == compression_errc::codec_unavailable);
     }
     SUCCEED("zstd and lz4 checked where absent");
 }
@@ -700,5 +715,5 @@ TEST_CASE("value format: memcoro's own text for floats (docs/values.md)")
     compression_policy off;
     off.algorithm = codec::none;
     REQUIRE_FALSE(encode(value_format::memcoro, value_type::bytes, "hello", off, 7, stored, flags));
-    CHECK(flags == 0x1c0);
+    CHECK(flags == 7); // the user's flags as they are, under memcoro's top six bits
 }
