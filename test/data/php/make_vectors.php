@@ -229,6 +229,21 @@ foreach ($pecl_settings as $setting => [$set_flags, $names]) {
     }
 }
 
+// PECL memcache with setCompressThreshold(100, 0.2): 100 bytes are compressed, 99 are not.
+$mc_threshold = new Memcache();
+$mc_threshold->addServer('127.0.0.1', $port);
+$mc_threshold->setCompressThreshold(100, 0.2);
+foreach (['string_99', 'string_100'] as $name) {
+    $key = "memcoro:typed:pecl-memcache:threshold_100:$name";
+    if (!$mc_threshold->set($key, $values[$name], 0, 0)) {
+        throw new RuntimeException("pecl memcache set $key failed");
+    }
+    $got_flags = 0;
+    $got = $mc_threshold->get($key, $got_flags);
+    record_typed($typed, $port, 'pecl-memcache', 'threshold_100', $name, $values[$name], $got,
+        $got_flags & ~0xFFFF, 'php_serialized', $key);
+}
+
 // memcached's incr and decr on the integers both clients store: decr rewrites a shorter number
 // in place, padded with spaces ("10" - 1 is "9 "); the flags stay.
 foreach (['php-memcached' => $m, 'pecl-memcache' => $mc] as $client => $conn) {

@@ -45,6 +45,11 @@ function typed_values(): array
         'array' => [1, 'a' => 'b', 'list' => [1.5, true]],
         'array_large' => array_fill(0, 600, 'memcoro'),
         'string_large' => str_repeat('memcoro value ', 500),
+        // php-memcached's threshold (2000) and PECL memcache's set to 100, each side of it.
+        'string_1999' => str_repeat('a', 1999),
+        'string_2000' => str_repeat('a', 2000),
+        'string_99' => str_repeat('b', 99),
+        'string_100' => str_repeat('b', 100),
     ];
 }
 

@@ -102,7 +102,7 @@ constexpr std::size_t max_size = 1024 * 1024;
 TEST_CASE("php values: memcoro decodes what php-memcached and PECL memcache stored")
 {
     const auto all = values();
-    REQUIRE(all["values"].size() > 90);
+    REQUIRE(all["values"].size() > 100);
     int compressed = 0;
     for (const auto& v : all["values"]) {
         CAPTURE(v["key"].get<std::string>());
@@ -214,11 +214,14 @@ TEST_CASE("php values: memcoro compresses with zlib as the PHP clients do")
     CHECK(compared >= 5);
 }
 
-TEST_CASE("php values: memcoro keeps uncompressed what the PHP clients kept uncompressed")
+TEST_CASE("php values: memcoro compresses the values the PHP clients compressed, and only those")
 {
-    // PECL memcache's MEMCACHE_COMPRESSED on "42" and the defaults of both clients on the
-    // values under their thresholds: memcoro's policy for the format decides the same.
+    // The defaults of both clients (php-memcached: 2000 bytes compressed, 1999 not), PECL
+    // memcache's setCompressThreshold(100) (100 compressed, 99 not) and MEMCACHE_COMPRESSED
+    // (not on "42", which does not shrink): memcoro's policy for the format decides the same.
     const auto all = values();
+    int compressed = 0;
+    int kept = 0;
     for (const auto& v : all["values"]) {
         const auto f = format_of(v);
         if (v["setting"] == "decr" || v["setting"] == "incr")
@@ -236,6 +239,8 @@ TEST_CASE("php values: memcoro keeps uncompressed what the PHP clients kept unco
         compression_policy p = memcoro::value::default_compression(f);
         if (v["setting"] == "compressed" || v["setting"] == "user_flags_0xffff0000")
             p.threshold = 0;
+        if (v["setting"] == "threshold_100")
+            p.threshold = 100;
         std::string stored;
         std::uint32_t got_flags = 0;
         REQUIRE_FALSE(memcoro::value::encode(f, type, data, p, v["user_flags"].get<std::uint32_t>(),
@@ -243,7 +248,10 @@ TEST_CASE("php values: memcoro keeps uncompressed what the PHP clients kept unco
         // The compressed bit the same as the PHP client's.
         const std::uint32_t bit = f == value_format::php_memcached ? 0x10 : 0x02;
         CHECK((got_flags & bit) == (v["flags"].get<std::uint32_t>() & bit));
+        ++((got_flags & bit) != 0 ? compressed : kept);
     }
+    CHECK(compressed >= 5);
+    CHECK(kept >= 20);
 }
 
 TEST_CASE("php values: the compressed strings of vectors.json decode through the formats")
