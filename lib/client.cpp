@@ -124,6 +124,39 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
         s->connections.push_back(std::make_shared<connection>(
             ex_, addr, co, s->monitor,
             s->tls ? make_tls_transport(ex_, s->tls, auth) : make_socket_transport(ex_, auth)));
+    // Gets over UDP: its own settings, or the client's (for TCP servers only).
+    const udp_options* udp = opts.udp ? &*opts.udp : cfg_.udp.enabled ? &cfg_.udp : nullptr;
+    if (udp && udp->enabled && (opts.udp || !addr.is_unix())) {
+        if (addr.is_unix())
+            throw std::invalid_argument("memcoro: UDP is for TCP servers, not the Unix socket " +
+                                        s->name);
+        if (s->tls || auth)
+            throw std::invalid_argument("memcoro: UDP is cleartext and unauthenticated: " +
+                                        s->name + " is reached over TLS or with credentials");
+        udp_core_options uc;
+        uc.window = udp->window;
+        uc.max_datagram = udp->max_datagram;
+        uc.timeout = udp->timeout;
+        uc.op_timeout = co.op_timeout;
+        uc.limits = co.limits;
+        // (The reply of a full request: every key's item at most.)
+        uc.max_reply = std::max<std::size_t>(cfg_.max_item_size + 4096, 1024 * 1024) * 4;
+        // Multi-key gets are cut so that each request fits in a datagram.
+        const std::size_t key_bytes = uc.max_datagram > proto::udp_header_size + 1
+                                          ? uc.max_datagram - proto::udp_header_size
+                                          : 1;
+        udp_line_key_bytes_ =
+            udp_line_key_bytes_ == 0 ? key_bytes : std::min(udp_line_key_bytes_, key_bytes);
+        std::weak_ptr<server> weak = s;
+        s->udp = std::make_shared<udp_channel>(ex_, s->name, addr.host,
+                                               udp->port != 0 ? udp->port : addr.port, *udp, uc,
+                                               s->monitor.get(), [weak](entry_ptr e) {
+                                                   if (auto sp = weak.lock())
+                                                       sp->pick().submit(std::move(e));
+                                                   else
+                                                       e->finish(asio::error::operation_aborted);
+                                               });
+    }
     s->options = std::move(opts);
     return s;
 }
@@ -208,6 +241,10 @@ void client_impl::drain()
 
 void client_impl::send(server& s, entry_ptr e)
 {
+    if (s.udp && s.udp->accepts(*e)) [[unlikely]] {
+        s.udp->submit(std::move(e));
+        return;
+    }
     s.pick().submit(std::move(e));
 }
 
@@ -375,7 +412,11 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     if (!probes_.empty())
         send_probes();
     const bool touching = std::get_if<proto::retrieval>(&e->req)->exptime.has_value();
-    const fan_out_limits limits{cfg_.max_keys_per_request, touching ? touch_line_key_bytes : 0};
+    fan_out_limits limits{cfg_.max_keys_per_request, touching ? touch_line_key_bytes : 0};
+    if (!touching && udp_line_key_bytes_ > 0) { // each request fits in a datagram
+        limits.max_line_key_bytes = udp_line_key_bytes_;
+        limits.per_key_bytes = udp_per_key_bytes;
+    }
     index_list order;
     planner_.plan(target, servers_.size(), keys, limits, order, scratch_parts_);
     // One server, one request: the caller's own entry goes out as it is (a call into the
@@ -533,6 +574,7 @@ void client_impl::set_server_params(std::string name, server_options opts)
             // (How it is reached is fixed when it is added: its connections are made.)
             opts.tls = s->options.tls;
             opts.auth = s->options.auth;
+            opts.udp = s->options.udp;
             s->options = std::move(opts);
             if (reweigh)
                 self->rebuild_ring();
@@ -564,6 +606,14 @@ std::vector<server_info> client_impl::servers() const
             info.tls_resumed = c.resumed;
         }
         info.authenticated = s->options.auth || cfg_.auth;
+        if (s->udp) {
+            const auto& u = s->udp->stats();
+            info.udp = true;
+            info.udp_requests = u.requests.load(std::memory_order_relaxed);
+            info.udp_replies = u.replies.load(std::memory_order_relaxed);
+            info.udp_lost = u.lost.load(std::memory_order_relaxed);
+            info.udp_dropped = u.stray.load(std::memory_order_relaxed);
+        }
         out.push_back(std::move(info));
     }
     return out;

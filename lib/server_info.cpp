@@ -56,6 +56,13 @@ std::string client::servers_json() const
             {"latency_p99_us", c.latency.quantile_us(0.99)},
             {"latency_histogram", std::move(hist)},
         };
+        if (s.tls)
+            out[s.name]["tls"] = {{"handshakes", s.tls_handshakes}, {"resumed", s.tls_resumed}};
+        if (s.udp)
+            out[s.name]["udp"] = {{"requests", s.udp_requests},
+                                  {"replies", s.udp_replies},
+                                  {"lost", s.udp_lost},
+                                  {"dropped", s.udp_dropped}};
     }
     return out.dump(2);
 }

@@ -111,7 +111,8 @@ public:
     std::optional<server_info> server(std::string_view host, std::uint16_t port) const;
     /// Every server's state and counters, in configuration order.
     std::vector<server_info> servers() const;
-    /// The same as JSON (counters, latency histogram, status) per server.
+    /// The same as JSON (counters, latency histogram, status; `tls` handshakes and `udp`
+    /// counters for the servers that have them) per server.
     std::string servers_json() const;
     /// The server ("host:port") a key maps to, ignoring up/down state.
     std::string server_for_key(std::string_view key) const;

@@ -8,6 +8,7 @@
 #include <memcoro/server_info.hpp>
 #include <memcoro/tls.hpp>
 #include <memcoro/trace.hpp>
+#include <memcoro/udp.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -118,6 +119,9 @@ struct client_config {
     /// refusal fails the connection with errc::auth_failed (it counts as a connection failure
     /// for the server's up/down state), and nothing else is sent on it.
     std::optional<credentials> auth{};
+    /// Gets over UDP (memcached -U; see docs/udp.md): for every TCP server when
+    /// `udp.enabled`. A server's own settings (server_options::udp) take precedence.
+    udp_options udp{};
 
     /// Budget for resolving and connecting to a server (the TLS handshake and the
     /// authentication included).

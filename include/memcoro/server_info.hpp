@@ -6,6 +6,7 @@
 #include <memcoro/server_address.hpp>
 #include <memcoro/server_state.hpp>
 #include <memcoro/tls.hpp>
+#include <memcoro/udp.hpp>
 
 #include <array>
 #include <chrono>
@@ -48,6 +49,9 @@ struct server_options {
     std::optional<tls_options> tls{};
     /// This server's own credentials; empty: the client's (client_config::auth).
     std::optional<credentials> auth{};
+    /// This server's own UDP settings (gets go over UDP if they are `enabled`); empty: the
+    /// client's (client_config::udp).
+    std::optional<udp_options> udp{};
 };
 
 /// Latencies of completed requests in power-of-two buckets: bucket 0 counts latencies under
@@ -98,6 +102,15 @@ struct server_info {
     std::uint64_t tls_resumed = 0;    ///< how many of them resumed an earlier session
     /// It is sent credentials (memcached's authentication) on every connection.
     bool authenticated = false;
+    /// Its gets go over UDP (udp_options); what became of them so far.
+    bool udp = false;
+    std::uint64_t udp_requests = 0; ///< get requests sent over UDP
+    std::uint64_t udp_replies = 0;  ///< of them, answered whole over UDP
+    /// Of them, lost (no whole reply within udp_options::timeout, or a reply broken by a
+    /// missing or reordered datagram), then sent over TCP or failed (udp_options::on_loss).
+    std::uint64_t udp_lost = 0;
+    /// Datagrams dropped: for no request in flight (late), repeated, or unreadable.
+    std::uint64_t udp_dropped = 0;
     server_counters counters; ///< its counters
 };
 

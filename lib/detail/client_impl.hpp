@@ -84,6 +84,12 @@ private:
     asio::any_io_executor ex_;
     client_config cfg_;
     hook_gate hooks_ = std::make_shared<std::atomic<bool>>(true);
+    /// With servers that take gets over UDP: the key bytes a get request may have (0: no
+    /// such server).
+    std::size_t udp_line_key_bytes_ = 0;
+    /// What a key costs in a UDP get beyond itself and a space: "mg", " v f c O", its index
+    /// (up to 3 hex digits), " k\r\n" (see udp_core).
+    static constexpr std::size_t udp_per_key_bytes = 2 + 8 + 3 + 4;
     // Scratch of the fan-outs (on the executor only), kept to spare allocations.
     fan_out_planner planner_;
     std::vector<std::uint32_t> scratch_target_;

@@ -34,7 +34,7 @@ void fan_out_planner::plan(std::span<const std::uint32_t> target, std::size_t se
             if (limits.max_line_key_bytes > 0) {
                 std::size_t bytes = 0;
                 for (std::uint32_t k = from; k < to; ++k) {
-                    bytes += 1 + keys[order[k]].size();
+                    bytes += 1 + limits.per_key_bytes + keys[order[k]].size();
                     if (bytes > limits.max_line_key_bytes && k > from) {
                         to = k;
                         break;

@@ -163,6 +163,8 @@ connection& server::pick() const noexcept
 
 void server::close(std::error_code ec)
 {
+    if (udp)
+        udp->close(); // (what it holds goes to the connections, closed next)
     for (auto& c : connections)
         c->close(ec);
 }

@@ -1,6 +1,7 @@
 #pragma once
 // One server of a client: its connections, its up/down state and its counters.
 
+#include "udp_channel.hpp"
 #include <memcoro/config.hpp>
 #include <memcoro/detail/connection.hpp>
 #include <memcoro/detail/op_entry.hpp>
@@ -91,6 +92,8 @@ struct server {
     std::vector<std::shared_ptr<connection>> connections;
     /// Its TLS setup (null: plaintext), shared by its connections.
     std::shared_ptr<tls_client> tls;
+    /// Where its gets go over UDP (null: they do not).
+    std::shared_ptr<udp_channel> udp;
 
     /// The connection with the fewest requests pending.
     connection& pick() const noexcept;

@@ -176,6 +176,12 @@ struct meta_encoder {
 
 } // namespace
 
+void encode_meta_get_each(const retrieval& r, std::string& out)
+{
+    for (std::size_t j = 0; j < r.keys.size(); ++j)
+        encode_get_line(r, r.keys[j], static_cast<std::uint32_t>(j), false, out);
+}
+
 void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, std::string& out,
                       bool quiet)
 {

@@ -1157,6 +1157,38 @@ assert "tls" not in d[0] and d[1]["tls"] is True and d[1]["server"] == sys.argv[
     fi
 fi
 
+# ---- gets over UDP: memcached -U ---------------------------------------------------------------
+
+if start_memcached udp -U -1; then
+    udp_tcp=127.0.0.1:$started_port
+    udp_port=$(sed -n 's/^UDP INET: \([0-9][0-9]*\)$/\1/p' "$tmpdir/udp.ports" | head -n 1)
+    "$memcoro" --servers "$udp_tcp" set udpkey "over udp" >/dev/null 2>&1 </dev/null
+    "$memcoro" --servers "$udp_tcp" --udp-port "$udp_port" get udpkey missing --json \
+        >"$tmpdir/out" 2>"$tmpdir/err" </dev/null
+    rc=$?
+    out=$(cat "$tmpdir/out")
+    err=$(cat "$tmpdir/err")
+    expect "--udp-port: a multi-key get with a miss exits 1" 1
+    check "  ... the hit" contains "$out" '"value": "over udp"'
+    check "  ... the miss" contains "$out" '"missing"'
+    # The TCP address: a port nothing listens on. The get can only have gone over UDP.
+    "$memcoro" --servers 127.0.0.1:1 --udp-port "$udp_port" get udpkey \
+        >"$tmpdir/out" 2>"$tmpdir/err" </dev/null
+    rc=$?
+    out=$(cat "$tmpdir/out")
+    err=$(cat "$tmpdir/err")
+    expect "--udp-port: the get needs no TCP connection" 0 "over udp"
+    "$memcoro" --servers 127.0.0.1:1 --udp-port "$udp_port" set udpkey v \
+        >"$tmpdir/out" 2>"$tmpdir/err" </dev/null
+    rc=$?
+    check "  ... a set goes over TCP, and fails there" test "$rc" != 0
+fi
+mc --udp-port 0 get k
+expect "--udp-port 0 is a usage error" 2
+mc --udp --user alice --password-file "$tmpdir/password" get k
+expect "--udp with --user is a usage error" 2
+check "  ... saying why" contains "$err" "UDP is cleartext and unauthenticated"
+
 # ---- per-command help, the man page, the completion, docs/cli.md -----------------------------
 
 "$memcoro" --help >"$tmpdir/overview"
@@ -1212,7 +1244,7 @@ if bash -c "source '$completion'" 2>/dev/null; then
     bad=
     for cmd in $commands; do
         want=$("$memcoro" help "$cmd" | sed -n '/^Options:/,/^$/p' | grep -oE '^  --[a-z-]+' | tr -d ' ' | sort | tr '\n' ' ')
-        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|distribution|hash|timeout|protocol|tls|cacert|capath|cert|key|tls-server-name|tls-no-verify|user|password-file|help|version)' | sort | tr '\n' ' ')
+        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|distribution|hash|timeout|protocol|tls|cacert|capath|cert|key|tls-server-name|tls-no-verify|user|password-file|udp|udp-port|help|version)' | sort | tr '\n' ' ')
         [[ $want == "$got" ]] || bad+=" $cmd(help: $want; completion: $got)"
     done
     check "completion: each command's options are the ones its help lists${bad:+:$bad}" test -z "$bad"

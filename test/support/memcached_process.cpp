@@ -187,12 +187,19 @@ void memcached_process::start(std::uint16_t port)
         while (std::chrono::steady_clock::now() < until) {
             std::ifstream in(port_file);
             std::string line;
+            const bool udp = std::find(extra_.begin(), extra_.end(), "-U") != extra_.end();
+            std::uint16_t tcp_port = 0, udp_port = 0;
             while (std::getline(in, line)) {
-                const std::string tag = "TCP INET: ";
-                if (line.rfind(tag, 0) == 0) {
-                    port_ = static_cast<std::uint16_t>(std::stoi(line.substr(tag.size())));
-                    return;
-                }
+                const std::string tag = "TCP INET: ", udp_tag = "UDP INET: ";
+                if (line.rfind(tag, 0) == 0)
+                    tcp_port = static_cast<std::uint16_t>(std::stoi(line.substr(tag.size())));
+                if (line.rfind(udp_tag, 0) == 0)
+                    udp_port = static_cast<std::uint16_t>(std::stoi(line.substr(udp_tag.size())));
+            }
+            if (tcp_port != 0 && (!udp || udp_port != 0)) {
+                port_ = tcp_port;
+                udp_port_ = udp_port;
+                return;
             }
             int status = 0;
             if (::waitpid(pid_, &status, WNOHANG) == pid_) {

@@ -30,6 +30,9 @@ public:
     static std::unique_ptr<memcached_process> unix_socket();
 
     std::uint16_t port() const noexcept { return port_; }
+    /// Its UDP port, when started with `-U -1` among `extra_args` (a kernel-chosen one; 0:
+    /// no UDP).
+    std::uint16_t udp_port() const noexcept { return udp_port_; }
     /// The Unix socket path (unix_socket() servers only).
     const std::string& socket_path() const noexcept { return socket_path_; }
     /// "127.0.0.1:<port>".
@@ -54,6 +57,7 @@ private:
     std::string dir_;
     pid_t pid_ = -1;
     std::uint16_t port_ = 0;
+    std::uint16_t udp_port_ = 0;
     std::string socket_path_;
 };
 

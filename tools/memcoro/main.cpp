@@ -136,6 +136,11 @@ constexpr option_spec option_table[] = {
      "$MEMCACHED_PASSWORD_FILE or $MEMCACHED_PASSWORD (default: $MEMCACHED_USERNAME)"},
     {"--password-file", "FILE", 0,
      "the password: FILE's first line (no option takes a password itself)"},
+    {"--udp", nullptr, 0,
+     "gets over UDP (memcached -U) to each server's TCP port number; writes still go over\n"
+     "TCP, and a get whose reply is lost is sent again over TCP. Cleartext: not with TLS or\n"
+     "--user"},
+    {"--udp-port", "N", 0, "gets over UDP to port N of every server (implies --udp)"},
     {"--ttl", "S", opt_ttl,
      "lifetime in seconds (0: never expires, the default; over 30 days: an absolute Unix\n"
      "time; negative: expires at once)"},
@@ -186,6 +191,8 @@ struct options {
     std::optional<std::string> cacert, capath, cert, key, tls_server_name;
     bool tls_no_verify = false;
     std::optional<std::string> user, password_file;
+    bool udp = false;
+    std::optional<std::uint16_t> udp_port;
     std::string mode = "--set";                            ///< cp: --set, --add or --replace
     std::map<std::string, std::string, std::less<>> bench; ///< bench: option name → value
     bool meta = false;
@@ -294,7 +301,14 @@ options parse_command_line(int argc, char** argv)
             o.user = std::string(*value);
         else if (name == "--password-file")
             o.password_file = std::string(*value);
-        else if (name == "--timeout") {
+        else if (name == "--udp")
+            o.udp = true;
+        else if (name == "--udp-port") {
+            const auto port = parse_number<std::int64_t>(*value, "--udp-port");
+            if (port <= 0 || port > 65535)
+                throw usage_error("--udp-port must be a port number, 1 to 65535");
+            o.udp_port = static_cast<std::uint16_t>(port);
+        } else if (name == "--timeout") {
             const auto ms = parse_number<std::int64_t>(*value, "--timeout");
             if (ms <= 0)
                 throw usage_error("--timeout must be a positive number of milliseconds");
@@ -544,6 +558,13 @@ void apply_security(const options& o, memcoro::client_config& cfg)
         t.verify_host = false;
     }
     cfg.auth = credentials_of(o);
+    if (o.udp || o.udp_port) {
+        if (t.enabled || tls_addresses || cfg.auth)
+            throw usage_error("--udp: UDP is cleartext and unauthenticated, not for servers "
+                              "reached over TLS or with --user");
+        cfg.udp.enabled = true;
+        cfg.udp.port = o.udp_port.value_or(0);
+    }
 }
 
 /// A failure's line: the library's "server: what: detail (cause)", and a hint where memcached's
@@ -1803,7 +1824,8 @@ std::string overview()
         "usage: memcoro [--servers LIST] [--distribution NAME] [--hash NAME] [--timeout MS]\n"
         "               [--protocol text|meta|auto] [--tls] [--cacert FILE] [--capath DIR]\n"
         "               [--cert FILE [--key FILE]] [--tls-server-name NAME] [--tls-no-verify]\n"
-        "               [--user NAME [--password-file FILE]] COMMAND [ARGS] [OPTIONS]\n"
+        "               [--user NAME [--password-file FILE]] [--udp] [--udp-port N]\n"
+        "               COMMAND [ARGS] [OPTIONS]\n"
         "\n"
         "The shell's memcached client. Options may appear before or after the command;\n"
         "`--` ends the options (for a value that starts with \"--\"). `memcoro help COMMAND`\n"

@@ -107,9 +107,12 @@ public:
     /// when there is no timeout). Not after close().
     clock::time_point submit(entry_ptr e, clock::time_point now)
     {
-        e->started = now;
-        if (opts_.op_timeout.count() > 0)
-            e->deadline = now + opts_.op_timeout;
+        // (A get that went over UDP first keeps its start and deadline.)
+        if (e->started == clock::time_point{}) {
+            e->started = now;
+            if (opts_.op_timeout.count() > 0)
+                e->deadline = now + opts_.op_timeout;
+        }
         const auto deadline = e->deadline;
         mux_.enqueue(std::move(e));
         return deadline;

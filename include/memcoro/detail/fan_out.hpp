@@ -24,6 +24,9 @@ struct fan_out_limits {
     /// Most bytes of keys (each with the space before it) on one request line; 0: no limit.
     /// (memcached closes the connection on a gat/gats line over proto::max_touch_line.)
     std::size_t max_line_key_bytes = 0;
+    /// Bytes each key costs beyond its own size and a space (a meta get's command and flags),
+    /// counted against max_line_key_bytes.
+    std::size_t per_key_bytes = 0;
 };
 
 /// The key bytes a gat/gats line may hold: what the command, the expiry and "\r\n" leave.

@@ -83,6 +83,12 @@ inline constexpr std::size_t max_opaque_digits = 8;
 /// `mn`. `req` must have passed validate().
 void encode_meta(const request& req, std::uint32_t opaque, std::string& out);
 
+/// Appends one `mg` per key of `r` that every key answers, VA or EN (never quiet, and no `mn`),
+/// each line tagged with its key's index as its opaque number and asking its key back (`k`):
+/// where a reply can be lost whole (UDP), a missing answer shows. The keys must be printable
+/// ASCII (no base64).
+void encode_meta_get_each(const retrieval& r, std::string& out);
+
 /// A write sent as a quiet batch (storage::quiet, deletion::quiet)?
 inline bool is_quiet_write(const request& r) noexcept
 {
