@@ -17,6 +17,7 @@ SCENARIOS = [
 ]
 MC, LM, MC2, MCM = "memcoro", "libmemcached", "memcoro-2t", "memcoro-meta"
 MCT = "memcoro-tls"  # memcoro over TLS (bench/run.sh --tls)
+MCU = "memcoro-udp"  # memcoro with gets over UDP (bench/run.sh --udp)
 
 
 def load(paths):
@@ -82,6 +83,7 @@ def main(argv):
     have_mc2 = any(c == MC2 for c, _ in runs)
     have_meta = any(c == MCM for c, _ in runs)
     have_tls = any(c == MCT for c, _ in runs)
+    have_udp = any(c == MCU for c, _ in runs)
 
     def metric(client, scenario, key):
         per = runs.get((client, scenario), {})
@@ -115,6 +117,9 @@ def main(argv):
     if have_meta:
         head += ["memcoro meta /s", "ratio meta/lm (min–max)", "ratio meta/text (min–max)",
                  "CPU µs/op meta"]
+    if have_udp:
+        head += ["memcoro UDP /s", "ratio UDP/TCP (min–max)", "ratio UDP/lm (min–max)",
+                 "p50 / p99 µs UDP", "CPU µs/op UDP"]
     if have_tls:
         head += ["memcoro TLS /s", "ratio TLS/plain (min–max)", "p50 / p99 µs TLS",
                  "CPU µs/op TLS", "CPU TLS/plain", "allocs/op TLS"]
@@ -140,6 +145,11 @@ def main(argv):
         if have_meta:
             row += [fmt_rate(tput(MCM, sc)) + unit, fmt_ratio(ratio(MCM, LM, sc)),
                     fmt_ratio(ratio(MCM, MC, sc)), fmt_num(metric(MCM, sc, "cpu_us_per_op"), 2)]
+        if have_udp:
+            row += [fmt_rate(tput(MCU, sc)) + unit, fmt_ratio(ratio(MCU, MC, sc)),
+                    fmt_ratio(ratio(MCU, LM, sc)),
+                    fmt_lat(metric(MCU, sc, "p50_us"), metric(MCU, sc, "p99_us")),
+                    fmt_num(metric(MCU, sc, "cpu_us_per_op"), 2)]
         if have_tls:
             row += [fmt_rate(tput(MCT, sc)) + unit, fmt_ratio(ratio(MCT, MC, sc)),
                     fmt_lat(metric(MCT, sc, "p50_us"), metric(MCT, sc, "p99_us")),

@@ -53,6 +53,8 @@ namespace {
                   << "  --tls-ca FILE              every server over TLS, trusting the CA in FILE\n"
                   << "                             (peer and IP/host name verified; reported as\n"
                   << "                             client \"memcoro-tls\")\n"
+                  << "  --udp-ports P,P,...        gets over UDP to these ports, one per server\n"
+                  << "                             (reported as client \"memcoro-udp\")\n"
                   << "  --tls-nudge-ms N           with --tls-ca: tls_options::nudge_after in ms\n"
                   << "                             (0: never nudge; default: the library's)\n"
                   << "  --get-api into|value       gets: async_get_into a reused item and\n"
@@ -194,6 +196,12 @@ options parse_options(int argc, char** argv, std::string_view which)
             if (v.empty())
                 usage(which, "--tls-ca needs a file");
             o.mc_tls_ca = v;
+        } else if (a == "--udp-ports" && which == "memcoro") {
+            for (std::size_t at = 0; at <= v.size();) {
+                const std::size_t comma = std::min(v.find(',', at), v.size());
+                o.mc_udp_ports.push_back(number<std::uint16_t>(which, a, v.substr(at, comma - at)));
+                at = comma + 1;
+            }
         } else if (a == "--tls-nudge-ms" && which == "memcoro") {
             o.mc_tls_nudge_ms = number<long>(which, a, v);
             if (o.mc_tls_nudge_ms < 0)
@@ -515,6 +523,7 @@ bool report(std::string_view client, const scenario& sc, const options& opt, uns
         j["distribution"] = opt.mc_distribution.empty() ? "ketama" : opt.mc_distribution;
         j["hash"] = opt.mc_hash.empty() ? "default" : opt.mc_hash;
         j["tls"] = !opt.mc_tls_ca.empty();
+        j["udp"] = !opt.mc_udp_ports.empty();
         if (!opt.mc_tls_ca.empty())
             j["nudge_after_ms"] = opt.mc_tls_nudge_ms;
     } else {

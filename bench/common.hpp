@@ -87,6 +87,8 @@ struct options {
     bool mc_singleflight = false;     ///< memcoro: client_config::singleflight_gets
     /// memcoro: every server over TLS, trusting this CA file (empty: plaintext).
     std::string mc_tls_ca;
+    /// memcoro: gets over UDP to these ports, one per server in --servers order (empty: TCP).
+    std::vector<std::uint16_t> mc_udp_ports;
     long mc_tls_nudge_ms = -1; ///< memcoro: tls_options::nudge_after in ms (-1: its default)
     std::uint64_t seed = 1;
 };

@@ -54,7 +54,8 @@ memcoro::client_config config_for(const options& o, unsigned n)
         memcoro::server_address a;
         a.host = o.servers[i].host;
         a.port = static_cast<std::uint16_t>(o.servers[i].port);
-        cfg.servers.push_back(a);
+        if (o.mc_udp_ports.empty())
+            cfg.servers.push_back(a);
     }
     if (!o.mc_distribution.empty()) {
         const auto d = memcoro::ring::parse_distribution(o.mc_distribution);
@@ -300,7 +301,7 @@ int main(int argc, char** argv)
     // "memcoro", "memcoro-meta", "memcoro-tls", "memcoro-2t", ...: each its own column of
     // bench/aggregate.py.
     const std::string client = std::string("memcoro") + (o.mc_meta ? "-meta" : "") +
-                               (tls ? "-tls" : "") +
+                               (tls ? "-tls" : "") + (o.mc_udp_ports.empty() ? "" : "-udp") +
                                (o.threads == 1 ? "" : "-" + std::to_string(o.threads) + "t");
 
     bool need_one = false, need_four = false;
@@ -310,12 +311,29 @@ int main(int argc, char** argv)
     if (need_four && !have_four)
         std::cerr << "memcoro_bench: fewer than 4 servers, skipping the 4-server scenarios\n";
 
+    if (!o.mc_udp_ports.empty() && o.mc_udp_ports.size() < o.servers.size()) {
+        std::cerr << "memcoro_bench: --udp-ports needs a port per server\n";
+        return 2;
+    }
+    // With --udp-ports, each server is added with its own UDP port, in --servers order.
+    auto add_udp_servers = [&o](memcoro::client& c, unsigned n) {
+        for (unsigned i = 0; i < n && !o.mc_udp_ports.empty(); ++i) {
+            memcoro::server_options so;
+            so.udp = memcoro::udp_options{};
+            so.udp->enabled = true;
+            so.udp->port = o.mc_udp_ports[i];
+            c.add_server(o.servers[i].host, static_cast<std::uint16_t>(o.servers[i].port), so);
+        }
+    };
     std::vector<std::unique_ptr<io_thread>> threads;
     for (unsigned i = 0; i < o.threads; ++i) {
         auto io = std::make_unique<io_thread>(o);
         io->one.emplace(io->ioc.get_executor(), config_for(o, 1));
-        if (have_four)
+        add_udp_servers(*io->one, 1);
+        if (have_four) {
             io->four.emplace(io->ioc.get_executor(), config_for(o, 4));
+            add_udp_servers(*io->four, 4);
+        }
         io->th = std::thread([p = io.get()] { p->ioc.run(); });
         threads.push_back(std::move(io));
     }

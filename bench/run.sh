@@ -6,7 +6,7 @@
 # data first); --per-program runs all scenarios in one process per program instead.
 #
 #   bench/run.sh BUILD_DIR [--rounds N] [--seconds S] [--warmup S] [--scenario A,B,...]
-#                [--no-threads] [--no-meta] [--tls] [--per-program] [--nice N]
+#                [--no-threads] [--no-meta] [--tls] [--udp] [--per-program] [--nice N]
 #                [--lm-args "ARGS"] [--mc-args "ARGS"] [--tls-args "ARGS"] [--out DIR]
 #                [-- extra options for both benchmarks]
 #
@@ -16,6 +16,8 @@
 # --tls adds a fifth: memcoro over TLS (memcoro-tls) against 4 more servers, the same flags
 # plus -Z and a certificate for IP:127.0.0.1 from a CA made with openssl in the scratch
 # directory (EC P-256, verified by the client); its columns compare it with plaintext memcoro.
+# --udp adds memcoro with gets over UDP (memcoro-udp) against the same 4 servers, started with
+# -U -1 (a UDP port each, chosen by the kernel); writes go over TCP.
 # --nice N runs the servers and both clients under `nice -n N` (a negative N, as root,
 # shields them from other load on the machine). --lm-args passes options to
 # libmemcached_bench only (e.g. "--ketama"), --mc-args to memcoro_bench only (e.g.
@@ -25,7 +27,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -39,6 +41,7 @@ scenario=
 threads2=1
 meta=1
 tls=0
+udp=0
 per_program=0
 out=
 nice_level=
@@ -55,6 +58,7 @@ while [[ $# -gt 0 ]]; do
   --no-threads) threads2=0; shift ;;
   --no-meta) meta=0; shift ;;
   --tls) tls=1; shift ;;
+  --udp) udp=1; shift ;;
   --per-program) per_program=1; shift ;;
   --out) out=$2; shift 2 ;;
   --nice) nice_level=$2; shift 2 ;;
@@ -83,8 +87,11 @@ cleanup() {
   stop_servers
   rm -rf "$scratch"
 }
-start_servers 4 "$scratch" || { cleanup; exit 1; }
+udp_server_args=()
+((udp)) && udp_server_args=(-U -1)
+start_servers 4 "$scratch" ${udp_server_args[@]+"${udp_server_args[@]}"} || { cleanup; exit 1; }
 plain_servers=$SERVERS
+udp_ports=$UDP_PORTS
 tls_servers=
 if ((tls)); then
   # Their own directory: start_servers keeps each server's port file and log there.
@@ -154,6 +161,10 @@ run_round() { # scenario option...
   if ((meta)); then
     run_one "memcoro --protocol meta" "$results/round$r.d.memcoro-meta.jsonl" "$mc_bench" \
       "${args[@]}" "$@" --protocol meta ${mc_extra[@]+"${mc_extra[@]}"}
+  fi
+  if ((udp)); then
+    run_one "memcoro over UDP" "$results/round$r.f.memcoro-udp.jsonl" "$mc_bench" \
+      "${args[@]}" "$@" --udp-ports "$udp_ports" ${mc_extra[@]+"${mc_extra[@]}"}
   fi
   if ((tls)); then
     run_one "memcoro over TLS" "$results/round$r.e.memcoro-tls.jsonl" "$mc_bench" \

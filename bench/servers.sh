@@ -4,6 +4,8 @@
 #   start_servers N DIR [ARG...]  sets SERVERS ("127.0.0.1:PORT,...": this call's servers) and
 #                                 adds their pids to SERVER_PIDS; ARGs are added to memcached's
 #                                 command line (e.g. TLS_SERVER_ARGS). Each call its own DIR.
+#                                 With -U -1 among the ARGs, UDP_PORTS: their UDP ports, in the
+#                                 same order ("PORT,...").
 #   make_tls_files DIR            a CA and a server certificate for IP:127.0.0.1 (EC P-256) in
 #                                 DIR: sets TLS_CA (DIR/ca.crt) and TLS_SERVER_ARGS (-Z -o ...)
 #   stop_servers                  kills them all (installed as an EXIT trap by start_servers)
@@ -13,6 +15,7 @@
 # shellcheck disable=SC2034 # (SERVERS, TLS_CA, TLS_SERVER_ARGS: for the scripts that source this)
 SERVER_PIDS=()
 SERVERS=
+UDP_PORTS=
 RUN_PREFIX=(${RUN_PREFIX[@]+"${RUN_PREFIX[@]}"})
 
 stop_servers() {
@@ -37,7 +40,8 @@ start_servers() { # count, scratch dir, extra memcached arguments...
   [[ $(id -u) == 0 ]] && user_args=(-u root)
   trap 'stop_servers' EXIT
   trap 'exit 130' INT TERM
-  local ports=()
+  local ports=() udp_ports=() want_udp=0 udp a
+  for a in "$@"; do [[ $a == -U ]] && want_udp=1; done
   for ((i = 0; i < n; i++)); do
     mkdir -p "$dir/server$i"
     rm -f "$dir/server$i/ports"
@@ -49,14 +53,16 @@ start_servers() { # count, scratch dir, extra memcached arguments...
   done
   for ((i = 0; i < n; i++)); do
     port=
+    udp=
     deadline=$((SECONDS + 10))
-    while [[ -z $port ]] && ((SECONDS < deadline)); do
+    while { [[ -z $port ]] || { ((want_udp)) && [[ -z $udp ]]; }; } && ((SECONDS < deadline)); do
       if [[ -f $dir/server$i/ports ]]; then
         while read -r line; do
           [[ $line == "TCP INET: "* ]] && port=${line#TCP INET: }
+          [[ $line == "UDP INET: "* ]] && udp=${line#UDP INET: }
         done <"$dir/server$i/ports"
       fi
-      if [[ -z $port ]]; then
+      if [[ -z $port ]] || { ((want_udp)) && [[ -z $udp ]]; }; then
         if ! kill -0 "${SERVER_PIDS[$((first + i))]}" 2>/dev/null; then
           echo "memcached $i exited: $(cat "$dir/server$i/log")" >&2
           return 1
@@ -69,8 +75,10 @@ start_servers() { # count, scratch dir, extra memcached arguments...
       return 1
     fi
     ports+=("127.0.0.1:$port")
+    udp_ports+=("$udp")
   done
   SERVERS=$(IFS=,; echo "${ports[*]}")
+  UDP_PORTS=$(IFS=,; echo "${udp_ports[*]}")
 }
 
 TLS_CA=
