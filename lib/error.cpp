@@ -64,6 +64,53 @@ const std::error_category& error_category() noexcept
     return the_category;
 }
 
+std::string_view errc_name(errc e) noexcept
+{
+    switch (e) {
+    case errc::invalid_key:
+        return "invalid_key";
+    case errc::invalid_argument:
+        return "invalid_argument";
+    case errc::value_too_large:
+        return "value_too_large";
+    case errc::timeout:
+        return "timeout";
+    case errc::connect_timeout:
+        return "connect_timeout";
+    case errc::connection_failed:
+        return "connection_failed";
+    case errc::connection_lost:
+        return "connection_lost";
+    case errc::resolve_failed:
+        return "resolve_failed";
+    case errc::server_error:
+        return "server_error";
+    case errc::client_error:
+        return "client_error";
+    case errc::unknown_command:
+        return "unknown_command";
+    case errc::protocol_error:
+        return "protocol_error";
+    case errc::protocol_desync:
+        return "protocol_desync";
+    case errc::server_down:
+        return "server_down";
+    case errc::no_servers:
+        return "no_servers";
+    case errc::shutting_down:
+        return "shutting_down";
+    case errc::not_supported:
+        return "not_supported";
+    case errc::tls_handshake_failed:
+        return "tls_handshake_failed";
+    case errc::tls_verify_failed:
+        return "tls_verify_failed";
+    case errc::auth_failed:
+        return "auth_failed";
+    }
+    return {};
+}
+
 bool is_fatal(const std::error_code& ec) noexcept
 {
     if (ec.category() != the_category)

@@ -39,6 +39,10 @@ enum class errc {
 /// The category of memcoro's error codes ("memcoro").
 const std::error_category& error_category() noexcept;
 
+/// The enumerator's name of `e` ("invalid_key", "timeout", ...), or "" for a value that is no
+/// enumerator. Every value from 1 to the last enumerator has one.
+std::string_view errc_name(errc e) noexcept;
+
 /// `e` as a std::error_code of memcoro's category (what makes errc convertible to one).
 inline std::error_code make_error_code(errc e) noexcept
 {

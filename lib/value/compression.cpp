@@ -285,6 +285,25 @@ const std::error_category& compression_category() noexcept
     return instance;
 }
 
+std::string_view errc_name(compression_errc e) noexcept
+{
+    switch (e) {
+    case compression_errc::corrupt_data:
+        return "corrupt_data";
+    case compression_errc::too_large:
+        return "too_large";
+    case compression_errc::size_mismatch:
+        return "size_mismatch";
+    case compression_errc::size_unknown:
+        return "size_unknown";
+    case compression_errc::codec_unavailable:
+        return "codec_unavailable";
+    case compression_errc::invalid_level:
+        return "invalid_level";
+    }
+    return {};
+}
+
 bool codec_available(codec c) noexcept
 {
     switch (c) {

@@ -280,6 +280,27 @@ const std::error_category& value_category() noexcept
     return instance;
 }
 
+std::string_view errc_name(value_errc e) noexcept
+{
+    switch (e) {
+    case value_errc::unsupported_flags:
+        return "unsupported_flags";
+    case value_errc::corrupt:
+        return "corrupt";
+    case value_errc::type_mismatch:
+        return "type_mismatch";
+    case value_errc::type_not_in_format:
+        return "type_not_in_format";
+    case value_errc::codec_not_in_format:
+        return "codec_not_in_format";
+    case value_errc::invalid_user_flags:
+        return "invalid_user_flags";
+    case value_errc::invalid_policy:
+        return "invalid_policy";
+    }
+    return {};
+}
+
 std::string_view format_name(value_format f) noexcept
 {
     switch (f) {

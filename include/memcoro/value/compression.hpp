@@ -50,6 +50,10 @@ enum class compression_errc {
 /// The category of `compression_errc` ("memcoro.compression").
 const std::error_category& compression_category() noexcept;
 
+/// The enumerator's name of `e` ("corrupt_data", "too_large", ...), or "" for a value that is no
+/// enumerator.
+std::string_view errc_name(compression_errc e) noexcept;
+
 /// `e` as a std::error_code of compression_category().
 inline std::error_code make_error_code(compression_errc e) noexcept
 {

@@ -97,6 +97,10 @@ enum class value_errc {
 /// The category of `value_errc` ("memcoro.value").
 const std::error_category& value_category() noexcept;
 
+/// The enumerator's name of `e` ("unsupported_flags", "corrupt", ...), or "" for a value that is
+/// no enumerator.
+std::string_view errc_name(value_errc e) noexcept;
+
 /// `e` as a std::error_code of value_category().
 inline std::error_code make_error_code(value_errc e) noexcept
 {

@@ -1,0 +1,83 @@
+// The names of the error enumerators (errc_name): every value from 1 to the last enumerator of
+// each category has a name of its own and a message of the library's category, and the value
+// after the last has neither (what `memcoro error` lists, so the table cannot drift).
+
+#include <memcoro/error.hpp>
+#include <memcoro/value/compression.hpp>
+#include <memcoro/value/format.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace {
+
+bool is_identifier(std::string_view s)
+{
+    if (s.empty())
+        return false;
+    for (const char c : s)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    return true;
+}
+
+/// Walks the values 1, 2, ... of `Enum` while errc_name names them, checking each; returns how
+/// many there are.
+template <class Enum>
+int check_names(const std::error_category& category, std::string_view unknown_message)
+{
+    std::set<std::string, std::less<>> seen;
+    int v = 1;
+    for (;; ++v) {
+        const std::string_view name = errc_name(static_cast<Enum>(v));
+        if (name.empty())
+            break;
+        INFO(category.name() << ":" << v << " " << name);
+        CHECK(is_identifier(name));
+        CHECK(seen.insert(std::string(name)).second);
+        const std::error_code ec = static_cast<Enum>(v);
+        CHECK(&ec.category() == &category);
+        CHECK(ec.message() != unknown_message);
+        CHECK(!ec.message().empty());
+    }
+    // The first value without a name is no enumerator: the category does not know it either.
+    CHECK(category.message(v) == unknown_message);
+    CHECK(errc_name(static_cast<Enum>(0)).empty());
+    CHECK(errc_name(static_cast<Enum>(-1)).empty());
+    return v - 1;
+}
+
+} // namespace
+
+TEST_CASE("errc_name names every memcoro::errc", "[error]")
+{
+    using memcoro::errc;
+    const int n = check_names<errc>(memcoro::error_category(), "unknown memcoro error");
+    CHECK(n == static_cast<int>(errc::auth_failed));
+    CHECK(memcoro::errc_name(errc::invalid_key) == "invalid_key");
+    CHECK(memcoro::errc_name(errc::timeout) == "timeout");
+    CHECK(memcoro::errc_name(errc::protocol_desync) == "protocol_desync");
+    CHECK(memcoro::errc_name(errc::auth_failed) == "auth_failed");
+}
+
+TEST_CASE("errc_name names every value_errc", "[error]")
+{
+    using memcoro::value::value_errc;
+    const int n =
+        check_names<value_errc>(memcoro::value::value_category(), "unknown value format error");
+    CHECK(n == static_cast<int>(value_errc::invalid_policy));
+    CHECK(memcoro::value::errc_name(value_errc::corrupt) == "corrupt");
+}
+
+TEST_CASE("errc_name names every compression_errc", "[error]")
+{
+    using memcoro::value::compression_errc;
+    const int n = check_names<compression_errc>(memcoro::value::compression_category(),
+                                                "unknown compression error");
+    CHECK(n == static_cast<int>(compression_errc::invalid_level));
+    CHECK(memcoro::value::errc_name(compression_errc::corrupt_data) == "corrupt_data");
+}
