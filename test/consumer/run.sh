@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds test/consumer/consumer.cpp against memcoro in each way docs/install.md shows, and runs
-# it: after `meson install` (into a staging tree, --destdir) through pkg-config and through
+# it: through the build tree's meson-uninstalled/memcoro-uninstalled.pc (nothing installed); after
+# `meson install` (into a staging tree, --destdir) through pkg-config and through
 # CMake's find_package, each with g++ and with clang++ whichever of them built the library (but
 # for clang++ against a g++ library built with sanitizers, see below); and as a Meson
 # subproject found with dependency('memcoro'). Also checks the installed tree itself:
@@ -109,6 +110,30 @@ for c in "${compilers[@]}"; do
     LD_LIBRARY_PATH="$libdir" run_consumer "$tmp/consumer-pc"
 done
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+
+echo "# pkg-config consumer of the build tree (meson-uninstalled/memcoro-uninstalled.pc)"
+# Nothing installed: the headers of the source tree, memcoro/version.hpp and the library of the
+# build tree. PKG_CONFIG_LIBDIR again: no other .pc file is needed.
+uninstalled_dir=$build/meson-uninstalled
+[[ -f $uninstalled_dir/memcoro-uninstalled.pc ]] || fail "no $uninstalled_dir/memcoro-uninstalled.pc"
+if grep -E '^Requires' "$uninstalled_dir/memcoro-uninstalled.pc"; then
+    fail "memcoro-uninstalled.pc requires other packages"
+fi
+uflags=$(PKG_CONFIG_LIBDIR=$uninstalled_dir pkg-config --cflags --libs memcoro) ||
+    fail "pkg-config cannot read memcoro-uninstalled.pc"
+echo "pkg-config (build tree): $uflags"
+[[ $(PKG_CONFIG_LIBDIR=$uninstalled_dir pkg-config --modversion memcoro) == "$project_version" ]] ||
+    fail "memcoro-uninstalled.pc states another version"
+for want in "-I$src/include" "-I$build/generated" "-L$build/lib"; do
+    [[ " $uflags " == *" $want "* ]] || fail "memcoro-uninstalled.pc: no $want in '$uflags'"
+done
+for c in "${compilers[@]}"; do
+    echo "## $c"
+    # shellcheck disable=SC2046,SC2086 # flags and a compiler's launcher are split on purpose
+    $c -std=c++20 $(san_flags "$c") "$src/test/consumer/consumer.cpp" -o "$tmp/consumer-uninstalled" \
+        $(PKG_CONFIG_LIBDIR=$uninstalled_dir pkg-config --cflags --libs memcoro)
+    LD_LIBRARY_PATH="$build/lib" run_consumer "$tmp/consumer-uninstalled"
+done
 
 if [[ $cli_built == true ]]; then
     echo "# the installed tool finds the installed library by itself (no LD_LIBRARY_PATH)"
