@@ -1189,6 +1189,111 @@ mc --udp --user alice --password-file "$tmpdir/password" get k
 expect "--udp with --user is a usage error" 2
 check "  ... saying why" contains "$err" "UDP is cleartext and unauthenticated"
 
+# ---- dump's fallback: stats items + stats cachedump -----------------------------------------
+
+mc dump
+check "dump: a server with the LRU crawler needs no fallback (nothing on stderr)" test -z "$err"
+# memcached 1.6 with -o no_lru_crawler refuses metadump ("CLIENT_ERROR lru crawler disabled").
+# (no_lru_maintainer: no segmented LRU, every item in its class's cold LRU, all of which
+# cachedump lists.)
+if start_memcached nocrawler -o no_lru_crawler,no_lru_maintainer; then
+    nocrawler=127.0.0.1:$started_port
+    "$memcoro" --servers "$nocrawler" set c1 one >/dev/null 2>&1 </dev/null
+    "$memcoro" --servers "$nocrawler" set c2 two --ttl 1000 >/dev/null 2>&1 </dev/null
+    "$memcoro" --servers "$nocrawler" set c3 "$(printf 'x%.0s' $(seq 1 5000))" >/dev/null 2>&1 </dev/null
+    mc --servers "$nocrawler" dump
+    expect "dump where metadump is refused exits 0" 0
+    check "  ... saying on stderr that stats cachedump was used" test "$err" = \
+        "memcoro: $nocrawler: lru_crawler metadump refused (CLIENT_ERROR lru crawler disabled): listing the keys with stats cachedump instead"
+    check "  ... one line per item, from two slab classes" test "$(wc -l <"$tmpdir/out")" = 3
+    check "  ... KEY -1 SIZE, SIZE the value's bytes" grep -qx 'c1 -1 3' "$tmpdir/out"
+    check "  ... a large value's size" grep -qx 'c3 -1 5000' "$tmpdir/out"
+    now=$(date +%s)
+    c2exp=$(awk '$1 == "c2" {print $2}' "$tmpdir/out")
+    check "  ... the Unix time an item expires ($c2exp, now $now)" \
+        test "$c2exp" -gt $((now + 900)) -a "$c2exp" -le $((now + 1001))
+    mc --servers "$nocrawler" dump --json
+    expect "dump --json where metadump is refused exits 0" 0
+    check "  ... the same objects, last_access and fetched null" python3 -c '
+import json, sys
+rows = {r["key"]: r for r in map(json.loads, sys.stdin)}
+assert sorted(rows) == ["c1", "c2", "c3"], rows
+for r in rows.values():
+    assert r["server"] == sys.argv[1] and r["last_access"] is None and r["fetched"] is None, r
+    assert r["slab_class"] > 0, r
+assert rows["c1"]["size"] == 3 and rows["c1"]["expiry"] == -1, rows
+assert rows["c3"]["slab_class"] != rows["c1"]["slab_class"], rows
+' "$nocrawler" <"$tmpdir/out"
+    mc set mixed1 x
+    mc --servers "$server,$nocrawler" dump
+    expect "dump of a server with metadump and one without exits 0" 0
+    check "  ... both servers' keys" test "$(grep -cE '^c[1-3] ' "$tmpdir/out")" = 3 -a "$(grep -c '^mixed1 ' "$tmpdir/out")" = 1
+    check "  ... the fallback named for the one server" test "$(grep -c 'metadump refused' <<<"$err")" = 1 -a \
+        "$(grep -c "$nocrawler" <<<"$err")" = 1
+fi
+# A server answering the fallback's commands with malformed or endless lines: an error for that
+# server (exit 2), never a crash or a buffer growing without bound.
+cat >"$tmpdir/fake_dump.py" <<'PY'
+import socket, sys
+mode, portfile = sys.argv[1], sys.argv[2]
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(8)
+open(portfile + ".tmp", "w").write(str(srv.getsockname()[1]))
+import os
+os.rename(portfile + ".tmp", portfile)
+replies = {
+    "malformed": b"ITEM k1 [3 b; 0 s]\r\nITEM k2 [3 b; soon s]\r\nEND\r\n",
+    "bad_class": b"",
+    "error": b"SERVER_ERROR out of memory\r\n",
+}
+while True:
+    conn, _ = srv.accept()
+    f = conn.makefile("rb")
+    try:
+        for line in f:
+            cmd = line.strip()
+            if cmd == b"lru_crawler metadump all":
+                conn.sendall(b"ERROR\r\n")
+            elif cmd == b"stats items":
+                if mode == "bad_class":
+                    conn.sendall(b"STAT items:99999999999:number 1\r\nEND\r\n")
+                else:
+                    conn.sendall(b"STAT items:1:number 2\r\nSTAT items:1:age 5\r\nEND\r\n")
+            elif cmd.startswith(b"stats cachedump"):
+                if mode == "endless":
+                    chunk = b"ITEM " + b"k" * 65536
+                    for _ in range(256):  # 16 MB without a newline, unless the client hangs up
+                        conn.sendall(chunk)
+                else:
+                    conn.sendall(replies[mode])
+    except OSError:
+        pass
+    conn.close()
+PY
+for mode in malformed bad_class error endless; do
+    python3 "$tmpdir/fake_dump.py" "$mode" "$tmpdir/fake_$mode.port" </dev/null >/dev/null 2>&1 &
+    extra_pids+=("$!")
+    for _ in $(seq 1 500); do [[ -s $tmpdir/fake_$mode.port ]] && break; sleep 0.01; done
+done
+fake=127.0.0.1:$(cat "$tmpdir/fake_malformed.port")
+mc --servers "$fake" dump
+expect "dump: a malformed cachedump line exits 2" 2
+check "  ... the lines before it listed" test "$out" = "k1 -1 3"
+check "  ... naming the server and the line" contains "$err" "memcoro: $fake: stats cachedump 1: malformed line 'ITEM k2 [3 b; soon s]'"
+fake=127.0.0.1:$(cat "$tmpdir/fake_bad_class.port")
+mc --servers "$fake" dump
+expect "dump: a slab class out of range in stats items exits 2" 2
+check "  ... saying so" contains "$err" "stats items: malformed line 'STAT items:99999999999:number 1'"
+fake=127.0.0.1:$(cat "$tmpdir/fake_error.port")
+mc --servers "$fake" dump
+expect "dump: a server error to stats cachedump exits 2" 2
+check "  ... quoting it" contains "$err" "$fake: stats cachedump: SERVER_ERROR out of memory"
+fake=127.0.0.1:$(cat "$tmpdir/fake_endless.port")
+mc --servers "$fake" dump
+expect "dump: an endless cachedump line exits 2" 2
+check "  ... as a line too long" contains "$err" "$fake: a reply line longer than 16384 bytes"
+
 # ---- per-command help, the man page, the completion, docs/cli.md -----------------------------
 
 "$memcoro" --help >"$tmpdir/overview"

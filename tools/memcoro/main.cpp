@@ -1335,21 +1335,33 @@ int cmd_dump(invocation& inv)
                 continue;
             }
             try {
-                co_await async_metadump(server, inv.o.timeout, [&](const dump_entry& e) {
+                const auto on_entry = [&](const dump_entry& e) {
                     if (inv.o.json) {
                         json j = json::object();
                         put_bytes(j, "key", e.key);
                         j["server"] = name;
                         j["expiry"] = e.expiry;
                         j["size"] = e.size;
-                        j["last_access"] = e.last_access;
+                        if (e.last_access)
+                            j["last_access"] = *e.last_access;
+                        else
+                            j["last_access"] = nullptr;
                         j["slab_class"] = e.slab_class;
-                        j["fetched"] = e.fetched;
+                        if (e.fetched)
+                            j["fetched"] = *e.fetched;
+                        else
+                            j["fetched"] = nullptr;
                         print_json(j, false);
                     } else {
                         write_stdout(fmt::format("{} {} {}\n", e.key, e.expiry, e.size));
                     }
-                });
+                };
+                // Said on stderr: the fallback to stats cachedump, a class listed in part.
+                const auto on_note = [&](const std::string& note) {
+                    std::fflush(stdout);
+                    report(fmt::format("{}: {}", name, note));
+                };
+                co_await async_dump(server, inv.o.timeout, on_entry, on_note);
             } catch (const std::runtime_error& e) {
                 report(e.what());
                 rc = exit_error;
@@ -1738,7 +1750,14 @@ constexpr command_spec command_table[] = {
      "memory; --json: one JSON object per line with \"key\", \"server\", \"expiry\", \"size\",\n"
      "\"last_access\", \"slab_class\" and \"fetched\". The command is sent on a connection of\n"
      "its own to each server. A server that fails (or is crawling already: BUSY) is named on\n"
-     "stderr, exit status 2.",
+     "stderr, exit status 2.\n"
+     "\nA server without the LRU crawler (older than 1.4.31, or started with\n"
+     "`-o no_lru_crawler`) refuses metadump; its keys are then listed with `stats items` and\n"
+     "`stats cachedump CLASS 0` per slab class (memdump's way), which stderr says. Those\n"
+     "lines tell less: SIZE is the value's bytes, \"last_access\" and \"fetched\" are null, and\n"
+     "memcached lists only each class's cold LRU, at most 2 MB of it, including the expired\n"
+     "and flushed items it has not reclaimed yet: a class listed in part is named on stderr\n"
+     "(exit status 0).",
      "memcoro dump | wc -l", cmd_dump},
     {"locate", "locate [--json]", 0, 0, opt_json, false,
      "print which server owns each key read from stdin",
