@@ -1294,6 +1294,73 @@ mc --servers "$fake" dump
 expect "dump: an endless cachedump line exits 2" 2
 check "  ... as a line too long" contains "$err" "$fake: a reply line longer than 16384 bytes"
 
+# ---- error: memcoro's error codes (memerror) -------------------------------------------------
+
+mc error timeout
+expect "error NAME exits 0" 0
+check "  ... CATEGORY:NUMBER NAME EXIT MESSAGE" test "$(tr -s ' ' <<<"$out")" = "memcoro:4 timeout 2 operation timed out"
+mc error 13
+expect "error NUMBER: memcoro's own category" 0
+check "  ... 13 is protocol_desync" contains "$out" "protocol_desync"
+mc error value:2 memcoro.compression:corrupt_data exit:1
+expect "error CATEGORY:NUMBER and CATEGORY:NAME exit 0" 0
+check "  ... one line each, in order" test "$(awk '{print $1, $2, $3}' <<<"$out" | tr '\n' ',')" = \
+    "memcoro.value:2 corrupt -,memcoro.compression:1 corrupt_data -,exit:1 miss 1,"
+mc error
+expect "error without CODE exits 0" 0
+cp "$tmpdir/out" "$tmpdir/errors.txt"
+mc error --all
+check "  ... the same as --all" cmp -s "$tmpdir/out" "$tmpdir/errors.txt"
+check "  ... every memcoro::errc, in order from 1" test \
+    "$(awk -F'[: ]' '$1 == "memcoro" {print $2}' "$tmpdir/errors.txt" | tr '\n' ' ')" = \
+    "$(seq 1 "$(grep -c '^memcoro:' "$tmpdir/errors.txt")" | tr '\n' ' ')"
+check "  ... at least the 20 codes of memcoro::errc" test "$(grep -c '^memcoro:' "$tmpdir/errors.txt")" -ge 20
+check "  ... the value, compression and exit categories" test \
+    "$(grep -c '^memcoro\.value:' "$tmpdir/errors.txt") $(grep -c '^memcoro\.compression:' "$tmpdir/errors.txt") $(grep -c '^exit:' "$tmpdir/errors.txt")" \
+    = "7 6 3"
+mc error --json
+expect "error --json exits 0" 0
+check "  ... an array of {category, value, name, message, exit_status}" python3 -c '
+import json, sys
+rows = json.load(sys.stdin)
+names = [r["name"] for r in rows]
+assert len(names) == len(set(names)), names
+for r in rows:
+    assert set(r) == {"category", "value", "name", "message", "exit_status"}, r
+    assert r["message"] and r["name"].replace("_", "").isalnum(), r
+    if r["category"] == "memcoro":
+        assert r["exit_status"] == 2, r
+    elif r["category"] != "exit":
+        assert r["exit_status"] is None, r
+assert {"category": "memcoro", "value": 12, "name": "protocol_error",
+        "message": "malformed or unexpected reply from the server", "exit_status": 2} in rows
+' <"$tmpdir/out"
+# The messages are the library's: the one the CLI prints for a refused connection.
+mc --servers 127.0.0.1:1 get k
+refused=$err
+mc error connection_failed --json
+check "error: the library's message (as a failure prints it)" contains "$refused" \
+    "$(python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["message"])' <<<"$out")"
+mc error frobnicate
+expect "error: an unknown name is a usage error (exit 2)" 2 ""
+check "  ... saying so" test "$err" = "memcoro: unknown error code 'frobnicate' (memcoro error --all lists them)"
+mc error 0
+expect "error: 0 is no memcoro error" 2 ""
+mc error 999
+expect "error: nor 999" 2 ""
+mc error value:99
+expect "error: nor value:99" 2 ""
+mc error nosuch:1
+expect "error: an unknown category is a usage error" 2 ""
+check "  ... naming it" contains "$err" "unknown error category 'nosuch'"
+mc error --all timeout
+expect "error --all with a CODE is a usage error" 2 ""
+MEMCACHED_SERVERS=":bad:" "$memcoro" error timeout >/dev/null 2>&1 </dev/null
+rc=$?
+check "error needs no server list (a bad MEMCACHED_SERVERS is not read)" test "$rc" = 0
+mc get k --all
+expect "--all applies to error only" 2
+
 # ---- per-command help, the man page, the completion, docs/cli.md -----------------------------
 
 "$memcoro" --help >"$tmpdir/overview"

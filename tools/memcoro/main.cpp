@@ -7,6 +7,7 @@
 // parser reads every command line against it.
 
 #include "dump.hpp"
+#include "errors.hpp"
 #include "locate.hpp"
 
 #include <memcoro/client.hpp>
@@ -88,6 +89,7 @@ enum command_option : unsigned {
     opt_analyze = 1u << 4,
     opt_mode = 1u << 5,  ///< --set, --add, --replace (cp)
     opt_bench = 1u << 6, ///< --concurrency, --duration, --ops, --keys, --value-size, --get-ratio
+    opt_all = 1u << 7,
 };
 
 struct option_spec {
@@ -150,6 +152,7 @@ constexpr option_spec option_table[] = {
     {"--json", nullptr, opt_json, "print JSON"},
     {"--analyze", nullptr, opt_analyze,
      "memory use, hit ratio, evictions and the fullest slab class, per server and in total"},
+    {"--all", nullptr, opt_all, "list every error code (the same as giving no CODE)"},
     {"--set", nullptr, opt_mode, "store every file, whether its key exists or not (the default)"},
     {"--add", nullptr, opt_mode, "store only the files whose key does not exist"},
     {"--replace", nullptr, opt_mode, "store only the files whose key exists"},
@@ -198,6 +201,7 @@ struct options {
     bool meta = false;
     bool json = false;
     bool analyze = false;
+    bool all = false;
     bool help = false;
     bool version = false;
     unsigned given = 0;                   ///< the command options given (command_option bits)
@@ -271,6 +275,8 @@ options parse_command_line(int argc, char** argv)
             o.meta = true;
         else if (name == "--analyze")
             o.analyze = true;
+        else if (name == "--all")
+            o.all = true;
         else if (spec->bit == opt_bench)
             o.bench[std::string(name)] = std::string(*value);
         else if (spec->bit == opt_mode)
@@ -1372,6 +1378,74 @@ int cmd_dump(invocation& inv)
     return run_async(dump_all());
 }
 
+// ---- error -----------------------------------------------------------------------------------
+
+/// memerror: the error codes the library's categories define, and the CLI's exit statuses.
+int cmd_error(invocation& inv)
+{
+    if (inv.o.all && !inv.o.args.empty())
+        throw usage_error("--all takes no CODE");
+    // Every memcoro error is reported as exit status 2; the value and compression errors are
+    // the library's (the CLI does not decode values) and have none.
+    std::vector<error_entry> table = library_errors(exit_error);
+    table.push_back({"exit", exit_ok, "ok", "hit, stored, deleted, touched, done", exit_ok});
+    table.push_back({"exit", exit_miss, "miss",
+                     "miss, not stored, not found, exists (several keys: some of them)",
+                     exit_miss});
+    table.push_back({"exit", exit_error, "error",
+                     "bad usage, invalid key, connection or server failure (named on stderr)",
+                     exit_error});
+    std::vector<const error_entry*> shown;
+    if (inv.o.args.empty())
+        for (const auto& e : table)
+            shown.push_back(&e);
+    for (const std::string& spec : inv.o.args) {
+        std::vector<const error_entry*> found;
+        try {
+            found = find_errors(table, spec);
+        } catch (const std::invalid_argument& e) {
+            throw usage_error(fmt::format(
+                "unknown error category '{}' (memcoro, value, compression or exit)", e.what()));
+        }
+        if (found.empty())
+            throw usage_error(
+                fmt::format("unknown error code '{}' (memcoro error --all lists them)", spec));
+        shown.insert(shown.end(), found.begin(), found.end());
+    }
+    const auto exit_text = [](const error_entry& e) {
+        return e.exit_status ? std::to_string(*e.exit_status) : std::string("-");
+    };
+    if (inv.o.json) {
+        json j = json::array();
+        for (const error_entry* e : shown) {
+            json o = json::object();
+            o["category"] = e->category;
+            o["value"] = e->value;
+            o["name"] = e->name;
+            o["message"] = e->message;
+            if (e->exit_status)
+                o["exit_status"] = *e->exit_status;
+            else
+                o["exit_status"] = nullptr;
+            j.push_back(std::move(o));
+        }
+        print_json(j);
+        return exit_ok;
+    }
+    std::size_t code_width = 0, name_width = 0;
+    for (const error_entry* e : shown) {
+        code_width = std::max(code_width, e->category.size() + 1 + std::to_string(e->value).size());
+        name_width = std::max(name_width, e->name.size());
+    }
+    std::string text;
+    for (const error_entry* e : shown)
+        text +=
+            fmt::format("{:<{}}  {:<{}}  {:<4} {}\n", fmt::format("{}:{}", e->category, e->value),
+                        code_width, e->name, name_width, exit_text(*e), e->message);
+    write_stdout(text);
+    return exit_ok;
+}
+
 // ---- locate ----------------------------------------------------------------------------------
 
 int cmd_locate(invocation& inv)
@@ -1784,6 +1858,24 @@ constexpr command_spec command_table[] = {
      "memcoro bench --concurrency 64 --duration 10\n"
      "memcoro bench --ops 100000 --get-ratio 0.5 --value-size 1000 --json",
      cmd_bench},
+    {"error", "error [CODE|NAME...] [--all] [--json]", 0, many, opt_all | opt_json, false,
+     "print what memcoro's error codes mean (memerror)",
+     "Prints, for each CODE, its category, number, name and message, and the exit status\n"
+     "the CLI reports it with: one `CATEGORY:NUMBER NAME EXIT MESSAGE` line, EXIT `-` for\n"
+     "the codes the CLI never reports. Without CODE (or with --all), every code: those of\n"
+     "memcoro's error category (memcoro::errc), of the value formats (memcoro.value) and of\n"
+     "compression (memcoro.compression), the names and messages read from the library\n"
+     "itself, then the CLI's exit statuses (exit:0, exit:1, exit:2).\n"
+     "\nA CODE is a number of memcoro's own category (4: timeout), an enumerator's name of any\n"
+     "category (protocol_desync), or CATEGORY:NUMBER or CATEGORY:NAME (value:2,\n"
+     "memcoro.compression:corrupt_data, exit:1). --json: an array of {\"category\", \"value\",\n"
+     "\"name\", \"message\", \"exit_status\"} objects (exit_status null when the CLI never\n"
+     "reports the code). Nothing is sent to a server.\n"
+     "\nExit status: 0, or 2 for a CODE that names no error (a usage error).",
+     "memcoro error timeout\n"
+     "memcoro error 13 value:2 --json\n"
+     "memcoro error --all",
+     cmd_error},
     {"help", "help [COMMAND]", 0, 1, 0, false, "print this text, or a command's help",
      "Prints the overview of every command, or COMMAND's help (as `memcoro COMMAND --help`).",
      "memcoro help\nmemcoro help get", cmd_help},
@@ -2006,7 +2098,7 @@ int main_impl(int argc, char** argv)
     if (!c)
         throw usage_error("no command given (see memcoro --help)");
     check_command(*c, o);
-    if (c->handler != cmd_help && c->handler != cmd_locate) {
+    if (c->handler != cmd_help && c->handler != cmd_locate && c->handler != cmd_error) {
         inv.cfg = make_config(o);
         if (o.tls_no_verify)
             report("warning: --tls-no-verify: the server's certificate is not checked");
