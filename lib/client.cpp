@@ -713,6 +713,27 @@ void client::send_delete(std::string_view key)
     });
 }
 
+value::value_settings client::value_settings() const
+{
+    const auto& c = config();
+    return value::resolve(c.values, c.max_item_size);
+}
+
+std::string client::describe_encode_failure(std::string_view key, value::value_type t,
+                                            std::error_code ec)
+{
+    constexpr std::size_t max_key = 250;
+    std::string out = "key '";
+    out.append(key.substr(0, max_key));
+    if (key.size() > max_key)
+        out.append("...");
+    out.append("' cannot be stored as ");
+    out.append(value::type_name(t));
+    out.append(": ");
+    out.append(ec.message());
+    return out;
+}
+
 const client_config& client::config() const noexcept
 {
     return impl_->config();

@@ -5,7 +5,9 @@ page cannot show code that does not compile.
   extract_snippets.py program PAGE OUT    the page's first block, as it is (a whole program)
   extract_snippets.py fragments PAGE OUT  every block, each in a function of its own, with
                                           `executor` and `cfg` in scope (compiled, never run);
-                                          a block's leading #include lines go to the top
+                                          a block's leading #include lines go to the top; a
+                                          block that starts with a declaration (struct, class,
+                                          template, namespace) stays at namespace scope
   extract_snippets.py listed ROOT PAGE...  fails unless README.md and every docs/*.md page
                                           with a C++ block is among the PAGEs (paths from ROOT)
 """
@@ -60,6 +62,10 @@ def main():
             lines = block.splitlines(keepends=True)
             while lines and lines[0].startswith("#include"):
                 includes += lines.pop(0)
+            if lines and re.match(r"(struct|class|template|namespace)\b", lines[0]):
+                # Declarations (a codec's specialization, a type): at namespace scope.
+                code += f"\n// {name}, block {i}\n" + "".join(lines)
+                continue
             body = "".join("        " + line if line.strip() else line for line in lines)
             code += (f"\n// {name}, block {i}\n"
                      f"[[maybe_unused]] void snippet_{i}(asio::any_io_executor executor,\n"

@@ -4,11 +4,15 @@
 
 #include <memcoro/compute.hpp>
 #include <memcoro/config.hpp>
+#include <memcoro/detail/decode_hit.hpp>
 #include <memcoro/detail/op.hpp>
+#include <memcoro/detail/then_handler.hpp>
 #include <memcoro/error.hpp>
 #include <memcoro/server_info.hpp>
 #include <memcoro/types.hpp>
 #include <memcoro/use_awaitable.hpp>
+#include <memcoro/value/codec.hpp>
+#include <memcoro/value/options.hpp>
 
 #include <chrono>
 #include <memory>
@@ -405,6 +409,140 @@ public:
                                    std::forward<Token>(token));
     }
 
+    // ---- values: client_config::values applied -----------------------------------------
+    // Values written with their type, compressed by the configured policy, in the configured
+    // format (memcoro's own, or a PHP client's: docs/values.md); values read decompressed
+    // (never beyond value_options::max_value_size) and checked against their type. A value
+    // that does not decode fails that key with a value::value_errc or value::compression_errc
+    // (with use_awaitable, memcoro::error names the key, its flags and size), never with
+    // another value. Writes that cannot be encoded (a type the format lacks, user flags it
+    // has no room for) fail before anything is sent.
+
+    /// get, decoded: `void(std::error_code, std::optional<value_item>)`; empty on a miss.
+    template <token_for<std::optional<value_item>> Token = use_awaitable_t>
+    auto async_get_value(std::string_view key, Token&& token = {})
+    {
+        return start_decoded<value_item>(get_one(false, {}, key), std::forward<Token>(token));
+    }
+
+    /// gets, decoded: as async_get_value, with the item's CAS unique in `value_item::cas`
+    /// (for async_cas_as).
+    template <token_for<std::optional<value_item>> Token = use_awaitable_t>
+    auto async_gets_value(std::string_view key, Token&& token = {})
+    {
+        return start_decoded<value_item>(get_one(true, {}, key), std::forward<Token>(token));
+    }
+
+    /// get as T (value_codec<T>): `void(std::error_code, std::optional<T>)`; empty on a miss;
+    /// value::value_errc::type_mismatch when the value stored is not a T.
+    template <value_codec_for T, token_for<std::optional<T>> Token = use_awaitable_t>
+    auto async_get_as(std::string_view key, Token&& token = {})
+    {
+        return start_decoded<T>(get_one(false, {}, key), std::forward<Token>(token));
+    }
+
+    /// Multi-key get as T: `void(std::error_code, std::vector<keyed_value<T>>)`, one entry
+    /// per key in request order: its value, a miss, or its error (its server's, or its
+    /// value's decoding). The call fails only as async_get_multi does.
+    template <value_codec_for T, std::ranges::input_range Keys,
+              token_for<std::vector<keyed_value<T>>> Token = use_awaitable_t>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_get_multi_as(const Keys& keys, Token&& token = {})
+    {
+        return start_decoded_multi<T>(get_many(false, {}, keys), std::forward<Token>(token));
+    }
+
+    /// Multi-key get, decoded: as async_get_multi_as, with each hit as a value_item.
+    template <std::ranges::input_range Keys,
+              token_for<std::vector<keyed_value<value_item>>> Token = use_awaitable_t>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_get_multi_values(const Keys& keys, Token&& token = {})
+    {
+        return start_decoded_multi<value_item>(get_many(false, {}, keys),
+                                               std::forward<Token>(token));
+    }
+
+    /// set of `data` stored as type `t`: `void(std::error_code, store_status)`. `data` must be
+    /// a valid value of `t` (value::encode), else value_errc::type_mismatch before anything
+    /// is sent.
+    template <token_for<store_status> Token = use_awaitable_t>
+    auto async_set_value(std::string_view key, value::value_type t, std::string_view data,
+                         value_store_options opts = {}, Token&& token = {})
+    {
+        return store_encoded(proto::store_mode::set, key, t, data, opts, 0,
+                             std::forward<Token>(token));
+    }
+
+    /// set of a T (value_codec<T>): `void(std::error_code, store_status)`.
+    template <value_codec_for T, token_for<store_status> Token = use_awaitable_t>
+    auto async_set_as(std::string_view key, const T& v, value_store_options opts = {},
+                      Token&& token = {})
+    {
+        return store_as(proto::store_mode::set, key, v, opts, 0, std::forward<Token>(token));
+    }
+
+    /// add of a T: stored only if the key does not exist (`not_stored` if it does).
+    template <value_codec_for T, token_for<store_status> Token = use_awaitable_t>
+    auto async_add_as(std::string_view key, const T& v, value_store_options opts = {},
+                      Token&& token = {})
+    {
+        return store_as(proto::store_mode::add, key, v, opts, 0, std::forward<Token>(token));
+    }
+
+    /// replace of a T: stored only if the key exists (`not_stored` if it does not).
+    template <value_codec_for T, token_for<store_status> Token = use_awaitable_t>
+    auto async_replace_as(std::string_view key, const T& v, value_store_options opts = {},
+                          Token&& token = {})
+    {
+        return store_as(proto::store_mode::replace, key, v, opts, 0, std::forward<Token>(token));
+    }
+
+    /// cas of a T: stored only if the item's CAS unique is still `cas_unique` (from
+    /// async_gets_value): `exists` if it changed, `not_found` if it is gone.
+    template <value_codec_for T, token_for<store_status> Token = use_awaitable_t>
+    auto async_cas_as(std::string_view key, const T& v, std::uint64_t cas_unique,
+                      value_store_options opts = {}, Token&& token = {})
+    {
+        return store_as(proto::store_mode::cas, key, v, opts, cas_unique,
+                        std::forward<Token>(token));
+    }
+
+    /// Multi-key set of Ts (`items`: pairs of key and T): `void(std::error_code,
+    /// store_multi_result)`, as async_set_multi. A value that cannot be encoded fails the
+    /// whole call before anything is sent.
+    template <std::ranges::input_range Items, token_for<store_multi_result> Token = use_awaitable_t>
+    requires requires(std::ranges::range_reference_t<const Items> kv)
+    {
+        std::string_view(std::get<0>(kv));
+        requires value_codec_for<std::remove_cvref_t<decltype(std::get<1>(kv))>>;
+    }
+    auto async_set_multi_as(const Items& items, value_store_options opts = {}, Token&& token = {})
+    {
+        const auto vs = value_settings();
+        auto r = set_many(store_options{.expiry = opts.expiry});
+        auto& q = detail::as<proto::storage>(r);
+        std::error_code ec;
+        std::string what;
+        std::string text;
+        for (auto&& kv : items) {
+            const std::string_view key(std::get<0>(kv));
+            using T = std::remove_cvref_t<decltype(std::get<1>(kv))>;
+            text.clear();
+            const auto t = value_codec<T>::encode(std::get<1>(kv), vs.format, text);
+            std::uint32_t flags = 0;
+            auto& stored = q.values.own().emplace_back();
+            ec = value::encode_for_store(vs, t, text, opts, stored, flags);
+            if (ec) {
+                what = describe_encode_failure(key, t, ec);
+                break;
+            }
+            detail::add_key(q.keys.own(), key);
+            q.key_flags.push_back(flags);
+        }
+        return start_checked<store_multi_result>(std::move(r), detail::scope::keys, ec,
+                                                 std::move(what), std::forward<Token>(token));
+    }
+
     // ---- others ----------------------------------------------------------------------------
 
     /// Fire-and-forget set: queued at once, no completion to wait for. On the meta protocol
@@ -606,6 +744,132 @@ private:
         return r;
     }
 
+    /// client_config::values, resolved.
+    value::value_settings value_settings() const;
+    /// "key 'K' cannot be stored as TYPE: MESSAGE".
+    static std::string describe_encode_failure(std::string_view key, value::value_type t,
+                                               std::error_code ec);
+
+    /// Starts `req` as an operation of result R; or, when `early` is an error, completes
+    /// with it at once (posted to the handler's executor, `what` as its diagnostics) and sends
+    /// nothing. One initiation for both, so that every completion token sees one type.
+    template <class R, class Token>
+    auto start_checked(detail::request_ptr req, detail::scope where, std::error_code early,
+                       std::string what, Token&& token)
+    {
+        return asio::async_initiate<Token, typename detail::result_traits<R>::signature>(
+            [init = detail::initiate_op<R>{router(), where, {}}, ex = get_executor()](
+                auto handler, detail::request_ptr req, std::error_code early, std::string what) {
+                if (!early) {
+                    init(std::move(handler), std::move(req));
+                    return;
+                }
+                detail::annotate(handler, {}, what, {});
+                auto hex = asio::get_associated_executor(handler, ex);
+                asio::post(hex,
+                           [h = std::move(handler), early]() mutable { std::move(h)(early, R{}); });
+            },
+            token, std::move(req), early, std::move(what));
+    }
+
+    /// Encodes `data` of type `t` into the request of a `m` write and starts it.
+    template <class Token>
+    auto store_encoded(proto::store_mode m, std::string_view key, value::value_type t,
+                       std::string_view data, const value_store_options& opts, std::uint64_t cas,
+                       Token&& token)
+    {
+        auto r = store(m, key, {}, store_options{.expiry = opts.expiry}, cas);
+        auto& q = detail::as<proto::storage>(r);
+        std::uint32_t flags = 0;
+        auto ec =
+            value::encode_for_store(value_settings(), t, data, opts, q.values.own().front(), flags);
+        q.flags = flags;
+        std::string what;
+        if (ec)
+            what = describe_encode_failure(key, t, ec);
+        return start_checked<store_status>(std::move(r), detail::scope::key, ec, std::move(what),
+                                           std::forward<Token>(token));
+    }
+
+    /// Encodes `v` with its codec and starts a `m` write of it.
+    template <class T, class Token>
+    auto store_as(proto::store_mode m, std::string_view key, const T& v,
+                  const value_store_options& opts, std::uint64_t cas, Token&& token)
+    {
+        std::string text;
+        const auto t = value_codec<T>::encode(v, config().values.format, text);
+        return store_encoded(m, key, t, text, opts, cas, std::forward<Token>(token));
+    }
+
+    /// Starts the single-key retrieval `req`; its hit is decoded into a T on completion.
+    template <class T, class Token>
+    auto start_decoded(detail::request_ptr req, Token&& token)
+    {
+        return start_then<std::optional<T>, get_result>(
+            std::move(req), detail::scope::key,
+            [vs = value_settings()](auto& h, std::error_code ec, get_result r) {
+                std::optional<T> out;
+                if (!ec && r) {
+                    ec = detail::decode_hit(vs, *r, out);
+                    if (ec)
+                        detail::annotate(
+                            h, {},
+                            value::describe_decode_failure(r->key, r->flags, r->value.size(), ec),
+                            {});
+                }
+                std::move(h)(ec, std::move(out));
+            },
+            std::forward<Token>(token));
+    }
+
+    /// Starts the multi-key retrieval `req`; its hits are decoded into Ts on completion.
+    template <class T, class Token>
+    auto start_decoded_multi(detail::request_ptr req, Token&& token)
+    {
+        return start_then<std::vector<keyed_value<T>>, get_multi_result>(
+            std::move(req), detail::scope::keys,
+            [vs = value_settings()](auto& h, std::error_code ec, get_multi_result r) {
+                std::vector<keyed_value<T>> out;
+                if (!ec) {
+                    out.reserve(r.slots.size());
+                    for (const key_slot& slot : r.slots) {
+                        auto& kv = out.emplace_back();
+                        switch (slot.status) {
+                        case key_status::hit: {
+                            item& it = r.hits[slot.index];
+                            kv.key = it.key;
+                            kv.ec = detail::decode_hit(vs, it, kv.value);
+                            break;
+                        }
+                        case key_status::miss:
+                            kv.key = r.misses[slot.index];
+                            break;
+                        case key_status::error:
+                            kv.key = r.errors[slot.index].first;
+                            kv.ec = r.errors[slot.index].second;
+                            break;
+                        }
+                    }
+                }
+                std::move(h)(ec, std::move(out));
+            },
+            std::forward<Token>(token));
+    }
+
+    /// Starts `req` as an operation of result Inner whose completion `fn(handler, ec, inner)`
+    /// turns into the caller's R.
+    template <class R, class Inner, class Fn, class Token>
+    auto start_then(detail::request_ptr req, detail::scope where, Fn fn, Token&& token)
+    {
+        return asio::async_initiate<Token, typename detail::result_traits<R>::signature>(
+            [init = detail::initiate_op<Inner>{router(), where, {}},
+             fn = std::move(fn)](auto handler, detail::request_ptr req) mutable {
+                using handler_type = std::decay_t<decltype(handler)>;
+                init(detail::then_handler<handler_type, Fn>{std::move(handler), std::move(fn)},
+                     std::move(req));
+            },
+            token, std::move(req));
+    }
     std::shared_ptr<detail::router> router() const;
     /// async_get_or_compute: the background refresh of an early recache won.
     void refresh_later(const asio::any_io_executor& ex, std::string key, compute_fn compute,

@@ -9,6 +9,7 @@
 #include <memcoro/tls.hpp>
 #include <memcoro/trace.hpp>
 #include <memcoro/udp.hpp>
+#include <memcoro/value/options.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -122,6 +123,11 @@ struct client_config {
     /// Gets over UDP (memcached -U; see docs/udp.md): for every TCP server when
     /// `udp.enabled`. A server's own settings (server_options::udp) take precedence.
     udp_options udp{};
+
+    /// The value operations' format, compression and bound on decompressed values
+    /// (async_get_as, async_set_as, async_get_value...; see docs/values.md). The plain
+    /// operations do not apply it.
+    value_options values{};
 
     /// Budget for resolving and connecting to a server (the TLS handshake and the
     /// authentication included).

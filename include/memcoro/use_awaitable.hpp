@@ -116,9 +116,10 @@ with_diagnostics_t<std::decay_t<Token>> with_diagnostics(diagnostics& diag, Toke
 // slot, and async_result makes the two tokens work.
 template <template <class, class> class Associator, class Handler, class DefaultCandidate>
 struct asio::associator<Associator, memcoro::detail::throwing_handler<Handler>, DefaultCandidate> {
-    static typename Associator<Handler, DefaultCandidate>::type
-    get(const memcoro::detail::throwing_handler<Handler>& h,
-        const DefaultCandidate& c = DefaultCandidate()) noexcept
+    using type = typename Associator<Handler, DefaultCandidate>::type;
+
+    static type get(const memcoro::detail::throwing_handler<Handler>& h,
+                    const DefaultCandidate& c = DefaultCandidate()) noexcept
     {
         return Associator<Handler, DefaultCandidate>::get(h.inner, c);
     }
@@ -127,9 +128,10 @@ struct asio::associator<Associator, memcoro::detail::throwing_handler<Handler>, 
 template <template <class, class> class Associator, class Handler, class DefaultCandidate>
 struct asio::associator<Associator, memcoro::detail::diagnostics_handler<Handler>,
                         DefaultCandidate> {
-    static typename Associator<Handler, DefaultCandidate>::type
-    get(const memcoro::detail::diagnostics_handler<Handler>& h,
-        const DefaultCandidate& c = DefaultCandidate()) noexcept
+    using type = typename Associator<Handler, DefaultCandidate>::type;
+
+    static type get(const memcoro::detail::diagnostics_handler<Handler>& h,
+                    const DefaultCandidate& c = DefaultCandidate()) noexcept
     {
         return Associator<Handler, DefaultCandidate>::get(h.inner, c);
     }

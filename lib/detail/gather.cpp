@@ -220,6 +220,11 @@ entry_ptr write_gather::make_part(std::uint32_t from, std::uint32_t to, request_
         const auto& caller = *std::get_if<proto::storage>(&parent_->req);
         s->keys.select(caller.keys.owned().data(), index, n);
         s->values.select(caller.values.owned().data(), index, n);
+        if (!caller.key_flags.empty()) {
+            s->key_flags.resize(n);
+            for (std::size_t k = 0; k < n; ++k)
+                s->key_flags[k] = caller.key_flags[index[k]];
+        }
     } else if (auto* d = std::get_if<proto::deletion>(req.get())) {
         d->keys.select(std::get_if<proto::deletion>(&parent_->req)->keys.owned().data(), index, n);
     }

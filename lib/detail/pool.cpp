@@ -201,6 +201,7 @@ struct request_clearer {
             trim(values.front());
         r.mode = proto::store_mode::set;
         r.flags = 0;
+        r.key_flags.clear();
         r.exptime = 0;
         r.cas_unique = 0;
         r.quiet = false;

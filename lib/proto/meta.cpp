@@ -190,8 +190,8 @@ void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, s
     l.number(req.values[j].size());
     // Append and prepend keep the item's flags and expiry (as their text commands do).
     const bool keeps_item = req.mode == store_mode::append || req.mode == store_mode::prepend;
-    if (req.flags != 0 && !keeps_item)
-        l.flag('F', req.flags);
+    if (const auto flags = req.flags_of(j); flags != 0 && !keeps_item)
+        l.flag('F', flags);
     if (req.exptime != 0 && !keeps_item)
         l.flag('T', req.exptime);
     // The mode's token, by store_mode (set is the default; cas is set with a CAS to compare).

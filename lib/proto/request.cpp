@@ -302,7 +302,7 @@ struct line_encoder {
     {
         w.name(r.cmd());
         w.arg(r.keys[j]);
-        w.arg(r.flags);
+        w.arg(r.flags_of(j));
         w.arg(r.exptime);
         w.arg(r.values[j].size());
         if (r.mode == store_mode::cas)

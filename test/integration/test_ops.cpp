@@ -14,6 +14,7 @@
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
 #include <asio/redirect_error.hpp>
@@ -816,6 +817,52 @@ TEST_CASE("an operation keeps its handler's io_context running until it is answe
         guard.reset();
         client_thread.join();
     }
+}
+
+TEST_CASE("memcoro::use_awaitable: the coroutine resumes on its own executor, and its "
+          "cancellation reaches the call")
+{
+    memcached_process mc;
+    asio::io_context client_ioc;
+    auto guard = asio::make_work_guard(client_ioc);
+    std::thread client_thread([&] { client_ioc.run(); });
+    auto cfg = memcoro::test::config_for(mc.address());
+    cfg.op_timeout = std::chrono::milliseconds(5000);
+    memcoro::client c(client_ioc.get_executor(), cfg);
+    asio::io_context caller_ioc;
+    const auto caller_thread = std::this_thread::get_id();
+    bool resumed_here = false;
+    bool cancelled_early = false;
+    std::exception_ptr failure;
+    asio::co_spawn(
+        caller_ioc,
+        [&]() -> asio::awaitable<void> {
+            co_await c.async_set("resume", "v");
+            resumed_here = std::this_thread::get_id() == caller_thread;
+            const auto v = co_await c.async_get("resume");
+            resumed_here = resumed_here && std::this_thread::get_id() == caller_thread;
+            CHECK((v && v->value == "v"));
+            // The server stops; a timer wins the race, and the get is cancelled at once
+            // instead of waiting for its 5 s timeout.
+            mc.signal(SIGSTOP);
+            asio::steady_timer t(co_await asio::this_coro::executor, 200ms);
+            const auto start = std::chrono::steady_clock::now();
+            using namespace asio::experimental::awaitable_operators;
+            const auto winner =
+                co_await (c.async_get("resume") || t.async_wait(asio::use_awaitable));
+            cancelled_early =
+                winner.index() == 1 && std::chrono::steady_clock::now() - start < 2500ms;
+        },
+        [&](std::exception_ptr e) { failure = e; });
+    caller_ioc.run();
+    mc.signal(SIGCONT);
+    c.close();
+    guard.reset();
+    client_thread.join();
+    if (failure)
+        std::rethrow_exception(failure);
+    CHECK(resumed_here);
+    CHECK(cancelled_early);
 }
 
 TEST_CASE("close: pending calls end with operation_aborted, later calls with shutting_down")

@@ -142,11 +142,19 @@ struct storage {
     string_list keys;
     string_list values; ///< one per key
     std::uint32_t flags = 0;
+    /// Each key's own flags, when they differ (typed multi-key sets); empty: `flags` for all.
+    std::vector<std::uint32_t> key_flags{};
     std::int64_t exptime = 0;
     std::uint64_t cas_unique = 0; ///< the item's CAS unique (mode cas)
     /// Meta dialect: sent as a quiet batch (`ms ... q` per key, then `mn`): only failures are
     /// answered (see proto::is_quiet_batch). The text dialect ignores it (its replies are read).
     bool quiet = false;
+
+    /// The flags of the j-th key.
+    std::uint32_t flags_of(std::size_t j) const noexcept
+    {
+        return key_flags.empty() ? flags : key_flags[j];
+    }
 
     constexpr command cmd() const noexcept
     {
