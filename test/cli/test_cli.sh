@@ -1305,7 +1305,7 @@ check "  ... 13 is protocol_desync" contains "$out" "protocol_desync"
 mc error value:2 memcoro.compression:corrupt_data exit:1
 expect "error CATEGORY:NUMBER and CATEGORY:NAME exit 0" 0
 check "  ... one line each, in order" test "$(awk '{print $1, $2, $3}' <<<"$out" | tr '\n' ',')" = \
-    "memcoro.value:2 corrupt -,memcoro.compression:1 corrupt_data -,exit:1 miss 1,"
+    "memcoro.value:2 corrupt 2,memcoro.compression:1 corrupt_data 2,exit:1 miss 1,"
 mc error
 expect "error without CODE exits 0" 0
 cp "$tmpdir/out" "$tmpdir/errors.txt"
@@ -1328,10 +1328,8 @@ assert len(names) == len(set(names)), names
 for r in rows:
     assert set(r) == {"category", "value", "name", "message", "exit_status"}, r
     assert r["message"] and r["name"].replace("_", "").isalnum(), r
-    if r["category"] == "memcoro":
+    if r["category"] != "exit":
         assert r["exit_status"] == 2, r
-    elif r["category"] != "exit":
-        assert r["exit_status"] is None, r
 assert {"category": "memcoro", "value": 12, "name": "protocol_error",
         "message": "malformed or unexpected reply from the server", "exit_status": 2} in rows
 ' <"$tmpdir/out"
@@ -1360,6 +1358,204 @@ rc=$?
 check "error needs no server list (a bad MEMCACHED_SERVERS is not read)" test "$rc" = 0
 mc get k --all
 expect "--all applies to error only" 2
+
+# ---- value formats: --value-format, get --decode, set --compress / --type ----------------------
+
+# A 10,000-byte value that compresses well.
+python3 -c 'import sys; sys.stdout.write("".join("line %d of a compressible value\n" % i for i in range(400))[:10000])' >"$tmpdir/big"
+check "the compressible value is 10,000 bytes" test "$(wc -c <"$tmpdir/big")" = 10000
+stored_size() { # stored_size KEY: the bytes memcached holds for KEY (a plain get)
+    "$memcoro" --servers "$server" get "$1" </dev/null | wc -c
+}
+for fmt in memcoro php-memcached pecl-memcache; do
+    extra=()
+    # PECL memcache compresses from 20,000 bytes by default (its ini's threshold).
+    [[ $fmt == pecl-memcache ]] && extra=(--compress-threshold 2000)
+    mc_in "$tmpdir/big" --value-format "$fmt" set "big-$fmt" --compress ${extra[@]+"${extra[@]}"}
+    expect "$fmt: set --compress of 10,000 bytes stores" 0 ""
+    size=$(stored_size "big-$fmt")
+    check "$fmt: ... compressed (a plain get gives $size bytes)" test "$size" -lt 5000
+    mc --value-format "$fmt" get "big-$fmt" --decode
+    expect "$fmt: get --decode exits 0" 0
+    check "$fmt: ... and gives the value back exactly" cmp -s "$tmpdir/out" "$tmpdir/big"
+    mc --value-format "$fmt" get "big-$fmt" --decode --json
+    check "$fmt: ... --json: the codec the format compresses with" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+want = {"memcoro": "zlib", "php-memcached": "fastlz", "pecl-memcache": "zlib"}[sys.argv[1]]
+h = d["hits"][0]
+assert h["compressed_with"] == want and h["type"] == "bytes" and len(h["value"]) == 10000, h
+' "$fmt" <"$tmpdir/out"
+done
+mc_in "$tmpdir/big" --value-format pecl-memcache set big-pecl-default --compress
+check "pecl-memcache: --compress keeps its 20,000-byte threshold (10,000 bytes stored as they are)" \
+    test "$(stored_size big-pecl-default)" = 10000
+mc_in "$tmpdir/big" set big-plain
+check "set without --compress stores the bytes as they are" test "$(stored_size big-plain)" = 10000
+mc get big-memcoro --meta
+check "memcoro: the flags say zlib (codec 1 in bits 26-28)" contains "$out" $'flags 67108864'
+mc_in "$tmpdir/big" --value-format php-memcached set big-pm-zlib --codec zlib
+mc --value-format php-memcached get big-pm-zlib --decode --json
+check "php-memcached: --codec zlib (implies --compress)" contains "$out" '"compressed_with": "zlib"'
+mc --value-format php-memcached get big-pm-zlib --decode
+check "  ... read back exactly" cmp -s "$tmpdir/out" "$tmpdir/big"
+mc_in "$tmpdir/big" set big-huge-threshold --compress --compress-threshold 20000
+check "--compress-threshold: a value under it is stored as it is" test "$(stored_size big-huge-threshold)" = 10000
+mc get big-memcoro
+check "get without --decode gives the stored bytes, as before" test "$(wc -c <"$tmpdir/out")" -lt 5000
+MEMCACHED_VALUE_FORMAT=php-memcached mc get big-php-memcached --decode
+check "MEMCACHED_VALUE_FORMAT chooses the format" cmp -s "$tmpdir/out" "$tmpdir/big"
+MEMCACHED_VALUE_FORMAT=php-memcached mc --value-format memcoro get big-memcoro --decode
+check "--value-format wins over MEMCACHED_VALUE_FORMAT" cmp -s "$tmpdir/out" "$tmpdir/big"
+mc --value-format php-memcached set vf-plain "hello world" --flags 3
+mc --value-format php-memcached get vf-plain vf-plain
+expect "--value-format leaves the other commands alone" 0 $'VALUE vf-plain 3 11\nhello world\nVALUE vf-plain 3 11\nhello world'
+
+# Typed values.
+mc set visits 41 --type integer
+expect "set --type integer" 0 ""
+mc incr visits 1
+expect "  ... incr works on it" 0 "42"
+mc get visits --decode
+expect "  ... get --decode gives the number" 0 "42"
+mc get visits --decode --json
+check "  ... typed integer in --json" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d == {"hits": [{"key": "visits", "value": "42", "type": "integer", "user_flags": 0,
+                       "compressed_with": "none"}], "misses": [], "errors": []}, d
+' <"$tmpdir/out"
+mc --value-format php-memcached set ratio 2.5 --type floating --flags 7
+expect "php-memcached: set --type floating --flags 7" 0 ""
+mc get ratio --meta
+check "  ... the user flags in php-memcached's bits 16-31, type 2" contains "$out" "flags $((7 << 16 | 2))"
+mc --value-format php-memcached set yes 1 --type boolean
+mc --value-format php-memcached set doc '{"a": [1, 2]}' --type json --ttl 100
+expect "php-memcached: set --type json" 0 ""
+printf '\377\376binary' >"$tmpdir/binval"
+mc_in "$tmpdir/binval" --value-format php-memcached set binval --type bytes
+mc --value-format php-memcached get ratio yes doc binval no-such-key --decode --json
+expect "get --decode --json of several keys, one missing, exits 1" 1
+check "  ... each hit's key, value, type, user_flags and compressed_with" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["misses"] == ["no-such-key"] and d["errors"] == [], d
+h = {x["key"]: x for x in d["hits"]}
+assert list(h) == ["ratio", "yes", "doc", "binval"], d
+assert h["ratio"] == {"key": "ratio", "value": "2.5", "type": "floating", "user_flags": 7,
+                      "compressed_with": "none"}, h
+assert h["yes"]["type"] == "boolean" and h["yes"]["value"] == "1", h
+assert h["doc"]["type"] == "json" and json.loads(h["doc"]["value"]) == {"a": [1, 2]}, h
+assert h["binval"] == {"key": "binval", "value_base64": "//5iaW5hcnk=", "type": "bytes",
+                       "user_flags": 0, "compressed_with": "none"}, h
+' <"$tmpdir/out"
+mc --value-format php-memcached get ratio yes --decode
+expect "get --decode of several keys: VALUE KEY USER_FLAGS BYTES lines" 0 $'VALUE ratio 7 3\n2.5\nVALUE yes 0 1\n1'
+mc get no-such-key --decode
+expect "get --decode of a missing key exits 1" 1 ""
+
+# A value that does not decode: flags that claim compression over bytes that are not compressed.
+mc set not-zlib "plain bytes, not zlib" --flags 67108864
+mc set fine "fine"
+mc get fine not-zlib visits --decode
+expect "a value that does not decode: exit 2" 2
+check "  ... the other keys are still printed" test "$out" = $'VALUE fine 0 4\nfine\nVALUE visits 0 2\n42'
+check "  ... one line on stderr, naming the key" test "$(wc -l <"$tmpdir/err")" = 1
+check "  ... its server, the key and why" contains "$err" "memcoro: $server: the value does not decode as memcoro: "
+check "  ... (key 'not-zlib')" contains "$err" "(key 'not-zlib')"
+mc get fine not-zlib --decode --json
+expect "  ... --json: exit 2" 2
+check "  ... in \"errors\", the other key in \"hits\"" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert [h["key"] for h in d["hits"]] == ["fine"] and d["misses"] == [], d
+(e,) = d["errors"]
+assert e["key"] == "not-zlib" and e["server"] == sys.argv[1], e
+assert e["error"].startswith("the value does not decode as memcoro: "), e
+' "$server" <"$tmpdir/out"
+mc get not-zlib --decode
+expect "  ... one key: exit 2, nothing printed" 2 ""
+check "  ... named on stderr" contains "$err" "(key 'not-zlib')"
+mc get not-zlib
+check "  ... a plain get still gives its bytes" test "$rc:$out" = "0:plain bytes, not zlib"
+mc set pecl-bad "not a zlib stream" --flags 2
+mc --value-format pecl-memcache get pecl-bad --decode
+expect "pecl-memcache: a value flagged compressed that is not zlib: exit 2" 2 ""
+
+# Usage errors.
+mc --value-format frobnicate get fine --decode
+expect "an unknown --value-format is a usage error" 2 ""
+check "  ... naming the valid ones" contains "$err" "unknown value format 'frobnicate' (memcoro, php-memcached or pecl-memcache)"
+MEMCACHED_VALUE_FORMAT=frobnicate mc get fine
+expect "an unknown MEMCACHED_VALUE_FORMAT is a usage error" 2 ""
+check "  ... naming the variable" contains "$err" "MEMCACHED_VALUE_FORMAT: unknown value format 'frobnicate'"
+mc set t 1 --type text
+expect "an unknown --type is a usage error" 2 ""
+check "  ... naming the valid ones" contains "$err" "unknown --type 'text' (bytes, integer, floating, boolean or json)"
+mc set t 1 --codec brotli
+expect "an unknown --codec is a usage error" 2 ""
+check "  ... naming the valid ones" contains "$err" "unknown --codec 'brotli' (zlib, fastlz, zstd or lz4)"
+mc --value-format php-memcached set t 1 --codec lz4
+expect "a codec the format does not have is a usage error" 2 ""
+check "  ... naming the format's codecs" contains "$err" "--codec lz4: the php-memcached value format does not have it (its codecs: zlib, fastlz)"
+mc --value-format pecl-memcache set t 1 --codec fastlz
+expect "pecl-memcache has zlib only" 2 ""
+mc --value-format pecl-memcache set t '[1]' --type json
+expect "a type the format does not have is a usage error" 2 ""
+check "  ... saying so" contains "$err" "--type json: the pecl-memcache value format has no such type"
+mc set t abc --type integer
+expect "--type integer of text that is no integer is a usage error" 2 ""
+mc --value-format php-memcached set t true --type boolean
+expect "--type boolean of text that is no boolean is a usage error" 2 ""
+check "  ... giving the format's booleans" contains "$err" "stores '1' for true and '' for false"
+mc set t '{nope' --type json
+expect "--type json of text that is not JSON is a usage error" 2 ""
+mc --value-format php-memcached set t 1 --type bytes --flags 65536
+expect "user flags the format cannot keep are a usage error" 2 ""
+mc get t
+expect "  ... and nothing was stored" 1 ""
+mc add t 1 --compress
+expect "--compress applies to set only" 2 ""
+mc get fine --decode --meta
+expect "--decode with --meta is a usage error" 2 ""
+mc gets fine --decode
+expect "--decode applies to get only" 2 ""
+
+# PHP's own clients: what php-memcached stored compressed, and what it reads of memcoro's.
+# shellcheck disable=SC2016 # the PHP programs' $variables are PHP's
+if command -v php >/dev/null &&
+    php -r 'exit(class_exists("Memcached") && class_exists("Memcache") ? 0 : 1);' 2>/dev/null; then
+    php -r '
+        $m = new Memcached();
+        $m->addServer("127.0.0.1", (int)$argv[1]);
+        $m->setOption(Memcached::OPT_COMPRESSION, true);
+        $v = str_repeat("php-memcached compresses values of 2000 bytes and more. ", 100);
+        file_put_contents($argv[2], $v);
+        exit($m->set("from-php", $v) ? 0 : 1);' "$port" "$tmpdir/php-value" </dev/null
+    check "php: php-memcached stores a 5,600-byte value" test $? = 0
+    check "php: ... compressed" test "$(stored_size from-php)" -lt 2000
+    mc --value-format php-memcached get from-php --decode
+    expect "php: memcoro get --decode reads it" 0
+    check "php: ... exactly" cmp -s "$tmpdir/out" "$tmpdir/php-value"
+    mc_in "$tmpdir/big" --value-format php-memcached set to-php --compress --flags 9
+    check "php: memcoro stores compressed for php-memcached" test "$(stored_size to-php)" -lt 5000
+    php -r '
+        $m = new Memcached();
+        $m->addServer("127.0.0.1", (int)$argv[1]);
+        $r = $m->get("to-php", null, Memcached::GET_EXTENDED);
+        if ($r === false || $r["flags"] !== 9) exit(1);
+        echo $r["value"];' "$port" >"$tmpdir/php-read" </dev/null
+    check "php: php-memcached reads it (user flags 9)" test $? = 0
+    check "php: ... exactly" cmp -s "$tmpdir/php-read" "$tmpdir/big"
+    mc --value-format php-memcached set php-int 41 --type integer
+    mc incr php-int 1 >/dev/null
+    check "php: a typed integer, incremented, is an int to PHP" test "$(php -r '
+        $m = new Memcached();
+        $m->addServer("127.0.0.1", (int)$argv[1]);
+        var_export($m->get("php-int"));' "$port" </dev/null)" = 42
+else
+    skip "php: values shared with php-memcached" "php, php-memcached or php-memcache not installed"
+fi
 
 # ---- per-command help, the man page, the completion, docs/cli.md -----------------------------
 
@@ -1416,7 +1612,7 @@ if bash -c "source '$completion'" 2>/dev/null; then
     bad=
     for cmd in $commands; do
         want=$("$memcoro" help "$cmd" | sed -n '/^Options:/,/^$/p' | grep -oE '^  --[a-z-]+' | tr -d ' ' | sort | tr '\n' ' ')
-        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|distribution|hash|timeout|protocol|tls|cacert|capath|cert|key|tls-server-name|tls-no-verify|user|password-file|udp|udp-port|help|version)' | sort | tr '\n' ' ')
+        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|distribution|hash|timeout|protocol|value-format|tls|cacert|capath|cert|key|tls-server-name|tls-no-verify|user|password-file|udp|udp-port|help|version)' | sort | tr '\n' ' ')
         [[ $want == "$got" ]] || bad+=" $cmd(help: $want; completion: $got)"
     done
     check "completion: each command's options are the ones its help lists${bad:+:$bad}" test -z "$bad"

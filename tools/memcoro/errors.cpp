@@ -49,8 +49,8 @@ std::vector<error_entry> library_errors(int exit_status)
 {
     std::vector<error_entry> table;
     append_category<memcoro::errc>(table, exit_status);
-    append_category<memcoro::value::value_errc>(table, std::nullopt);
-    append_category<memcoro::value::compression_errc>(table, std::nullopt);
+    append_category<memcoro::value::value_errc>(table, exit_status);
+    append_category<memcoro::value::compression_errc>(table, exit_status);
     return table;
 }
 

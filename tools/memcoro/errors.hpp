@@ -18,8 +18,9 @@ struct error_entry {
     std::optional<int> exit_status; ///< the CLI's exit status for it, if the CLI reports it
 };
 
-/// Every code of memcoro's categories in order (memcoro, memcoro.value, memcoro.compression), the
-/// memcoro category's with `exit_status` (the CLI reports each of them with it).
+/// Every code of memcoro's categories in order (memcoro, memcoro.value, memcoro.compression),
+/// each with `exit_status` (the CLI reports each of them with it: the value and compression
+/// errors come from get --decode).
 std::vector<error_entry> library_errors(int exit_status);
 
 /// The entries of `table` that `spec` names: a number (of the memcoro category), an enumerator's

@@ -16,6 +16,9 @@
 #include <memcoro/server_address.hpp>
 #include <memcoro/tls.hpp>
 #include <memcoro/types.hpp>
+#include <memcoro/value/compression.hpp>
+#include <memcoro/value/format.hpp>
+#include <memcoro/value/options.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -90,6 +93,8 @@ enum command_option : unsigned {
     opt_mode = 1u << 5,  ///< --set, --add, --replace (cp)
     opt_bench = 1u << 6, ///< --concurrency, --duration, --ops, --keys, --value-size, --get-ratio
     opt_all = 1u << 7,
+    opt_decode = 1u << 8,
+    opt_value_store = 1u << 9, ///< --compress, --type, --codec, --compress-threshold (set)
 };
 
 struct option_spec {
@@ -143,12 +148,33 @@ constexpr option_spec option_table[] = {
      "TCP, and a get whose reply is lost is sent again over TCP. Cleartext: not with TLS or\n"
      "--user"},
     {"--udp-port", "N", 0, "gets over UDP to port N of every server (implies --udp)"},
+    {"--value-format", "NAME", 0,
+     "the layout of a value's type, compression and user flags for get --decode and set\n"
+     "--compress/--type: memcoro (the default), php-memcached or pecl-memcache, to share\n"
+     "values with PHP's clients (default: $MEMCACHED_VALUE_FORMAT); the other commands move\n"
+     "bytes and flags as they are"},
     {"--ttl", "S", opt_ttl,
      "lifetime in seconds (0: never expires, the default; over 30 days: an absolute Unix\n"
      "time; negative: expires at once)"},
-    {"--flags", "N", opt_flags, "the item's 32-bit client flags (default 0)"},
+    {"--flags", "N", opt_flags,
+     "the item's 32-bit client flags (default 0); with set's --compress or --type, the\n"
+     "user flags the value format keeps beside its own bits"},
     {"--meta", nullptr, opt_meta,
      "print the item's metadata instead of its value (implies --protocol meta)"},
+    {"--decode", nullptr, opt_decode,
+     "read each value in --value-format: decompressed, with the type and user flags its\n"
+     "flags give"},
+    {"--compress", nullptr, opt_value_store,
+     "store the value in --value-format, compressed as the format's PHP client does by\n"
+     "default (its codec, from its threshold on, if that saves enough)"},
+    {"--type", "TYPE", opt_value_store,
+     "store the value in --value-format as TYPE: bytes (the default), integer, floating,\n"
+     "boolean or json"},
+    {"--codec", "NAME", opt_value_store,
+     "compress with NAME (implies --compress): zlib, fastlz, zstd or lz4, one the value\n"
+     "format has"},
+    {"--compress-threshold", "N", opt_value_store,
+     "compress values of N bytes and more (implies --compress)"},
     {"--json", nullptr, opt_json, "print JSON"},
     {"--analyze", nullptr, opt_analyze,
      "memory use, hit ratio, evictions and the fullest slab class, per server and in total"},
@@ -196,6 +222,11 @@ struct options {
     std::optional<std::string> user, password_file;
     bool udp = false;
     std::optional<std::uint16_t> udp_port;
+    std::optional<std::string> value_format;
+    bool decode = false;
+    bool compress = false;                  ///< --compress (or --codec, --compress-threshold)
+    std::optional<std::string> type, codec; ///< --type, --codec
+    std::optional<std::size_t> compress_threshold;         ///< --compress-threshold
     std::string mode = "--set";                            ///< cp: --set, --add or --replace
     std::map<std::string, std::string, std::less<>> bench; ///< bench: option name → value
     bool meta = false;
@@ -277,6 +308,20 @@ options parse_command_line(int argc, char** argv)
             o.analyze = true;
         else if (name == "--all")
             o.all = true;
+        else if (name == "--decode")
+            o.decode = true;
+        else if (name == "--compress")
+            o.compress = true;
+        else if (name == "--type")
+            o.type = std::string(*value);
+        else if (name == "--codec") {
+            o.codec = std::string(*value);
+            o.compress = true;
+        } else if (name == "--compress-threshold") {
+            o.compress_threshold = parse_number<std::size_t>(*value, "--compress-threshold");
+            o.compress = true;
+        } else if (name == "--value-format")
+            o.value_format = std::string(*value);
         else if (spec->bit == opt_bench)
             o.bench[std::string(name)] = std::string(*value);
         else if (spec->bit == opt_mode)
@@ -583,6 +628,25 @@ std::string failure_text(const memcoro::error& e)
     return e.what();
 }
 
+/// --value-format, else $MEMCACHED_VALUE_FORMAT, else memcoro.
+memcoro::value::value_format value_format_of(const options& o)
+{
+    std::optional<std::string> name = o.value_format;
+    const char* source = "--value-format";
+    if (!name) {
+        name = non_empty_env("MEMCACHED_VALUE_FORMAT");
+        source = "MEMCACHED_VALUE_FORMAT";
+    }
+    if (!name)
+        return memcoro::value::value_format::memcoro;
+    const auto f = memcoro::value::parse_format(*name);
+    if (!f)
+        throw usage_error(
+            fmt::format("{}: unknown value format '{}' (memcoro, php-memcached or pecl-memcache)",
+                        source, *name));
+    return *f;
+}
+
 /// The client configuration the options describe; `connects`: with TLS and credentials (locate
 /// sends nothing).
 memcoro::client_config make_config(const options& o, bool connects = true)
@@ -623,6 +687,7 @@ memcoro::client_config make_config(const options& o, bool connects = true)
             throw usage_error(fmt::format("unknown hash '{}'", *o.hash));
         cfg.hash = *h;
     }
+    cfg.values.format = value_format_of(o);
     if (connects) {
         apply_security(o, cfg);
         // The per-key failures of multi-key commands carry no cause: the trace hook keeps it.
@@ -837,13 +902,108 @@ asio::awaitable<int> get_keys(const invocation& inv, memcoro::client& c, bool wi
     co_return rc;
 }
 
+/// Whether `ec` says that a value does not decode in the value format (rather than that its
+/// server failed).
+bool is_decode_error(std::error_code ec)
+{
+    return ec.category() == memcoro::value::value_category() ||
+           ec.category() == memcoro::value::compression_category();
+}
+
+/// What failed a key of get --decode: its value's decoding, or its server (as key_error).
+std::string decode_key_error(const memcoro::client& c, std::string_view key, std::error_code ec)
+{
+    if (!is_decode_error(ec))
+        return key_error(c, key, ec);
+    return fmt::format("the value does not decode as {}: {}",
+                       memcoro::value::format_name(c.config().values.format), ec.message());
+}
+
+/// get --decode: each value read through the value operations in --value-format. One key and
+/// no --json: the decoded bytes alone. Otherwise each hit as `VALUE KEY USER_FLAGS BYTES`, a
+/// newline, the decoded bytes and a newline; or JSON with each hit's type, user flags and
+/// codec. A value that does not decode fails its key only.
+asio::awaitable<int> get_decoded(const invocation& inv, memcoro::client& c)
+{
+    const auto& keys = inv.o.args;
+    std::vector<memcoro::keyed_value<memcoro::value_item>> r;
+    if (keys.size() == 1) {
+        // One key: a failure of its server comes out as it is (the server's name, the cause);
+        // a value that does not decode is this key's error.
+        auto& one = r.emplace_back();
+        one.key = keys.front();
+        try {
+            one.value = co_await c.async_get_value(keys.front());
+        } catch (const memcoro::error& e) {
+            if (!is_decode_error(e.code()))
+                throw;
+            one.ec = e.code();
+        }
+    } else {
+        r = co_await c.async_get_multi_values(keys);
+    }
+    const bool bare = keys.size() == 1 && !inv.o.json;
+    int rc = exit_ok;
+    json hits = json::array(), misses = json::array(), errors = json::array();
+    std::string text;
+    for (const auto& k : r) {
+        if (k.ec) {
+            rc = exit_error;
+            const std::string why = decode_key_error(c, k.key, k.ec);
+            report(fmt::format("{}: {} (key '{}')", c.server_for_key(k.key), why, k.key));
+            json e = json::object();
+            put_bytes(e, "key", k.key);
+            e["server"] = c.server_for_key(k.key);
+            e["error"] = why;
+            errors.push_back(std::move(e));
+        } else if (!k.value) {
+            if (rc == exit_ok)
+                rc = exit_miss;
+            if (is_utf8(k.key))
+                misses.push_back(k.key);
+            else
+                misses.push_back(json{{"key_base64", base64(k.key)}});
+        } else if (bare) {
+            text += k.value->data;
+        } else if (inv.o.json) {
+            const memcoro::value_item& v = *k.value;
+            json h = json::object();
+            put_bytes(h, "key", k.key);
+            put_bytes(h, "value", v.data);
+            h["type"] = memcoro::value::type_name(v.type);
+            h["user_flags"] = v.user_flags;
+            h["compressed_with"] = memcoro::value::codec_name(v.compressed_with);
+            hits.push_back(std::move(h));
+        } else {
+            const memcoro::value_item& v = *k.value;
+            text += fmt::format("VALUE {} {} {}\n", k.key, v.user_flags, v.data.size());
+            text += v.data;
+            text += '\n';
+        }
+    }
+    if (inv.o.json) {
+        json j = json::object();
+        j["hits"] = std::move(hits);
+        j["misses"] = std::move(misses);
+        j["errors"] = std::move(errors);
+        print_json(j);
+    } else {
+        write_stdout(text);
+    }
+    co_return rc;
+}
+
 int cmd_get(invocation& inv)
 {
     if (inv.o.meta && inv.o.args.size() > 1)
         throw usage_error("--meta takes one key");
+    if (inv.o.meta && inv.o.decode)
+        throw usage_error("give --meta or --decode, not both");
     return run_with_client(inv, [&](memcoro::client& c) -> asio::awaitable<int> {
         if (inv.o.meta)
             co_return co_await get_meta(inv, c);
+        if (inv.o.decode)
+            co_return co_await get_decoded(inv, c);
         co_return co_await get_keys(inv, c, false);
     });
 }
@@ -885,8 +1045,123 @@ memcoro::store_options store_options_of(const options& o)
     return so;
 }
 
+/// The types set --type takes (value::type_name's names).
+constexpr memcoro::value::value_type storable_types[] = {
+    memcoro::value::value_type::bytes, memcoro::value::value_type::integer,
+    memcoro::value::value_type::floating, memcoro::value::value_type::boolean,
+    memcoro::value::value_type::json};
+
+/// The codecs --codec takes (value::codec_name's names).
+constexpr memcoro::value::codec compression_codecs[] = {
+    memcoro::value::codec::zlib, memcoro::value::codec::fastlz, memcoro::value::codec::zstd,
+    memcoro::value::codec::lz4};
+
+/// Whether value format `f` refuses `errc` to `t`, codec `c` and `user_flags`: asked of
+/// value::encode (with an empty value, so that nothing is compressed), which knows each
+/// format's types, codecs and user flags.
+bool format_refuses(memcoro::value::value_format f, memcoro::value::value_type t,
+                    memcoro::value::codec c, std::uint32_t user_flags,
+                    memcoro::value::value_errc errc)
+{
+    memcoro::value::compression_policy p;
+    p.algorithm = c;
+    std::string out;
+    std::uint32_t flags = 0;
+    return memcoro::value::encode(f, t, "", p, user_flags, out, flags) == errc;
+}
+
+/// set --compress / --type: the value's type and the write's options, checked against the value
+/// format before anything is sent (each refusal a usage error naming its option).
+struct value_write {
+    memcoro::value::value_type type = memcoro::value::value_type::bytes;
+    memcoro::value_store_options opts;
+};
+
+value_write value_write_of(const invocation& inv)
+{
+    using namespace memcoro::value;
+    const options& o = inv.o;
+    const value_format f = inv.cfg.values.format;
+    const std::string_view fname = format_name(f);
+    value_write w;
+    if (o.type) {
+        const auto* it = std::find_if(std::begin(storable_types), std::end(storable_types),
+                                      [&](value_type t) { return type_name(t) == *o.type; });
+        if (it == std::end(storable_types))
+            throw usage_error(fmt::format(
+                "unknown --type '{}' (bytes, integer, floating, boolean or json)", *o.type));
+        w.type = *it;
+        if (format_refuses(f, w.type, codec::none, 0, value_errc::type_not_in_format))
+            throw usage_error(
+                fmt::format("--type {}: the {} value format has no such type", *o.type, fname));
+    }
+    w.opts.expiry = memcoro::ttl(o.ttl.value_or(0));
+    w.opts.user_flags = o.flags.value_or(0);
+    if (format_refuses(f, value_type::bytes, codec::none, w.opts.user_flags,
+                       value_errc::invalid_user_flags))
+        throw usage_error(fmt::format(
+            "--flags {}: not user flags the {} value format keeps (memcoro: 0 to 67108863, "
+            "php-memcached: 0 to 65535, pecl-memcache: multiples of 65536)",
+            w.opts.user_flags, fname));
+    compression_policy p = default_compression(f);
+    if (!o.compress)
+        p.algorithm = codec::none;
+    if (o.codec) {
+        const auto* it = std::find_if(std::begin(compression_codecs), std::end(compression_codecs),
+                                      [&](codec c) { return codec_name(c) == *o.codec; });
+        if (it == std::end(compression_codecs))
+            throw usage_error(
+                fmt::format("unknown --codec '{}' (zlib, fastlz, zstd or lz4)", *o.codec));
+        std::string allowed;
+        for (const codec c : compression_codecs)
+            if (!format_refuses(f, value_type::bytes, c, 0, value_errc::codec_not_in_format))
+                allowed += fmt::format("{}{}", allowed.empty() ? "" : ", ", codec_name(c));
+        if (format_refuses(f, value_type::bytes, *it, 0, value_errc::codec_not_in_format))
+            throw usage_error(fmt::format("--codec {}: the {} value format does not have it (its "
+                                          "codecs: {})",
+                                          *o.codec, fname, allowed));
+        if (!codec_available(*it))
+            throw usage_error(
+                fmt::format("--codec {}: this memcoro was built without {}", *o.codec, *o.codec));
+        p.algorithm = *it;
+        p.level = default_level;
+    }
+    if (o.compress_threshold)
+        p.threshold = *o.compress_threshold;
+    w.opts.compression = p;
+    // The value must be one of its type: value::encode checks numbers and booleans (they are
+    // short: encoding one uncompressed to see costs nothing), JSON is checked here.
+    const bool checked_by_encode = w.type == value_type::integer ||
+                                   w.type == value_type::floating || w.type == value_type::boolean;
+    std::string encoded;
+    std::uint32_t flags = 0;
+    compression_policy uncompressed;
+    uncompressed.algorithm = codec::none;
+    if (checked_by_encode && encode(f, w.type, inv.value, uncompressed, w.opts.user_flags, encoded,
+                                    flags) == value_errc::type_mismatch) {
+        if (w.type == value_type::boolean)
+            throw usage_error(fmt::format(
+                "--type boolean: the {} value format stores '{}' for true and '{}' for false",
+                fname, format_boolean(f, true), format_boolean(f, false)));
+        throw usage_error(
+            fmt::format("--type {}: the value is not {}", type_name(w.type),
+                        w.type == value_type::integer ? "a 64-bit decimal integer" : "a number"));
+    }
+    if (w.type == value_type::json && !json::accept(inv.value))
+        throw usage_error("--type json: the value is not valid JSON");
+    return w;
+}
+
 int cmd_store(invocation& inv)
 {
+    if (inv.o.given & opt_value_store) {
+        const value_write w = value_write_of(inv);
+        return run_with_client(inv, [&](memcoro::client& c) -> asio::awaitable<int> {
+            const auto s =
+                co_await c.async_set_value(inv.o.args.front(), w.type, inv.value, w.opts);
+            co_return s == memcoro::store_status::stored ? exit_ok : exit_miss;
+        });
+    }
     return run_with_client(inv, [&](memcoro::client& c) -> asio::awaitable<int> {
         const std::string& cmd = inv.o.command;
         const std::string& key = inv.o.args.front();
@@ -1385,8 +1660,9 @@ int cmd_error(invocation& inv)
 {
     if (inv.o.all && !inv.o.args.empty())
         throw usage_error("--all takes no CODE");
-    // Every memcoro error is reported as exit status 2; the value and compression errors are
-    // the library's (the CLI does not decode values) and have none.
+    // Every error is reported with exit status 2: memcoro's, and the value and compression
+    // errors of get --decode (set --compress and --type refuse what cannot be encoded as
+    // usage errors, also exit status 2).
     std::vector<error_entry> table = library_errors(exit_error);
     table.push_back({"exit", exit_ok, "ok", "hit, stored, deleted, touched, done", exit_ok});
     table.push_back({"exit", exit_miss, "miss",
@@ -1714,8 +1990,8 @@ int cmd_help(invocation& inv);
 int cmd_bench(invocation& inv);
 
 constexpr command_spec command_table[] = {
-    {"get", "get KEY... [--meta] [--json]", 1, many, opt_meta | opt_json, false,
-     "write a value's bytes to stdout (several keys: each after a VALUE line)",
+    {"get", "get KEY... [--meta] [--decode] [--json]", 1, many, opt_meta | opt_decode | opt_json,
+     false, "write a value's bytes to stdout (several keys: each after a VALUE line)",
      "With one key, writes the value to stdout exactly as stored: no newline added, "
      "binary-safe.\n"
      "\nWith several keys (memcat), one request per server fetches them all; each hit is\n"
@@ -1726,21 +2002,54 @@ constexpr command_spec command_table[] = {
      "\nWith --meta (meta protocol; one key), prints the item's metadata instead as `name value`\n"
      "lines: ttl (seconds left, -1: never expires), last_access (seconds since it was read),\n"
      "hit_before (yes/no), cas, size, flags, and stale when it was invalidated.\n"
+     "\nWith --decode, each value is read in --value-format (memcoro, php-memcached or\n"
+     "pecl-memcache) as that format's client reads it: decompressed, and printed as the\n"
+     "text it is stored as (a string's bytes, an integer's decimal digits, a float's or a\n"
+     "boolean's text; serialized PHP data as its bytes). Several keys: each hit as\n"
+     "`VALUE KEY USER_FLAGS BYTES` (the user flags the format keeps, the decoded size), the\n"
+     "bytes and a newline. --json: each hit also has \"type\" (bytes, integer, floating,\n"
+     "boolean, php_serialized, igbinary, json, msgpack), \"user_flags\" and\n"
+     "\"compressed_with\" (none, zlib, fastlz, zstd, lz4) instead of \"flags\". A value that\n"
+     "does not decode is an error of its key (named on stderr, exit status 2); the other\n"
+     "keys are still printed.\n"
      "\nExit status: 0 every key found, 1 some missing, 2 an error (a key whose server failed\n"
      "is named on stderr; the other keys are still printed).",
      "memcoro get greeting\n"
      "memcoro get user:1 user:2 user:3 --json\n"
-     "memcoro get session:42 --meta",
+     "memcoro get session:42 --meta\n"
+     "memcoro --value-format php-memcached get page --decode",
      cmd_get},
     {"gets", "gets KEY... [--json]", 1, many, opt_json, false,
      "as get, with each value's CAS unique (for cas)",
      "Writes each hit as `VALUE KEY FLAGS BYTES CAS`, a newline, the value's bytes and a\n"
      "newline (one key too); with --json each hit also has \"cas\". Exit status as get.",
      "memcoro gets counter", cmd_gets},
-    {"set", "set KEY [VALUE] [--ttl S] [--flags N]", 1, 2, opt_ttl | opt_flags, true,
+    {"set",
+     "set KEY [VALUE] [--ttl S] [--flags N] [--compress] [--type TYPE] [--codec NAME] "
+     "[--compress-threshold N]",
+     1, 2, opt_ttl | opt_flags | opt_value_store, true,
      "store VALUE, or all of stdin when VALUE is omitted",
-     "Stores VALUE, or all of stdin (byte for byte) when VALUE is omitted.",
-     "memcoro set greeting hello\ntar c dir | memcoro set backup --ttl 3600", cmd_store},
+     "Stores VALUE, or all of stdin (byte for byte) when VALUE is omitted.\n"
+     "\nWith --compress or --type, the value is stored in --value-format (memcoro,\n"
+     "php-memcached or pecl-memcache), so that the clients of that format read it: its\n"
+     "type (--type: bytes, the default, integer, floating, boolean or json) and its\n"
+     "compression are written in the flags. --compress compresses as the format's PHP client\n"
+     "does by default: memcoro zlib and php-memcached FastLZ from 2000 bytes, pecl-memcache\n"
+     "zlib from 20000 bytes, each kept only if it saves enough; --codec and\n"
+     "--compress-threshold change the codec (one the format has) and the threshold, and\n"
+     "imply --compress. Without --compress, the value is stored uncompressed. An integer is\n"
+     "stored as decimal text, which incr and decr work on; a boolean as the format's\n"
+     "text (memcoro and pecl-memcache: 1 or 0; php-memcached: 1 or empty).\n"
+     "\nThere --flags N gives the user flags the format keeps beside its own bits (memcoro:\n"
+     "0 to 67108863; php-memcached: 0 to 65535, its OPT_USER_FLAGS; pecl-memcache: multiples\n"
+     "of 65536), which get --decode --json reports as \"user_flags\"; without --compress and\n"
+     "--type, --flags N is the item's 32-bit flags as they are. A value that is not of its\n"
+     "type, or a type, codec or user flags the format does not have, is a usage error\n"
+     "(exit status 2) and nothing is sent.",
+     "memcoro set greeting hello\ntar c dir | memcoro set backup --ttl 3600\n"
+     "memcoro --value-format php-memcached set page --compress <page.html\n"
+     "memcoro set visits 0 --type integer",
+     cmd_store},
     {"add", "add KEY [VALUE] [--ttl S] [--flags N]", 1, 2, opt_ttl | opt_flags, true,
      "store only if KEY does not exist",
      "Stores only if KEY does not exist; exit status 1 when it does.",
@@ -1861,16 +2170,15 @@ constexpr command_spec command_table[] = {
     {"error", "error [CODE|NAME...] [--all] [--json]", 0, many, opt_all | opt_json, false,
      "print what memcoro's error codes mean (memerror)",
      "Prints, for each CODE, its category, number, name and message, and the exit status\n"
-     "the CLI reports it with: one `CATEGORY:NUMBER NAME EXIT MESSAGE` line, EXIT `-` for\n"
-     "the codes the CLI never reports. Without CODE (or with --all), every code: those of\n"
+     "the CLI reports it with (2 for every error): one `CATEGORY:NUMBER NAME EXIT MESSAGE`\n"
+     "line. Without CODE (or with --all), every code: those of\n"
      "memcoro's error category (memcoro::errc), of the value formats (memcoro.value) and of\n"
      "compression (memcoro.compression), the names and messages read from the library\n"
      "itself, then the CLI's exit statuses (exit:0, exit:1, exit:2).\n"
      "\nA CODE is a number of memcoro's own category (4: timeout), an enumerator's name of any\n"
      "category (protocol_desync), or CATEGORY:NUMBER or CATEGORY:NAME (value:2,\n"
      "memcoro.compression:corrupt_data, exit:1). --json: an array of {\"category\", \"value\",\n"
-     "\"name\", \"message\", \"exit_status\"} objects (exit_status null when the CLI never\n"
-     "reports the code). Nothing is sent to a server.\n"
+     "\"name\", \"message\", \"exit_status\"} objects. Nothing is sent to a server.\n"
      "\nExit status: 0, or 2 for a CODE that names no error (a usage error).",
      "memcoro error timeout\n"
      "memcoro error 13 value:2 --json\n"
@@ -1936,7 +2244,7 @@ std::string overview()
         "               [--protocol text|meta|auto] [--tls] [--cacert FILE] [--capath DIR]\n"
         "               [--cert FILE [--key FILE]] [--tls-server-name NAME] [--tls-no-verify]\n"
         "               [--user NAME [--password-file FILE]] [--udp] [--udp-port N]\n"
-        "               COMMAND [ARGS] [OPTIONS]\n"
+        "               [--value-format NAME] COMMAND [ARGS] [OPTIONS]\n"
         "\n"
         "The shell's memcached client. Options may appear before or after the command;\n"
         "`--` ends the options (for a value that starts with \"--\"). `memcoro help COMMAND`\n"
@@ -1989,7 +2297,9 @@ std::string overview()
          "  MEMCACHED_PASSWORD_FILE  a file whose first line is the password, when\n"
          "                           --password-file is not given\n"
          "  MEMCACHED_PASSWORD       the password, when neither --password-file nor\n"
-         "                           MEMCACHED_PASSWORD_FILE is given\n";
+         "                           MEMCACHED_PASSWORD_FILE is given\n"
+         "  MEMCACHED_VALUE_FORMAT   memcoro, php-memcached or pecl-memcache, when\n"
+         "                           --value-format is not given\n";
     return t;
 }
 
@@ -2020,9 +2330,10 @@ std::string command_help(const command_spec& c)
         t += fmt::format("  {}\n", ex.substr(0, nl));
         ex = nl == std::string_view::npos ? std::string_view() : ex.substr(nl + 1);
     }
-    t += "\nGlobal options (--servers, --distribution, --hash, --timeout, --protocol; TLS: --tls,\n"
-         "--cacert, --capath, --cert, --key, --tls-server-name, --tls-no-verify; authentication:\n"
-         "--user, --password-file) and exit status: memcoro --help\n";
+    t += "\nGlobal options (--servers, --distribution, --hash, --timeout, --protocol,\n"
+         "--value-format; TLS: --tls, --cacert, --capath, --cert, --key, --tls-server-name,\n"
+         "--tls-no-verify; authentication: --user, --password-file; --udp, --udp-port) and exit\n"
+         "status: memcoro --help\n";
     return t;
 }
 
