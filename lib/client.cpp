@@ -66,6 +66,7 @@ client_impl::client_impl(asio::any_io_executor ex, client_config cfg)
     : ex_(one_at_a_time(std::move(ex)))
     , cfg_(std::move(cfg))
     , key_router_(cfg_.on_down, cfg_.max_failover_attempts)
+    , retire_timer_(ex_)
 {
     if (cfg_.max_item_size == 0 || cfg_.max_write_bytes == 0 || cfg_.max_keys_per_request == 0 ||
         cfg_.connections_per_server == 0)
@@ -76,8 +77,139 @@ client_impl::client_impl(asio::any_io_executor ex, client_config cfg)
         server_options o;
         o.weight = a.weight;
         servers_.push_back(make_server(a, std::move(o)));
+        list_.servers.push_back(server_list_entry{a, server_status::up});
     }
+    list_.distribution = cfg_.distribution;
+    list_.hash = cfg_.hash;
     rebuild_ring();
+}
+
+bool client_impl::apply_list(const server_list& next, server_list_error& err, std::string source)
+{
+    server_list_event ev;
+    ev.domain = next.domain;
+    ev.source = std::move(source);
+    ev.new_version = next.version;
+    {
+        std::lock_guard lock(list_mutex_);
+        ev.old_version = list_.version;
+        const auto own_hash = cfg_.hash.value_or(ring::default_hash(cfg_.distribution));
+        const auto list_hash = next.hash.value_or(ring::default_hash(next.distribution));
+        bool ok = check_server_list(next, err);
+        if (ok && (next.distribution != cfg_.distribution || list_hash != own_hash)) {
+            err.ec = server_list_errc::distribution_changed;
+            err.reason = std::string("distribution ") + ring::to_string(next.distribution) +
+                         " with hash " + ring::to_string(list_hash) +
+                         ": the client places keys with " + ring::to_string(cfg_.distribution) +
+                         " and " + ring::to_string(own_hash) +
+                         " (a new distribution needs a new client)";
+            ok = false;
+        }
+        if (ok && list_applied_)
+            ok = may_replace(list_, next, err);
+        ev.applied = ok;
+        if (ok) {
+            ev.changes = diff(list_, next);
+            const bool same = list_applied_ && next == list_;
+            list_ = next;
+            list_applied_ = true;
+            if (!same)
+                on_executor([self = this, next] { self->install(next); });
+        } else {
+            ev.error = err;
+        }
+    }
+    const bool applied = ev.applied;
+    report(std::move(ev));
+    return applied;
+}
+
+server_list client_impl::current_list() const
+{
+    std::lock_guard lock(list_mutex_);
+    return list_;
+}
+
+void client_impl::install(const server_list& next)
+{
+    if (closed_)
+        return;
+    std::vector<std::shared_ptr<server>> now;
+    std::vector<std::shared_ptr<server>> gone;
+    now.reserve(next.servers.size());
+    for (const auto& e : next.servers) {
+        const std::string name = e.address.to_string();
+        auto it = std::find_if(servers_.begin(), servers_.end(),
+                               [&](const auto& s) { return s->name == name; });
+        // (How a server is reached is fixed when it is made: another TLS flag makes it anew.)
+        if (it != servers_.end() && (*it)->address.tls == e.address.tls) {
+            auto& s = *it;
+            s->address.weight = e.address.weight;
+            s->address.name = e.address.name;
+            s->options.weight = e.address.weight;
+            if (s->monitor->status() != e.status)
+                s->monitor->set_status(e.status);
+            now.push_back(s);
+        } else {
+            server_options o;
+            o.weight = e.address.weight;
+            o.initial_status = e.status;
+            now.push_back(make_server(e.address, std::move(o)));
+        }
+    }
+    for (auto& s : servers_)
+        if (std::find(now.begin(), now.end(), s) == now.end())
+            gone.push_back(s);
+    {
+        std::lock_guard lock(mutex_);
+        servers_ = std::move(now);
+        rebuild_ring();
+    }
+    for (auto& s : gone)
+        retire(std::move(s));
+}
+
+void client_impl::retire(std::shared_ptr<server> s)
+{
+    retiring_.push_back(
+        retiring{std::move(s), clock::now() + cfg_.op_timeout + std::chrono::milliseconds(100)});
+    check_retiring();
+}
+
+void client_impl::check_retiring()
+{
+    const auto now = clock::now();
+    std::erase_if(retiring_, [&](retiring& r) {
+        bool idle = true;
+        for (const auto& c : r.s->connections)
+            idle = idle && c->pending() == 0;
+        if (!idle && now < r.deadline)
+            return false;
+        r.s->close(asio::error::operation_aborted);
+        return true;
+    });
+    if (retiring_.empty() || retire_timer_armed_)
+        return;
+    retire_timer_armed_ = true;
+    retire_timer_.expires_after(std::chrono::milliseconds(10));
+    retire_timer_.async_wait([w = weak_from_this()](std::error_code ec) {
+        auto self = w.lock();
+        if (!self || ec)
+            return;
+        self->retire_timer_armed_ = false;
+        if (!self->closed_)
+            self->check_retiring();
+    });
+}
+
+void client_impl::report(server_list_event ev)
+{
+    if (!cfg_.on_server_list)
+        return;
+    asio::post(ex_, [gate = hooks_, cb = cfg_.on_server_list, ev = std::move(ev)] {
+        if (detail::hooks_open(gate))
+            cb(ev);
+    });
 }
 
 std::shared_ptr<server> client_impl::make_server(server_address addr, server_options opts)
@@ -509,6 +641,10 @@ void client_impl::close()
         self->closed_ = true;
         for (auto& s : self->servers_)
             s->close(asio::error::operation_aborted);
+        for (auto& r : self->retiring_)
+            r.s->close(asio::error::operation_aborted);
+        self->retiring_.clear();
+        self->retire_timer_.cancel();
     });
 }
 
@@ -729,8 +865,7 @@ std::string client::describe_encode_failure(std::string_view key, value::value_t
         out.append("...");
     out.append("' cannot be stored as ");
     out.append(value::type_name(t));
-    out.append(": ");
-    out.append(ec.message());
+    (void)ec; // (memcoro::error puts the error's own message before this text)
     return out;
 }
 
@@ -793,6 +928,24 @@ std::vector<server_info> client::servers() const
 std::string client::server_for_key(std::string_view key) const
 {
     return impl_->server_for_key(key);
+}
+
+bool client::apply_server_list(const server_list& list, server_list_error& err,
+                               std::string_view source)
+{
+    return impl_->apply_list(list, err, std::string(source));
+}
+
+void client::apply_server_list(const server_list& list)
+{
+    server_list_error err;
+    if (!impl_->apply_list(list, err, "api"))
+        throw std::invalid_argument("memcoro: server list refused: " + err.reason);
+}
+
+server_list client::current_server_list() const
+{
+    return impl_->current_list();
 }
 
 std::shared_ptr<detail::router> client::router() const

@@ -9,6 +9,7 @@
 #include <memcoro/detail/then_handler.hpp>
 #include <memcoro/error.hpp>
 #include <memcoro/server_info.hpp>
+#include <memcoro/server_list.hpp>
 #include <memcoro/types.hpp>
 #include <memcoro/use_awaitable.hpp>
 #include <memcoro/value/codec.hpp>
@@ -120,6 +121,24 @@ public:
     std::string servers_json() const;
     /// The server ("host:port") a key maps to, ignoring up/down state.
     std::string server_for_key(std::string_view key) const;
+
+    // ---- server lists (docs/server-lists.md) -----------------------------------------------
+
+    /// Replaces the servers with those of `list`, at once and as one change: servers in both
+    /// keep their connections (their weight, name and status as the list says), added ones
+    /// connect on first use, removed ones take no new requests and are closed once the
+    /// requests sent to them are answered (or after op_timeout). Checked first, from the
+    /// calling thread: an invalid list (check_server_list), another distribution or hash than
+    /// the client's, a version lower than the list in force or the same version with other
+    /// contents are refused: false, with `err` set, and nothing changes. The first list
+    /// applied replaces the configured servers whatever its version. Reports each outcome to
+    /// client_config::on_server_list, `source` naming where the list came from.
+    bool apply_server_list(const server_list& list, server_list_error& err,
+                           std::string_view source = "api");
+    /// The same; throws std::invalid_argument with the reason when the list is refused.
+    void apply_server_list(const server_list& list);
+    /// The list in force (version 0 and the configured servers until one is applied).
+    server_list current_server_list() const;
 
     // ---- retrieval -----------------------------------------------------------------------
 

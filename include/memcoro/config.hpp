@@ -6,6 +6,7 @@
 #include <memcoro/ring/distribution.hpp>
 #include <memcoro/server_address.hpp>
 #include <memcoro/server_info.hpp>
+#include <memcoro/server_list.hpp>
 #include <memcoro/tls.hpp>
 #include <memcoro/trace.hpp>
 #include <memcoro/udp.hpp>
@@ -77,6 +78,9 @@ struct client_config {
     /// Called (on the client's executor) on every up/down transition of a server that has no
     /// callback of its own.
     server_event_callback on_server_event{};
+    /// Called (on the client's executor) for each server list applied or refused
+    /// (client::apply_server_list and the sources of docs/server-lists.md).
+    server_list_callback on_server_list{};
     /// Called (on the client's executor) for each fire-and-forget write that failed
     /// (client::send_set, client::send_delete): its key and why. Without it such failures
     /// are only counted (server_info's counters).

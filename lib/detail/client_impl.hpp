@@ -9,6 +9,9 @@
 #include <memcoro/detail/key_router.hpp>
 #include <memcoro/detail/op.hpp>
 #include <memcoro/ring/distribution.hpp>
+#include <memcoro/server_list.hpp>
+
+#include <asio/steady_timer.hpp>
 
 #include <functional>
 #include <memory>
@@ -48,6 +51,12 @@ public:
     void set_server_params(std::string name, server_options opts);
     void set_server_status(std::string name, server_status s);
 
+    /// client::apply_server_list (any thread): checks `list` against the list in force and
+    /// installs it on the executor.
+    bool apply_list(const server_list& list, server_list_error& err, std::string source);
+    /// The list in force (any thread).
+    server_list current_list() const;
+
     // Snapshots (any thread).
     std::vector<server_info> servers() const;
     std::optional<server_info> server_by_name(std::string_view name) const;
@@ -80,6 +89,13 @@ private:
     void to_all_servers(entry_ptr e);
     std::shared_ptr<server> make_server(server_address addr, server_options opts);
     void rebuild_ring(); // with mutex_ held: the key_router's ring and server states
+    /// On the executor: makes `list`'s servers the client's, in its order, as one change.
+    void install(const server_list& list);
+    /// On the executor: `s` takes no new requests; it is closed once its connections have
+    /// nothing pending, or at `deadline`.
+    void retire(std::shared_ptr<server> s);
+    void check_retiring();
+    void report(server_list_event ev);
 
     asio::any_io_executor ex_;
     client_config cfg_;
@@ -105,6 +121,18 @@ private:
     bool drain_posted_ = false;  // guarded by inbox_mutex_
     std::vector<inbound> draining_;
     singleflight flights_;
+    // Server lists: the list in force, and whether one was applied (guarded by list_mutex_).
+    mutable std::mutex list_mutex_;
+    server_list list_;
+    bool list_applied_ = false;
+    // Servers removed by a list, until their pending requests are answered (on the executor).
+    struct retiring {
+        std::shared_ptr<server> s;
+        clock::time_point deadline;
+    };
+    std::vector<retiring> retiring_;
+    asio::steady_timer retire_timer_;
+    bool retire_timer_armed_ = false;
 };
 
 } // namespace memcoro::detail

@@ -39,10 +39,10 @@ std::string describe_decode_failure(std::string_view key, std::uint32_t flags,
     if (key.size() > max_key)
         out.append("...");
     char buf[64];
-    std::snprintf(buf, sizeof buf, "' (flags 0x%x, %zu bytes): ", static_cast<unsigned>(flags),
+    std::snprintf(buf, sizeof buf, "' (flags 0x%x, %zu bytes)", static_cast<unsigned>(flags),
                   stored_size);
     out.append(buf);
-    out.append(ec.message());
+    (void)ec; // (memcoro::error puts the error's own message before this text)
     return out;
 }
 

@@ -275,6 +275,9 @@ TEST_CASE("values: a value that does not decode fails its key only, and the conn
             what = err.what();
         }
         CHECK(what.find("key 'text'") != std::string::npos);
+        const std::string message = std::error_code(value_errc::type_mismatch).message();
+        CHECK(what.find(message) == 0);
+        CHECK(what.find(message, 1) == std::string::npos); // (said once)
 
         // A bomb: memcoro's flags say zlib, the length prefix claims 1 GiB.
         const std::uint32_t zlib_bytes = 1u << 26; // codec 1 in bits 26-28

@@ -88,8 +88,8 @@ std::error_code encode_for_store(const value_settings& s, value_type t, std::str
 std::error_code decode_stored(const value_settings& s, std::uint32_t flags,
                               std::string_view item_value, std::string& out, value_info& info);
 
-/// A one-line description of a read that failed to decode: "key 'K' (flags 0x..., N bytes):
-/// MESSAGE" (the key cut at 250 bytes).
+/// The detail of a read that failed to decode with `ec`: "key 'K' (flags 0x..., N bytes)" (the
+/// key cut at 250 bytes), which memcoro::error shows after `ec`'s message.
 std::string describe_decode_failure(std::string_view key, std::uint32_t flags,
                                     std::size_t stored_size, std::error_code ec);
 

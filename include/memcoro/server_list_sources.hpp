@@ -1,0 +1,92 @@
+#pragma once
+/// \file
+/// Where server lists come from, and how they are edited safely (docs/server-lists.md): a JSON
+/// file watched for changes, or an item in memcached polled by its CAS unique; each source
+/// applies every new version to a client (client::apply_server_list) and reports what it could
+/// not apply to client_config::on_server_list.
+
+#include <memcoro/client.hpp>
+#include <memcoro/server_list.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace memcoro {
+
+/// The key a domain's list is kept under in memcached: "memcoro.servers." + domain. Throws
+/// std::invalid_argument for a domain that cannot be part of a key (empty, spaces, control
+/// bytes, too long).
+std::string server_list_key(std::string_view domain);
+
+/// Keeps a client's servers in step with one domain of a server list file.
+///
+/// The file is read at once and then every `interval` (a small file, read on the client's
+/// executor), and each list it holds that may replace the one in force is applied. A file that
+/// cannot be read, does not parse, or holds a list the client refuses is reported to
+/// client_config::on_server_list once per content (source "file PATH"), and the list in force
+/// stays. Changes are seen by content, so an edit that keeps the file's size and time is seen
+/// too. The source must not outlive the client; destroying it stops it.
+class server_list_file_source {
+public:
+    /// Starts watching `path` for `domain`'s list, for `c`.
+    server_list_file_source(client& c, std::string path, std::string domain,
+                            std::chrono::milliseconds interval = std::chrono::seconds(1));
+    /// Stops watching.
+    ~server_list_file_source();
+    server_list_file_source(const server_list_file_source&) = delete;
+    server_list_file_source& operator=(const server_list_file_source&) = delete;
+
+private:
+    struct state;
+    std::shared_ptr<state> state_;
+};
+
+/// Keeps a client's servers in step with one domain's list kept in memcached
+/// (server_list_key), as `memcoro servers --store` and edit_server_list_in_store write it.
+///
+/// Every `interval` it asks `store` (a client of the memcached that keeps the list) for the
+/// item with its CAS unique; an unchanged CAS costs nothing more, a changed one is parsed and
+/// applied. A missing item, a list that does not parse or one the client refuses is reported
+/// to client_config::on_server_list (source "memcached KEY") once per CAS unique. `store`
+/// and `c` must outlive the source; destroying it stops it.
+class server_list_store_source {
+public:
+    /// Starts polling `store` for `domain`'s list, for `c`.
+    server_list_store_source(client& c, client& store, std::string domain,
+                             std::chrono::milliseconds interval = std::chrono::seconds(1));
+    /// Stops polling.
+    ~server_list_store_source();
+    server_list_store_source(const server_list_store_source&) = delete;
+    server_list_store_source& operator=(const server_list_store_source&) = delete;
+
+private:
+    struct state;
+    std::shared_ptr<state> state_;
+};
+
+/// An edit of a list: given the list in force (for a domain not in the file yet: version 0, no
+/// servers), it changes it in place. It may throw to give up; nothing is written then.
+using server_list_edit = std::function<void(server_list&)>;
+
+/// Edits `domain`'s list in the file at `path` (created if absent), safely against other
+/// editors: under an exclusive lock on `path + ".lock"`, it reads the file, applies `edit`,
+/// sets the version to one more than it was, checks the list (check_server_list), and writes
+/// the file through a temporary file renamed over it, so that readers see the old file or the
+/// new one, never a part. Returns the list written. Throws std::runtime_error when the file
+/// cannot be read or written or holds no server list, std::invalid_argument (with the reason)
+/// when the edited list is invalid.
+server_list edit_server_list_file(const std::string& path, std::string_view domain,
+                                  const server_list_edit& edit);
+
+/// Edits `domain`'s list kept in memcached through `store`, safely against other editors:
+/// reads the item with its CAS unique, applies `edit`, sets the version to one more, checks the
+/// list, and writes it back with `cas` (`add` where there was none); another editor's write in
+/// between makes it start over from that write, at most `attempts` times. Returns the list
+/// written. Throws as edit_server_list_file, and memcoro::error for the store's failures.
+asio::awaitable<server_list> edit_server_list_in_store(client& store, std::string domain,
+                                                       server_list_edit edit, int attempts = 100);
+
+} // namespace memcoro

@@ -1,0 +1,333 @@
+#include <memcoro/server_list.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <unordered_set>
+
+namespace memcoro {
+
+namespace {
+
+class server_list_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "memcoro.server_list"; }
+    std::string message(int c) const override
+    {
+        switch (static_cast<server_list_errc>(c)) {
+        case server_list_errc::invalid_json:
+            return "server list: not valid JSON";
+        case server_list_errc::no_such_domain:
+            return "server list: no list for the domain";
+        case server_list_errc::invalid_field:
+            return "server list: a field is missing or of the wrong type";
+        case server_list_errc::unknown_distribution:
+            return "server list: unknown distribution";
+        case server_list_errc::unknown_hash:
+            return "server list: unknown hash";
+        case server_list_errc::invalid_address:
+            return "server list: invalid server address";
+        case server_list_errc::invalid_weight:
+            return "server list: invalid weight";
+        case server_list_errc::duplicate_server:
+            return "server list: a server is listed twice";
+        case server_list_errc::empty_list:
+            return "server list: no servers";
+        case server_list_errc::older_version:
+            return "server list: older than the list in force";
+        case server_list_errc::same_version_changed:
+            return "server list: the version in force, with other contents";
+        case server_list_errc::distribution_changed:
+            return "server list: another distribution or hash than the client's";
+        case server_list_errc::too_large:
+            return "server list: too large";
+        }
+        return "server list: unknown error";
+    }
+};
+
+using json = nlohmann::json;
+
+bool fail(server_list_error& err, server_list_errc e, std::string reason)
+{
+    err.ec = e;
+    err.reason = std::move(reason);
+    return false;
+}
+
+/// The JSON text of a value, for a reason (cut short).
+std::string shown(const json& v)
+{
+    std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (s.size() > 80)
+        s = s.substr(0, 77) + "...";
+    return s;
+}
+
+bool parse_entry(const json& e, std::size_t i, server_list_entry& out, server_list_error& err)
+{
+    const std::string where = "servers[" + std::to_string(i) + "]";
+    if (!e.is_object())
+        return fail(err, server_list_errc::invalid_field, where + ": not an object");
+    const auto addr = e.find("address");
+    if (addr == e.end() || !addr->is_string())
+        return fail(err, server_list_errc::invalid_field, where + ": no \"address\" string");
+    try {
+        out.address = server_address::parse(addr->get<std::string>());
+    } catch (const std::invalid_argument& ex) {
+        return fail(err, server_list_errc::invalid_address,
+                    where + ": address " + shown(*addr) + ": " + ex.what());
+    }
+    if (const auto w = e.find("weight"); w != e.end()) {
+        if (!w->is_number_integer())
+            return fail(err, server_list_errc::invalid_weight,
+                        where + ": weight " + shown(*w) + ": not an integer");
+        const auto n = w->is_number_unsigned()
+                           ? static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                 w->get<std::uint64_t>(), std::numeric_limits<std::int64_t>::max()))
+                           : w->get<std::int64_t>();
+        if (n < 1 || n > std::numeric_limits<std::uint32_t>::max())
+            return fail(err, server_list_errc::invalid_weight,
+                        where + ": weight " + shown(*w) + ": weights are 1 to 4294967295");
+        out.address.weight = static_cast<std::uint32_t>(n);
+    }
+    if (const auto n = e.find("name"); n != e.end()) {
+        if (!n->is_string())
+            return fail(err, server_list_errc::invalid_field, where + ": \"name\" not a string");
+        out.address.name = n->get<std::string>();
+    }
+    if (const auto s = e.find("status"); s != e.end()) {
+        if (*s == "up")
+            out.status = server_status::up;
+        else if (*s == "down")
+            out.status = server_status::down;
+        else
+            return fail(err, server_list_errc::invalid_field,
+                        where + ": status " + shown(*s) + ": \"up\" or \"down\"");
+    }
+    return true;
+}
+
+bool parse_domain(const json& d, std::string_view domain, server_list& out, server_list_error& err)
+{
+    if (!d.is_object())
+        return fail(err, server_list_errc::invalid_field, "the domain's list is not an object");
+    server_list l;
+    l.domain = std::string(domain);
+    const auto v = d.find("version");
+    if (v == d.end() || !v->is_number_unsigned())
+        return fail(err, server_list_errc::invalid_field,
+                    "\"version\": " + (v == d.end() ? std::string("missing") : shown(*v)) +
+                        ": a version is an integer, 0 or more");
+    l.version = v->get<std::uint64_t>();
+    if (const auto dist = d.find("distribution"); dist != d.end()) {
+        const auto spec =
+            dist->is_string() ? ring::parse_distribution(dist->get<std::string>()) : std::nullopt;
+        if (!spec)
+            return fail(err, server_list_errc::unknown_distribution,
+                        "distribution " + shown(*dist) + ": unknown");
+        l.distribution = spec->distribution;
+        // A name that stands for a hash too (e.g. MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED) sets it.
+        if (spec->hash != ring::default_hash(spec->distribution))
+            l.hash = spec->hash;
+    }
+    if (const auto h = d.find("hash"); h != d.end()) {
+        const auto kind = h->is_string() ? ring::parse_hash(h->get<std::string>()) : std::nullopt;
+        if (!kind)
+            return fail(err, server_list_errc::unknown_hash, "hash " + shown(*h) + ": unknown");
+        l.hash = *kind;
+    }
+    const auto servers = d.find("servers");
+    if (servers == d.end() || !servers->is_array())
+        return fail(err, server_list_errc::invalid_field, "no \"servers\" array");
+    for (std::size_t i = 0; i < servers->size(); ++i) {
+        server_list_entry e;
+        if (!parse_entry((*servers)[i], i, e, err))
+            return false;
+        l.servers.push_back(std::move(e));
+    }
+    if (!check_server_list(l, err))
+        return false;
+    out = std::move(l);
+    return true;
+}
+
+bool parse_json(std::string_view text, json& out, server_list_error& err)
+{
+    if (text.size() > max_server_list_bytes)
+        return fail(err, server_list_errc::too_large,
+                    std::to_string(text.size()) + " bytes: a list is at most " +
+                        std::to_string(max_server_list_bytes));
+    out = json::parse(text.begin(), text.end(), nullptr, false);
+    if (out.is_discarded())
+        return fail(err, server_list_errc::invalid_json, "not valid JSON");
+    return true;
+}
+
+json entry_json(const server_list_entry& e)
+{
+    json o;
+    o["address"] = e.address.tls && !e.address.is_unix() ? "tls://" + e.address.to_string()
+                                                         : e.address.to_string();
+    o["weight"] = e.address.weight;
+    if (!e.address.name.empty())
+        o["name"] = e.address.name;
+    o["status"] = e.status == server_status::up ? "up" : "down";
+    return o;
+}
+
+json domain_json(const server_list& l)
+{
+    json d;
+    d["version"] = l.version;
+    d["distribution"] = ring::to_string(l.distribution);
+    if (l.hash)
+        d["hash"] = ring::to_string(*l.hash);
+    json servers = json::array();
+    for (const auto& e : l.servers)
+        servers.push_back(entry_json(e));
+    d["servers"] = std::move(servers);
+    return d;
+}
+
+} // namespace
+
+const std::error_category& server_list_category() noexcept
+{
+    static const server_list_category_impl c;
+    return c;
+}
+
+bool parse_server_list(std::string_view text, std::string_view domain, server_list& out,
+                       server_list_error& err)
+{
+    json doc;
+    if (!parse_json(text, doc, err))
+        return false;
+    const auto domains = doc.is_object() ? doc.find("domains") : doc.end();
+    if (domains == doc.end() || !domains->is_object())
+        return fail(err, server_list_errc::invalid_field, "no \"domains\" object");
+    const auto d = domains->find(std::string(domain));
+    if (d == domains->end())
+        return fail(err, server_list_errc::no_such_domain,
+                    "no list for domain \"" + std::string(domain) + "\"");
+    return parse_domain(*d, domain, out, err);
+}
+
+bool parse_domain_list(std::string_view text, std::string_view domain, server_list& out,
+                       server_list_error& err)
+{
+    json doc;
+    if (!parse_json(text, doc, err))
+        return false;
+    return parse_domain(doc, domain, out, err);
+}
+
+std::optional<std::vector<std::string>> server_list_domains(std::string_view text)
+{
+    if (text.size() > max_server_list_bytes)
+        return std::nullopt;
+    const json doc = json::parse(text.begin(), text.end(), nullptr, false);
+    if (doc.is_discarded() || !doc.is_object())
+        return std::nullopt;
+    const auto domains = doc.find("domains");
+    if (domains == doc.end() || !domains->is_object())
+        return std::nullopt;
+    std::vector<std::string> names;
+    for (const auto& [name, list] : domains->items())
+        names.push_back(name);
+    return names;
+}
+
+bool check_server_list(const server_list& list, server_list_error& err)
+{
+    if (list.servers.empty())
+        return fail(err, server_list_errc::empty_list, "no servers");
+    std::unordered_set<std::string> seen;
+    for (std::size_t i = 0; i < list.servers.size(); ++i) {
+        const auto& a = list.servers[i].address;
+        if (a.weight == 0)
+            return fail(err, server_list_errc::invalid_weight,
+                        "servers[" + std::to_string(i) + "]: weight 0: weights are at least 1");
+        const std::string name = a.to_string();
+        if (!seen.insert(name).second)
+            return fail(err, server_list_errc::duplicate_server,
+                        "servers[" + std::to_string(i) + "]: " + name + " is listed twice");
+    }
+    return true;
+}
+
+std::string to_json(const server_list& list)
+{
+    return domain_json(list).dump();
+}
+
+std::string with_domain_list(std::string_view text, const server_list& list)
+{
+    json doc = json::object();
+    if (!text.empty()) {
+        doc = json::parse(text.begin(), text.end(), nullptr, false);
+        if (doc.is_discarded() || !doc.is_object() ||
+            (doc.contains("domains") && !doc["domains"].is_object()))
+            throw std::invalid_argument("not a server list file");
+    }
+    doc["domains"][list.domain] = domain_json(list);
+    return doc.dump(2) + "\n";
+}
+
+server_list_diff diff(const server_list& from, const server_list& to)
+{
+    server_list_diff d;
+    std::vector<std::string> before, after;
+    for (const auto& e : from.servers)
+        before.push_back(e.address.to_string());
+    for (const auto& e : to.servers)
+        after.push_back(e.address.to_string());
+    auto find = [](const std::vector<std::string>& names, const std::string& n) {
+        return static_cast<std::size_t>(std::find(names.begin(), names.end(), n) - names.begin());
+    };
+    std::vector<std::string> kept_before, kept_after;
+    for (std::size_t i = 0; i < to.servers.size(); ++i) {
+        const std::size_t j = find(before, after[i]);
+        if (j == before.size()) {
+            d.added.push_back(to.servers[i]);
+            continue;
+        }
+        kept_after.push_back(after[i]);
+        const auto& old = from.servers[j].address;
+        const auto& now = to.servers[i].address;
+        if (old.weight != now.weight || old.name != now.name || old.tls != now.tls)
+            d.reweighted.push_back(to.servers[i]);
+        if (from.servers[j].status != to.servers[i].status)
+            d.restatused.push_back(to.servers[i]);
+    }
+    for (std::size_t j = 0; j < from.servers.size(); ++j) {
+        if (find(after, before[j]) == after.size())
+            d.removed.push_back(from.servers[j]);
+        else
+            kept_before.push_back(before[j]);
+    }
+    d.reordered = kept_before != kept_after;
+    return d;
+}
+
+bool may_replace(const server_list& current, const server_list& next, server_list_error& err)
+{
+    if (current.version == 0 && current.servers.empty())
+        return true;
+    if (next.version < current.version)
+        return fail(err, server_list_errc::older_version,
+                    "version " + std::to_string(next.version) + " is older than " +
+                        std::to_string(current.version) + ", the list in force");
+    if (next.version == current.version && !(next == current))
+        return fail(err, server_list_errc::same_version_changed,
+                    "version " + std::to_string(next.version) +
+                        " is the version in force, with other contents: a change needs a "
+                        "greater version");
+    return true;
+}
+
+} // namespace memcoro

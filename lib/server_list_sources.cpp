@@ -1,0 +1,356 @@
+#include <memcoro/server_list_sources.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace memcoro {
+
+namespace {
+
+constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+/// Reports `ev` to the client's hook, if any (on the client's executor).
+void report(client& c, server_list_event ev)
+{
+    if (const auto& cb = c.config().on_server_list)
+        cb(ev);
+}
+
+/// A refusal of a list that was not applied (it did not parse, or could not be read).
+server_list_event refusal(std::string domain, std::string source, std::uint64_t in_force,
+                          server_list_error err)
+{
+    server_list_event ev;
+    ev.domain = std::move(domain);
+    ev.source = std::move(source);
+    ev.old_version = in_force;
+    ev.applied = false;
+    ev.error = std::move(err);
+    return ev;
+}
+
+/// Reads at most max_server_list_bytes + 1 bytes of `path`; false with `why` on failure.
+bool read_file(const std::string& path, std::string& out, std::string& why)
+{
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) {
+        why = path + ": " + std::strerror(errno);
+        return false;
+    }
+    out.clear();
+    char buf[8192];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+        out.append(buf, n);
+        if (out.size() > max_server_list_bytes)
+            break;
+    }
+    const bool failed = std::ferror(f) != 0;
+    std::fclose(f);
+    if (failed) {
+        why = path + ": read error";
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+std::string server_list_key(std::string_view domain)
+{
+    static constexpr std::string_view prefix = "memcoro.servers.";
+    if (domain.empty() || domain.size() + prefix.size() > 250)
+        throw std::invalid_argument("memcoro: a domain name is 1 to 234 bytes");
+    for (unsigned char ch : domain)
+        if (ch <= ' ' || ch == 0x7f)
+            throw std::invalid_argument("memcoro: a domain name has no spaces or control bytes");
+    return std::string(prefix) + std::string(domain);
+}
+
+// ---- file ---------------------------------------------------------------------------------
+
+struct server_list_file_source::state {
+    client* c;
+    std::string path;
+    std::string domain;
+    std::chrono::milliseconds interval;
+    asio::steady_timer timer;
+    std::atomic<bool> stopped{false};
+    std::string last; // the content last seen (applied or reported)
+    bool seen_any = false;
+
+    state(client& cl, std::string p, std::string d, std::chrono::milliseconds i)
+        : c(&cl)
+        , path(std::move(p))
+        , domain(std::move(d))
+        , interval(i)
+        , timer(cl.get_executor())
+    {
+    }
+
+    void poll()
+    {
+        std::string text, why;
+        const std::string source = "file " + path;
+        if (!read_file(path, text, why)) {
+            if (seen_any && last == "\x01" + why)
+                return;
+            seen_any = true;
+            last = "\x01" + why; // (not a file's content: a list starts with '{')
+            server_list_error err{server_list_errc::no_such_domain, "cannot read " + why};
+            report(*c, refusal(domain, source, c->current_server_list().version, err));
+            return;
+        }
+        if (seen_any && text == last)
+            return;
+        seen_any = true;
+        last = text;
+        server_list list;
+        server_list_error err;
+        if (!parse_server_list(text, domain, list, err)) {
+            report(*c, refusal(domain, source, c->current_server_list().version, err));
+            return;
+        }
+        c->apply_server_list(list, err, source); // (the client reports the outcome)
+    }
+};
+
+server_list_file_source::server_list_file_source(client& c, std::string path, std::string domain,
+                                                 std::chrono::milliseconds interval)
+    : state_(std::make_shared<state>(c, std::move(path), std::move(domain), interval))
+{
+    asio::co_spawn(
+        c.get_executor(),
+        [st = state_]() -> asio::awaitable<void> {
+            while (!st->stopped.load()) {
+                st->poll();
+                st->timer.expires_after(st->interval);
+                auto [ec] = co_await st->timer.async_wait(as_tuple);
+                (void)ec;
+            }
+        },
+        asio::detached);
+}
+
+server_list_file_source::~server_list_file_source()
+{
+    state_->stopped.store(true);
+    asio::post(state_->timer.get_executor(), [st = state_] { st->timer.cancel(); });
+}
+
+// ---- memcached ----------------------------------------------------------------------------
+
+struct server_list_store_source::state {
+    client* c;
+    client* store;
+    std::string domain;
+    std::string key;
+    std::chrono::milliseconds interval;
+    asio::steady_timer timer;
+    std::atomic<bool> stopped{false};
+    std::uint64_t last_cas = 0; // the CAS unique last seen (applied or reported)
+    bool reported_missing = false;
+    std::string last_failure; // the store's failure last reported
+
+    state(client& cl, client& st, std::string d, std::chrono::milliseconds i)
+        : c(&cl)
+        , store(&st)
+        , domain(std::move(d))
+        , key(server_list_key(domain))
+        , interval(i)
+        , timer(cl.get_executor())
+    {
+    }
+
+    void handle(std::error_code ec, const get_result& r)
+    {
+        const std::string source = "memcached " + key;
+        const auto in_force = c->current_server_list().version;
+        if (ec) {
+            const std::string why = ec.message();
+            if (why != last_failure) {
+                last_failure = why;
+                server_list_error err{ec, "cannot read " + key + ": " + why};
+                report(*c, refusal(domain, source, in_force, err));
+            }
+            return;
+        }
+        last_failure.clear();
+        if (!r) {
+            if (!reported_missing) {
+                reported_missing = true;
+                last_cas = 0;
+                server_list_error err{server_list_errc::no_such_domain,
+                                      "no list for domain \"" + domain + "\" (no item " + key +
+                                          ")"};
+                report(*c, refusal(domain, source, in_force, err));
+            }
+            return;
+        }
+        reported_missing = false;
+        if (r->cas == last_cas)
+            return;
+        last_cas = r->cas;
+        server_list list;
+        server_list_error err;
+        if (!parse_domain_list(r->value, domain, list, err)) {
+            report(*c, refusal(domain, source, in_force, err));
+            return;
+        }
+        c->apply_server_list(list, err, source);
+    }
+};
+
+server_list_store_source::server_list_store_source(client& c, client& store, std::string domain,
+                                                   std::chrono::milliseconds interval)
+    : state_(std::make_shared<state>(c, store, std::move(domain), interval))
+{
+    asio::co_spawn(
+        c.get_executor(),
+        [st = state_]() -> asio::awaitable<void> {
+            while (!st->stopped.load()) {
+                auto [ec, r] = co_await st->store->async_gets(st->key, as_tuple);
+                if (st->stopped.load())
+                    break;
+                st->handle(ec, r);
+                st->timer.expires_after(st->interval);
+                auto [tec] = co_await st->timer.async_wait(as_tuple);
+                (void)tec;
+            }
+        },
+        asio::detached);
+}
+
+server_list_store_source::~server_list_store_source()
+{
+    state_->stopped.store(true);
+    asio::post(state_->timer.get_executor(), [st = state_] { st->timer.cancel(); });
+}
+
+// ---- editing ------------------------------------------------------------------------------
+
+namespace {
+
+/// Applies `edit` to `list` (a domain's list in force), bumps its version and checks it.
+server_list edited(server_list list, const server_list_edit& edit)
+{
+    const std::uint64_t was = list.version;
+    const std::string domain = list.domain;
+    edit(list);
+    list.domain = domain;
+    list.version = was + 1;
+    server_list_error err;
+    if (!check_server_list(list, err))
+        throw std::invalid_argument(err.reason);
+    return list;
+}
+
+/// An exclusive lock on a file, released when it goes.
+class file_lock {
+public:
+    explicit file_lock(const std::string& path)
+        : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644))
+    {
+        if (fd_ < 0)
+            throw std::runtime_error(path + ": " + std::strerror(errno));
+        while (::flock(fd_, LOCK_EX) != 0) {
+            if (errno != EINTR) {
+                const int e = errno;
+                ::close(fd_);
+                throw std::runtime_error(path + ": lock: " + std::strerror(e));
+            }
+        }
+    }
+    ~file_lock() { ::close(fd_); }
+    file_lock(const file_lock&) = delete;
+    file_lock& operator=(const file_lock&) = delete;
+
+private:
+    int fd_;
+};
+
+} // namespace
+
+server_list edit_server_list_file(const std::string& path, std::string_view domain,
+                                  const server_list_edit& edit)
+{
+    file_lock lock(path + ".lock");
+    std::string text, why;
+    server_list current;
+    current.domain = std::string(domain);
+    const bool exists = ::access(path.c_str(), F_OK) == 0 || errno != ENOENT;
+    if (exists && !read_file(path, text, why))
+        throw std::runtime_error("cannot read " + why);
+    if (exists) {
+        if (text.size() > max_server_list_bytes)
+            throw std::runtime_error(path + ": over " + std::to_string(max_server_list_bytes) +
+                                     " bytes");
+        const auto domains = server_list_domains(text);
+        if (!domains)
+            throw std::runtime_error(path + ": not a server list file");
+        if (std::find(domains->begin(), domains->end(), domain) != domains->end()) {
+            server_list_error err;
+            // (A list that no longer parses can only be replaced: its version is read alone.)
+            if (!parse_server_list(text, domain, current, err))
+                throw std::runtime_error(path + ": " + err.reason);
+        }
+    }
+    const server_list next = edited(std::move(current), edit);
+    const std::string out = with_domain_list(text, next);
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        f << out;
+        f.flush();
+        if (!f)
+            throw std::runtime_error(tmp + ": write failed");
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int e = errno;
+        std::remove(tmp.c_str());
+        throw std::runtime_error(path + ": rename: " + std::strerror(e));
+    }
+    return next;
+}
+
+asio::awaitable<server_list> edit_server_list_in_store(client& store, std::string domain,
+                                                       server_list_edit edit, int attempts)
+{
+    const std::string key = server_list_key(domain);
+    for (int i = 0; i < attempts; ++i) {
+        const auto r = co_await store.async_gets(key);
+        server_list current;
+        current.domain = domain;
+        if (r) {
+            server_list_error err;
+            if (!parse_domain_list(r->value, domain, current, err))
+                throw std::runtime_error(key + ": " + err.reason);
+        }
+        const server_list next = edited(std::move(current), edit);
+        const std::string text = to_json(next);
+        const store_status st =
+            r ? co_await store.async_cas(key, text, r->cas) : co_await store.async_add(key, text);
+        if (st == store_status::stored)
+            co_return next;
+        // Another editor wrote first (exists, not_found, not_stored): start over from it.
+    }
+    throw std::runtime_error(key + ": still changing after " + std::to_string(attempts) +
+                             " attempts");
+}
+
+} // namespace memcoro
