@@ -22,13 +22,30 @@
 
 namespace memcoro {
 
-/// What happens to the keys of a server that is down.
+/// What happens to the keys of a server that is down (docs/distributions.md, "When a server is
+/// down"). Under fail_fast and failover the keys of live servers never move.
 enum class down_policy : std::uint8_t {
     /// They fail at once with errc::server_down (multi-gets list them under `errors`).
     fail_fast,
-    /// They alone go to the next distinct live server on the ring (like PECL memcache's
-    /// allow_failover), trying at most max_failover_attempts servers.
+    /// They alone go to the next distinct live server on the ring (memcoro's own rule: no
+    /// other client places them there), trying at most max_failover_attempts servers.
     failover,
+    /// Keys go where the distribution's reference client sends them while the same servers
+    /// are down (ring::fleet_rule_of), so that memcoro and the fleet's other clients keep
+    /// reading and writing the same copy:
+    /// - pecl-consistent, pecl-standard (PECL memcache, allow_failover): a down server's key is
+    ///   re-hashed as "<key>-0", "<key>-1", ... until one lands on a live server, at most
+    ///   max_failover_attempts tries (PECL's max_failover_attempts, 20 by default), else it
+    ///   fails with errc::server_down. Live servers' keys never move.
+    /// - modula (libmemcached, php-memcached): a down server's keys fail with
+    ///   errc::server_down. Live servers' keys never move.
+    /// - ketama, ketama-spy, consistent, twemproxy-ketama, twemproxy-modula (libmemcached and
+    ///   php-memcached ejecting failed servers, twemproxy's auto_eject_hosts): the ring or table
+    ///   is rebuilt over the live servers. **This moves keys of live servers**: none on
+    ///   equal-weight rings, a few percent with unequal weights, and most of them (about 3 in 4
+    ///   with 5 servers) on twemproxy-modula; they move back when the server comes back. Under
+    ///   these distributions every routing decision also checks every server's state.
+    fleet,
 };
 
 /// A fire-and-forget write that failed (client_config::on_write_failure).
@@ -73,7 +90,8 @@ struct client_config {
     double retry_jitter = 0.2;
     /// What happens to the keys of a server that is down.
     down_policy on_down = down_policy::fail_fast;
-    /// With down_policy::failover: the most servers tried for a key, its own included.
+    /// With down_policy::failover: the most servers tried for a key, its own included. With
+    /// down_policy::fleet on the PECL distributions: the most re-hashed keys tried.
     std::size_t max_failover_attempts = 20;
     /// Called (on the client's executor) on every up/down transition of a server that has no
     /// callback of its own.

@@ -300,7 +300,12 @@ continuum::continuum(distribution_kind d, hash_kind key_hash, std::vector<node> 
         (d == distribution_kind::pecl_consistent &&
          total_weight * pecl_points_per_weight > max_table_size))
         throw std::invalid_argument("memcoro::ring::continuum: weights too large");
+    build(weighted);
+}
 
+void continuum::build(bool weighted)
+{
+    const distribution_kind d = distribution_;
     std::vector<ring_point> points;
     switch (d) {
     case distribution_kind::modula:
@@ -372,22 +377,97 @@ continuum::continuum(distribution_kind d, hash_kind key_hash, std::vector<node> 
     }
 }
 
+continuum continuum::without(const std::vector<bool>& down) const
+{
+    if (down.size() != nodes_.size())
+        throw std::invalid_argument("memcoro::ring::continuum::without: one flag per server");
+    std::vector<node> live;
+    std::vector<std::uint32_t> index;
+    bool weighted = false;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        weighted = weighted || nodes_[i].weight > 1;
+        if (!down[i]) {
+            live.push_back(nodes_[i]);
+            index.push_back(static_cast<std::uint32_t>(i));
+        }
+    }
+    if (live.empty())
+        throw std::invalid_argument("memcoro::ring::continuum::without: every server is down");
+    continuum c(*this);
+    c.nodes_ = std::move(live);
+    c.values_.clear();
+    c.owner_.clear();
+    c.buckets_.clear();
+    c.range_start_.clear();
+    c.range_shift_ = 32;
+    // libmemcached decides on weighted points when servers are added, not when it ejects one:
+    // a consistent ring stays weighted even if its only heavier server is the one down.
+    c.build(weighted);
+    for (std::uint32_t& o : c.owner_)
+        o = index[o];
+    c.nodes_ = nodes_;
+    return c;
+}
+
+std::size_t continuum::pecl_position(std::string_view prepared) const noexcept
+{
+    if (distribution_ == distribution_kind::pecl_standard) {
+        std::uint32_t v = (hash(key_hash_, prepared) >> 16) & 0x7fff;
+        if (v == 0)
+            v = 1;
+        return v % owner_.size();
+    }
+    return buckets_[hash(key_hash_, prepared) % pecl_buckets];
+}
+
+std::size_t continuum::rehash_server(std::string_view key, std::size_t attempt) const
+{
+    // PECL's mmc_pool_find_next(): sprintf("%s-%d", prepared_key, attempt), hashed whole.
+    std::array<char, pecl_max_key> prepared;
+    const std::string_view base = hashes_plain_key() ? key : pecl_key(key, prepared);
+    constexpr std::size_t suffix_max = 1 + std::numeric_limits<std::size_t>::digits10 + 1;
+    char suffix[suffix_max];
+    std::size_t suffix_len = 0;
+    {
+        char digits[suffix_max];
+        std::size_t n = 0;
+        do {
+            digits[n++] = static_cast<char>('0' + attempt % 10);
+            attempt /= 10;
+        } while (attempt != 0);
+        suffix[suffix_len++] = '-';
+        while (n > 0)
+            suffix[suffix_len++] = digits[--n];
+    }
+    // Keys are at most 250 bytes on PECL; others may be longer (memcoro's own limit), and
+    // only then does this fall back to a string.
+    std::array<char, pecl_max_key + suffix_max> buffer;
+    std::string heap;
+    std::string_view candidate;
+    if (base.size() <= pecl_max_key) {
+        std::copy(base.begin(), base.end(), buffer.begin());
+        std::copy(suffix, suffix + suffix_len, buffer.begin() + base.size());
+        candidate = {buffer.data(), base.size() + suffix_len};
+    } else {
+        heap.assign(base);
+        heap.append(suffix, suffix_len);
+        candidate = heap;
+    }
+    if (!hashes_plain_key())
+        return owner_[pecl_position(candidate)];
+    return server_for(candidate);
+}
+
 std::size_t continuum::position(std::string_view key) const noexcept
 {
     switch (distribution_) {
     case distribution_kind::modula:
     case distribution_kind::twemproxy_modula:
         return hash(key_hash_, key) % owner_.size();
-    case distribution_kind::pecl_standard: {
-        std::array<char, pecl_max_key> buffer;
-        std::uint32_t v = (hash(key_hash_, pecl_key(key, buffer)) >> 16) & 0x7fff;
-        if (v == 0)
-            v = 1;
-        return v % owner_.size();
-    }
+    case distribution_kind::pecl_standard:
     case distribution_kind::pecl_consistent: {
         std::array<char, pecl_max_key> buffer;
-        return buckets_[hash(key_hash_, pecl_key(key, buffer)) % pecl_buckets];
+        return pecl_position(pecl_key(key, buffer));
     }
     case distribution_kind::ketama:
     case distribution_kind::ketama_spy:

@@ -479,6 +479,88 @@ mc --distribution MEMCACHED_DISTRIBUTION_RANDOM get k
 expect "--distribution MEMCACHED_DISTRIBUTION_RANDOM is refused" 2
 check "  ... with a message" contains "$err" "unknown distribution 'MEMCACHED_DISTRIBUTION_RANDOM'"
 
+# locate --down: where keys go while servers are down, under each distribution's fleet rule.
+# (Keys that differ in more than their last digits: twemproxy's 32-bit FNV-1a of "alias:1",
+# "alias:2", ... takes few values modulo 5.)
+for i in $(seq 1 300); do echo "down:$((i * 7919 % 10007))/$i"; done >"$tmpdir/dkeys"
+dplace() { # dplace OUTPUT ARGS...: locate those keys over the five servers
+    local output=$1
+    shift
+    "$memcoro" locate --servers "$five" "$@" <"$tmpdir/dkeys" >"$tmpdir/$output" 2>"$tmpdir/err"
+}
+down2=127.0.0.1:22202
+for dist in pecl-consistent pecl-standard modula ketama twemproxy-modula; do
+    dplace "up-$dist" --distribution "$dist"
+    dplace "down-$dist" --distribution "$dist" --down "$down2"
+    # Keys whose own server is live, and where they are with 22202 down.
+    paste -d' ' "$tmpdir/up-$dist" "$tmpdir/down-$dist" | awk -v d="$down2" '$1 != d' >"$tmpdir/live-$dist"
+    paste -d' ' "$tmpdir/up-$dist" "$tmpdir/down-$dist" | awk -v d="$down2" '$1 == d {print $2}' >"$tmpdir/dead-$dist"
+done
+for dist in pecl-consistent pecl-standard modula; do
+    check "locate --down ($dist): keys of live servers stay" \
+        test "$(awk '$1 != $2' "$tmpdir/live-$dist" | wc -l)" = 0
+done
+for dist in pecl-consistent pecl-standard ketama twemproxy-modula; do
+    check "locate --down ($dist): the down server's keys go to live servers ($(wc -l <"$tmpdir/dead-$dist"))" \
+        test -s "$tmpdir/dead-$dist" -a "$(grep -cxE -- "-|$down2" "$tmpdir/dead-$dist")" = 0
+done
+check "locate --down (modula): the down server's keys fail, printed -" \
+    test -s "$tmpdir/dead-modula" -a "$(sort -u "$tmpdir/dead-modula")" = "-"
+check "locate --down (ketama, equal weights): keys of live servers stay" \
+    test "$(awk '$1 != $2' "$tmpdir/live-ketama" | wc -l)" = 0
+check "locate --down (twemproxy-modula): most keys of live servers move" \
+    test "$(awk '$1 != $2' "$tmpdir/live-twemproxy-modula" | wc -l)" -gt 120
+dplace down-two --distribution pecl-consistent --down "$down2,127.0.0.1:22205"
+check "locate --down A,B: neither is used" test "$(grep -cxE '127.0.0.1:2220[25]' "$tmpdir/down-two")" = 0
+dplace down-all --distribution ketama --down "$five"
+check "locate --down (every server): every key fails" test "$(sort -u "$tmpdir/down-all")" = "-"
+printf 'k1\nk2\n' | "$memcoro" locate --servers "a:1 alpha,b:2 beta" --distribution modula --down beta --json \
+    >"$tmpdir/out" 2>"$tmpdir/err"
+check "locate --down NAME --json: a failed key's server is null" python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 2 and {r["server"] for r in rows} <= {"alpha", None} and None in [r["server"] for r in rows], rows
+' "$tmpdir/out"
+"$memcoro" locate --servers "$five" --down 127.0.0.1:9 <"$tmpdir/akeys" >"$tmpdir/out" 2>"$tmpdir/err"
+rc=$?
+err=$(cat "$tmpdir/err")
+check "locate --down: a server not in the list is refused" \
+    contains "$rc $err" "2 memcoro locate: --down: 127.0.0.1:9 is not one of the servers"
+mc --down "$server" get k
+expect "--down applies to locate only" 2
+check "  ... with a message" contains "$err" "--down applies to locate, not get"
+# The server-down vectors recorded from the real clients, through the command line.
+compat=$(cd "$(dirname "${BASH_SOURCE[0]}")/../data/compat" && pwd)
+bad=
+for f in pecl_memcache_consistent_crc32_w12312_down22205 pecl_memcache_standard_crc32_down22202 \
+    libmemcached_modula_oaat_down22202 libmemcached_ketama_weighted_md5_w12312_down22205 \
+    twemproxy_ketama_md5_down22202 twemproxy_modula_fnv1a_64_down22205; do
+    python3 - "$compat/$f.public.json" "$tmpdir/vkeys" "$tmpdir/vwant" "$tmpdir/vargs" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+names = {"pecl_memcache_consistent_crc32": "pecl-consistent", "pecl_memcache_standard_crc32": "pecl-standard",
+         "libmemcached_modula_oaat": "modula", "libmemcached_ketama_weighted_md5": "ketama",
+         "twemproxy_ketama_md5": "twemproxy-ketama", "twemproxy_modula_fnv1a_64": "twemproxy-modula"}
+base = d["all_up_config_id"].removesuffix("_w12312")
+hashes = {"twemproxy-ketama": "md5"}
+srv = d["servers"]
+label = lambda s: f'{s["host"]}:{s["port"]}'
+keys = [k for k, _ in d["mapping"]] + d.get("failed_keys", [])
+want = [label(srv[i]) for _, i in d["mapping"]] + ["-"] * len(d.get("failed_keys", []))
+open(sys.argv[2], "wb").write(b"".join(k.encode() + b"\n" for k in keys))
+open(sys.argv[3], "w").write("".join(w + "\n" for w in want))
+args = ["--servers", ",".join(f'{label(s)}:{s["weight"]}' for s in srv), "--distribution", names[base],
+        "--down", f'{d["down"]["host"]}:{d["down"]["port"]}']
+if names[base] in hashes:
+    args += ["--hash", hashes[names[base]]]
+open(sys.argv[4], "w").write("\n".join(args) + "\n")
+PY
+    mapfile -t vargs <"$tmpdir/vargs"
+    "$memcoro" locate "${vargs[@]}" <"$tmpdir/vkeys" >"$tmpdir/vgot" 2>"$tmpdir/err" || bad+=" $f(exit)"
+    cmp -s "$tmpdir/vgot" "$tmpdir/vwant" || bad+=" $f($(paste -d' ' "$tmpdir/vgot" "$tmpdir/vwant" | awk '$1 != $2' | wc -l) differ)"
+done
+check "locate --down reproduces the server-down vectors${bad:+:$bad}" test -z "$bad"
+
 # Commands route keys exactly as locate says: with a live and a dead server, a key that locate
 # puts on the live one is stored (exit 0), one it puts on the dead one fails naming it (exit 2).
 for i in $(seq 1 16); do echo "$i:route:$((i * 7919))"; done >"$tmpdir/rkeys"
@@ -1607,6 +1689,8 @@ if bash -c "source '$completion'" 2>/dev/null; then
         "$(for o in --cert --key --password-file; do complete_words memcoro "$o" "$tmpdir/files/bl"; done | sort -u)" = "$tmpdir/files/blob.bin"
     check "completion: directories only after --capath" \
         test "$(complete_words memcoro --capath "$tmpdir/files/"; complete_words memcoro --capath "$tmpdir/files/bl")" = "$tmpdir/files/sub"
+    check "completion: locate --down offers the servers of --servers" \
+        test "$(complete_words memcoro --servers 'a:1:2,b:2' locate --down '' | tr '\n' ' ')" = "a:1 b:2 "
     check "completion: the value of --user is not the command" \
         test "$(complete_words memcoro --user alice --cacert ca.pem ge | sort | tr '\n' ' ')" = "get gets "
     bad=

@@ -11,6 +11,7 @@ key_locator::key_locator(const std::vector<memcoro::server_address>& servers,
 {
     if (servers.empty())
         throw std::invalid_argument("no server to locate keys on");
+    servers_ = servers;
     // The ring library does not know server_address: convert here.
     std::vector<memcoro::ring::node> nodes;
     for (const memcoro::server_address& a : servers) {
@@ -23,7 +24,28 @@ key_locator::key_locator(const std::vector<memcoro::server_address>& servers,
         ring_.emplace(distribution, std::move(nodes));
 }
 
-const std::string& key_locator::operator()(std::string_view key) const
+void key_locator::set_down(const std::vector<std::string>& down)
 {
-    return labels_[ring_->server_for(key)];
+    std::vector<bool> flags(servers_.size(), false);
+    for (const std::string& d : down) {
+        bool found = false;
+        for (std::size_t i = 0; i < servers_.size(); ++i) {
+            const memcoro::server_address& a = servers_[i];
+            if (d == a.to_string() || d == labels_[i] || (!a.name.empty() && d == a.name)) {
+                flags[i] = true;
+                found = true;
+            }
+        }
+        if (!found)
+            throw std::invalid_argument("--down: " + d + " is not one of the servers");
+    }
+    fleet_.emplace(*ring_, std::move(flags));
+}
+
+const std::string* key_locator::operator()(std::string_view key) const
+{
+    if (!fleet_)
+        return &labels_[ring_->server_for(key)];
+    const auto server = fleet_->server_for(key);
+    return server ? &labels_[*server] : nullptr;
 }

@@ -95,6 +95,7 @@ enum command_option : unsigned {
     opt_all = 1u << 7,
     opt_decode = 1u << 8,
     opt_value_store = 1u << 9, ///< --compress, --type, --codec, --compress-threshold (set)
+    opt_down = 1u << 10, ///< locate --down
 };
 
 struct option_spec {
@@ -179,6 +180,9 @@ constexpr option_spec option_table[] = {
     {"--analyze", nullptr, opt_analyze,
      "memory use, hit ratio, evictions and the fullest slab class, per server and in total"},
     {"--all", nullptr, opt_all, "list every error code (the same as giving no CODE)"},
+    {"--down", "HOST:PORT[,...]", opt_down,
+     "place keys as the distribution's own client does while these servers are down\n"
+     "(down_policy::fleet); `-` for a key that client fails"},
     {"--set", nullptr, opt_mode, "store every file, whether its key exists or not (the default)"},
     {"--add", nullptr, opt_mode, "store only the files whose key does not exist"},
     {"--replace", nullptr, opt_mode, "store only the files whose key exists"},
@@ -212,6 +216,7 @@ struct options {
     std::optional<std::string> servers;
     std::optional<std::string> distribution;
     std::optional<std::string> hash;
+    std::optional<std::string> down; ///< locate --down
     std::chrono::milliseconds timeout{1000};
     std::optional<std::int64_t> ttl;
     std::optional<std::uint32_t> flags;
@@ -332,6 +337,8 @@ options parse_command_line(int argc, char** argv)
             o.distribution = std::string(*value);
         else if (name == "--hash")
             o.hash = std::string(*value);
+        else if (name == "--down")
+            o.down = std::string(*value);
         else if (name == "--protocol")
             o.protocol = std::string(*value);
         else if (name == "--tls")
@@ -1732,6 +1739,23 @@ int cmd_locate(invocation& inv)
         // The configuration the other commands use: the same servers, distribution and hash.
         const memcoro::client_config cfg = make_config(o, false);
         locate.emplace(cfg.servers, cfg.distribution, cfg.hash);
+        if (o.down) {
+            // Servers as --servers writes them, comma-separated.
+            std::vector<std::string> down;
+            std::string_view rest = *o.down;
+            while (!rest.empty()) {
+                const auto comma = rest.find(',');
+                const std::string_view item = rest.substr(0, comma);
+                if (item.empty())
+                    throw usage_error("--down: an empty server name");
+                down.emplace_back(item);
+                rest =
+                    comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+                if (comma != std::string_view::npos && rest.empty())
+                    throw usage_error("--down: an empty server name");
+            }
+            locate->set_down(down);
+        }
     } catch (const std::invalid_argument& e) { // an unusable list (a zero weight)
         throw usage_error(e.what());
     }
@@ -1739,14 +1763,14 @@ int cmd_locate(invocation& inv)
     // that what is located is exactly what would be sent.
     std::string key;
     while (std::getline(std::cin, key)) {
-        const std::string& owner = (*locate)(key);
+        const std::string* owner = (*locate)(key);
         if (o.json) {
             json j = json::object();
             put_bytes(j, "key", key);
-            j["server"] = owner;
+            j["server"] = owner ? json(*owner) : json(nullptr);
             print_json(j, false);
         } else {
-            write_stdout(owner);
+            write_stdout(owner ? *owner : std::string_view("-"));
             write_stdout("\n");
         }
     }
@@ -2142,13 +2166,22 @@ constexpr command_spec command_table[] = {
      "and flushed items it has not reclaimed yet: a class listed in part is named on stderr\n"
      "(exit status 0).",
      "memcoro dump | wc -l", cmd_dump},
-    {"locate", "locate [--json]", 0, 0, opt_json, false,
+    {"locate", "locate [--down HOST:PORT[,...]] [--json]", 0, 0, opt_json | opt_down, false,
      "print which server owns each key read from stdin",
      "Reads keys from stdin, one per line (every byte up to '\\n' is the key, a '\\r'\n"
      "included), and prints for each the server that owns it under --servers,\n"
      "--distribution and --hash: its name if the list gives one, else host:port. Nothing is\n"
-     "sent. --json: one {\"key\", \"server\"} object per line.",
-     "memcoro locate --servers a:11211,b:11211 --distribution ketama <keys", cmd_locate},
+     "sent. --json: one {\"key\", \"server\"} object per line.\n"
+     "\nWith --down (servers as --servers names them, or their names), where each key goes\n"
+     "while those servers are down, as the distribution's own client places it\n"
+     "(client_config::on_down = down_policy::fleet): PECL memcache re-hashes \"KEY-0\",\n"
+     "\"KEY-1\", ...; the ketama rings and twemproxy rebuild their ring or table over the live\n"
+     "servers (which moves some keys of live servers too); libmemcached's modula fails the\n"
+     "key: `-` (--json: \"server\": null).",
+     "memcoro locate --servers a:11211,b:11211 --distribution ketama <keys\n"
+     "memcoro locate --servers a:11211,b:11211,c:11211 --distribution pecl-consistent --down "
+     "b:11211 <keys",
+     cmd_locate},
     {"bench",
      "bench [--concurrency N] [--duration S|--ops N] [--keys N] [--zipf S] [--value-size B] "
      "[--get-ratio R] [--json]",

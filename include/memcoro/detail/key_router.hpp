@@ -1,13 +1,15 @@
 #pragma once
 /// \file
 /// Which server a key goes to: its own server on the ring while that one is up, else what the
-/// down policy says (fail fast, or fail over to the next usable server on the ring); and which
-/// down servers are due a probe. Pure: no sockets, no connections, no Asio and no clock. The
+/// down policy says (fail fast, fail over to the next usable server on the ring, or the fleet
+/// rule of the distribution's reference client, ring/fleet.hpp); and which down servers are due
+/// a probe. Pure: no sockets, no connections, no Asio and no clock. The
 /// caller passes the time and carries out the answers (sends the probes, fails or sends the
 /// requests).
 
 #include <memcoro/config.hpp>
 #include <memcoro/ring/distribution.hpp>
+#include <memcoro/ring/fleet.hpp>
 #include <memcoro/server_state.hpp>
 
 #include <concepts>
@@ -77,13 +79,19 @@ public:
     /// The server for `key`, whose own server is `own`: `own` while it is up; else none under
     /// fail_fast, and under failover the first usable server walking the ring from the key
     /// (trying at most max_failover_attempts servers, its own included; none if all of them
-    /// are down). Only a down server's keys ever move. `now()` is called only if `own` is down.
+    /// are down). Under fail_fast and failover only a down server's keys ever move. Under
+    /// fleet, what the distribution's fleet rule says; the rebuild rule moves live servers'
+    /// keys too while any server is down (it then checks every server's state for every key).
+    /// `now()` is called only if `own` is down.
     template <class Now>
     requires std::is_invocable_r_v<clock::time_point, Now&> std::size_t
     route(std::size_t own, std::string_view key, Now&& now, probe_list& probes)
     {
-        if (states_[own]->usable()) [[likely]]
-            return own;
+        if (states_[own]->usable()) [[likely]] {
+            if (!watch_all_) [[likely]]
+                return own;
+            return route_rebuilt(own, key);
+        }
         return route_down(own, key, now(), probes);
     }
 
@@ -105,11 +113,25 @@ private:
     /// route() once the key's own server turned out to be down.
     std::size_t route_down(std::size_t own, std::string_view key, clock::time_point now,
                            probe_list& probes);
+    /// route() under the rebuild rule for a key whose own server is up.
+    std::size_t route_rebuilt(std::size_t own, std::string_view key);
+    /// The rebuild rule's table for the servers down now: the ring itself when none is, the
+    /// ring rebuilt over the live ones when some are (rebuilt again only when that set
+    /// changes), null when all are.
+    const ring::continuum* live_ring();
 
     down_policy on_down_;
     std::size_t max_failover_attempts_;
     std::optional<ring::continuum> ring_;
     std::vector<server_state*> states_;
+    /// The fleet rule of the ring's distribution (used under down_policy::fleet).
+    ring::fleet_rule rule_ = ring::fleet_rule::fail;
+    /// Under fleet with the rebuild rule (and more than one server): keys of up servers depend
+    /// on the other servers' states too.
+    bool watch_all_ = false;
+    /// The servers down when rebuilt_ was made, and the ring rebuilt without them.
+    std::vector<bool> rebuilt_down_;
+    std::optional<ring::continuum> rebuilt_;
 };
 
 } // namespace memcoro::detail

@@ -157,6 +157,23 @@ public:
     std::optional<std::size_t> find(std::string_view key, Usable&& usable,
                                     std::size_t max_servers) const;
 
+    /// The server of `key` with `-<attempt>` appended (`"<key>-0"`, `"<key>-1"`, ...), looked up
+    /// in this table: PECL memcache's failover candidates (see ring/fleet.hpp). On the PECL
+    /// distributions the key is prepared as server_for prepares it (bytes <= 0x20 become `_`,
+    /// cut to 250 bytes) before the suffix is appended, and the result is hashed whole, even past
+    /// 250 bytes, as PECL does. Allocates only for keys longer than 250 bytes on the other
+    /// distributions.
+    std::size_t rehash_server(std::string_view key, std::size_t attempt) const;
+
+    /// The table the distribution's reference client builds once it has ejected the servers
+    /// flagged in `down` (`down.size() == size()`): the same distribution and key hash over the
+    /// other servers only, with their point counts (or modulo slots) recounted over the live
+    /// servers, as libmemcached, php-memcached and twemproxy rebuild theirs. Indexes still refer to
+    /// nodes(); down servers own no point or slot. Keys of live servers may move (weighted
+    /// rings; twemproxy modula moves most of them). Throws std::invalid_argument if `down` has
+    /// the wrong size or flags every server.
+    continuum without(const std::vector<bool>& down) const;
+
     /// Number of nodes.
     std::size_t size() const noexcept { return nodes_.size(); }
     /// The distribution it was built with.
@@ -173,8 +190,13 @@ public:
     std::size_t point_count() const noexcept { return owner_.size(); }
 
 private:
+    /// Builds the tables over nodes_; `weighted`: a server had a weight > 1 when the list was
+    /// made (libmemcached's consistent then uses weighted points).
+    void build(bool weighted);
     /// The key's position in owner_: where server_for reads and find starts walking.
     std::size_t position(std::string_view key) const noexcept;
+    /// PECL distributions: the position of a key already prepared (no cut, no replacement).
+    std::size_t pecl_position(std::string_view prepared) const noexcept;
     /// Ring distributions: the index of the first point >= `h`, wrapping to 0 past the last.
     std::size_t ring_position(std::uint32_t h) const noexcept;
     /// Whether position() is the plain hash of the key (no PECL key preparation).

@@ -374,3 +374,167 @@ TEST_CASE("key_router: the ring must cover exactly the servers given")
     router.assign(continuum(distribution_kind::ketama, nodes), {&s, &s2});
     CHECK(router.size() == 2);
 }
+
+TEST_CASE("key_router: under fleet, every key of every server-down vector goes where the fleet's "
+          "client put it, or fails where it failed")
+{
+    const auto files = memcoro::ring::test::down_vector_files();
+    CHECK(files.size() == 32);
+    std::size_t placed = 0, failed = 0;
+    for (const auto& name : files) {
+        INFO(name);
+        const auto data = memcoro::ring::test::load_compat(name);
+        const auto s = memcoro::ring::test::setup_for(data);
+        const auto nodes = memcoro::ring::test::nodes_of(data);
+        std::vector<std::unique_ptr<server_state>> states;
+        std::vector<server_state*> raw;
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            states.push_back(std::make_unique<server_state>(exact(1000ms)));
+            raw.push_back(states.back().get());
+        }
+        const std::size_t down = data.at("down").at("server_index");
+        states[down]->mark_down(t0);
+        key_router router(down_policy::fleet, 20);
+        router.assign(continuum(s.distribution, s.key_hash, nodes), raw);
+        probe_list probes;
+        std::size_t wrong = 0;
+        for (const auto& entry : data.at("mapping")) {
+            const std::string key = entry.at(0);
+            wrong += router.route(key, t0 + 10ms, probes) != entry.at(1).get<std::size_t>();
+            ++placed;
+        }
+        if (data.contains("failed_keys"))
+            for (const auto& k : data.at("failed_keys")) {
+                wrong += router.route(k.get<std::string>(), t0 + 10ms, probes) != key_router::none;
+                ++failed;
+            }
+        CHECK(wrong == 0);
+        CHECK(probes.empty()); // the retry wait has not passed
+    }
+    CHECK(placed > 50000);
+    CHECK(failed > 1000);
+}
+
+TEST_CASE("key_router: under fleet, a rebuilt ring follows the servers as they go and come back")
+{
+    // Weights 1,2,3,1,2: rebuilt without a server, the others gain points and some of their
+    // keys move; the twemproxy-modula table moves most of them.
+    for (const auto kind : {distribution_kind::ketama, distribution_kind::twemproxy_modula}) {
+        INFO(memcoro::ring::to_string(kind));
+        std::vector<node> nodes;
+        std::vector<std::unique_ptr<server_state>> states;
+        std::vector<server_state*> raw;
+        const std::uint32_t weights[] = {1, 2, 3, 1, 2};
+        for (std::size_t i = 0; i < 5; ++i) {
+            nodes.push_back(
+                node{"127.0.0.1", static_cast<std::uint16_t>(22201 + i), weights[i], {}});
+            states.push_back(std::make_unique<server_state>(exact(1000ms)));
+            raw.push_back(states.back().get());
+        }
+        const continuum ring(kind, nodes);
+        key_router router(down_policy::fleet);
+        router.assign(continuum(kind, nodes), raw);
+        probe_list probes;
+        const auto keys = some_keys(2000);
+        auto check_all = [&](const std::vector<bool>& down) {
+            const memcoro::ring::fleet_placement expected(ring, down);
+            std::size_t wrong = 0, live_moved = 0;
+            for (const auto& key : keys) {
+                const std::size_t own = ring.server_for(key);
+                const std::size_t got = router.route(own, key, t0 + 10ms, probes);
+                const auto want = expected.server_for(key);
+                wrong += got != (want ? *want : key_router::none);
+                live_moved += !down[own] && got != own ? 1 : 0;
+            }
+            CHECK(wrong == 0);
+            return live_moved;
+        };
+        CHECK(check_all({false, false, false, false, false}) == 0);
+        states[1]->mark_down(t0);
+        CHECK(check_all({false, true, false, false, false}) > 0);
+        states[4]->mark_down(t0);
+        CHECK(check_all({false, true, false, false, true}) > 0);
+        states[1]->mark_up();
+        CHECK(check_all({false, false, false, false, true}) > 0);
+        states[4]->mark_up();
+        CHECK(check_all({false, false, false, false, false}) == 0); // back where they were
+        for (auto& st : states)
+            st->mark_down(t0);
+        CHECK(check_all({true, true, true, true, true}) == 0);
+        CHECK(probes.empty());
+    }
+}
+
+TEST_CASE("key_router: under fleet, rules that keep live keys in place never look beyond the key's "
+          "own server")
+{
+    for (const auto kind : {distribution_kind::pecl_consistent, distribution_kind::pecl_standard,
+                            distribution_kind::modula}) {
+        INFO(memcoro::ring::to_string(kind));
+        fleet f(5, down_policy::fleet, 20, kind);
+        f.down(2);
+        const memcoro::ring::fleet_placement expected(*f.ring, {false, false, true, false, false});
+        probe_list probes;
+        std::size_t reads = 0;
+        auto now = [&] {
+            ++reads;
+            return t0 + 10ms;
+        };
+        std::size_t on_down = 0;
+        for (const auto& key : some_keys(2000)) {
+            const std::size_t own = f.ring->server_for(key);
+            const std::size_t got = f.router.route(own, key, now, probes);
+            const auto want = expected.server_for(key);
+            CHECK(got == (want ? *want : key_router::none));
+            if (own != 2)
+                CHECK(got == own);
+            on_down += own == 2 ? 1 : 0;
+        }
+        CHECK(reads == on_down); // the time is read only for the down server's keys
+        CHECK(probes.empty());
+    }
+}
+
+TEST_CASE("key_router: under fleet, PECL's re-hashing asks for the probe of a due server it meets")
+{
+    fleet f(3, down_policy::fleet, 20, distribution_kind::pecl_consistent);
+    f.down(1);
+    probe_list probes;
+    std::string key;
+    for (const auto& k : some_keys(500))
+        if (f.ring->server_for(k) == 1) {
+            key = k;
+            break;
+        }
+    REQUIRE(!key.empty());
+    CHECK(f.router.route(key, t0 + 2s, probes) != 1); // re-hashed to a live server
+    CHECK(probes == probe_list{1});                   // and its own server is due a probe
+}
+
+TEST_CASE("key_router: under fleet, PECL's re-hashing stops after max_failover_attempts tries")
+{
+    // Two of three servers down: some keys need several tries; with one try allowed, a key whose
+    // "<key>-0" lands on a down server fails.
+    fleet one(3, down_policy::fleet, 1, distribution_kind::pecl_standard);
+    fleet many(3, down_policy::fleet, 20, distribution_kind::pecl_standard);
+    for (auto* f : {&one, &many}) {
+        f->down(0);
+        f->down(2);
+    }
+    probe_list probes;
+    std::size_t failed_one = 0, failed_many = 0, down_keys = 0;
+    for (const auto& key : some_keys(2000)) {
+        if (one.ring->server_for(key) == 1)
+            continue;
+        ++down_keys;
+        const std::size_t a = one.router.route(key, t0 + 10ms, probes);
+        const std::size_t b = many.router.route(key, t0 + 10ms, probes);
+        failed_one += a == key_router::none ? 1 : 0;
+        failed_many += b == key_router::none ? 1 : 0;
+        CHECK((a == key_router::none || a == 1));
+        CHECK((b == key_router::none || b == 1));
+        CHECK((a == key_router::none || a == one.ring->rehash_server(key, 0)));
+    }
+    CHECK(failed_one > down_keys / 2);
+    CHECK(failed_many < failed_one);
+}
