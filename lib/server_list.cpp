@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -44,6 +45,8 @@ public:
             return "server list: another distribution or hash than the client's";
         case server_list_errc::too_large:
             return "server list: too large";
+        case server_list_errc::invalid_reply:
+            return "server list: not a valid discovery reply";
         }
         return "server list: unknown error";
     }
@@ -195,6 +198,41 @@ json domain_json(const server_list& l)
 
 } // namespace
 
+std::string_view errc_name(server_list_errc e) noexcept
+{
+    switch (e) {
+    case server_list_errc::invalid_json:
+        return "invalid_json";
+    case server_list_errc::no_such_domain:
+        return "no_such_domain";
+    case server_list_errc::invalid_field:
+        return "invalid_field";
+    case server_list_errc::unknown_distribution:
+        return "unknown_distribution";
+    case server_list_errc::unknown_hash:
+        return "unknown_hash";
+    case server_list_errc::invalid_address:
+        return "invalid_address";
+    case server_list_errc::invalid_weight:
+        return "invalid_weight";
+    case server_list_errc::duplicate_server:
+        return "duplicate_server";
+    case server_list_errc::empty_list:
+        return "empty_list";
+    case server_list_errc::older_version:
+        return "older_version";
+    case server_list_errc::same_version_changed:
+        return "same_version_changed";
+    case server_list_errc::distribution_changed:
+        return "distribution_changed";
+    case server_list_errc::too_large:
+        return "too_large";
+    case server_list_errc::invalid_reply:
+        return "invalid_reply";
+    }
+    return "";
+}
+
 const std::error_category& server_list_category() noexcept
 {
     static const server_list_category_impl c;
@@ -328,6 +366,138 @@ bool may_replace(const server_list& current, const server_list& next, server_lis
                         " is the version in force, with other contents: a change needs a "
                         "greater version");
     return true;
+}
+
+discovery_reply::state discovery_reply::fail(std::string why)
+{
+    reason_ = std::move(why);
+    return state::failed;
+}
+
+discovery_reply::state discovery_reply::feed(std::string_view in)
+{
+    // The header line: CONFIG cluster FLAGS BYTES\r\n (\n alone accepted).
+    const auto eol = in.find('\n');
+    if (eol == std::string_view::npos)
+        return in.size() > 256 ? fail("no header line in the first 256 bytes")
+                               : state::incomplete;
+    std::string_view header = in.substr(0, eol);
+    if (!header.empty() && header.back() == '\r')
+        header.remove_suffix(1);
+    if (header.rfind("CONFIG cluster ", 0) != 0) {
+        std::string shown(header.substr(0, 80));
+        for (char& ch : shown)
+            if (static_cast<unsigned char>(ch) < ' ' || ch == 0x7f)
+                ch = '?';
+        return fail("not a CONFIG cluster reply: \"" + shown + "\"");
+    }
+    std::string_view rest = header.substr(15);
+    const auto sp = rest.find(' ');
+    if (sp == std::string_view::npos)
+        return fail("CONFIG line without a byte count");
+    std::uint64_t flags = 0, bytes = 0;
+    auto r1 = std::from_chars(rest.data(), rest.data() + sp, flags);
+    auto r2 = std::from_chars(rest.data() + sp + 1, rest.data() + rest.size(), bytes);
+    if (r1.ec != std::errc{} || r1.ptr != rest.data() + sp || r2.ec != std::errc{} ||
+        r2.ptr != rest.data() + rest.size())
+        return fail("CONFIG line with bad numbers");
+    if (bytes > max_server_list_bytes)
+        return fail("CONFIG reply of " + std::to_string(bytes) + " bytes: at most " +
+                    std::to_string(max_server_list_bytes));
+    const std::size_t body_at = eol + 1;
+    // The body, then \r\n (or \n) and END\r\n (or END\n).
+    if (in.size() < body_at + bytes)
+        return state::incomplete;
+    const std::string_view body = in.substr(body_at, bytes);
+    std::string_view tail = in.substr(body_at + bytes);
+    for (std::string_view end : {std::string_view("\r\nEND\r\n"), std::string_view("\nEND\n"),
+                                 std::string_view("\r\nEND\n"), std::string_view("\nEND\r\n")}) {
+        if (tail.size() >= end.size() && tail.substr(0, end.size()) == end) {
+            size_ = body_at + bytes + end.size();
+            tail = {};
+            break;
+        }
+    }
+    if (size_ == 0) {
+        // A prefix of one of the endings: wait; anything else is wrong.
+        const std::string_view longest = "\r\nEND\r\n";
+        const std::string_view shorter = "\nEND\n";
+        auto prefix_of = [&](std::string_view e) {
+            return tail.size() < e.size() && e.substr(0, tail.size()) == tail;
+        };
+        if (prefix_of(longest) || prefix_of(shorter) || prefix_of("\r\nEND\n") ||
+            prefix_of("\nEND\r\n"))
+            return state::incomplete;
+        return fail("no END after the CONFIG body");
+    }
+
+    // Body: the version line, then the entries' line.
+    server_list l;
+    std::size_t at = 0;
+    auto next_line = [&](std::string_view& line) {
+        if (at >= body.size())
+            return false;
+        auto nl = body.find('\n', at);
+        if (nl == std::string_view::npos)
+            nl = body.size();
+        line = body.substr(at, nl - at);
+        if (!line.empty() && line.back() == '\r')
+            line.remove_suffix(1);
+        at = nl + 1;
+        return true;
+    };
+    std::string_view version_line, entries;
+    if (!next_line(version_line))
+        return fail("CONFIG body without a version");
+    auto rv = std::from_chars(version_line.data(), version_line.data() + version_line.size(),
+                              l.version);
+    if (version_line.empty() || rv.ec != std::errc{} ||
+        rv.ptr != version_line.data() + version_line.size())
+        return fail("CONFIG version is not a number");
+    if (!next_line(entries))
+        entries = {};
+    std::string_view more;
+    while (next_line(more))
+        if (!more.empty())
+            return fail("CONFIG body with more than two lines");
+    std::size_t pos = 0;
+    while (pos < entries.size()) {
+        const auto end = std::min(entries.find(' ', pos), entries.size());
+        const std::string_view entry = entries.substr(pos, end - pos);
+        pos = end + 1;
+        if (entry.empty())
+            continue;
+        const auto bar1 = entry.find('|');
+        const auto bar2 = bar1 == std::string_view::npos ? bar1 : entry.find('|', bar1 + 1);
+        if (bar2 == std::string_view::npos || entry.find('|', bar2 + 1) != std::string_view::npos)
+            return fail("CONFIG entry not host|ip|port: \"" +
+                        std::string(entry.substr(0, 80)) + "\"");
+        const std::string_view host = entry.substr(0, bar1);
+        const std::string_view ip = entry.substr(bar1 + 1, bar2 - bar1 - 1);
+        const std::string_view port = entry.substr(bar2 + 1);
+        unsigned p = 0;
+        auto rp = std::from_chars(port.data(), port.data() + port.size(), p);
+        if (port.empty() || rp.ec != std::errc{} || rp.ptr != port.data() + port.size() || p == 0 ||
+            p > 65535 || (host.empty() && ip.empty()))
+            return fail("CONFIG entry with a bad host or port: \"" +
+                        std::string(entry.substr(0, 80)) + "\"");
+        server_list_entry e;
+        try {
+            const std::string where(ip.empty() ? host : ip);
+            e.address = server_address::parse(where.find(':') != std::string::npos
+                                                  ? "[" + where + "]:" + std::string(port)
+                                                  : where + ":" + std::string(port));
+        } catch (const std::invalid_argument&) {
+            return fail("CONFIG entry with a bad address: \"" + std::string(entry.substr(0, 80)) +
+                        "\"");
+        }
+        l.servers.push_back(std::move(e));
+    }
+    server_list_error err;
+    if (!check_server_list(l, err))
+        return fail("CONFIG list: " + err.reason);
+    list_ = std::move(l);
+    return state::complete;
 }
 
 } // namespace memcoro

@@ -2,7 +2,10 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/write.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -240,6 +243,171 @@ server_list_store_source::~server_list_store_source()
 {
     state_->stopped.store(true);
     asio::post(state_->timer.get_executor(), [st = state_] { st->timer.cancel(); });
+}
+
+// ---- auto-discovery -----------------------------------------------------------------------
+
+struct server_list_discovery_source::state {
+    client* c;
+    std::string endpoint;
+    server_address address;
+    std::chrono::milliseconds interval;
+    std::chrono::milliseconds timeout;
+    asio::steady_timer timer;
+    std::atomic<bool> stopped{false};
+    std::shared_ptr<asio::ip::tcp::socket> socket; // the poll in progress
+    std::string last_body;                         // the reply last handed to the client
+    std::string last_failure;                      // the failure last reported
+
+    state(client& cl, std::string e, std::chrono::milliseconds i, std::chrono::milliseconds t)
+        : c(&cl)
+        , endpoint(std::move(e))
+        , address(server_address::parse(endpoint))
+        , interval(i)
+        , timeout(t)
+        , timer(cl.get_executor())
+    {
+        if (address.is_unix())
+            throw std::invalid_argument("memcoro: a discovery endpoint is host:port");
+    }
+
+    void failed(std::error_code code, const std::string& why)
+    {
+        if (why == last_failure)
+            return;
+        last_failure = why;
+        last_body.clear();
+        report(*c, refusal(endpoint, "discovery " + endpoint, c->current_server_list().version,
+                           server_list_error{code, why}));
+    }
+
+    /// One poll: connect, ask, read the reply; "" and `ec`, `why` on failure.
+    asio::awaitable<std::string> ask(std::error_code& ec, std::string& why)
+    {
+        auto ex = co_await asio::this_coro::executor;
+        asio::ip::tcp::resolver resolver(ex);
+        auto [rec, endpoints] = co_await resolver.async_resolve(
+            address.host, std::to_string(address.port), as_tuple);
+        if (rec) {
+            ec = rec;
+            why = endpoint + ": " + rec.message();
+            co_return "";
+        }
+        socket = std::make_shared<asio::ip::tcp::socket>(ex);
+        auto [cec, ep] = co_await asio::async_connect(*socket, endpoints, as_tuple);
+        (void)ep;
+        if (cec) {
+            ec = cec;
+            why = endpoint + ": " + cec.message();
+            co_return "";
+        }
+        static constexpr std::string_view ask = "config get cluster\r\n";
+        auto [wec, wn] = co_await asio::async_write(*socket, asio::buffer(ask), as_tuple);
+        (void)wn;
+        if (wec) {
+            ec = wec;
+            why = endpoint + ": " + wec.message();
+            co_return "";
+        }
+        std::string in;
+        discovery_reply reply;
+        char buf[4096];
+        for (;;) {
+            const auto st = reply.feed(in);
+            if (st == discovery_reply::state::complete)
+                break;
+            if (st == discovery_reply::state::failed) {
+                ec = server_list_errc::invalid_reply;
+                why = endpoint + ": " + reply.reason();
+                co_return "";
+            }
+            auto [rec2, n] = co_await socket->async_read_some(asio::buffer(buf), as_tuple);
+            if (rec2) {
+                ec = rec2;
+                why = endpoint + ": " + rec2.message();
+                co_return "";
+            }
+            in.append(buf, n);
+        }
+        in.resize(reply.size());
+        co_return in;
+    }
+
+    void handle(const std::string& reply_text)
+    {
+        if (reply_text == last_body)
+            return;
+        discovery_reply reply;
+        reply.feed(reply_text);
+        server_list list = reply.list();
+        list.domain = endpoint;
+        list.distribution = c->config().distribution;
+        list.hash = c->config().hash;
+        last_body = reply_text;
+        last_failure.clear();
+        server_list_error err;
+        c->apply_server_list(list, err, "discovery " + endpoint);
+    }
+};
+
+server_list_discovery_source::server_list_discovery_source(client& c, std::string endpoint,
+                                                           std::chrono::milliseconds interval,
+                                                           std::chrono::milliseconds timeout)
+    : state_(std::make_shared<state>(c, std::move(endpoint), interval, timeout))
+{
+    asio::co_spawn(
+        c.get_executor(),
+        [st = state_]() -> asio::awaitable<void> {
+            while (!st->stopped.load()) {
+                // The poll's deadline: closing the socket ends whatever it waits for.
+                auto deadline = std::make_shared<asio::steady_timer>(st->timer.get_executor());
+                deadline->expires_after(st->timeout);
+                auto timed_out = std::make_shared<bool>(false);
+                deadline->async_wait([st, timed_out](std::error_code ec) {
+                    if (ec)
+                        return;
+                    *timed_out = true;
+                    if (st->socket) {
+                        std::error_code ignored;
+                        st->socket->close(ignored);
+                    }
+                });
+                std::error_code ec;
+                std::string why;
+                const std::string reply = co_await st->ask(ec, why);
+                deadline->cancel();
+                if (st->socket) {
+                    std::error_code ignored;
+                    st->socket->close(ignored);
+                    st->socket.reset();
+                }
+                if (st->stopped.load())
+                    break;
+                if (!reply.empty())
+                    st->handle(reply);
+                else if (*timed_out)
+                    st->failed(errc::timeout, st->endpoint + ": no reply within " +
+                                                  std::to_string(st->timeout.count()) + " ms");
+                else
+                    st->failed(ec, why);
+                st->timer.expires_after(st->interval);
+                auto [tec] = co_await st->timer.async_wait(as_tuple);
+                (void)tec;
+            }
+        },
+        asio::detached);
+}
+
+server_list_discovery_source::~server_list_discovery_source()
+{
+    state_->stopped.store(true);
+    asio::post(state_->timer.get_executor(), [st = state_] {
+        st->timer.cancel();
+        if (st->socket) {
+            std::error_code ignored;
+            st->socket->close(ignored);
+        }
+    });
 }
 
 // ---- editing ------------------------------------------------------------------------------

@@ -71,10 +71,14 @@ enum class server_list_errc {
     same_version_changed, ///< the version in force, with other contents
     distribution_changed, ///< another distribution or hash than the client's
     too_large,            ///< a list text over max_server_list_bytes
+    invalid_reply,        ///< an auto-discovery reply that is not valid (discovery_reply)
 };
 
 /// The category of server_list_errc ("memcoro.server_list").
 const std::error_category& server_list_category() noexcept;
+
+/// The enumerator's name ("invalid_json", ...); "" for a value that is not one.
+std::string_view errc_name(server_list_errc e) noexcept;
 
 /// `e` as a std::error_code of server_list_category().
 inline std::error_code make_error_code(server_list_errc e) noexcept
@@ -139,6 +143,39 @@ server_list_diff diff(const server_list& from, const server_list& to);
 /// (`same_version_changed`). The same version with the same contents is no change (true,
 /// nothing to apply).
 bool may_replace(const server_list& current, const server_list& next, server_list_error& err);
+
+/// Reading the reply of auto-discovery's `config get cluster` (AWS ElastiCache, Google
+/// Memorystore): `CONFIG cluster FLAGS BYTES`, then BYTES bytes (a version line, then a line of
+/// `host|ip|port` entries separated by spaces; lines end with "\n" or "\r\n", depending on the
+/// implementation), then "\r\n" and `END`. Sans-I/O: fed the bytes as they arrive.
+class discovery_reply {
+public:
+    /// Where the reply stands.
+    enum class state {
+        incomplete, ///< more bytes are needed
+        complete,   ///< the whole reply was read: list() holds it
+        failed,     ///< not a valid reply: reason() says why
+    };
+
+    /// Feeds what arrived (all of it so far: `received` grows by appending). Bytes after the
+    /// reply are left for the caller. Nothing is allocated for a BYTES over
+    /// max_server_list_bytes (refused).
+    state feed(std::string_view received);
+    /// The servers (each `ip:port`, or `host:port` where the ip is empty),
+    /// at the reply's version, in the reply's order; domain, distribution and hash are left
+    /// for the caller to set.
+    const server_list& list() const noexcept { return list_; }
+    /// Why the reply was refused.
+    const std::string& reason() const noexcept { return reason_; }
+    /// The bytes the whole reply took (when complete).
+    std::size_t size() const noexcept { return size_; }
+
+private:
+    state fail(std::string why);
+    server_list list_{};
+    std::string reason_{};
+    std::size_t size_ = 0;
+};
 
 /// What client::apply_server_list and the server list sources report
 /// (client_config::on_server_list): a list applied, with what changed, or refused, with why.

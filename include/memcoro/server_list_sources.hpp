@@ -67,6 +67,32 @@ private:
     std::shared_ptr<state> state_;
 };
 
+/// Keeps a client's servers in step with an auto-discovery endpoint, as AWS ElastiCache and
+/// Google Memorystore serve it: every `interval` it connects to `endpoint` ("host:port"),
+/// sends `config get cluster` and reads the reply (discovery_reply), within `timeout`.
+///
+/// Only a strictly greater version is applied (the list's domain is the endpoint; its
+/// distribution and hash the client's). The same version with other contents is reported as
+/// server_list_errc::same_version_changed and not applied; a reply that is not valid, an
+/// endpoint that cannot be reached or does not answer in time are reported too (source
+/// "discovery ENDPOINT"), each once until something changes, and the list in force stays.
+/// The source must not outlive the client; destroying it stops it.
+class server_list_discovery_source {
+public:
+    /// Starts polling `endpoint` for `c`.
+    server_list_discovery_source(client& c, std::string endpoint,
+                                 std::chrono::milliseconds interval = std::chrono::seconds(60),
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    /// Stops polling.
+    ~server_list_discovery_source();
+    server_list_discovery_source(const server_list_discovery_source&) = delete;
+    server_list_discovery_source& operator=(const server_list_discovery_source&) = delete;
+
+private:
+    struct state;
+    std::shared_ptr<state> state_;
+};
+
 /// An edit of a list: given the list in force (for a domain not in the file yet: version 0, no
 /// servers), it changes it in place. It may throw to give up; nothing is written then.
 using server_list_edit = std::function<void(server_list&)>;

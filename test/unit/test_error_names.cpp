@@ -3,6 +3,7 @@
 // after the last has neither (what `memcoro error` lists, so the table cannot drift).
 
 #include <memcoro/error.hpp>
+#include <memcoro/server_list.hpp>
 #include <memcoro/value/compression.hpp>
 #include <memcoro/value/format.hpp>
 
@@ -80,4 +81,13 @@ TEST_CASE("errc_name names every compression_errc", "[error]")
                                                 "unknown compression error");
     CHECK(n == static_cast<int>(compression_errc::invalid_level));
     CHECK(memcoro::value::errc_name(compression_errc::corrupt_data) == "corrupt_data");
+}
+
+TEST_CASE("errc_name names every server_list_errc", "[error]")
+{
+    using memcoro::server_list_errc;
+    const int n = check_names<server_list_errc>(memcoro::server_list_category(),
+                                                "server list: unknown error");
+    CHECK(n == static_cast<int>(server_list_errc::invalid_reply));
+    CHECK(memcoro::errc_name(server_list_errc::older_version) == "older_version");
 }

@@ -175,3 +175,77 @@ TEST_CASE("server list: what changes, and which versions may replace the list in
     CHECK_FALSE(memcoro::may_replace(a, same_version, err));
     CHECK(err.ec == server_list_errc::same_version_changed);
 }
+
+namespace {
+
+/// Feeds `reply` to a discovery_reply in pieces of `step` bytes; the final state.
+memcoro::discovery_reply::state feed_split(memcoro::discovery_reply& d, std::string_view reply,
+                                           std::size_t step)
+{
+    using state = memcoro::discovery_reply::state;
+    auto st = state::incomplete;
+    for (std::size_t n = std::min(step, reply.size());; n = std::min(n + step, reply.size())) {
+        st = d.feed(reply.substr(0, n));
+        if (st != state::incomplete || n == reply.size())
+            return st;
+    }
+}
+
+std::string config_reply(const std::string& body, const std::string& eol = "\r\n")
+{
+    return "CONFIG cluster 0 " + std::to_string(body.size()) + eol + body + eol + "END" + eol;
+}
+
+} // namespace
+
+TEST_CASE("discovery: config get cluster replies at every split, both line endings")
+{
+    using state = memcoro::discovery_reply::state;
+    const std::string body =
+        "12\nnode1.cache.example|10.0.0.1|11211 node2.cache.example||11212 ::1-host|::1|11213\n";
+    for (const std::string& eol : {std::string("\r\n"), std::string("\n")}) {
+        const std::string reply = config_reply(body, eol) + "trailing";
+        for (std::size_t step = 1; step <= reply.size(); ++step) {
+            memcoro::discovery_reply d;
+            REQUIRE(feed_split(d, reply, step) == state::complete);
+            CHECK(d.size() == reply.size() - 8);
+            const auto& l = d.list();
+            CHECK(l.version == 12);
+            REQUIRE(l.servers.size() == 3);
+            CHECK(l.servers[0].address.to_string() == "10.0.0.1:11211");
+            CHECK(l.servers[1].address.to_string() == "node2.cache.example:11212");
+            CHECK(l.servers[2].address.port == 11213);
+        }
+    }
+    // A \r\n body (other implementations).
+    memcoro::discovery_reply d;
+    CHECK(d.feed(config_reply("3\r\na|10.0.0.9|11211\r\n")) == state::complete);
+    CHECK(d.list().version == 3);
+}
+
+TEST_CASE("discovery: bad replies are refused with a reason, never read past")
+{
+    using state = memcoro::discovery_reply::state;
+    for (const std::string& bad : {
+             std::string("ERROR\r\n"),
+             std::string("CONFIG cluster 0 x\r\n"),
+             std::string("CONFIG cluster 0 99999999999\r\n"),
+             config_reply("x\na|1.2.3.4|11211\n"),
+             config_reply("1\na|1.2.3.4|0\n"),
+             config_reply("1\na|1.2.3.4\n"),
+             config_reply("1\na|1.2.3.4|11211|9\n"),
+             config_reply("1\n||11211\n"),
+             config_reply("1\n"),
+             config_reply("1\na|1.2.3.4|11211 a|1.2.3.4|11211\n"),
+             config_reply("1\na|1.2.3.4|11211\nmore\n"),
+             std::string("CONFIG cluster 0 2\r\n1\nXXEND\r\n"),
+             std::string(300, 'x'),
+         }) {
+        memcoro::discovery_reply d;
+        INFO(bad);
+        CHECK(d.feed(bad) == state::failed);
+        CHECK_FALSE(d.reason().empty());
+    }
+    memcoro::discovery_reply d;
+    CHECK(d.feed("CONFIG cluster 0 500\r\n1\n") == state::incomplete);
+}

@@ -3,6 +3,7 @@
 #include "errors.hpp"
 
 #include <memcoro/error.hpp>
+#include <memcoro/server_list.hpp>
 #include <memcoro/value/compression.hpp>
 #include <memcoro/value/format.hpp>
 
@@ -51,6 +52,7 @@ std::vector<error_entry> library_errors(int exit_status)
     append_category<memcoro::errc>(table, exit_status);
     append_category<memcoro::value::value_errc>(table, exit_status);
     append_category<memcoro::value::compression_errc>(table, exit_status);
+    append_category<memcoro::server_list_errc>(table, exit_status);
     return table;
 }
 
