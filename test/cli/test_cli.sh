@@ -1639,6 +1639,202 @@ else
     skip "php: values shared with php-memcached" "php, php-memcached or php-memcache not installed"
 fi
 
+# ---- server lists: memcoro servers, --server-list, --server-list-store (issue #17) ------------
+
+lists=$tmpdir/lists
+mkdir -p "$lists"
+list=$lists/servers.json
+# sv ARGS...: `memcoro servers ARGS` on the list file of domain app.
+sv() { run servers "$@" --domain app --file "$list"; }
+sv add 10.0.0.1:11211
+expect "servers add: the first add creates the file, version 1" 0 "1"
+sv add 10.0.0.2:11211 --weight 3 --name b
+expect "  ... each edit prints the next version (add --weight --name)" 0 "2"
+sv add 10.0.0.3:11211 --down
+expect "  ... add --down" 0 "3"
+sv weight 10.0.0.1:11211 5
+expect "  ... weight" 0 "4"
+sv down 10.0.0.2:11211
+expect "  ... down" 0 "5"
+sv up 10.0.0.3:11211
+expect "  ... up" 0 "6"
+sv remove 10.0.0.1:11211
+expect "  ... remove" 0 "7"
+sv list
+expect "servers list: version, distribution, hash, one line per server" 0 \
+    "$(printf 'domain app\nversion 7\ndistribution ketama\nhash md5\n10.0.0.2:11211 3 down b\n10.0.0.3:11211 1 up')"
+sv list --json
+expect "servers list --json" 0
+check "  ... is the domain's object" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["version"] == 7 and d["distribution"] == "ketama", d
+assert [(s["address"], s["weight"], s["status"]) for s in d["servers"]] == \
+    [("10.0.0.2:11211", 3, "down"), ("10.0.0.3:11211", 1, "up")], d
+assert d["servers"][0]["name"] == "b"' <"$tmpdir/out"
+run servers add 10.1.0.1:11211 --domain other --file "$list" --distribution pecl-consistent
+expect "a new domain takes --distribution" 0 "1"
+run servers list --domain other --file "$list"
+check "  ... and its hash" contains "$out" "$(printf 'distribution pecl-consistent\nhash crc32')"
+run servers list --file "$list"
+expect "servers list without --domain lists the file's domains" 0 "$(printf 'app\nother')"
+run servers add 10.1.0.2:11211 --domain other --file "$list" --distribution ketama
+expect "--distribution of an existing domain that differs is refused" 2 ""
+check "  ... saying why" contains "$err" "domain other is pecl-consistent"
+
+# Refused edits write nothing.
+cp "$list" "$lists/before"
+sv add 10.0.0.2:11211
+expect "add of an address already there exits 2" 2 ""
+check "  ... saying so" contains "$err" "domain app already has server 10.0.0.2:11211"
+for action in remove down up; do
+    sv "$action" 10.9.9.9:11211
+    expect "$action of an address not there exits 2" 2 ""
+    check "  ... saying so" contains "$err" "domain app has no server 10.9.9.9:11211"
+done
+sv weight 10.9.9.9:11211 2
+expect "weight of an address not there exits 2" 2 ""
+sv weight 10.0.0.2:11211 0
+expect "weight 0 is a usage error" 2 ""
+sv add "not an address:x"
+expect "a bad address is refused" 2 ""
+run servers remove 10.0.0.1:11211 --domain nosuch --file "$list"
+expect "an edit of a domain the file lacks exits 2" 2 ""
+run servers remove 10.1.0.1:11211 --domain other --file "$list"
+expect "removing the last server exits 2" 2 ""
+check "  ... the list would have no servers" contains "$err" "no servers"
+sv weight 10.0.0.2:11211 2 --json
+expect "--json applies to list only" 2 ""
+sv remove 10.0.0.2:11211 --weight 3
+expect "--weight applies to add only" 2 ""
+run servers list --domain app
+expect "servers needs --file or --store" 2 ""
+run servers list --domain app --file "$list" --store "$server"
+expect "  ... not both" 2 ""
+run servers frob --domain app --file "$list"
+expect "an unknown action is a usage error" 2 ""
+check "nothing was written by the refused edits" cmp -s "$list" "$lists/before"
+check "  ... and no temporary file is left" test -z "$(find "$lists" -name '*.tmp.*')"
+
+# Bad list files: refused with the reason, by servers and by --server-list.
+printf '{"domains": {"app": {"version": 1, "servers": [{"address": "%s"}, {"address": "%s"}]}}}\n' "$server" "$server" >"$lists/dup.json"
+printf '{"domains": {"app": {"version": 1, "servers": [{"address": "%s", "weight": 0}]}}}\n' "$server" >"$lists/weight0.json"
+printf '{"domains": {"app": {"version": 1, "distribution": "frob", "servers": [{"address": "%s"}]}}}\n' "$server" >"$lists/dist.json"
+printf '{"domains": {"app": {"version": 1, "servers": [' >"$lists/truncated.json"
+printf '[1, 2]\n' >"$lists/array.json"
+for bad in "dup:is listed twice" "weight0:weight 0" "dist:distribution \"frob\"" "truncated:not valid JSON" \
+    "array:no \"domains\" object"; do
+    f=$lists/${bad%%:*}.json
+    run --server-list "$f" --domain app get k
+    expect "--server-list refuses ${bad%%:*}.json" 2 ""
+    check "  ... with the reason (${bad#*:})" contains "$err" "${bad#*:}"
+    cp "$f" "$lists/before"
+    run servers add 10.0.0.9:11211 --domain app --file "$f"
+    expect "servers add refuses ${bad%%:*}.json" 2 ""
+    check "  ... and leaves it as it was" cmp -s "$f" "$lists/before"
+done
+run --server-list "$lists/nonexistent.json" --domain app get k
+expect "--server-list of a missing file exits 2" 2 ""
+check "  ... naming it" contains "$err" "nonexistent.json"
+run servers list --domain app --file "$lists/nonexistent.json"
+expect "servers list of a missing file exits 2" 2 ""
+run --server-list "$list" --domain nosuch get k
+expect "--server-list of a domain the file lacks exits 2" 2 ""
+check "  ... saying so" contains "$err" 'no list for domain "nosuch"'
+run --server-list "$list" get k
+expect "--server-list needs --domain" 2 ""
+run --server-list "$list" --domain app --servers "$server" get k
+expect "--server-list with --servers is a usage error" 2 ""
+run --server-list "$list" --domain app --hash crc get k
+expect "--server-list with --hash is a usage error" 2 ""
+run --domain app --servers "$server" get k
+expect "--domain without a list is a usage error" 2 ""
+
+# Other commands through a list: its servers, distribution and hash; those listed down are
+# marked down.
+run servers add "$server" --domain live --file "$list"
+run --server-list "$list" --domain live set listed-key via-list
+expect "set through --server-list" 0 ""
+mc get listed-key
+expect "  ... stored on the list's server" 0 "via-list"
+run --server-list "$list" --domain live get listed-key
+expect "get through --server-list" 0 "via-list"
+run servers add 127.0.0.1:1 --domain live --file "$list" --down
+expect "a dead server added marked down" 0 "2"
+# Keys the ring gives the live server work; those of the server listed down fail at once.
+for i in $(seq 1 40); do echo "k$i"; done >"$lists/keys"
+"$memcoro" --server-list "$list" --domain live locate <"$lists/keys" >"$lists/owners"
+live_key=$(paste -d' ' "$lists/keys" "$lists/owners" | awk -v s="$server" '$2 == s { print $1; exit }')
+down_key=$(paste -d' ' "$lists/keys" "$lists/owners" | awk '$2 == "127.0.0.1:1" { print $1; exit }')
+check "locate through --server-list places keys on both servers" test -n "$live_key" -a -n "$down_key"
+run --server-list "$list" --domain live set "$live_key" v
+expect "set of a key of the live server" 0 ""
+timed run --server-list "$list" --domain live get "$down_key"
+expect "get of a key of the server listed down exits 2" 2 ""
+check "  ... marked down, not tried (${elapsed_ms} ms)" contains "$err" "marked down"
+run --server-list "$lists/dist.json" --domain app locate </dev/null
+expect "locate refuses a bad --server-list too" 2 ""
+
+# The list in memcached: --store, --server-list-store.
+st() { run servers "$@" --domain app --store "$server"; }
+st add "$server"
+expect "servers add --store: version 1" 0 "1"
+st add 10.0.0.2:11211 --weight 2
+expect "  ... version 2" 0 "2"
+st down 10.0.0.2:11211
+expect "  ... down: version 3" 0 "3"
+st list
+expect "servers list --store" 0 \
+    "$(printf 'domain app\nversion 3\ndistribution ketama\nhash md5\n%s 1 up\n10.0.0.2:11211 2 down' "$server")"
+mc get memcoro.servers.app
+check "  ... kept under memcoro.servers.app" contains "$out" '"version":3'
+st add "$server"
+expect "--store: add of an address already there exits 2" 2 ""
+mc get memcoro.servers.app
+check "  ... and writes nothing" contains "$out" '"version":3'
+st remove 10.0.0.2:11211
+expect "  ... remove: version 4" 0 "4"
+run --server-list-store "$server" --domain app get listed-key
+expect "get through --server-list-store" 0 "via-list"
+run --server-list-store "$server" --domain nosuch get listed-key
+expect "--server-list-store of a domain it lacks exits 2" 2 ""
+check "  ... naming the key" contains "$err" "memcoro.servers.nosuch"
+run servers list --domain app --store 127.0.0.1:1
+expect "an unreachable store exits 2" 2 ""
+check "  ... naming it" contains "$err" "127.0.0.1:1"
+run servers add 10.0.0.5:11211 --domain app --store 127.0.0.1:1
+expect "  ... for an edit too" 2 ""
+run servers list --store "$server"
+expect "--store needs --domain" 2 ""
+
+# Two admins (twenty) at once: no edit is lost, each makes one version.
+race() { # race WHERE...: 20 adds, then 20 weight changes, all at once
+    local i pids=()
+    for i in $(seq 1 20); do
+        "$memcoro" servers add "10.2.0.$i:11211" --domain race "$@" >/dev/null 2>>"$lists/race.err" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    pids=()
+    for i in $(seq 1 20); do
+        "$memcoro" servers weight "10.2.0.$i:11211" "$((i + 1))" --domain race "$@" >/dev/null 2>>"$lists/race.err" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+}
+for where in "--file $lists/race.json" "--store $server"; do
+    : >"$lists/race.err"
+    # shellcheck disable=SC2086 # (two words)
+    race $where
+    # shellcheck disable=SC2086
+    run servers list --domain race $where
+    check "40 edits at once ($where): version 40" contains "$out" "version 40"
+    check "  ... 20 servers" test "$(tail -n +5 <<<"$out" | wc -l)" = 20
+    check "  ... each with its new weight (sum 230)" \
+        test "$(tail -n +5 <<<"$out" | awk '{ s += $2 } END { print s }')" = 230
+    check "  ... no editor failed" test ! -s "$lists/race.err"
+done
+
 # ---- per-command help, the man page, the completion, docs/cli.md -----------------------------
 
 "$memcoro" --help >"$tmpdir/overview"
@@ -1691,12 +1887,22 @@ if bash -c "source '$completion'" 2>/dev/null; then
         test "$(complete_words memcoro --capath "$tmpdir/files/"; complete_words memcoro --capath "$tmpdir/files/bl")" = "$tmpdir/files/sub"
     check "completion: locate --down offers the servers of --servers" \
         test "$(complete_words memcoro --servers 'a:1:2,b:2' locate --down '' | tr '\n' ' ')" = "a:1 b:2 "
+    check "completion: servers offers its actions" \
+        test "$(complete_words memcoro --domain app servers '' | tr '\n' ' ')" = "list add remove weight down up "
+    check "completion: servers' options" \
+        test "$(complete_words memcoro servers add --w | tr '\n' ' ')" = "--weight "
+    check "completion: servers add --down is a switch (options follow it)" \
+        test "$(complete_words memcoro servers add a:1 --down --wei | tr '\n' ' ')" = "--weight "
+    check "completion: files after --server-list and --file" test \
+        "$(for o in --server-list --file; do complete_words memcoro "$o" "$tmpdir/files/bl"; done | sort -u)" = "$tmpdir/files/blob.bin"
+    check "completion: the value of --domain is not the command" \
+        test "$(complete_words memcoro --domain app ge | sort | tr '\n' ' ')" = "get gets "
     check "completion: the value of --user is not the command" \
         test "$(complete_words memcoro --user alice --cacert ca.pem ge | sort | tr '\n' ' ')" = "get gets "
     bad=
     for cmd in $commands; do
         want=$("$memcoro" help "$cmd" | sed -n '/^Options:/,/^$/p' | grep -oE '^  --[a-z-]+' | tr -d ' ' | sort | tr '\n' ' ')
-        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|distribution|hash|timeout|protocol|value-format|tls|cacert|capath|cert|key|tls-server-name|tls-no-verify|user|password-file|udp|udp-port|help|version)' | sort | tr '\n' ' ')
+        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|server-list|server-list-store|domain|distribution|hash|timeout|protocol|value-format|tls|cacert|capath|cert|key|tls-server-name|tls-no-verify|user|password-file|udp|udp-port|help|version)' | sort | tr '\n' ' ')
         [[ $want == "$got" ]] || bad+=" $cmd(help: $want; completion: $got)"
     done
     check "completion: each command's options are the ones its help lists${bad:+:$bad}" test -z "$bad"

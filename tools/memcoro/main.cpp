@@ -9,11 +9,14 @@
 #include "dump.hpp"
 #include "errors.hpp"
 #include "locate.hpp"
+#include "servers.hpp"
 
 #include <memcoro/client.hpp>
 #include <memcoro/config.hpp>
 #include <memcoro/error.hpp>
 #include <memcoro/server_address.hpp>
+#include <memcoro/server_list.hpp>
+#include <memcoro/server_list_sources.hpp>
 #include <memcoro/tls.hpp>
 #include <memcoro/types.hpp>
 #include <memcoro/value/compression.hpp>
@@ -94,8 +97,10 @@ enum command_option : unsigned {
     opt_bench = 1u << 6, ///< --concurrency, --duration, --ops, --keys, --value-size, --get-ratio
     opt_all = 1u << 7,
     opt_decode = 1u << 8,
-    opt_value_store = 1u << 9, ///< --compress, --type, --codec, --compress-threshold (set)
-    opt_down = 1u << 10, ///< locate --down
+    opt_value_store = 1u << 9,    ///< --compress, --type, --codec, --compress-threshold (set)
+    opt_down = 1u << 10,          ///< locate --down
+    opt_server_source = 1u << 11, ///< servers --file, --store
+    opt_server_entry = 1u << 12,  ///< servers add --weight, --name, --down
 };
 
 struct option_spec {
@@ -109,6 +114,14 @@ constexpr option_spec option_table[] = {
     {"--servers", "LIST", 0,
      "host:port[:weight][ name],... or a Unix socket path (default: $MEMCACHED_SERVERS, else "
      "127.0.0.1:11211)"},
+    {"--server-list", "FILE", 0,
+     "take the servers, distribution and hash from --domain's list in FILE, a server list\n"
+     "file as `memcoro servers --file` writes it; servers listed down start marked down"},
+    {"--server-list-store", "HOST:PORT", 0,
+     "the same, from --domain's list kept in the memcached at HOST:PORT (the item\n"
+     "memcoro.servers.DOMAIN, as `memcoro servers --store` writes it)"},
+    {"--domain", "NAME", 0,
+     "the application domain whose list --server-list, --server-list-store and servers use"},
     {"--distribution", "NAME", 0,
      "how keys map to servers, as the fleet's other clients do it: ketama (default), modula,\n"
      "consistent, ketama-spy, pecl-consistent, pecl-standard, twemproxy-ketama,\n"
@@ -183,6 +196,17 @@ constexpr option_spec option_table[] = {
     {"--down", "HOST:PORT[,...]", opt_down,
      "place keys as the distribution's own client does while these servers are down\n"
      "(down_policy::fleet); `-` for a key that client fails"},
+    {"--file", "FILE", opt_server_source,
+     "the server list file to read or edit (created by the first add; edited under a lock\n"
+     "on FILE.lock, written through a temporary file renamed over it)"},
+    {"--store", "HOST:PORT", opt_server_source,
+     "the memcached that keeps the list, under the key memcoro.servers.DOMAIN (edited with\n"
+     "gets and cas, started over when another edit came first)"},
+    {"--weight", "N", opt_server_entry, "the new server's weight (default 1)"},
+    {"--name", "NAME", opt_server_entry,
+     "the new server's name (hashed instead of host:port by the twemproxy distributions)"},
+    {"--down", nullptr, opt_server_entry,
+     "add the server marked down (after the command: before it, --down is locate's)"},
     {"--set", nullptr, opt_mode, "store every file, whether its key exists or not (the default)"},
     {"--add", nullptr, opt_mode, "store only the files whose key does not exist"},
     {"--replace", nullptr, opt_mode, "store only the files whose key exists"},
@@ -203,17 +227,32 @@ constexpr option_spec option_table[] = {
     {"--version", nullptr, 0, "print memcoro's version"},
 };
 
-const option_spec* find_option(std::string_view name)
+/// The command options `command` takes (0 for no such command).
+unsigned command_options(std::string_view command);
+
+/// The option `name`; where two commands give a name different meanings (--down: locate's list
+/// of servers, servers add's switch), the one `command` takes, else the first.
+const option_spec* find_option(std::string_view name, std::string_view command = {})
 {
+    const option_spec* first = nullptr;
     for (const auto& o : option_table)
-        if (name == o.name)
-            return &o;
-    return nullptr;
+        if (name == o.name) {
+            if (!first)
+                first = &o;
+            if (o.bit & command_options(command))
+                return &o;
+        }
+    return first;
 }
 
 /// The command line, parsed.
 struct options {
     std::optional<std::string> servers;
+    std::optional<std::string> server_list, server_list_store, domain;
+    std::optional<std::string> file, store; ///< servers --file, --store
+    std::optional<std::uint32_t> weight;    ///< servers add --weight
+    std::optional<std::string> server_name; ///< servers add --name
+    bool add_down = false;                  ///< servers add --down
     std::optional<std::string> distribution;
     std::optional<std::string> hash;
     std::optional<std::string> down; ///< locate --down
@@ -260,6 +299,15 @@ T parse_number(std::string_view text, std::string_view what)
     return value;
 }
 
+/// A server's weight: 1 to 2^32 - 1.
+std::uint32_t positive_weight(std::string_view text, std::string_view what)
+{
+    const auto w = parse_number<std::uint32_t>(text, what);
+    if (w == 0)
+        throw usage_error(fmt::format("{}: a weight is at least 1", what));
+    return w;
+}
+
 /// The one parser of every command line. Options are "--name", "--name=value", "--name value"
 /// and "-h"; they may come before or after the command; any other word ("-5" and "-tail"
 /// included) is the command or one of its arguments; "--" ends the options.
@@ -287,7 +335,7 @@ options parse_command_line(int argc, char** argv)
             name = arg.substr(0, eq);
             value = arg.substr(eq + 1);
         }
-        const option_spec* spec = find_option(name);
+        const option_spec* spec = find_option(name, o.command);
         if (!spec)
             throw usage_error(fmt::format("unknown option '{}'", arg));
         if (!spec->value_name && value)
@@ -337,8 +385,24 @@ options parse_command_line(int argc, char** argv)
             o.distribution = std::string(*value);
         else if (name == "--hash")
             o.hash = std::string(*value);
+        else if (name == "--down" && spec->bit == opt_server_entry)
+            o.add_down = true;
         else if (name == "--down")
             o.down = std::string(*value);
+        else if (name == "--server-list")
+            o.server_list = std::string(*value);
+        else if (name == "--server-list-store")
+            o.server_list_store = std::string(*value);
+        else if (name == "--domain")
+            o.domain = std::string(*value);
+        else if (name == "--file")
+            o.file = std::string(*value);
+        else if (name == "--store")
+            o.store = std::string(*value);
+        else if (name == "--weight")
+            o.weight = positive_weight(*value, "--weight");
+        else if (name == "--name")
+            o.server_name = std::string(*value);
         else if (name == "--protocol")
             o.protocol = std::string(*value);
         else if (name == "--tls")
@@ -655,11 +719,17 @@ memcoro::value::value_format value_format_of(const options& o)
 }
 
 /// The client configuration the options describe; `connects`: with TLS and credentials (locate
-/// sends nothing).
-memcoro::client_config make_config(const options& o, bool connects = true)
+/// sends nothing). `list`: the list of --server-list or --server-list-store, whose servers,
+/// distribution and hash replace those of the options.
+memcoro::client_config make_config(const options& o, bool connects = true,
+                                   const memcoro::server_list* list = nullptr)
 {
     memcoro::client_config cfg;
-    cfg.servers = server_list(o);
+    if (list)
+        for (const auto& e : list->servers)
+            cfg.servers.push_back(e.address);
+    else
+        cfg.servers = server_list(o);
     cfg.connect_timeout = o.timeout;
     cfg.op_timeout = o.timeout;
     std::optional<std::string> protocol = o.protocol;
@@ -694,6 +764,10 @@ memcoro::client_config make_config(const options& o, bool connects = true)
             throw usage_error(fmt::format("unknown hash '{}'", *o.hash));
         cfg.hash = *h;
     }
+    if (list) {
+        cfg.distribution = list->distribution;
+        cfg.hash = list->hash;
+    }
     cfg.values.format = value_format_of(o);
     if (connects) {
         apply_security(o, cfg);
@@ -720,6 +794,8 @@ memcoro::client_config only(const memcoro::client_config& cfg, const memcoro::se
 struct invocation {
     options o;
     memcoro::client_config cfg;
+    /// --server-list, --server-list-store: the list the servers come from.
+    std::optional<memcoro::server_list> list;
     std::string value; ///< storage commands: the value (argument or stdin)
 };
 
@@ -739,11 +815,15 @@ int run_async(asio::awaitable<int> body)
     return rc;
 }
 
-/// Runs `body(client)` with one client spanning every server, closed afterwards.
+/// Runs `body(client)` with one client spanning every server, closed afterwards. With a server
+/// list, the client starts from it: its version, and the servers it lists down marked down.
 template <class Body>
-asio::awaitable<int> with_client(const memcoro::client_config& cfg, Body body)
+asio::awaitable<int> with_client(const memcoro::client_config& cfg,
+                                 const std::optional<memcoro::server_list>& list, Body body)
 {
     memcoro::client c(co_await asio::this_coro::executor, cfg);
+    if (list)
+        c.apply_server_list(*list); // (on the client's executor: in force before any request)
     int rc = exit_error;
     std::exception_ptr failure;
     try {
@@ -760,7 +840,7 @@ asio::awaitable<int> with_client(const memcoro::client_config& cfg, Body body)
 template <class Body>
 int run_with_client(const invocation& inv, Body body)
 {
-    return run_async(with_client(inv.cfg, std::move(body)));
+    return run_async(with_client(inv.cfg, inv.list, std::move(body)));
 }
 
 /// What failed a key of a multi-key command, which comes as an error code alone: its message,
@@ -1729,6 +1809,214 @@ int cmd_error(invocation& inv)
     return exit_ok;
 }
 
+// ---- server lists (issue #17) ----------------------------------------------------------------
+
+/// A client configuration for the memcached at `address` that keeps server lists: the
+/// options' timeout, protocol, TLS and credentials, its own server.
+memcoro::client_config store_config(const options& o, std::string_view option,
+                                    const std::string& address)
+{
+    options so = o;
+    so.servers = address;
+    so.distribution.reset();
+    so.hash.reset();
+    so.meta = false;
+    const auto servers = server_list(so);
+    if (servers.size() != 1)
+        throw usage_error(fmt::format("{}: one server, not '{}'", option, address));
+    return make_config(so);
+}
+
+/// The key of `domain`'s list in memcached; a domain that cannot be part of a key is a usage
+/// error.
+std::string store_key(std::string_view domain)
+{
+    try {
+        return memcoro::server_list_key(domain);
+    } catch (const std::invalid_argument& e) {
+        throw usage_error(fmt::format("--domain: {}", strip_prefix(e.what())));
+    }
+}
+
+/// `domain`'s list as the memcached of `cfg` keeps it; throws (exit 2) when there is none or it
+/// is refused, naming the server, the key and the reason.
+memcoro::server_list read_store_list(const memcoro::client_config& cfg, const std::string& domain)
+{
+    const std::string key = store_key(domain);
+    memcoro::server_list list;
+    run_async(with_client(cfg, std::nullopt, [&](memcoro::client& c) -> asio::awaitable<int> {
+        const auto r = co_await c.async_get(key);
+        const std::string where = cfg.servers.front().to_string();
+        if (!r)
+            throw std::runtime_error(
+                fmt::format("{}: no list for domain {} (no item {})", where, domain, key));
+        memcoro::server_list_error err;
+        if (!memcoro::parse_domain_list(r->value, domain, list, err))
+            throw std::runtime_error(fmt::format("{}: {}: {}", where, key, err.reason));
+        co_return exit_ok;
+    }));
+    return list;
+}
+
+/// `domain`'s list in the server list file `path`; throws (exit 2) with the reason.
+memcoro::server_list read_file_list(std::string_view option, const std::string& path,
+                                    const std::string& domain)
+{
+    std::string text;
+    try {
+        text = read_file(path);
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(fmt::format("{}: cannot read {}", option, e.what()));
+    }
+    memcoro::server_list list;
+    memcoro::server_list_error err;
+    if (!memcoro::parse_server_list(text, domain, list, err))
+        throw std::runtime_error(fmt::format("{} {}: {}", option, path, err.reason));
+    return list;
+}
+
+/// The list of --server-list or --server-list-store, if one is given; it replaces --servers,
+/// --distribution and --hash, which may not be given with it.
+std::optional<memcoro::server_list> server_list_of(const options& o)
+{
+    if (!o.server_list && !o.server_list_store) {
+        if (o.domain)
+            throw usage_error("--domain names the list of --server-list or --server-list-store "
+                              "(or of the servers command)");
+        return std::nullopt;
+    }
+    const char* option = o.server_list ? "--server-list" : "--server-list-store";
+    if (o.server_list && o.server_list_store)
+        throw usage_error("give one of --server-list and --server-list-store");
+    if (!o.domain)
+        throw usage_error(fmt::format("{} needs --domain NAME (the list's domain)", option));
+    if (o.servers)
+        throw usage_error(fmt::format("--servers and {}: the servers come from the list, give one "
+                                      "or the other",
+                                      option));
+    if (o.distribution || o.hash)
+        throw usage_error(fmt::format("{}: the list gives the distribution and the hash (no "
+                                      "--distribution or --hash with it)",
+                                      option));
+    if (o.server_list)
+        return read_file_list(option, *o.server_list, *o.domain);
+    return read_store_list(store_config(o, option, *o.server_list_store), *o.domain);
+}
+
+/// `servers ACTION`: the argument count of each action.
+struct server_action {
+    const char* name;
+    std::size_t args; ///< after the action
+    const char* usage;
+};
+
+constexpr server_action server_actions[] = {
+    {"list", 0, "servers list [--json]"},
+    {"add", 1, "servers add ADDRESS [--weight N] [--name NAME] [--down]"},
+    {"remove", 1, "servers remove ADDRESS"},
+    {"weight", 2, "servers weight ADDRESS N"},
+    {"down", 1, "servers down ADDRESS"},
+    {"up", 1, "servers up ADDRESS"},
+};
+
+int servers_list(const options& o)
+{
+    if (!o.domain) {
+        // (Only a file holds several domains: --store needs --domain, checked before.)
+        const std::string text = read_file(*o.file);
+        const auto domains = memcoro::server_list_domains(text);
+        if (!domains)
+            throw std::runtime_error(fmt::format("{}: not a server list file", *o.file));
+        if (o.json)
+            print_json(json(*domains));
+        else
+            for (const auto& d : *domains)
+                write_stdout(d + "\n");
+        return exit_ok;
+    }
+    const memcoro::server_list list =
+        o.file ? read_file_list("--file", *o.file, *o.domain)
+               : read_store_list(store_config(o, "--store", *o.store), *o.domain);
+    if (o.json)
+        print_json(json::parse(memcoro::to_json(list)));
+    else
+        write_stdout(list_text(list));
+    return exit_ok;
+}
+
+int cmd_servers(invocation& inv)
+{
+    const options& o = inv.o;
+    const std::string& action = o.args.front();
+    const auto* a = std::find_if(std::begin(server_actions), std::end(server_actions),
+                                 [&](const auto& x) { return action == x.name; });
+    if (a == std::end(server_actions))
+        throw usage_error(fmt::format(
+            "servers: unknown action '{}' (list, add, remove, weight, down or up)", action));
+    if (o.args.size() != a->args + 1)
+        throw usage_error(fmt::format("{} arguments: usage: memcoro {}",
+                                      o.args.size() < a->args + 1 ? "missing" : "too many",
+                                      a->usage));
+    if (o.servers || o.server_list || o.server_list_store)
+        throw usage_error("servers reads and edits the list of --file or --store (--servers, "
+                          "--server-list and --server-list-store are for the other commands)");
+    if (!o.file == !o.store)
+        throw usage_error("servers needs --file FILE or --store HOST:PORT (one of them)");
+    if ((o.given & opt_server_entry) && action != "add")
+        throw usage_error("--weight, --name and --down apply to servers add");
+    if (o.json && action != "list")
+        throw usage_error("--json applies to servers list");
+    if (!o.domain && !(action == "list" && o.file))
+        throw usage_error(fmt::format("servers {} needs --domain NAME", action));
+    if (o.store)
+        store_key(*o.domain);
+    if (o.tls_no_verify)
+        report("warning: --tls-no-verify: the server's certificate is not checked");
+    if (action == "list")
+        return servers_list(o);
+
+    server_edit e;
+    e.action = action;
+    e.address = o.args[1];
+    try { // (checked before anything is read or locked)
+        (void)memcoro::server_address::parse(e.address);
+    } catch (const std::invalid_argument& x) {
+        throw usage_error(strip_prefix(x.what()));
+    }
+    e.weight = action == "weight" ? positive_weight(o.args[2], "weight") : o.weight;
+    e.name = o.server_name;
+    e.down = o.add_down;
+    if (o.distribution) {
+        e.distribution = memcoro::ring::parse_distribution(*o.distribution);
+        if (!e.distribution)
+            throw usage_error(fmt::format("unknown distribution '{}'", *o.distribution));
+    }
+    if (o.hash) {
+        e.hash = memcoro::ring::parse_hash(*o.hash);
+        if (!e.hash)
+            throw usage_error(fmt::format("unknown hash '{}'", *o.hash));
+    }
+    const memcoro::server_list_edit edit = [&e](memcoro::server_list& l) { apply_edit(l, e); };
+    memcoro::server_list written;
+    try {
+        if (o.file) {
+            written = memcoro::edit_server_list_file(*o.file, *o.domain, edit);
+        } else {
+            const auto cfg = store_config(o, "--store", *o.store);
+            run_async(
+                with_client(cfg, std::nullopt, [&](memcoro::client& c) -> asio::awaitable<int> {
+                    written = co_await memcoro::edit_server_list_in_store(c, *o.domain, edit);
+                    co_return exit_ok;
+                }));
+        }
+    } catch (const std::invalid_argument& x) { // the edited list is refused (no server left)
+        throw std::runtime_error(
+            fmt::format("domain {}: the list would be refused: {}", *o.domain, x.what()));
+    }
+    write_stdout(fmt::format("{}\n", written.version));
+    return exit_ok;
+}
+
 // ---- locate ----------------------------------------------------------------------------------
 
 int cmd_locate(invocation& inv)
@@ -1737,7 +2025,8 @@ int cmd_locate(invocation& inv)
     std::optional<key_locator> locate;
     try {
         // The configuration the other commands use: the same servers, distribution and hash.
-        const memcoro::client_config cfg = make_config(o, false);
+        const auto list = server_list_of(o);
+        const memcoro::client_config cfg = make_config(o, false, list ? &*list : nullptr);
         locate.emplace(cfg.servers, cfg.distribution, cfg.hash);
         if (o.down) {
             // Servers as --servers writes them, comma-separated.
@@ -2217,6 +2506,35 @@ constexpr command_spec command_table[] = {
      "memcoro error 13 value:2 --json\n"
      "memcoro error --all",
      cmd_error},
+    {"servers",
+     "servers list|add|remove|weight|down|up [ADDRESS [N]] --domain NAME (--file FILE|--store "
+     "HOST:PORT) [--weight N] [--name NAME] [--down] [--json]",
+     1, 3, opt_server_source | opt_server_entry | opt_json, false,
+     "show or edit a domain's versioned server list, in a file or in memcached",
+     "Reads or edits the versioned server list of the application domain --domain (issue\n"
+     "#17), kept in the JSON file --file or in the memcached --store under\n"
+     "the key memcoro.servers.DOMAIN. The other commands take their servers from such a list\n"
+     "with --server-list FILE or --server-list-store HOST:PORT and --domain.\n"
+     "\n`list` prints the domain's list: `domain`, `version`, `distribution` and `hash` lines,\n"
+     "then one `ADDRESS WEIGHT STATUS [NAME]` line per server, in ring order; --json prints\n"
+     "the domain's object as the list keeps it. Without --domain, `list --file` prints the\n"
+     "file's domains, one per line (--json: an array).\n"
+     "\n`add ADDRESS` (--weight N, --name NAME, --down: added marked down), `remove ADDRESS`,\n"
+     "`weight ADDRESS N`, `down ADDRESS` and `up ADDRESS` each make one change, whose version\n"
+     "is one more than the list's, and print that version. A file is edited under an\n"
+     "exclusive lock on FILE.lock and written through a temporary file renamed over it; the\n"
+     "store with gets and cas, starting over when another edit came first: editors running at\n"
+     "once never lose each other's changes. The first add of a domain creates it (and the\n"
+     "file), with --distribution and --hash if given, else ketama and its hash; on an\n"
+     "existing domain they must be the list's own.\n"
+     "\nExit status: 0, or 2 with nothing written: an add of an address the list has, another\n"
+     "edit of one it lacks, a list left without servers, a file that cannot be read or is not\n"
+     "a server list, a store that cannot be reached.",
+     "memcoro servers add 10.0.0.1:11211 --weight 2 --domain myapp --file servers.json\n"
+     "memcoro servers list --domain myapp --file servers.json\n"
+     "memcoro servers down 10.0.0.1:11211 --domain myapp --store 10.0.0.9:11211\n"
+     "memcoro --server-list servers.json --domain myapp get user:42",
+     cmd_servers},
     {"help", "help [COMMAND]", 0, 1, 0, false, "print this text, or a command's help",
      "Prints the overview of every command, or COMMAND's help (as `memcoro COMMAND --help`).",
      "memcoro help\nmemcoro help get", cmd_help},
@@ -2228,6 +2546,12 @@ const command_spec* find_command(std::string_view name)
         if (name == c.name)
             return &c;
     return nullptr;
+}
+
+unsigned command_options(std::string_view command)
+{
+    const command_spec* c = find_command(command);
+    return c ? c->options : 0;
 }
 
 std::string first_line(std::string_view text)
@@ -2274,6 +2598,7 @@ std::string overview()
 {
     std::string t =
         "usage: memcoro [--servers LIST] [--distribution NAME] [--hash NAME] [--timeout MS]\n"
+        "               [--server-list FILE|--server-list-store HOST:PORT --domain NAME]\n"
         "               [--protocol text|meta|auto] [--tls] [--cacert FILE] [--capath DIR]\n"
         "               [--cert FILE [--key FILE]] [--tls-server-name NAME] [--tls-no-verify]\n"
         "               [--user NAME [--password-file FILE]] [--udp] [--udp-port N]\n"
@@ -2306,6 +2631,14 @@ std::string overview()
          "  authenticates (memcached -Y); the password comes from --password-file,\n"
          "  $MEMCACHED_PASSWORD_FILE or $MEMCACHED_PASSWORD, never from the command line, and a\n"
          "  user without a password is a usage error.\n";
+    t += "\n"
+         "Server lists:\n"
+         "  --server-list FILE --domain NAME (or --server-list-store HOST:PORT --domain NAME)\n"
+         "  takes the servers, their order, weights and names, the distribution and the hash from\n"
+         "  the domain's versioned list (`memcoro servers` edits it); --servers, --distribution\n"
+         "  and --hash may not be given with it. The servers it lists down are marked down: their\n"
+         "  keys fail at once (server down) instead of moving, as they stay on the ring. version,\n"
+         "  stats, ping and dump ask every server of the list, those listed down too.\n";
     t += "\nCommand options:\n";
     for (const auto& o : option_table)
         if (o.bit) {
@@ -2324,7 +2657,8 @@ std::string overview()
          "     naming the server and the cause, e.g. `memcoro: 127.0.0.1:1: connection failed`\n"
          "\n"
          "Environment:\n"
-         "  MEMCACHED_SERVERS        the server list when --servers is not given\n"
+         "  MEMCACHED_SERVERS        the servers when neither --servers nor a server list is\n"
+         "                           given\n"
          "  MEMCACHED_PROTOCOL       text, meta or auto, when --protocol is not given\n"
          "  MEMCACHED_USERNAME       the user to authenticate as when --user is not given\n"
          "  MEMCACHED_PASSWORD_FILE  a file whose first line is the password, when\n"
@@ -2363,10 +2697,10 @@ std::string command_help(const command_spec& c)
         t += fmt::format("  {}\n", ex.substr(0, nl));
         ex = nl == std::string_view::npos ? std::string_view() : ex.substr(nl + 1);
     }
-    t += "\nGlobal options (--servers, --distribution, --hash, --timeout, --protocol,\n"
-         "--value-format; TLS: --tls, --cacert, --capath, --cert, --key, --tls-server-name,\n"
-         "--tls-no-verify; authentication: --user, --password-file; --udp, --udp-port) and exit\n"
-         "status: memcoro --help\n";
+    t += "\nGlobal options (--servers, --server-list, --server-list-store, --domain,\n"
+         "--distribution, --hash, --timeout, --protocol, --value-format; TLS: --tls, --cacert,\n"
+         "--capath, --cert, --key, --tls-server-name, --tls-no-verify; authentication: --user,\n"
+         "--password-file; --udp, --udp-port) and exit status: memcoro --help\n";
     return t;
 }
 
@@ -2397,7 +2731,7 @@ void check_command(const command_spec& c, const options& o)
         // Name the option as it was given, and the commands that take it.
         std::string given = o2.name;
         for (const auto& n : o.given_names)
-            if (const auto* spec = find_option(n); spec && spec->bit == o2.bit)
+            if (const auto* spec = find_option(n, c.name); spec && spec->bit == o2.bit)
                 given = n;
         std::vector<std::string> users;
         for (const auto& cmd : command_table)
@@ -2442,8 +2776,10 @@ int main_impl(int argc, char** argv)
     if (!c)
         throw usage_error("no command given (see memcoro --help)");
     check_command(*c, o);
-    if (c->handler != cmd_help && c->handler != cmd_locate && c->handler != cmd_error) {
-        inv.cfg = make_config(o);
+    if (c->handler != cmd_help && c->handler != cmd_locate && c->handler != cmd_error &&
+        c->handler != cmd_servers) {
+        inv.list = server_list_of(o);
+        inv.cfg = make_config(o, true, inv.list ? &*inv.list : nullptr);
         if (o.tls_no_verify)
             report("warning: --tls-no-verify: the server's certificate is not checked");
     }
