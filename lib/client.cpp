@@ -729,11 +729,17 @@ void client_impl::set_server_status(std::string name, server_status st)
 
 std::vector<server_info> client_impl::servers() const
 {
+    std::uint64_t list_version = 0;
+    {
+        std::lock_guard lock(list_mutex_);
+        list_version = list_.version;
+    }
     std::lock_guard lock(mutex_);
     std::vector<server_info> out;
     for (const auto& s : servers_) {
         server_info info;
         info.address = s->address;
+        info.list_version = list_version;
         s->monitor->fill(info);
         if (s->tls) {
             info.tls = true;

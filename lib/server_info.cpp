@@ -44,6 +44,7 @@ std::string client::servers_json() const
             {"status", to_string(s.status)},
             {"weight", s.address.weight},
             {"consecutive_failures", s.consecutive_failures},
+            {"list_version", s.list_version},
             {"requests", c.requests},
             {"hits", c.hits},
             {"misses", c.misses},

@@ -43,7 +43,7 @@ public:
             return "server list: the version in force, with other contents";
         case server_list_errc::distribution_changed:
             return "server list: another distribution or hash than the client's";
-        case server_list_errc::too_large:
+        case server_list_errc::list_too_large:
             return "server list: too large";
         case server_list_errc::invalid_reply:
             return "server list: not a valid discovery reply";
@@ -161,7 +161,7 @@ bool parse_domain(const json& d, std::string_view domain, server_list& out, serv
 bool parse_json(std::string_view text, json& out, server_list_error& err)
 {
     if (text.size() > max_server_list_bytes)
-        return fail(err, server_list_errc::too_large,
+        return fail(err, server_list_errc::list_too_large,
                     std::to_string(text.size()) + " bytes: a list is at most " +
                         std::to_string(max_server_list_bytes));
     out = json::parse(text.begin(), text.end(), nullptr, false);
@@ -225,8 +225,8 @@ std::string_view errc_name(server_list_errc e) noexcept
         return "same_version_changed";
     case server_list_errc::distribution_changed:
         return "distribution_changed";
-    case server_list_errc::too_large:
-        return "too_large";
+    case server_list_errc::list_too_large:
+        return "list_too_large";
     case server_list_errc::invalid_reply:
         return "invalid_reply";
     }
@@ -379,8 +379,7 @@ discovery_reply::state discovery_reply::feed(std::string_view in)
     // The header line: CONFIG cluster FLAGS BYTES\r\n (\n alone accepted).
     const auto eol = in.find('\n');
     if (eol == std::string_view::npos)
-        return in.size() > 256 ? fail("no header line in the first 256 bytes")
-                               : state::incomplete;
+        return in.size() > 256 ? fail("no header line in the first 256 bytes") : state::incomplete;
     std::string_view header = in.substr(0, eol);
     if (!header.empty() && header.back() == '\r')
         header.remove_suffix(1);
@@ -449,8 +448,8 @@ discovery_reply::state discovery_reply::feed(std::string_view in)
     std::string_view version_line, entries;
     if (!next_line(version_line))
         return fail("CONFIG body without a version");
-    auto rv = std::from_chars(version_line.data(), version_line.data() + version_line.size(),
-                              l.version);
+    auto rv =
+        std::from_chars(version_line.data(), version_line.data() + version_line.size(), l.version);
     if (version_line.empty() || rv.ec != std::errc{} ||
         rv.ptr != version_line.data() + version_line.size())
         return fail("CONFIG version is not a number");
@@ -467,11 +466,15 @@ discovery_reply::state discovery_reply::feed(std::string_view in)
         pos = end + 1;
         if (entry.empty())
             continue;
+        // Host names and addresses are printable ASCII (names beyond it are punycode).
+        for (unsigned char ch : entry)
+            if (ch <= ' ' || ch >= 0x7f)
+                return fail("CONFIG entry with a byte that is not printable ASCII");
         const auto bar1 = entry.find('|');
         const auto bar2 = bar1 == std::string_view::npos ? bar1 : entry.find('|', bar1 + 1);
         if (bar2 == std::string_view::npos || entry.find('|', bar2 + 1) != std::string_view::npos)
-            return fail("CONFIG entry not host|ip|port: \"" +
-                        std::string(entry.substr(0, 80)) + "\"");
+            return fail("CONFIG entry not host|ip|port: \"" + std::string(entry.substr(0, 80)) +
+                        "\"");
         const std::string_view host = entry.substr(0, bar1);
         const std::string_view ip = entry.substr(bar1 + 1, bar2 - bar1 - 1);
         const std::string_view port = entry.substr(bar2 + 1);

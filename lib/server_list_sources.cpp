@@ -1,13 +1,13 @@
 #include <memcoro/server_list_sources.hpp>
 
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/connect.hpp>
+#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/write.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -286,8 +286,8 @@ struct server_list_discovery_source::state {
     {
         auto ex = co_await asio::this_coro::executor;
         asio::ip::tcp::resolver resolver(ex);
-        auto [rec, endpoints] = co_await resolver.async_resolve(
-            address.host, std::to_string(address.port), as_tuple);
+        auto [rec, endpoints] =
+            co_await resolver.async_resolve(address.host, std::to_string(address.port), as_tuple);
         if (rec) {
             ec = rec;
             why = endpoint + ": " + rec.message();

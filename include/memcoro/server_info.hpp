@@ -92,6 +92,9 @@ struct server_info {
     server_status status = server_status::up;
     /// Failures since its last reply.
     std::uint32_t consecutive_failures = 0;
+    /// The version of the server list in force (client::apply_server_list); 0 while none was
+    /// applied.
+    std::uint64_t list_version = 0;
     /// With protocol::automatic, what the server said it speaks when last asked: text or
     /// meta (automatic: not asked yet). Otherwise the configured protocol.
     memcoro::protocol protocol = memcoro::protocol::automatic;

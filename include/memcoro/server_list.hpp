@@ -70,7 +70,7 @@ enum class server_list_errc {
     older_version,        ///< a version lower than the list in force
     same_version_changed, ///< the version in force, with other contents
     distribution_changed, ///< another distribution or hash than the client's
-    too_large,            ///< a list text over max_server_list_bytes
+    list_too_large,       ///< a list text over max_server_list_bytes
     invalid_reply,        ///< an auto-discovery reply that is not valid (discovery_reply)
 };
 
@@ -86,7 +86,7 @@ inline std::error_code make_error_code(server_list_errc e) noexcept
     return {static_cast<int>(e), server_list_category()};
 }
 
-/// The longest list text read (1 MiB): a longer one is refused with `too_large`, unread.
+/// The longest list text read (1 MiB): a longer one is refused with `list_too_large`, unread.
 inline constexpr std::size_t max_server_list_bytes = 1024 * 1024;
 
 /// A refusal: its code and a reason naming what was wrong (the field, the entry, the value).

@@ -84,7 +84,7 @@ prefix=$(dirname "$incdir")
 
 echo "# installed headers include no nlohmann_json (but the opt-in memcoro/value/json.hpp, for"
 echo "# programs that use nlohmann_json themselves), and memcoro.pc asks for no other .pc"
-if grep -rl nlohmann "$incdir/memcoro" | grep -v '/memcoro/value/json.hpp$'; then
+if grep -rlE '#[[:space:]]*include[[:space:]]*[<"]nlohmann' "$incdir/memcoro" | grep -v '/memcoro/value/json.hpp$'; then
     fail "installed headers include nlohmann_json: memcoro.pc must require it then"
 fi
 if grep -E '^Requires' "$pcfile"; then

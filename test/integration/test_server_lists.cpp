@@ -18,7 +18,9 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -106,6 +108,8 @@ TEST_CASE("server lists: applied at once; kept servers keep their connections; b
         auto servers = c.servers();
         REQUIRE(servers.size() == 3);
         CHECK(servers[0].counters.connects == 1); // (kept, not reconnected)
+        CHECK(servers[0].list_version == 1);
+        CHECK(c.servers_json().find("\"list_version\": 1,") != std::string::npos);
         CHECK(servers[1].counters.connects == 1);
 
         // Refused: the list in force stays.
@@ -378,4 +382,125 @@ TEST_CASE("server lists: kept in memcached; two editors at once lose nothing; cl
             CHECK(c.servers().size() == 2);
         }(),
         std::chrono::seconds(30));
+}
+
+namespace {
+
+/// An auto-discovery endpoint of the test's own (memcached has no `config get cluster`): answers
+/// each connection's request with `reply`, or says nothing while `silent`.
+struct fake_discovery {
+    asio::ip::tcp::acceptor acceptor;
+    std::string reply;
+    bool silent = false;
+    int asked = 0;
+
+    explicit fake_discovery(asio::io_context& ioc)
+        : acceptor(ioc, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0))
+    {
+    }
+    std::string address() const
+    {
+        return "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+    }
+    asio::awaitable<void> serve()
+    {
+        for (;;) {
+            auto [ec, sock] = co_await acceptor.async_accept(tuple);
+            if (ec)
+                co_return;
+            auto s = std::make_shared<asio::ip::tcp::socket>(std::move(sock));
+            std::string in;
+            char buf[256];
+            while (in.find("\r\n") == std::string::npos) {
+                auto [rec, n] = co_await s->async_read_some(asio::buffer(buf), tuple);
+                if (rec)
+                    break;
+                in.append(buf, n);
+            }
+            ++asked;
+            if (in != "config get cluster\r\n" || silent) {
+                // (kept open, unanswered, until the client gives up)
+                asio::steady_timer t(acceptor.get_executor(), 2s);
+                co_await t.async_wait(tuple);
+                continue;
+            }
+            co_await asio::async_write(*s, asio::buffer(reply), tuple);
+        }
+    }
+};
+
+std::string config_reply(std::uint64_t version, const std::vector<const memcached_process*>& ms)
+{
+    std::string body = std::to_string(version) + "\n";
+    for (std::size_t i = 0; i < ms.size(); ++i)
+        body += (i ? " " : "") + std::string("node") + std::to_string(i) + ".example|127.0.0.1|" +
+                std::to_string(ms[i]->port());
+    body += "\n";
+    return "CONFIG cluster 0 " + std::to_string(body.size()) + "\r\n" + body + "\r\nEND\r\n";
+}
+
+} // namespace
+
+TEST_CASE("server lists: auto-discovery: greater versions applied; the same version changed, "
+          "garbage and a silent endpoint reported; the list in force kept")
+{
+    memcached_process m1, m2, m3;
+    asio::io_context ioc;
+    fake_discovery endpoint(ioc);
+    endpoint.reply = config_reply(1, {&m1, &m2});
+    asio::co_spawn(ioc, endpoint.serve(), asio::detached);
+    std::vector<memcoro::server_list_event> events;
+    run_coro(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            auto cfg = memcoro::test::config_for(m3.address());
+            cfg.on_server_list = [&](const memcoro::server_list_event& e) { events.push_back(e); };
+            memcoro::client c(ioc.get_executor(), cfg);
+            memcoro::server_list_discovery_source source(c, endpoint.address(), 20ms, 300ms);
+            co_await sleep_for(150ms);
+            CHECK(c.current_server_list().version == 1);
+            REQUIRE(c.servers().size() == 2);
+            CHECK(c.servers()[0].name == m1.address());
+            co_await c.async_set("through-discovery", "v");
+            // Version 2: three servers.
+            endpoint.reply = config_reply(2, {&m1, &m2, &m3});
+            co_await sleep_for(150ms);
+            CHECK(c.current_server_list().version == 2);
+            CHECK(c.servers().size() == 3);
+            // The same version with other contents: reported, not applied.
+            endpoint.reply = config_reply(2, {&m1});
+            co_await sleep_for(150ms);
+            CHECK(c.servers().size() == 3);
+            // Garbage, then silence: reported, the list in force kept.
+            endpoint.reply = "CONFIG cluster 0 3\r\nxyz\r\nEND\r\n";
+            co_await sleep_for(150ms);
+            endpoint.silent = true;
+            co_await sleep_for(700ms);
+            CHECK(c.servers().size() == 3);
+            // Back, with a greater version.
+            endpoint.silent = false;
+            endpoint.reply = config_reply(5, {&m2, &m3});
+            for (int i = 0; i < 100 && c.current_server_list().version != 5; ++i)
+                co_await sleep_for(20ms);
+            CHECK(c.current_server_list().version == 5);
+            CHECK(c.servers().size() == 2);
+            const auto v = co_await c.async_get("through-discovery");
+            (void)v; // (its server may have changed: a miss is right then)
+            endpoint.acceptor.close();
+        }(),
+        std::chrono::seconds(30));
+    bool saw_same_version = false, saw_garbage = false, saw_timeout = false;
+    int applied = 0;
+    for (const auto& e : events) {
+        applied += e.applied;
+        saw_same_version =
+            saw_same_version || e.error.ec == memcoro::server_list_errc::same_version_changed;
+        saw_garbage = saw_garbage || e.error.ec == memcoro::server_list_errc::invalid_reply;
+        saw_timeout = saw_timeout || e.error.ec == memcoro::errc::timeout;
+        CHECK(e.source.rfind("discovery 127.0.0.1:", 0) == 0);
+    }
+    CHECK(applied == 3);
+    CHECK(saw_same_version);
+    CHECK(saw_garbage);
+    CHECK(saw_timeout);
 }

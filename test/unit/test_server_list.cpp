@@ -135,7 +135,7 @@ TEST_CASE("server list: every bad list is refused with its reason")
     e = refused(one(R"({"version": 1, "servers": [{"host": "a"}]})"));
     CHECK(e.ec == server_list_errc::invalid_field);
     e = refused(std::string(memcoro::max_server_list_bytes + 1, ' '));
-    CHECK(e.ec == server_list_errc::too_large);
+    CHECK(e.ec == server_list_errc::list_too_large);
     CHECK_FALSE(e.ec.message().empty());
 }
 
