@@ -170,11 +170,25 @@ bool parse_json(std::string_view text, json& out, server_list_error& err)
     return true;
 }
 
+/// Does a socket path end in ":DIGITS", which server_address::parse would read as a weight?
+bool ends_like_weight(std::string_view path)
+{
+    const auto colon = path.rfind(':');
+    if (colon == std::string_view::npos || colon + 1 == path.size())
+        return false;
+    return std::all_of(path.begin() + static_cast<std::ptrdiff_t>(colon) + 1, path.end(),
+                       [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
 json entry_json(const server_list_entry& e)
 {
     json o;
-    o["address"] = e.address.tls && !e.address.is_unix() ? "tls://" + e.address.to_string()
-                                                         : e.address.to_string();
+    std::string address = e.address.tls && !e.address.is_unix() ? "tls://" + e.address.to_string()
+                                                                : e.address.to_string();
+    // (Such a path is written with its weight after it, so that it reads back whole.)
+    if (e.address.is_unix() && ends_like_weight(e.address.socket_path))
+        address += ":" + std::to_string(e.address.weight);
+    o["address"] = std::move(address);
     o["weight"] = e.address.weight;
     if (!e.address.name.empty())
         o["name"] = e.address.name;

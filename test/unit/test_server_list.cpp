@@ -95,6 +95,22 @@ TEST_CASE("server list: what is written reads back the same, and edits keep othe
     CHECK_THROWS_AS(memcoro::with_domain_list("not json", web), std::invalid_argument);
 }
 
+TEST_CASE("server list: a socket path that ends like a weight is written so it reads back whole")
+{
+    // (Found by fuzz_server_list: "/run/m:12:5" is the path "/run/m:12" with weight 5.)
+    server_list l;
+    server_list_error err;
+    REQUIRE(memcoro::parse_server_list(one(R"({"version": 1, "servers": [
+        {"address": "/run/m:12:5"}, {"address": "/run/plain.sock", "weight": 3}]})"),
+                                       "d", l, err));
+    REQUIRE(l.servers.size() == 2);
+    CHECK(l.servers[0].address.socket_path == "/run/m:12");
+    CHECK(l.servers[0].address.weight == 5);
+    server_list again;
+    REQUIRE(memcoro::parse_domain_list(memcoro::to_json(l), "d", again, err));
+    CHECK(again == l);
+}
+
 TEST_CASE("server list: every bad list is refused with its reason")
 {
     auto e = refused("{not json");
