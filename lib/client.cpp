@@ -73,6 +73,9 @@ client_impl::client_impl(asio::any_io_executor ex, client_config cfg)
         throw std::invalid_argument("memcoro: max_item_size, max_write_bytes, "
                                     "max_keys_per_request and connections_per_server must be "
                                     "positive");
+    if (cfg_.values.chunk_large_values && cfg_.values.format != value::value_format::memcoro)
+        throw std::invalid_argument("memcoro: values.chunk_large_values needs the memcoro value "
+                                    "format (other clients cannot read chunked values)");
     for (const auto& a : cfg_.servers) {
         server_options o;
         o.weight = a.weight;

@@ -4,6 +4,7 @@
 
 #include <memcoro/compute.hpp>
 #include <memcoro/config.hpp>
+#include <memcoro/detail/chunked.hpp>
 #include <memcoro/detail/decode_hit.hpp>
 #include <memcoro/detail/op.hpp>
 #include <memcoro/detail/then_handler.hpp>
@@ -791,23 +792,51 @@ private:
             token, std::move(req), early, std::move(what));
     }
 
-    /// Encodes `data` of type `t` into the request of a `m` write and starts it.
+    /// Encodes `data` of type `t` into the request of a `m` write and starts it (after its
+    /// chunks, when it is chunked).
     template <class Token>
     auto store_encoded(proto::store_mode m, std::string_view key, value::value_type t,
                        std::string_view data, const value_store_options& opts, std::uint64_t cas,
                        Token&& token)
     {
+        const auto vs = value_settings();
         auto r = store(m, key, {}, store_options{.expiry = opts.expiry}, cas);
         auto& q = detail::as<proto::storage>(r);
         std::uint32_t flags = 0;
-        auto ec =
-            value::encode_for_store(value_settings(), t, data, opts, q.values.own().front(), flags);
+        auto ec = value::encode_for_store(vs, t, data, opts, q.values.own().front(), flags);
         q.flags = flags;
+        detail::request_ptr chunks;
+        if (!ec && vs.chunk_size != 0)
+            ec = detail::split_into_chunks(vs, q, chunks);
         std::string what;
         if (ec)
             what = describe_encode_failure(key, t, ec);
-        return start_checked<store_status>(std::move(r), detail::scope::key, ec, std::move(what),
-                                           std::forward<Token>(token));
+        return asio::async_initiate<Token, void(std::error_code, store_status)>(
+            [init = detail::initiate_op<store_status>{router(), detail::scope::key, {}},
+             ex = get_executor()](auto handler, detail::request_ptr req, detail::request_ptr chunks,
+                                  std::error_code early, std::string what) {
+                if (early) {
+                    detail::annotate(handler, {}, what, {});
+                    auto hex = asio::get_associated_executor(handler, ex);
+                    asio::post(hex, [h = std::move(handler), early]() mutable {
+                        std::move(h)(early, store_status{});
+                    });
+                    return;
+                }
+                if (!chunks) {
+                    init(std::move(handler), std::move(req));
+                    return;
+                }
+                using handler_type = std::decay_t<decltype(handler)>;
+                std::string k(detail::as<proto::storage>(req).keys[0]);
+                using next = detail::then_handler<handler_type, detail::store_index_after_chunks>;
+                detail::initiate_op<store_multi_result>{init.target, detail::scope::keys, {}}(
+                    next{std::move(handler),
+                         detail::store_index_after_chunks{init.target, std::move(req),
+                                                          std::move(k)}},
+                    std::move(chunks));
+            },
+            token, std::move(r), std::move(chunks), ec, std::move(what));
     }
 
     /// Encodes `v` with its codec and starts a `m` write of it.
@@ -826,7 +855,9 @@ private:
     {
         return start_then<std::optional<T>, get_result>(
             std::move(req), detail::scope::key,
-            [vs = value_settings()](auto& h, std::error_code ec, get_result r) {
+            [vs = value_settings(), target = router()](auto& h, std::error_code ec, get_result r) {
+                if (!ec && r && detail::read_if_chunked<T>(target, vs, h, *r))
+                    return;
                 std::optional<T> out;
                 if (!ec && r) {
                     ec = detail::decode_hit(vs, *r, out);
@@ -847,8 +878,11 @@ private:
     {
         return start_then<std::vector<keyed_value<T>>, get_multi_result>(
             std::move(req), detail::scope::keys,
-            [vs = value_settings()](auto& h, std::error_code ec, get_multi_result r) {
+            [vs = value_settings(), target = router()](auto& h, std::error_code ec,
+                                                       get_multi_result r) {
+                using later = detail::read_multi_chunks<T>;
                 std::vector<keyed_value<T>> out;
+                std::vector<typename later::pending_key> pending;
                 if (!ec) {
                     out.reserve(r.slots.size());
                     for (const key_slot& slot : r.slots) {
@@ -857,6 +891,13 @@ private:
                         case key_status::hit: {
                             item& it = r.hits[slot.index];
                             kv.key = it.key;
+                            if (it.flags == value::chunk::index_flags) {
+                                value::chunk::index ix;
+                                kv.ec = value::chunk::parse_index(it.value, vs.max_value_size, ix);
+                                if (!kv.ec)
+                                    pending.push_back({out.size() - 1, ix, it.cas});
+                                break;
+                            }
                             kv.ec = detail::decode_hit(vs, it, kv.value);
                             break;
                         }
@@ -869,6 +910,15 @@ private:
                             break;
                         }
                     }
+                }
+                if (!pending.empty()) {
+                    auto req = detail::chunk_retrieval_of(pending);
+                    using handler_type = std::decay_t<decltype(h)>;
+                    detail::initiate_op<get_multi_result>{target, detail::scope::keys, {}}(
+                        detail::then_handler<handler_type, later>{
+                            std::move(h), later{vs, std::move(out), std::move(pending)}},
+                        std::move(req));
+                    return;
                 }
                 std::move(h)(ec, std::move(out));
             },

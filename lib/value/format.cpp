@@ -30,6 +30,8 @@ public:
             return "user flags do not fit the value format";
         case value_errc::invalid_policy:
             return "invalid compression policy";
+        case value_errc::chunk_mismatch:
+            return "chunked value's chunks do not match its index";
         }
         return "unknown value format error";
     }
@@ -43,6 +45,7 @@ constexpr std::uint32_t internal_mask = 0xFFF0;
 constexpr std::uint32_t compressed = 0x10;
 constexpr std::uint32_t zlib = 0x20;
 constexpr std::uint32_t fastlz = 0x40;
+constexpr std::uint32_t zstd = 0x80; // php-memcached 3.3
 constexpr std::uint32_t user_shift = 16;
 constexpr std::uint32_t max_user_flags = 0xFFFF;
 } // namespace php
@@ -138,6 +141,8 @@ std::optional<std::uint32_t> codec_code(value_format f, codec c) noexcept
             return php::compressed | php::zlib;
         if (c == codec::fastlz)
             return php::compressed | php::fastlz;
+        if (c == codec::zstd)
+            return php::compressed | php::zstd;
         return std::nullopt;
     case value_format::pecl_memcache:
         if (c == codec::zlib)
@@ -228,15 +233,17 @@ std::error_code parse_flags(value_format f, std::uint32_t flags, parsed_flags& p
         const std::uint32_t t = flags & php::type_mask;
         const std::uint32_t internal = flags & php::internal_mask;
         if (t > static_cast<std::uint32_t>(value_type::msgpack) ||
-            (internal & ~(php::compressed | php::zlib | php::fastlz)) != 0)
+            (internal & ~(php::compressed | php::zlib | php::fastlz | php::zstd)) != 0)
             return err(value_errc::unsupported_flags);
         if ((internal & php::compressed) != 0) {
             if (internal == (php::compressed | php::zlib))
                 p.compressed_with = codec::zlib;
             else if (internal == (php::compressed | php::fastlz))
                 p.compressed_with = codec::fastlz;
+            else if (internal == (php::compressed | php::zstd))
+                p.compressed_with = codec::zstd;
             else
-                return err(value_errc::unsupported_flags); // neither codec, or both
+                return err(value_errc::unsupported_flags); // no codec, or more than one
         }
         // Without 0x10 the codec bits mean nothing: php-memcached 2.x left the zlib bit set on
         // the values it then stored uncompressed, and php-memcached ignores it.
@@ -297,6 +304,8 @@ std::string_view errc_name(value_errc e) noexcept
         return "invalid_user_flags";
     case value_errc::invalid_policy:
         return "invalid_policy";
+    case value_errc::chunk_mismatch:
+        return "chunk_mismatch";
     }
     return {};
 }

@@ -10,7 +10,14 @@ value_settings resolve(const value_options& opts, std::size_t max_item_size) noe
     value_settings s;
     s.format = opts.format;
     s.compression = opts.compression ? *opts.compression : default_compression(opts.format);
-    s.max_value_size = opts.max_value_size != 0 ? opts.max_value_size : 4 * max_item_size;
+    const std::size_t times = opts.chunk_large_values ? 64 : 4;
+    s.max_value_size = opts.max_value_size != 0 ? opts.max_value_size : times * max_item_size;
+    if (opts.chunk_large_values) {
+        constexpr std::size_t room = 1024;
+        s.chunk_size = opts.chunk_size != 0       ? opts.chunk_size
+                       : max_item_size > 2 * room ? max_item_size - room
+                                                  : max_item_size / 2;
+    }
     return s;
 }
 

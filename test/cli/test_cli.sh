@@ -1399,7 +1399,7 @@ check "  ... every memcoro::errc, in order from 1" test \
 check "  ... at least the 20 codes of memcoro::errc" test "$(grep -c '^memcoro:' "$tmpdir/errors.txt")" -ge 20
 check "  ... the value, compression, server list and exit categories" test \
     "$(grep -c '^memcoro\.value:' "$tmpdir/errors.txt") $(grep -c '^memcoro\.compression:' "$tmpdir/errors.txt") $(grep -c '^memcoro\.server_list:' "$tmpdir/errors.txt") $(grep -c '^exit:' "$tmpdir/errors.txt")" \
-    = "7 6 14 3"
+    = "8 6 14 3"
 mc error --json
 expect "error --json exits 0" 0
 check "  ... an array of {category, value, name, message, exit_status}" python3 -c '
@@ -1579,7 +1579,7 @@ expect "an unknown --codec is a usage error" 2 ""
 check "  ... naming the valid ones" contains "$err" "unknown --codec 'brotli' (zlib, fastlz, zstd or lz4)"
 mc --value-format php-memcached set t 1 --codec lz4
 expect "a codec the format does not have is a usage error" 2 ""
-check "  ... naming the format's codecs" contains "$err" "--codec lz4: the php-memcached value format does not have it (its codecs: zlib, fastlz)"
+check "  ... naming the format's codecs" contains "$err" "--codec lz4: the php-memcached value format does not have it (its codecs: zlib, fastlz, zstd)"
 mc --value-format pecl-memcache set t 1 --codec fastlz
 expect "pecl-memcache has zlib only" 2 ""
 mc --value-format pecl-memcache set t '[1]' --type json

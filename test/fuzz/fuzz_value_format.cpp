@@ -2,7 +2,8 @@
 //
 // Input layout:
 //   byte 0     bits 0-1: the format (value % 3: memcoro, pecl-memcache, php-memcached);
-//              bits 2-4: the codec of the round trip (value % 5)
+//              bits 2-4: the codec of the round trip (value % 5); bits 5-7 all set: the
+//              chunked values' reader instead (below)
 //   bytes 1-4  the flags, little-endian
 //   bytes 5-6  the maximum size / 4, little-endian (up to 256 KiB)
 //   the rest   the stored bytes
@@ -13,9 +14,18 @@
 // (compressed with the round trip's codec where the format has it) and must decode to itself,
 // with the same type and user flags. A broken invariant aborts (a crash for libFuzzer, a failure
 // for the replay).
+//
+// Chunked values (memcoro/value/chunk.hpp), when byte 0's bits 5-7 are all set: the 48 bytes
+// after the header are an index item, read with the maximum size; what follows is chunk items,
+// one after the other, each as long as the index says its chunk is. An index refused leaves
+// the index as it was; one read must add up (its count, its bound). A chunk refused leaves the
+// value as it was; one taken adds its bytes; the value assembled is then checked against the
+// index, and a value the index was made from passes.
 
+#include <memcoro/value/chunk.hpp>
 #include <memcoro/value/format.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -57,6 +67,57 @@ bool format_has_codec(value_format f, codec c)
     return false;
 }
 
+void fuzz_chunks(std::size_t max_size, std::string_view in)
+{
+    namespace chunk = memcoro::value::chunk;
+    if (in.size() < chunk::index_size)
+        return;
+    chunk::index ix;
+    ix.count = 12345;
+    if (const auto ec = chunk::parse_index(in.substr(0, chunk::index_size), max_size, ix)) {
+        FUZZ_CHECK(ec.category() == memcoro::value::value_category() ||
+                   ec.category() == memcoro::value::compression_category());
+        FUZZ_CHECK(ix.count == 12345);
+        return;
+    }
+    FUZZ_CHECK(ix.size <= max_size && ix.size > 0 && ix.chunk_size > 0);
+    FUZZ_CHECK((ix.size + ix.chunk_size - 1) / ix.chunk_size == ix.count);
+    FUZZ_CHECK(chunk::encode_index(ix) == in.substr(0, chunk::index_size));
+    in.remove_prefix(chunk::index_size);
+    std::string value;
+    bool whole = true;
+    for (std::uint32_t i = 0; i < ix.count; ++i) {
+        const std::uint64_t at = std::uint64_t{i} * ix.chunk_size;
+        const std::size_t len =
+            chunk::header_size +
+            static_cast<std::size_t>(std::min<std::uint64_t>(ix.chunk_size, ix.size - at));
+        const auto item = in.substr(0, len);
+        in.remove_prefix(item.size());
+        const auto before = value.size();
+        if (chunk::append_chunk(ix, i, item, value)) {
+            FUZZ_CHECK(value.size() == before);
+            whole = false;
+            break;
+        }
+        FUZZ_CHECK(value.size() == before + len - chunk::header_size);
+    }
+    if (!whole)
+        return;
+    if (chunk::check(ix, value))
+        return;
+    // A value that passes is one the index describes: planned again, it has the same size and
+    // CRC-32, and its chunks are taken back.
+    const auto again = chunk::plan(value, ix.flags, ix.chunk_size);
+    FUZZ_CHECK(again.size == ix.size && again.crc == ix.crc && again.count == ix.count);
+    std::string item;
+    std::string back;
+    for (std::uint32_t i = 0; i < again.count; ++i) {
+        chunk::make_chunk(again, i, value, item);
+        FUZZ_CHECK(!chunk::append_chunk(again, i, item, back));
+    }
+    FUZZ_CHECK(back == value && !chunk::check(again, back));
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
@@ -70,6 +131,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t max_size = (std::size_t{data[5]} | std::size_t{data[6]} << 8) * 4;
     const std::string_view stored(reinterpret_cast<const char*>(data) + header_size,
                                   size - header_size);
+    if ((data[0] & 0xE0) == 0xE0) {
+        fuzz_chunks(max_size, stored);
+        return 0;
+    }
 
     std::string out = "kept";
     value_info info;

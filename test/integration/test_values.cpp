@@ -13,11 +13,15 @@
 #include "../support/run_coro.hpp"
 
 #include <memcoro/client.hpp>
+#include <memcoro/value/chunk.hpp>
 #include <memcoro/value/json.hpp>
 
 #include <asio/bind_executor.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include <array>
@@ -27,6 +31,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -57,6 +62,31 @@ std::string long_text()
     while (s.size() < 10000)
         s += "memcoro compresses this. ";
     return s;
+}
+
+/// `n` bytes that do not compress (so that they are chunked as they are).
+std::string noise(std::size_t n, std::uint64_t seed)
+{
+    std::mt19937_64 gen(seed);
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
+        const auto v = gen();
+        for (int b = 0; b < 8; ++b)
+            s[i + static_cast<std::size_t>(b)] = static_cast<char>(v >> (8 * b));
+    }
+    return s;
+}
+
+/// The index a chunked value's key holds, read with a plain get.
+asio::awaitable<memcoro::value::chunk::index> index_of(memcoro::client& c, std::string key)
+{
+    namespace chunk = memcoro::value::chunk;
+    const auto it = co_await c.async_get(key);
+    chunk::index ix;
+    REQUIRE(it);
+    REQUIRE(it->flags == chunk::index_flags);
+    REQUIRE(!chunk::parse_index(it->value, std::size_t{1} << 30, ix));
+    co_return ix;
 }
 
 /// A type of the test's own, stored as "x,y".
@@ -297,7 +327,7 @@ TEST_CASE("values: a value that does not decode fails its key only, and the conn
         CHECK(ec3 == memcoro::value::compression_errc::corrupt_data);
         // Flags with a type memcoro's format does not define (7).
         memcoro::store_options odd;
-        odd.flags = 7u << 29;
+        odd.flags = 6u << 29;
         co_await c.async_set("odd", "x", odd);
 
         // In one multi-key read, each key keeps its own outcome.
@@ -576,4 +606,229 @@ TEST_CASE("values: one cache with PHP: memcoro reads what php-memcached and PECL
         CHECK(seen[p + "b_false"] == "boolean\tfalse");
     }
     CHECK(seen.size() == 22);
+}
+
+TEST_CASE("values: a value bigger than an item is chunked and read back whole, alone and among "
+          "other keys; a missing chunk is a miss; a wrong chunk an error")
+{
+    namespace chunk = memcoro::value::chunk;
+    memcached_process m({"-m", "256"});
+    memcached_process m2({"-m", "256"});
+    asio::io_context ioc;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto cfg = memcoro::test::config_for(m.address() + "," + m2.address());
+        cfg.values.chunk_large_values = true;
+        memcoro::client c(ioc.get_executor(), cfg);
+        const std::string big = noise(10 * 1024 * 1024 + 17, 1);
+        const auto r1 = co_await c.async_set_value("big", value_type::bytes, big);
+        CHECK(r1 == memcoro::store_status::stored);
+        const auto got = co_await c.async_get_value("big");
+        REQUIRE(got);
+        CHECK(got->data.size() == big.size());
+        CHECK(got->data == big);
+        CHECK(got->type == value_type::bytes);
+        const auto r2 = co_await c.async_get_as<std::string>("big");
+        CHECK(r2 == std::optional<std::string>(big));
+
+        // Under the key: the index; the chunks: items of their own, spread over both servers.
+        const auto ix = co_await index_of(c, "big");
+        CHECK(ix.size == big.size());
+        CHECK(ix.count == 11); // 10 MiB + 17 bytes in chunks of 1 MiB - 1 KiB
+        std::vector<std::string> chunk_keys;
+        for (std::uint32_t i = 0; i < ix.count; ++i)
+            chunk_keys.push_back(chunk::chunk_key(ix, i));
+        const auto raw = co_await c.async_get_multi(chunk_keys);
+        CHECK(raw.hits.size() == ix.count);
+        CHECK(c.servers().at(0).counters.requests > 0);
+        CHECK(c.servers().at(1).counters.requests > 0);
+
+        // Compressible data smaller than an item once compressed is stored as one item.
+        std::string text;
+        while (text.size() < 3 * 1024 * 1024)
+            text += "memcoro chunks only what does not fit. ";
+        co_await c.async_set_value("text", value_type::bytes, text);
+        const auto text_item = co_await c.async_get("text");
+        REQUIRE(text_item);
+        CHECK(text_item->flags != chunk::index_flags);
+        CHECK(text_item->value.size() < 1024 * 1024);
+        // A compressed value bigger than an item: compressed, then chunked.
+        std::string mixed = noise(2 * 1024 * 1024, 2);
+        mixed += text;
+        co_await c.async_set_value("mixed", value_type::bytes, mixed);
+        const auto mixed_ix = co_await index_of(c, "mixed");
+        CHECK(mixed_ix.size < mixed.size());
+
+        // Many keys at once: chunked and plain values, misses, each in its place.
+        const std::vector<std::string> keys = {"small", "big", "absent", "mixed", "text"};
+        co_await c.async_set_as("small", std::string("s"));
+        const auto all = co_await c.async_get_multi_values(keys);
+        REQUIRE(all.size() == keys.size());
+        CHECK((all[0].value && all[0].value->data == "s"));
+        CHECK((all[1].value && all[1].value->data == big));
+        CHECK((!all[2].value && !all[2].ec));
+        CHECK((all[3].value && all[3].value->data == mixed));
+        CHECK((all[3].value && all[3].value->compressed_with == codec::zlib));
+        CHECK((all[4].value && all[4].value->data == text));
+
+        // cas on a chunked value: the index's CAS unique.
+        const auto before = co_await c.async_gets_value("big");
+        REQUIRE(before);
+        CHECK(before->cas != 0);
+        const std::string big2 = noise(4 * 1024 * 1024, 3);
+        const auto r3 = co_await c.async_cas_as("big", big2, before->cas);
+        CHECK(r3 == memcoro::store_status::stored);
+        const auto r4 = co_await c.async_cas_as("big", big, before->cas);
+        CHECK(r4 == memcoro::store_status::exists);
+        const auto r5 = co_await c.async_get_as<std::string>("big");
+        CHECK(r5 == std::optional<std::string>(big2));
+        const auto r6 = co_await c.async_add_as("big", big);
+        CHECK(r6 == memcoro::store_status::not_stored);
+
+        // A reader without chunking reads it too when its bound allows, and refuses it by its
+        // index alone when not.
+        auto plain_cfg = memcoro::test::config_for(m.address() + "," + m2.address());
+        plain_cfg.values.max_value_size = 5 * 1024 * 1024;
+        memcoro::client plain(ioc.get_executor(), plain_cfg);
+        const auto r7 = co_await plain.async_get_as<std::string>("big");
+        CHECK(r7 == std::optional<std::string>(big2));
+        plain_cfg.values.max_value_size = 1024 * 1024;
+        memcoro::client small_reader(ioc.get_executor(), plain_cfg);
+        auto [ec_small, r_small] = co_await small_reader.async_get_value("big", tuple);
+        CHECK(ec_small == memcoro::value::compression_errc::too_large);
+        CHECK_FALSE(r_small);
+        // ... and cannot write it: the server refuses a value bigger than an item.
+        auto [ec_w, st_w] =
+            co_await plain.async_set_value("big3", value_type::bytes, big, {}, tuple);
+        CHECK(ec_w);
+        // A writer refuses, before sending, a value bigger than its own bound on reads.
+        auto limited_cfg = cfg;
+        limited_cfg.values.max_value_size = 5 * 1024 * 1024;
+        memcoro::client limited(ioc.get_executor(), limited_cfg);
+        auto [ec_max, st_max] =
+            co_await limited.async_set_value("big3", value_type::bytes, big, {}, tuple);
+        CHECK(ec_max == memcoro::value::compression_errc::too_large);
+        CHECK(limited.servers().at(0).counters.requests == 0);
+        CHECK(limited.servers().at(1).counters.requests == 0);
+
+        // A missing chunk: the value is a miss, never part of it.
+        const auto ix2 = co_await index_of(c, "big");
+        const auto r8 = co_await c.async_delete(chunk::chunk_key(ix2, 2));
+        CHECK(r8 == memcoro::delete_status::deleted);
+        auto [ec_miss, r_miss] = co_await c.async_get_value("big", tuple);
+        CHECK(!ec_miss);
+        CHECK_FALSE(r_miss);
+        const std::vector<std::string> two = {"big", "small"};
+        const auto after = co_await c.async_get_multi_values(two);
+        CHECK((!after[0].value && !after[0].ec));
+        CHECK((after[1].value && after[1].value->data == "s"));
+
+        // A chunk of another write in its place: an error, never the mix.
+        co_await c.async_set_value("v1", value_type::bytes, noise(3 * 1024 * 1024, 4));
+        co_await c.async_set_value("v2", value_type::bytes, noise(3 * 1024 * 1024, 5));
+        const auto i1 = co_await index_of(c, "v1");
+        const auto i2 = co_await index_of(c, "v2");
+        const auto other = co_await c.async_get(chunk::chunk_key(i2, 1));
+        REQUIRE(other);
+        memcoro::store_options chunk_opts;
+        chunk_opts.flags = chunk::chunk_flags;
+        co_await c.async_set(chunk::chunk_key(i1, 1), other->value, chunk_opts);
+        auto [ec_mix, r_mix] = co_await c.async_get_value("v1", tuple);
+        CHECK(ec_mix == value_errc::chunk_mismatch);
+        CHECK_FALSE(r_mix);
+        // Its own chunk with one byte changed: the CRC-32 tells.
+        auto own = co_await c.async_get(chunk::chunk_key(i2, 0));
+        REQUIRE(own);
+        own->value[100] ^= 1;
+        co_await c.async_set(chunk::chunk_key(i2, 0), own->value, chunk_opts);
+        auto [ec_crc, r_crc] = co_await c.async_get_value("v2", tuple);
+        CHECK(ec_crc == value_errc::chunk_mismatch);
+        CHECK_FALSE(r_crc);
+        std::string what;
+        try {
+            co_await c.async_get_value("v2");
+        } catch (const memcoro::error& e) {
+            what = e.what();
+        }
+        CHECK(what.find("key 'v2'") != std::string::npos);
+        // An index that claims more than the bound: refused by the index alone.
+        auto fake = i1;
+        fake.size = std::uint64_t{1} << 40;
+        fake.chunk_size = 1u << 30;
+        fake.count = 1024;
+        memcoro::store_options index_opts;
+        index_opts.flags = chunk::index_flags;
+        co_await c.async_set("huge", chunk::encode_index(fake), index_opts);
+        auto [ec_huge, r_huge] = co_await c.async_get_value("huge", tuple);
+        CHECK(ec_huge == memcoro::value::compression_errc::too_large);
+        // The connections are fine.
+        const auto r9 = co_await c.async_get_as<std::string>("small");
+        CHECK(r9 == std::optional<std::string>("s"));
+    }());
+}
+
+TEST_CASE("values: chunked values under writers racing on one key: a reader gets one write "
+          "whole or a miss, never a mix")
+{
+    memcached_process m({"-m", "512"});
+    asio::io_context ioc;
+    constexpr int writers = 3;
+    constexpr int readers = 2;
+    constexpr int writes = 12;
+    constexpr std::size_t size = 700 * 1024; // 11 chunks of 64 KiB
+    int done = 0;
+    int readers_done = 0;
+    int hits = 0;
+    int misses = 0;
+    int wrong = 0;
+    int errors = 0;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        auto cfg = memcoro::test::config_for(m.address());
+        cfg.values.chunk_large_values = true;
+        cfg.values.chunk_size = 64 * 1024;
+        memcoro::client c(ioc.get_executor(), cfg);
+        // Every write's value is one byte repeated, its own: a mix of writes shows at once.
+        for (int w = 0; w < writers; ++w)
+            asio::co_spawn(
+                ioc,
+                [&, w]() -> asio::awaitable<void> {
+                    for (int i = 0; i < writes; ++i) {
+                        const std::string v(size, static_cast<char>('A' + w * writes + i));
+                        auto [ec, st] =
+                            co_await c.async_set_value("raced", value_type::bytes, v, {}, tuple);
+                        errors += ec ? 1 : 0;
+                    }
+                    ++done;
+                },
+                asio::detached);
+        for (int r = 0; r < readers; ++r)
+            asio::co_spawn(
+                ioc,
+                [&]() -> asio::awaitable<void> {
+                    while (done < writers) {
+                        auto [ec, got] = co_await c.async_get_value("raced", tuple);
+                        if (ec) {
+                            ++errors;
+                        } else if (!got) {
+                            ++misses;
+                        } else {
+                            ++hits;
+                            const auto& d = got->data;
+                            if (d.size() != size || d.find_first_not_of(d[0]) != std::string::npos)
+                                ++wrong;
+                        }
+                    }
+                    ++readers_done;
+                },
+                asio::detached);
+        asio::steady_timer t(ioc);
+        while (done < writers || readers_done < readers) {
+            t.expires_after(10ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+    }());
+    CHECK(done == writers);
+    CHECK(errors == 0);
+    CHECK(wrong == 0);
+    CHECK(hits > 0);
+    INFO("misses: " << misses);
 }

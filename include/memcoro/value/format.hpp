@@ -8,7 +8,8 @@
 /// - `php_memcached`, as php-memcached (`Memcached`, 3.x) stores values. Flags:
 ///   bits 0-3 the type (0 string, 1 integer, 2 float, 3 boolean, 4 PHP serialize(),
 ///   5 igbinary, 6 JSON, 7 msgpack); bit 4 (0x10) compressed, bit 5 (0x20) zlib, bit 6 (0x40)
-///   FastLZ; bits 16-31 the user's flags (`Memcached::OPT_USER_FLAGS`, 0 to 65535, which
+///   FastLZ, bit 7 (0x80) zstd (php-memcached 3.3, `memcached.compression_type=zstd`: a zstd
+///   frame); bits 16-31 the user's flags (`Memcached::OPT_USER_FLAGS`, 0 to 65535, which
 ///   `Memcached::GET_EXTENDED` returns as they were set). A compressed value is the
 ///   uncompressed length (4 bytes, little-endian) and then the stream.
 /// - `pecl_memcache`, as PECL memcache (`Memcache`, 4.x) stores values. Flags: bit 0 (0x01)
@@ -92,6 +93,8 @@ enum class value_errc {
     codec_not_in_format,   ///< the format has no flags for this codec
     invalid_user_flags,    ///< user flags the format has no room for
     invalid_policy,        ///< min_savings outside [0, 1)
+    chunk_mismatch,        ///< a chunked value's chunk is not of its index's write, or the
+                           ///< value assembled does not match the index (value/chunk.hpp)
 };
 
 /// The category of `value_errc` ("memcoro.value").
@@ -158,7 +161,7 @@ struct value_info {
 /// `MEMCACHE_COMPRESSED`); memcoro 0 to 0x3ffffff. Others fail with `invalid_user_flags`.
 ///
 /// The codec must be one the format has flags for (`codec_not_in_format`): php_memcached
-/// FastLZ and zlib, pecl_memcache zlib, memcoro all. On failure `out` is left as it was.
+/// FastLZ, zlib and zstd, pecl_memcache zlib, memcoro all. On failure `out` is left as it was.
 std::error_code encode(value_format f, value_type t, std::string_view data,
                        const compression_policy& policy, std::uint32_t user_flags, std::string& out,
                        std::uint32_t& flags);

@@ -27,9 +27,18 @@ struct value_options {
     /// 2,000 bytes, kept if it saves 20%). A policy with `codec::none` never compresses.
     std::optional<value::compression_policy> compression{};
     /// The largest value a read decompresses to (a compressed value that claims or produces
-    /// more fails with compression_errc::too_large, and nothing near its size is allocated);
-    /// 0: four times client_config::max_item_size.
+    /// more fails with compression_errc::too_large, and nothing near its size is allocated;
+    /// so does a chunked value bigger than this); 0: four times client_config::max_item_size,
+    /// or 64 times with chunk_large_values.
     std::size_t max_value_size = 0;
+    /// Whether a value whose stored form (after compression) is bigger than `chunk_size` is
+    /// split into chunk items and an index item (value/chunk.hpp; docs/values.md, "Values
+    /// bigger than an item"). The memcoro format only (the client refuses it with another).
+    /// Chunked values are read whether or not this is set.
+    bool chunk_large_values = false;
+    /// The value bytes per chunk item; 0: client_config::max_item_size less 1,024 bytes (room
+    /// for the item's header, its key and the chunk's own header in memcached's item).
+    std::size_t chunk_size = 0;
 };
 
 /// Options of a value write (client::async_set_as, async_set_value...).
@@ -71,10 +80,12 @@ struct value_settings {
     value_format format = value_format::memcoro;  ///< the format
     compression_policy compression{};             ///< the resolved compression policy
     std::size_t max_value_size = 4 * 1024 * 1024; ///< the bound on a decompressed value
+    std::size_t chunk_size = 0; ///< the value bytes per chunk item; 0: values are not chunked
 };
 
-/// `opts` resolved: the format's default compression where none is given, four times
-/// `max_item_size` where max_value_size is 0.
+/// `opts` resolved: the format's default compression where none is given, four (with
+/// chunk_large_values: 64) times `max_item_size` where max_value_size is 0, and the chunk size
+/// (0 when values are not chunked).
 value_settings resolve(const value_options& opts, std::size_t max_item_size) noexcept;
 
 /// Writes into `out` (replacing what it held) the bytes to store for `data` of type `t` with

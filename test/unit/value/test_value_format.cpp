@@ -56,7 +56,7 @@ bool format_has_codec(value_format f, codec c)
     case value_format::pecl_memcache:
         return c == codec::none || c == codec::zlib;
     case value_format::php_memcached:
-        return c == codec::none || c == codec::zlib || c == codec::fastlz;
+        return c == codec::none || c == codec::zlib || c == codec::fastlz || c == codec::zstd;
     }
     return false;
 }
@@ -266,6 +266,7 @@ TEST_CASE("value format: the flags each format writes")
     const codec_row codec_rows[] = {
         {value_format::php_memcached, codec::zlib, 0x30},
         {value_format::php_memcached, codec::fastlz, 0x50},
+        {value_format::php_memcached, codec::zstd, 0x90},
         {value_format::pecl_memcache, codec::zlib, 0x02},
         {value_format::memcoro, codec::zlib, 0x4000000},
         {value_format::memcoro, codec::fastlz, 0x8000000},
@@ -428,7 +429,8 @@ TEST_CASE("value format: decode refuses flags the format does not define")
         {value_format::php_memcached, 15},     // type 15
         {value_format::php_memcached, 0x10},   // compressed, no codec
         {value_format::php_memcached, 0x70},   // compressed with both codecs
-        {value_format::php_memcached, 0x80},   // an internal bit php-memcached 3.2 does not set
+        {value_format::php_memcached, 0xB0},   // compressed with zlib and zstd
+        {value_format::php_memcached, 0x100},  // an internal bit php-memcached does not set
         {value_format::php_memcached, 0x8000}, // another
         {value_format::pecl_memcache, 0x04},
         {value_format::pecl_memcache, 0x10},
@@ -691,7 +693,7 @@ TEST_CASE("value format: the error category")
 {
     const std::error_code ec = value_errc::unsupported_flags;
     CHECK(ec.category().name() == std::string("memcoro.value"));
-    for (int e = 1; e <= static_cast<int>(value_errc::invalid_policy); ++e)
+    for (int e = 1; e <= static_cast<int>(value_errc::chunk_mismatch); ++e)
         CHECK(memcoro::value::value_category().message(e) != "unknown value format error");
     CHECK(memcoro::value::value_category().message(0) == "unknown value format error");
 }
@@ -717,3 +719,43 @@ TEST_CASE("value format: memcoro's own text for floats (docs/values.md)")
     REQUIRE_FALSE(encode(value_format::memcoro, value_type::bytes, "hello", off, 7, stored, flags));
     CHECK(flags == 7); // the user's flags as they are, under memcoro's top six bits
 }
+
+#if __has_include(<zstd.h>)
+#include <zstd.h>
+
+TEST_CASE("value format: php-memcached 3.3's zstd values, as its s_compress_value stores them")
+{
+    if (!memcoro::value::codec_available(codec::zstd))
+        return;
+    std::string text;
+    while (text.size() < 6000)
+        text += "php-memcached 3.3 compresses with zstd. ";
+    // 4-byte little-endian length, then ZSTD_compress's frame, flags 0x10 | (0x08 << 4).
+    std::string frame(ZSTD_compressBound(text.size()), '\0');
+    const auto n = ZSTD_compress(frame.data(), frame.size(), text.data(), text.size(), 3);
+    REQUIRE_FALSE(ZSTD_isError(n));
+    frame.resize(n);
+    const auto len = static_cast<std::uint32_t>(text.size());
+    std::string stored;
+    for (int i = 0; i < 4; ++i)
+        stored.push_back(static_cast<char>(len >> (8 * i)));
+    stored += frame;
+    std::string out;
+    value_info info;
+    REQUIRE_FALSE(
+        decode(value_format::php_memcached, 0x90 | (7u << 16), stored, 1 << 20, out, info));
+    CHECK(out == text);
+    CHECK(info.compressed_with == codec::zstd);
+    CHECK(info.user_flags == 7);
+    // What memcoro writes for it: a frame that states its size, as php-memcached requires.
+    compression_policy p;
+    p.algorithm = codec::zstd;
+    std::string mine;
+    std::uint32_t flags = 0;
+    REQUIRE_FALSE(encode(value_format::php_memcached, value_type::bytes, text, p, mine, flags));
+    CHECK(flags == 0x90);
+    REQUIRE(mine.size() > 4);
+    CHECK(ZSTD_getFrameContentSize(mine.data() + 4, mine.size() - 4) == text.size());
+    CHECK(mine.compare(0, 4, stored, 0, 4) == 0);
+}
+#endif
