@@ -119,7 +119,8 @@ public:
     /// The same as JSON (counters, latency histogram, status; `tls` handshakes and `udp`
     /// counters for the servers that have them) per server.
     std::string servers_json() const;
-    /// The server ("host:port") a key maps to, ignoring up/down state.
+    /// The server ("host:port") a key maps to, ignoring up/down state: by the key alone, or
+    /// with client_config::hash_with_prefix by its prefix and the key.
     std::string server_for_key(std::string_view key) const;
 
     // ---- server lists (docs/server-lists.md) -----------------------------------------------

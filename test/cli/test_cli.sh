@@ -8,7 +8,7 @@
 
 set -u
 # The tests give the servers, the protocol and the credentials themselves.
-unset MEMCACHED_SERVERS MEMCACHED_PROTOCOL MEMCACHED_USERNAME MEMCACHED_PASSWORD MEMCACHED_PASSWORD_FILE
+unset MEMCACHED_SERVERS MEMCACHED_PROTOCOL MEMCACHED_USERNAME MEMCACHED_PASSWORD MEMCACHED_PASSWORD_FILE MEMCACHED_PREFIX
 
 memcoro=${1:?usage: test_cli.sh PATH/TO/memcoro}
 case $memcoro in /*) ;; *) memcoro=$PWD/$memcoro ;; esac
@@ -1639,6 +1639,82 @@ else
     skip "php: values shared with php-memcached" "php, php-memcached or php-memcache not installed"
 fi
 
+# ---- --prefix: a key prefix (namespace), as libmemcached's and php-memcached's ------------------
+
+mc --prefix app: set pk v1
+expect "--prefix: set stores" 0 ""
+mc get app:pk
+expect "  ... under the prefixed key" 0 "v1"
+mc get pk
+expect "  ... and not under the bare key" 1 ""
+mc --prefix app: get pk
+expect "  ... get with the prefix reads it" 0 "v1"
+mc --prefix app: set pk2 v2
+mc --prefix app: get pk pk2 pk-missing
+expect "  ... several keys: printed without the prefix" 1 $'VALUE pk 0 2\nv1\nVALUE pk2 0 2\nv2'
+mc --prefix app: get pk pk-missing --json
+check "  ... --json names keys without it" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert [h["key"] for h in d["hits"]] == ["pk"] and d["misses"] == ["pk-missing"], d
+' <"$tmpdir/out"
+mc --prefix app: gets pk
+check "  ... gets: VALUE pk (without the prefix) and its CAS" grep -Eq '^VALUE pk 0 2 [0-9]+$' "$tmpdir/out"
+mc --prefix app: add pk x
+expect "  ... add on the existing key exits 1" 1 ""
+mc --prefix app: replace pk v3
+expect "  ... replace" 0 ""
+mc --prefix app: append pk +
+mc --prefix app: prepend pk +
+mc get app:pk
+expect "  ... append and prepend on the prefixed key" 0 "+v3+"
+mc --prefix app: set n 5
+mc --prefix app: incr n 2
+expect "  ... incr" 0 "7"
+mc --prefix app: decr n 1
+expect "  ... decr" 0 "6"
+mc --prefix app: touch n 100
+expect "  ... touch" 0 ""
+mc --prefix app: delete n
+expect "  ... delete" 0 ""
+mc get app:n
+expect "  ... deleted the prefixed key" 1 ""
+mc --prefix app: --protocol meta get pk
+expect "  ... on the meta protocol too" 0 "+v3+"
+MEMCACHED_PREFIX=app: mc get pk
+expect "MEMCACHED_PREFIX gives the prefix" 0 "+v3+"
+MEMCACHED_PREFIX=app: mc --prefix= get app:pk
+expect "  ... an empty --prefix wins over it: no prefix" 0 "+v3+"
+mc --prefix 'a b' get pk
+expect "--prefix with a space is a usage error" 2 ""
+check "  ... that says why" contains "$err" "--prefix: a prefix is printable ASCII"
+MEMCACHED_PREFIX=$'a\tb' mc get pk
+expect "MEMCACHED_PREFIX with a tab is a usage error" 2 ""
+check "  ... naming MEMCACHED_PREFIX" contains "$err" "MEMCACHED_PREFIX: a prefix is printable ASCII"
+mc --prefix "$(printf 'p%.0s' $(seq 1 128))" get pk
+expect "a 128-byte prefix is a usage error (libmemcached's limit: 127)" 2 ""
+check "  ... that says so" contains "$err" "a prefix is at most 127 bytes, not 128"
+mc --prefix "$(printf 'p%.0s' $(seq 1 127))" set pk v
+expect "a 127-byte prefix is fine" 0 ""
+mc --prefix ten-bytes: set "$(printf 'k%.0s' $(seq 1 240))" v
+expect "a 240-byte key with a 10-byte prefix is stored" 0 ""
+mc --prefix ten-bytes: set "$(printf 'k%.0s' $(seq 1 241))" v
+expect "a 241-byte key with a 10-byte prefix is refused" 2 ""
+check "  ... as an invalid key" contains "$err" "invalid key"
+mc --hash-with-prefix get pk
+expect "--hash-with-prefix without a prefix is a usage error" 2 ""
+# Placement: the key alone, or with --hash-with-prefix the prefix and the key.
+for i in $(seq 1 200); do echo "pkey:$i"; done >"$tmpdir/pkeys"
+sed 's/^/tenant:/' "$tmpdir/pkeys" >"$tmpdir/pkeys-prefixed"
+"$memcoro" locate --servers "$five" <"$tmpdir/pkeys" >"$tmpdir/plain-place" 2>/dev/null
+"$memcoro" locate --servers "$five" <"$tmpdir/pkeys-prefixed" >"$tmpdir/wire-place" 2>/dev/null
+"$memcoro" locate --servers "$five" --prefix tenant: <"$tmpdir/pkeys" >"$tmpdir/p1" 2>/dev/null
+check "locate --prefix: keys are placed by the key alone" cmp -s "$tmpdir/p1" "$tmpdir/plain-place"
+"$memcoro" locate --servers "$five" --prefix tenant: --hash-with-prefix <"$tmpdir/pkeys" >"$tmpdir/p2" 2>/dev/null
+check "locate --hash-with-prefix: by the prefix and the key" cmp -s "$tmpdir/p2" "$tmpdir/wire-place"
+moved=$(paste -d' ' "$tmpdir/p1" "$tmpdir/p2" | awk '$1 != $2' | wc -l)
+check "  ... which places most keys elsewhere ($moved of 200)" test "$moved" -gt 100
+
 # ---- server lists: memcoro servers, --server-list, --server-list-store (issue #17) ------------
 
 lists=$tmpdir/lists
@@ -1902,7 +1978,7 @@ if bash -c "source '$completion'" 2>/dev/null; then
     bad=
     for cmd in $commands; do
         want=$("$memcoro" help "$cmd" | sed -n '/^Options:/,/^$/p' | grep -oE '^  --[a-z-]+' | tr -d ' ' | sort | tr '\n' ' ')
-        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|server-list|server-list-store|domain|distribution|hash|timeout|protocol|value-format|tls|cacert|capath|cert|key|tls-server-name|tls-no-verify|user|password-file|udp|udp-port|help|version)' | sort | tr '\n' ' ')
+        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|server-list|server-list-store|domain|distribution|hash|prefix|hash-with-prefix|timeout|protocol|value-format|tls|cacert|capath|cert|key|tls-server-name|tls-no-verify|user|password-file|udp|udp-port|help|version)' | sort | tr '\n' ' ')
         [[ $want == "$got" ]] || bad+=" $cmd(help: $want; completion: $got)"
     done
     check "completion: each command's options are the ones its help lists${bad:+:$bad}" test -z "$bad"

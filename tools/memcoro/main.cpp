@@ -14,6 +14,7 @@
 #include <memcoro/client.hpp>
 #include <memcoro/config.hpp>
 #include <memcoro/error.hpp>
+#include <memcoro/proto/request.hpp>
 #include <memcoro/server_address.hpp>
 #include <memcoro/server_list.hpp>
 #include <memcoro/server_list_sources.hpp>
@@ -132,6 +133,13 @@ constexpr option_spec option_table[] = {
      "the key hash (default: the distribution's own): one-at-a-time, md5, crc, crc32,\n"
      "fnv1_32, fnv1a_32, fnv1_64, fnv1a_64, hsieh, murmur, murmur3, jenkins, or\n"
      "MEMCACHED_HASH_*, fnv (PECL), crc32a (twemproxy); twemproxy's crc32 is crc"},
+    {"--prefix", "P", 0,
+     "a key prefix (namespace) sent before every key and taken off the keys printed, as\n"
+     "libmemcached's MEMCACHED_CALLBACK_PREFIX_KEY and php-memcached's OPT_PREFIX_KEY; keys\n"
+     "are placed without it (default: $MEMCACHED_PREFIX)"},
+    {"--hash-with-prefix", nullptr, 0,
+     "place keys by the hash of --prefix and key together\n"
+     "(MEMCACHED_BEHAVIOR_HASH_WITH_PREFIX_KEY)"},
     {"--timeout", "MS", 0, "connect and per-operation timeout in milliseconds (default 1000)"},
     {"--protocol", "NAME", 0,
      "text (default), meta: memcached's meta protocol (1.6.10 and later), every reply\n"
@@ -260,6 +268,8 @@ struct options {
     std::optional<std::int64_t> ttl;
     std::optional<std::uint32_t> flags;
     std::optional<std::string> protocol;
+    std::optional<std::string> prefix; ///< --prefix
+    bool hash_with_prefix = false;     ///< --hash-with-prefix
     bool tls = false;
     std::optional<std::string> cacert, capath, cert, key, tls_server_name;
     bool tls_no_verify = false;
@@ -405,6 +415,10 @@ options parse_command_line(int argc, char** argv)
             o.server_name = std::string(*value);
         else if (name == "--protocol")
             o.protocol = std::string(*value);
+        else if (name == "--prefix")
+            o.prefix = std::string(*value);
+        else if (name == "--hash-with-prefix")
+            o.hash_with_prefix = true;
         else if (name == "--tls")
             o.tls = true;
         else if (name == "--tls-no-verify")
@@ -769,6 +783,25 @@ memcoro::client_config make_config(const options& o, bool connects = true,
         cfg.hash = list->hash;
     }
     cfg.values.format = value_format_of(o);
+    // The key prefix: --prefix, else $MEMCACHED_PREFIX (an empty --prefix: none).
+    const char* prefix_source = "--prefix";
+    std::optional<std::string> prefix = o.prefix;
+    if (!prefix) {
+        prefix = non_empty_env("MEMCACHED_PREFIX");
+        prefix_source = "MEMCACHED_PREFIX";
+    }
+    if (prefix) {
+        if (prefix->size() > memcoro::proto::max_key_prefix_length)
+            throw usage_error(fmt::format("{}: a prefix is at most {} bytes, not {}", prefix_source,
+                                          memcoro::proto::max_key_prefix_length, prefix->size()));
+        if (!memcoro::proto::valid_key_prefix(*prefix))
+            throw usage_error(fmt::format(
+                "{}: a prefix is printable ASCII, without spaces or control bytes", prefix_source));
+        cfg.key_prefix = *prefix;
+    }
+    if (o.hash_with_prefix && cfg.key_prefix.empty())
+        throw usage_error("--hash-with-prefix needs a prefix: --prefix P or $MEMCACHED_PREFIX");
+    cfg.hash_with_prefix = o.hash_with_prefix;
     if (connects) {
         apply_security(o, cfg);
         // The per-key failures of multi-key commands carry no cause: the trace hook keeps it.
@@ -2023,11 +2056,15 @@ int cmd_locate(invocation& inv)
 {
     const options& o = inv.o;
     std::optional<key_locator> locate;
+    std::string prefix;
+    bool hash_with_prefix = false;
     try {
         // The configuration the other commands use: the same servers, distribution and hash.
         const auto list = server_list_of(o);
         const memcoro::client_config cfg = make_config(o, false, list ? &*list : nullptr);
         locate.emplace(cfg.servers, cfg.distribution, cfg.hash);
+        prefix = cfg.key_prefix;
+        hash_with_prefix = cfg.hash_with_prefix;
         if (o.down) {
             // Servers as --servers writes them, comma-separated.
             std::vector<std::string> down;
@@ -2052,7 +2089,8 @@ int cmd_locate(invocation& inv)
     // that what is located is exactly what would be sent.
     std::string key;
     while (std::getline(std::cin, key)) {
-        const std::string* owner = (*locate)(key);
+        // (The key's server is that of the bytes the client places it by: see --prefix.)
+        const std::string* owner = hash_with_prefix ? (*locate)(prefix + key) : (*locate)(key);
         if (o.json) {
             json j = json::object();
             put_bytes(j, "key", key);
@@ -2666,7 +2704,8 @@ std::string overview()
          "  MEMCACHED_PASSWORD       the password, when neither --password-file nor\n"
          "                           MEMCACHED_PASSWORD_FILE is given\n"
          "  MEMCACHED_VALUE_FORMAT   memcoro, php-memcached or pecl-memcache, when\n"
-         "                           --value-format is not given\n";
+         "                           --value-format is not given\n"
+         "  MEMCACHED_PREFIX         the key prefix, when --prefix is not given\n";
     return t;
 }
 
@@ -2698,7 +2737,8 @@ std::string command_help(const command_spec& c)
         ex = nl == std::string_view::npos ? std::string_view() : ex.substr(nl + 1);
     }
     t += "\nGlobal options (--servers, --server-list, --server-list-store, --domain,\n"
-         "--distribution, --hash, --timeout, --protocol, --value-format; TLS: --tls, --cacert,\n"
+         "--distribution, --hash, --prefix, --hash-with-prefix, --timeout, --protocol,\n"
+         "--value-format; TLS: --tls, --cacert,\n"
          "--capath, --cert, --key, --tls-server-name, --tls-no-verify; authentication: --user,\n"
          "--password-file; --udp, --udp-port) and exit status: memcoro --help\n";
     return t;
