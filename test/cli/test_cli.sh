@@ -1536,6 +1536,64 @@ expect "get --decode of several keys: VALUE KEY USER_FLAGS BYTES lines" 0 $'VALU
 mc get no-such-key --decode
 expect "get --decode of a missing key exits 1" 1 ""
 
+# gets --decode, and the value format options of add, replace and cas.
+mc_in "$tmpdir/big" --value-format php-memcached add vs-big --compress
+expect "php-memcached: add --compress stores" 0 ""
+check "  ... compressed" test "$(stored_size vs-big)" -lt 5000
+mc_in "$tmpdir/big" --value-format php-memcached add vs-big --compress
+expect "  ... add again: the key exists, exit 1" 1 ""
+mc --value-format php-memcached gets vs-big --decode
+expect "gets --decode of one key exits 0" 0
+head -n 1 "$tmpdir/out" >"$tmpdir/gets-line"
+check "  ... VALUE KEY USER_FLAGS BYTES CAS (one key too)" grep -Eq '^VALUE vs-big 0 10000 [1-9][0-9]*$' "$tmpdir/gets-line"
+tail -c +"$(($(wc -c <"$tmpdir/gets-line") + 1))" "$tmpdir/out" | head -c 10000 >"$tmpdir/gets-value"
+check "  ... then the decoded value" cmp -s "$tmpdir/gets-value" "$tmpdir/big"
+cas=$(awk '{print $5}' "$tmpdir/gets-line")
+mc --value-format php-memcached gets vs-big --decode --json
+check "  ... --json: its cas, type and codec" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+(h,) = d["hits"]
+assert h["cas"] == int(sys.argv[1]) and h["compressed_with"] == "fastlz" and h["type"] == "bytes", h
+assert len(h["value"]) == 10000, h
+' "$cas" <"$tmpdir/out"
+mc --value-format php-memcached cas vs-big "$cas" 7 --type integer
+expect "cas --type integer with the CAS gets --decode printed" 0 ""
+mc --value-format php-memcached get vs-big --decode --json
+check "  ... stored as php-memcached's integer" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+(h,) = d["hits"]
+assert h["value"] == "7" and h["type"] == "integer", h
+' <"$tmpdir/out"
+mc --value-format php-memcached cas vs-big "$cas" 8 --type integer
+expect "  ... the same CAS again: changed, exit 1" 1 ""
+mc_in "$tmpdir/big" replace vs-big --codec zlib
+expect "replace --codec zlib" 0 ""
+mc get vs-big --decode --json
+check "  ... read back zlib-compressed and whole" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+(h,) = d["hits"]
+assert h["compressed_with"] == "zlib" and len(h["value"]) == 10000, h
+' <"$tmpdir/out"
+mc replace vs-missing 1 --type integer
+expect "replace --type on a missing key exits 1" 1 ""
+mc add vs-bad x --type integer
+expect "add --type integer of a non-number is a usage error" 2 ""
+mc set vs-n1 5 --type integer
+mc set vs-n2 6 --type integer
+mc gets vs-n1 vs-n2 vs-none --decode
+expect "gets --decode of several keys, one missing, exits 1" 1
+check "  ... VALUE KEY USER_FLAGS BYTES CAS for each hit" python3 -c '
+import re, sys
+lines = open(sys.argv[1]).read().split("\n")
+assert re.fullmatch(r"VALUE vs-n1 0 1 [1-9][0-9]*", lines[0]) and lines[1] == "5", lines
+assert re.fullmatch(r"VALUE vs-n2 0 1 [1-9][0-9]*", lines[2]) and lines[3] == "6", lines
+' "$tmpdir/out"
+mc append vs-n1 x --type integer
+expect "append takes no --type" 2 ""
+
 # A value that does not decode: flags that claim compression over bytes that are not compressed.
 mc set not-zlib "plain bytes, not zlib" --flags 67108864
 mc set fine "fine"
@@ -1596,12 +1654,14 @@ mc --value-format php-memcached set t 1 --type bytes --flags 65536
 expect "user flags the format cannot keep are a usage error" 2 ""
 mc get t
 expect "  ... and nothing was stored" 1 ""
-mc add t 1 --compress
-expect "--compress applies to set only" 2 ""
+mc append t 1 --compress
+expect "--compress applies to set, add, replace and cas only" 2 ""
+check "  ... saying so" contains "$err" "--compress applies to set, add, replace and cas, not append"
 mc get fine --decode --meta
 expect "--decode with --meta is a usage error" 2 ""
-mc gets fine --decode
-expect "--decode applies to get only" 2 ""
+mc delete fine --decode
+expect "--decode applies to get and gets only" 2 ""
+check "  ... saying so" contains "$err" "--decode applies to get and gets, not delete"
 
 # PHP's own clients: what php-memcached stored compressed, and what it reads of memcoro's.
 # shellcheck disable=SC2016 # the PHP programs' $variables are PHP's
