@@ -76,6 +76,15 @@ client_impl::client_impl(asio::any_io_executor ex, client_config cfg)
     if (cfg_.values.chunk_large_values && cfg_.values.format != value::value_format::memcoro)
         throw std::invalid_argument("memcoro: values.chunk_large_values needs the memcoro value "
                                     "format (other clients cannot read chunked values)");
+    if (!proto::valid_key_prefix(cfg_.key_prefix))
+        throw std::invalid_argument(
+            cfg_.key_prefix.size() > proto::max_key_prefix_length
+                ? "memcoro: key_prefix is " + std::to_string(cfg_.key_prefix.size()) +
+                      " bytes long; at most " + std::to_string(proto::max_key_prefix_length) +
+                      " are allowed"
+                : std::string("memcoro: key_prefix may hold printable ASCII only (no space, "
+                              "control or non-ASCII byte)"));
+    hash_prefix_ = cfg_.hash_with_prefix && !cfg_.key_prefix.empty();
     for (const auto& a : cfg_.servers) {
         server_options o;
         o.weight = a.weight;
@@ -234,6 +243,7 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
     co.singleflight_gets = cfg_.singleflight_gets;
     co.dialect = cfg_.protocol == protocol::meta ? proto::dialect::meta : proto::dialect::text;
     co.detect_dialect = cfg_.protocol == protocol::automatic;
+    co.key_prefix = cfg_.key_prefix;
     co.max_write_bytes = cfg_.max_write_bytes;
     co.connect_timeout = cfg_.connect_timeout;
     co.op_timeout = opts.timeout.count() > 0 ? opts.timeout : cfg_.op_timeout;
@@ -274,6 +284,7 @@ std::shared_ptr<server> client_impl::make_server(server_address addr, server_opt
         uc.timeout = udp->timeout;
         uc.op_timeout = co.op_timeout;
         uc.limits = co.limits;
+        uc.key_prefix = cfg_.key_prefix;
         // (The reply of a full request: every key's item at most.)
         uc.max_reply = std::max<std::size_t>(cfg_.max_item_size + 4096, 1024 * 1024) * 4;
         // Multi-key gets are cut so that each request fits in a datagram.
@@ -456,7 +467,8 @@ void client_impl::route(entry_ptr e)
     }
     // (With protocol::automatic the connection to each server refuses what its server's
     // dialect cannot send: here the request is checked as the meta dialect would.)
-    if (auto ec = proto::validate(req, cfg_.protocol != memcoro::protocol::text)) {
+    if (auto ec = proto::validate(req, cfg_.protocol != memcoro::protocol::text,
+                                  cfg_.key_prefix.size())) {
         e->finish(ec);
         return;
     }
@@ -502,7 +514,7 @@ void client_impl::route(entry_ptr e)
     case scope::key:
         break;
     }
-    const std::string_view key = key_of(req);
+    const std::string_view key = placed_key(key_of(req), scratch_placed_);
     const std::size_t own = key_router_.own_server(key);
     // The time is read only if the key's own server is down.
     const std::size_t si = key_router_.route(
@@ -528,13 +540,21 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     const auto n = static_cast<std::uint32_t>(keys.size());
     auto& target = scratch_target_;
     target.resize(n);
+    // The bytes each key is placed by: itself, or (hash_with_prefix) with the prefix.
+    const std::vector<std::string>* placed = &keys.owned();
+    if (hash_prefix_) [[unlikely]] {
+        scratch_placed_keys_.resize(n);
+        for (std::uint32_t i = 0; i < n; ++i)
+            placed_key(keys[i], scratch_placed_keys_[i]);
+        placed = &scratch_placed_keys_;
+    }
     // Every key's own server first, all keys at once (the ring hashes several per pass).
-    key_router_.own_servers(keys.owned(), target.data());
+    key_router_.own_servers(*placed, target.data());
     std::size_t down = 0;
     const std::uint32_t first_target = target[0];
     bool one_server = true;
     for (std::uint32_t i = 0; i < n; ++i) {
-        const std::size_t si = key_router_.route(target[i], keys[i], now, probes_);
+        const std::size_t si = key_router_.route(target[i], (*placed)[i], now, probes_);
         if (si == key_router::none) {
             servers_[target[i]]->monitor->note_rejected(); // (the key's own server)
             target[i] = fan_out_planner::none;
@@ -547,10 +567,12 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     if (!probes_.empty())
         send_probes();
     const bool touching = std::get_if<proto::retrieval>(&e->req)->exptime.has_value();
-    fan_out_limits limits{cfg_.max_keys_per_request, touching ? touch_line_key_bytes : 0};
+    // (Every key goes out after the prefix: its bytes count on each line.)
+    fan_out_limits limits{cfg_.max_keys_per_request, touching ? touch_line_key_bytes : 0,
+                          cfg_.key_prefix.size()};
     if (!touching && udp_line_key_bytes_ > 0) { // each request fits in a datagram
         limits.max_line_key_bytes = udp_line_key_bytes_;
-        limits.per_key_bytes = udp_per_key_bytes;
+        limits.per_key_bytes = udp_per_key_bytes + cfg_.key_prefix.size();
     }
     index_list order;
     planner_.plan(target, servers_.size(), keys, limits, order, scratch_parts_);
@@ -565,7 +587,7 @@ void client_impl::fan_out_retrieval(entry_ptr e)
     for (std::uint32_t i = 0; i < n && down > 0; ++i)
         if (target[i] == fan_out_planner::none) {
             g->fail_key(i, errc::server_down);
-            g->note_error(errc::server_down, &servers_[key_router_.own_server(keys[i])]->name);
+            g->note_error(errc::server_down, &servers_[key_router_.own_server((*placed)[i])]->name);
         }
     if (scratch_parts_.empty()) { // no key has a usable server
         g->finish_failed();
@@ -585,8 +607,9 @@ void client_impl::fan_out_writes(entry_ptr e)
     target.resize(n);
     std::size_t down = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
-        const std::size_t own = key_router_.own_server(keys[i]);
-        const std::size_t si = key_router_.route(own, keys[i], now, probes_);
+        const std::string_view placed = placed_key(keys[i], scratch_placed_);
+        const std::size_t own = key_router_.own_server(placed);
+        const std::size_t si = key_router_.route(own, placed, now, probes_);
         target[i] = si == key_router::none ? fan_out_planner::none : static_cast<std::uint32_t>(si);
         if (si == key_router::none) {
             servers_[own]->monitor->note_rejected();
@@ -602,7 +625,9 @@ void client_impl::fan_out_writes(entry_ptr e)
     for (std::uint32_t i = 0; i < n && down > 0; ++i)
         if (target[i] == fan_out_planner::none) {
             g->fail_key(i, errc::server_down);
-            g->note_error(errc::server_down, &servers_[key_router_.own_server(keys[i])]->name);
+            g->note_error(
+                errc::server_down,
+                &servers_[key_router_.own_server(placed_key(keys[i], scratch_placed_))]->name);
         }
     if (scratch_parts_.empty()) {
         g->finish_failed();
@@ -777,7 +802,8 @@ std::string client_impl::server_for_key(std::string_view key) const
     std::lock_guard lock(mutex_);
     if (key_router_.empty())
         return {};
-    return servers_[key_router_.own_server(key)]->name;
+    std::string scratch;
+    return servers_[key_router_.own_server(placed_key(key, scratch))]->name;
 }
 
 } // namespace detail

@@ -222,7 +222,8 @@ private:
 asio::awaitable<computed_value> client::async_get_or_compute(std::string key, compute_fn compute,
                                                              compute_options opts)
 {
-    if (auto ec = proto::check_key(key, config().protocol != protocol::text))
+    if (auto ec =
+            proto::check_key(key, config().protocol != protocol::text, config().key_prefix.size()))
         throw memcoro::error(ec);
     if (!compute)
         throw memcoro::error(errc::invalid_argument, {}, "no computation given");

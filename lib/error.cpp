@@ -11,7 +11,8 @@ public:
     {
         switch (static_cast<errc>(ev)) {
         case errc::invalid_key:
-            return "invalid key (empty, over 250 bytes, or containing space or control bytes)";
+            return "invalid key (empty, over 250 bytes with its prefix, or containing space or "
+                   "control bytes)";
         case errc::invalid_argument:
             return "invalid argument";
         case errc::value_too_large:

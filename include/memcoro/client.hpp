@@ -120,7 +120,8 @@ public:
     /// The same as JSON (counters, latency histogram, status; `tls` handshakes and `udp`
     /// counters for the servers that have them) per server.
     std::string servers_json() const;
-    /// The server ("host:port") a key maps to, ignoring up/down state.
+    /// The server ("host:port") a key maps to, ignoring up/down state: by the key alone, or
+    /// with client_config::hash_with_prefix by its prefix and the key.
     std::string server_for_key(std::string_view key) const;
 
     // ---- server lists (docs/server-lists.md) -----------------------------------------------
@@ -482,6 +483,17 @@ public:
                                                std::forward<Token>(token));
     }
 
+    /// Multi-key gets, decoded: as async_get_multi_values, each value_item with its CAS unique
+    /// (for async_cas_value).
+    template <std::ranges::input_range Keys,
+              token_for<std::vector<keyed_value<value_item>>> Token = use_awaitable_t>
+    requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+    auto async_gets_multi_values(const Keys& keys, Token&& token = {})
+    {
+        return start_decoded_multi<value_item>(get_many(true, {}, keys),
+                                               std::forward<Token>(token));
+    }
+
     /// set of `data` stored as type `t`: `void(std::error_code, store_status)`. `data` must be
     /// a valid value of `t` (value::encode), else value_errc::type_mismatch before anything
     /// is sent.
@@ -490,6 +502,38 @@ public:
                          value_store_options opts = {}, Token&& token = {})
     {
         return store_encoded(proto::store_mode::set, key, t, data, opts, 0,
+                             std::forward<Token>(token));
+    }
+
+    /// add of `data` stored as type `t`: stored only if the key does not exist (`not_stored`
+    /// if it does); otherwise as async_set_value.
+    template <token_for<store_status> Token = use_awaitable_t>
+    auto async_add_value(std::string_view key, value::value_type t, std::string_view data,
+                         value_store_options opts = {}, Token&& token = {})
+    {
+        return store_encoded(proto::store_mode::add, key, t, data, opts, 0,
+                             std::forward<Token>(token));
+    }
+
+    /// replace of `data` stored as type `t`: stored only if the key exists (`not_stored` if
+    /// it does not); otherwise as async_set_value.
+    template <token_for<store_status> Token = use_awaitable_t>
+    auto async_replace_value(std::string_view key, value::value_type t, std::string_view data,
+                             value_store_options opts = {}, Token&& token = {})
+    {
+        return store_encoded(proto::store_mode::replace, key, t, data, opts, 0,
+                             std::forward<Token>(token));
+    }
+
+    /// cas of `data` stored as type `t`: stored only if the item's CAS unique is still
+    /// `cas_unique` (from async_gets_value): `exists` if it changed, `not_found` if it is
+    /// gone; otherwise as async_set_value.
+    template <token_for<store_status> Token = use_awaitable_t>
+    auto async_cas_value(std::string_view key, value::value_type t, std::string_view data,
+                         std::uint64_t cas_unique, value_store_options opts = {},
+                         Token&& token = {})
+    {
+        return store_encoded(proto::store_mode::cas, key, t, data, opts, cas_unique,
                              std::forward<Token>(token));
     }
 

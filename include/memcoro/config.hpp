@@ -72,6 +72,20 @@ struct client_config {
     /// The key hash; empty: the distribution's own default.
     std::optional<ring::hash_kind> hash{};
 
+    /// The key prefix (a namespace, as libmemcached's MEMCACHED_CALLBACK_PREFIX_KEY and
+    /// php-memcached's Memcached::OPT_PREFIX_KEY): sent before every key of every operation
+    /// that takes keys, and taken off the keys that come back (results, value operations,
+    /// errors and trace events name keys as the caller wrote them). A key and its prefix
+    /// together are at most 250 bytes, else the call fails with errc::invalid_key before
+    /// anything is sent. At most proto::max_key_prefix_length (127) printable ASCII bytes, no
+    /// space (client::client throws std::invalid_argument otherwise); empty: none. See
+    /// docs/usage.md, "Key prefix".
+    std::string key_prefix{};
+    /// Place keys by their hash with the prefix (libmemcached's
+    /// MEMCACHED_BEHAVIOR_HASH_WITH_PREFIX_KEY). Off, as in libmemcached and php-memcached: a
+    /// key goes to the server of the key alone, whatever the prefix.
+    bool hash_with_prefix = false;
+
     /// Connections per server; requests are pipelined on each.
     std::size_t connections_per_server = 1;
 

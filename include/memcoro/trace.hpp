@@ -59,8 +59,10 @@ struct trace_event {
     std::error_code ec{};
     /// The system error underneath `ec`, if any.
     std::error_code cause{};
-    std::string_view command{};           ///< slow_request: "get", "set", "delete", ...
-    std::string_view key{};               ///< slow_request: its (first) key, if it has keys
+    std::string_view command{}; ///< slow_request: "get", "set", "delete", ...
+    /// slow_request: its (first) key, if it has keys, as the caller wrote it (without
+    /// client_config::key_prefix).
+    std::string_view key{};
     std::size_t keys = 0;                 ///< slow_request: how many keys it has
     std::chrono::microseconds latency{0}; ///< slow_request
 };

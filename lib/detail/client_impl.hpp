@@ -96,9 +96,21 @@ private:
     void retire(std::shared_ptr<server> s);
     void check_retiring();
     void report(server_list_event ev);
+    /// The bytes `key` is placed by: the key alone, or (hash_with_prefix) the prefix and the
+    /// key, built in `scratch`.
+    std::string_view placed_key(std::string_view key, std::string& scratch) const
+    {
+        if (!hash_prefix_) [[likely]]
+            return key;
+        scratch.assign(cfg_.key_prefix);
+        scratch.append(key);
+        return scratch;
+    }
 
     asio::any_io_executor ex_;
     client_config cfg_;
+    /// Keys are placed by their hash with the prefix (hash_with_prefix, and a prefix).
+    bool hash_prefix_ = false;
     hook_gate hooks_ = std::make_shared<std::atomic<bool>>(true);
     /// With servers that take gets over UDP: the key bytes a get request may have (0: no
     /// such server).
@@ -110,7 +122,9 @@ private:
     fan_out_planner planner_;
     std::vector<std::uint32_t> scratch_target_;
     std::vector<fan_out_part> scratch_parts_;
-    probe_list probes_;        // what key_router_ asked to probe, until sent
+    std::string scratch_placed_;                   // placed_key of a single-key call
+    std::vector<std::string> scratch_placed_keys_; // and of a multi-key one's keys
+    probe_list probes_;                            // what key_router_ asked to probe, until sent
     mutable std::mutex mutex_; // guards servers_ and key_router_ against snapshot readers
     std::vector<std::shared_ptr<server>> servers_;
     key_router key_router_; // key -> server index into servers_, down policy, probes

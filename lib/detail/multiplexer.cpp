@@ -59,6 +59,26 @@ const std::string* shared_get_key(const op_entry& e) noexcept
 
 } // namespace
 
+[[gnu::always_inline]] inline bool multiplexer::sent_key(const std::string& key,
+                                                         std::string_view got) const noexcept
+{
+    if (prefix_.empty()) [[likely]]
+        return same_key(key, got);
+    // (A key that comes back without the prefix is not this one: a desync, never a hit.)
+    return got.size() == prefix_.size() + key.size() && got.starts_with(prefix_) &&
+           same_key(key, got.substr(prefix_.size()));
+}
+
+[[gnu::always_inline]] inline const proto::reply&
+multiplexer::unprefixed(const proto::reply& r, proto::reply& scratch) const noexcept
+{
+    if (prefix_.empty() || r.key.empty()) [[likely]]
+        return r;
+    scratch = r;
+    scratch.key.remove_prefix(std::min(prefix_.size(), r.key.size()));
+    return scratch;
+}
+
 bool multiplexer::follow(entry_ptr& e)
 {
     const std::string* key = shared_get_key(*e);
@@ -210,8 +230,8 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
         if (n > 1) {
             // Concurrent single-key gets go out as one "get k1 k2 ...": one request for the
             // server to parse, one END for all of them.
-            proto::encode_text_merged(*std::get_if<proto::retrieval>(&e->req), merged_keys_,
-                                      lines_);
+            proto::encode_text_merged(*std::get_if<proto::retrieval>(&e->req), merged_keys_, lines_,
+                                      prefix_);
             for (std::size_t i = 0; i < n; ++i) {
                 auto& m = waiting_.front();
                 m->group = i == 0 ? static_cast<std::uint32_t>(n) : 0;
@@ -233,9 +253,9 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
             for (std::size_t j = 0; j < n; ++j) {
                 if (meta_)
                     proto::encode_meta_line(*s, j, static_cast<std::uint32_t>(opaque + j), lines_,
-                                            s->quiet);
+                                            s->quiet, prefix_);
                 else
-                    proto::encode_text_line(*s, j, lines_);
+                    proto::encode_text_line(*s, j, lines_, prefix_);
                 const std::string& v = s->values[j];
                 if (v.size() <= inline_value_max) {
                     lines_ += v; // cheaper than one more piece of a gathered write
@@ -249,9 +269,9 @@ std::size_t multiplexer::stage(std::vector<write_piece>& out, std::size_t max_by
             if (meta_ && s->quiet)
                 lines_ += "mn\r\n"; // the end of the quiet batch
         } else if (meta_) {
-            proto::encode_meta(e->req, opaque, lines_);
+            proto::encode_meta(e->req, opaque, lines_, prefix_);
         } else {
-            proto::encode_text(e->req, lines_);
+            proto::encode_text(e->req, lines_, prefix_);
         }
         e->state = entry_state::written;
         const bool barrier = e.get() == barrier_;
@@ -385,7 +405,7 @@ std::size_t multiplexer::feed(std::string_view in, std::error_code& ec)
                 // using the value.)
                 whole = std::memcmp(after, end_line.data(), end_line.size()) == 0;
             } else if (keys.size() == 1 && end_line.starts_with(std::string_view(after, left)) &&
-                       same_key(keys[0], r.key)) {
+                       sent_key(keys[0], r.key)) {
                 // Only part of what may be its END has been read: hold the VALUE. (One for
                 // another key is delivered at once: it is a desync.)
                 hold_ = res.consumed + end_line.size();
@@ -409,12 +429,13 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
         // Hits come in request order: the next group member (from the cursor) with this key.
         std::size_t j = head.key_cursor;
         for (; j < n; ++j)
-            if (same_key(std::get_if<proto::retrieval>(&written_[j]->req)->keys[0], r.key))
+            if (sent_key(std::get_if<proto::retrieval>(&written_[j]->req)->keys[0], r.key))
                 break;
         if (j == n)
             return errc::protocol_desync;
         head.key_cursor = j + 1;
-        give_value(*written_[j], 0, r, false);
+        proto::reply plain;
+        give_value(*written_[j], 0, unprefixed(r, plain), false);
         return {};
     }
     if (r.type == proto::reply_type::stat)
@@ -462,12 +483,13 @@ std::error_code multiplexer::deliver_merged(const proto::reply& r)
         const std::size_t n = keys.size();
         std::size_t j = e.key_cursor;
         for (; j < n; ++j)
-            if (same_key(keys[j], r.key))
+            if (sent_key(keys[j], r.key))
                 break;
         if (j == n)
             return errc::protocol_desync;
         e.key_cursor = j + 1;
-        give_value(e, j, r, whole);
+        proto::reply plain;
+        give_value(e, j, unprefixed(r, plain), whole);
         return {};
     }
     case proto::reply_type::stat:
@@ -621,9 +643,10 @@ std::error_code multiplexer::deliver_meta_get(op_entry& e, const proto::reply& r
         fail_unanswered_gets(e, j);
     if (r.meta.has(proto::meta_info::base64_key)) [[unlikely]]
         return deliver_base64_get(e, r, j);
-    if (!r.key.empty() && !same_key(keys[j], r.key))
+    if (!r.key.empty() && !sent_key(keys[j], r.key))
         return errc::protocol_desync;
-    return deliver_meta_hit(e, r, j);
+    proto::reply plain;
+    return deliver_meta_hit(e, unprefixed(r, plain), j);
 }
 
 void multiplexer::fail_unanswered_gets(op_entry& e, std::size_t upto)
@@ -640,12 +663,12 @@ void multiplexer::fail_unanswered_gets(op_entry& e, std::size_t upto)
 
 std::error_code multiplexer::deliver_base64_get(op_entry& e, const proto::reply& r, std::uint32_t j)
 {
-    // The echoed key is base64 (a binary key): decoded, it must be the key asked, and the
-    // caller is given the key asked.
+    // The echoed key is base64 (a binary key): decoded, it must be the key asked (after the
+    // prefix), and the caller is given the key asked.
     const std::string& key = std::get_if<proto::retrieval>(&e.req)->keys[j];
     char decoded[proto::max_key_length];
     const auto n = proto::base64::decode(r.key, decoded, sizeof decoded);
-    if (n < 0 || std::string_view(decoded, static_cast<std::size_t>(n)) != key)
+    if (n < 0 || !sent_key(key, std::string_view(decoded, static_cast<std::size_t>(n))))
         return errc::protocol_desync;
     proto::reply plain = r;
     plain.key = key;

@@ -92,7 +92,7 @@ void udp_core::stage(clock::time_point now, std::vector<std::string_view>& out)
         s->answer_at.assign(r.keys.size(), std::string::npos);
         s->datagram.resize(proto::udp_header_size);
         proto::write_udp_header(proto::udp_header{s->id, 0, 1, 0}, s->datagram.data());
-        proto::encode_meta_get_each(r, s->datagram);
+        proto::encode_meta_get_each(r, s->datagram, opts_.key_prefix);
         e->state = entry_state::written;
         ++in_flight_;
         ++counters_.requests;
@@ -114,9 +114,11 @@ udp_core::scan_result udp_core::scan(slot& s)
             return scan_result::incomplete;
         const std::size_t at = s.scanned;
         s.scanned += res.consumed;
-        // VA or EN, for the key its opaque number gives, which it names.
+        // VA or EN, for the key its opaque number gives, which it names (after the prefix).
+        const std::string_view prefix = opts_.key_prefix;
         if ((r.type != proto::reply_type::value && r.type != proto::reply_type::end) ||
-            !r.has_opaque || r.opaque >= keys.size() || r.key != keys[r.opaque])
+            !r.has_opaque || r.opaque >= keys.size() || !r.key.starts_with(prefix) ||
+            r.key.substr(prefix.size()) != keys[r.opaque])
             return scan_result::broken;
         if (s.answer_at[r.opaque] != std::string::npos) {
             ++counters_.duplicates;
@@ -139,7 +141,8 @@ void udp_core::deliver(slot& s, clock::time_point now, std::vector<entry_ptr>& a
         std::error_code ec;
         d.parse(in.substr(s.answer_at[j]), proto::reply_kind::meta_get, r, ec); // (checked)
         if (r.type != proto::reply_type::value)
-            continue; // a miss
+            continue;                                 // a miss
+        r.key.remove_prefix(opts_.key_prefix.size()); // (scan() checked it is there)
         ++e.hits;
         if (!e.completed())
             e.on_value(j, r, n == 1);

@@ -3,6 +3,7 @@
 
 #include "base64.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <iterator>
@@ -21,15 +22,30 @@ public:
         std::memcpy(p_, cmd.data(), cmd.size());
         p_ += cmd.size();
     }
-    /// The key; one the text form cannot carry goes base64-encoded, the line flagged `b`
-    /// (validate() made sure its encoding fits in max_key_length).
-    void key(std::string_view k) noexcept
+    /// The key, after `prefix` (the client's namespace, printable); one the text form cannot
+    /// carry goes base64-encoded, its prefix with it, the line flagged `b` (validate() made
+    /// sure its encoding fits in max_key_length).
+    void key(std::string_view prefix, std::string_view k) noexcept
     {
         *p_++ = ' ';
         if (needs_base64(k)) [[unlikely]] {
-            p_ = base64::encode(k, p_);
+            if (prefix.empty()) {
+                p_ = base64::encode(k, p_);
+            } else {
+                // (Bounded by validate(): the prefix and the key fit in whole.)
+                char whole[max_binary_key_length];
+                const std::size_t np = std::min(prefix.size(), sizeof whole);
+                const std::size_t nk = std::min(k.size(), sizeof whole - np);
+                std::memcpy(whole, prefix.data(), np);
+                std::memcpy(whole + np, k.data(), nk);
+                p_ = base64::encode(std::string_view(whole, np + nk), p_);
+            }
             binary_ = true; // (its flag goes last: after ms's data length)
             return;
+        }
+        if (!prefix.empty()) [[unlikely]] {
+            std::memcpy(p_, prefix.data(), prefix.size());
+            p_ += prefix.size();
         }
         std::memcpy(p_, k.data(), k.size());
         p_ += k.size();
@@ -81,11 +97,11 @@ private:
     bool binary_ = false;
 };
 
-void encode_get_line(const retrieval& r, std::string_view key, std::uint32_t opaque, bool quiet,
-                     std::string& out)
+void encode_get_line(const retrieval& r, std::string_view prefix, std::string_view key,
+                     std::uint32_t opaque, bool quiet, std::string& out)
 {
     meta_line l("mg");
-    l.key(key);
+    l.key(prefix, key);
     l.flag('v');
     l.flag('f');
     if (r.with_cas)
@@ -112,12 +128,14 @@ void encode_get_line(const retrieval& r, std::string_view key, std::uint32_t opa
 struct meta_encoder {
     std::uint32_t opaque;
     std::string& out;
+    std::string_view prefix; // sent before every key
 
     void operator()(const retrieval& r) const
     {
         const std::size_t n = r.keys.size();
         for (std::size_t j = 0; j < n; ++j)
-            encode_get_line(r, r.keys[j], static_cast<std::uint32_t>(opaque + j), n > 1, out);
+            encode_get_line(r, prefix, r.keys[j], static_cast<std::uint32_t>(opaque + j), n > 1,
+                            out);
         if (n > 1)
             out.append("mn\r\n", 4);
     }
@@ -125,7 +143,7 @@ struct meta_encoder {
     {
         const std::size_t n = r.keys.size();
         for (std::size_t j = 0; j < n; ++j) {
-            encode_meta_line(r, j, static_cast<std::uint32_t>(opaque + j), out, r.quiet);
+            encode_meta_line(r, j, static_cast<std::uint32_t>(opaque + j), out, r.quiet, prefix);
             out += r.values[j];
             out.append("\r\n", 2);
         }
@@ -137,7 +155,7 @@ struct meta_encoder {
         const std::size_t n = r.keys.size();
         for (std::size_t j = 0; j < n; ++j) {
             meta_line l("md");
-            l.key(r.keys[j]);
+            l.key(prefix, r.keys[j]);
             if (r.invalidate)
                 l.flag('I');
             if (r.stale_ttl)
@@ -155,7 +173,7 @@ struct meta_encoder {
     void operator()(const arithmetic& r) const
     {
         meta_line l("ma");
-        l.key(r.key);
+        l.key(prefix, r.key);
         l.flag('v');
         l.flag('D', r.delta);
         if (r.decrement)
@@ -166,7 +184,7 @@ struct meta_encoder {
     void operator()(const touch& r) const
     {
         meta_line l("mg");
-        l.key(r.key);
+        l.key(prefix, r.key);
         l.flag('T', r.exptime);
         l.opaque(opaque);
         l.append_to(out);
@@ -176,17 +194,17 @@ struct meta_encoder {
 
 } // namespace
 
-void encode_meta_get_each(const retrieval& r, std::string& out)
+void encode_meta_get_each(const retrieval& r, std::string& out, std::string_view prefix)
 {
     for (std::size_t j = 0; j < r.keys.size(); ++j)
-        encode_get_line(r, r.keys[j], static_cast<std::uint32_t>(j), false, out);
+        encode_get_line(r, prefix, r.keys[j], static_cast<std::uint32_t>(j), false, out);
 }
 
 void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, std::string& out,
-                      bool quiet)
+                      bool quiet, std::string_view prefix)
 {
     meta_line l("ms");
-    l.key(req.keys[j]);
+    l.key(prefix, req.keys[j]);
     l.number(req.values[j].size());
     // Append and prepend keep the item's flags and expiry (as their text commands do).
     const bool keeps_item = req.mode == store_mode::append || req.mode == store_mode::prepend;
@@ -207,10 +225,11 @@ void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, s
     l.append_to(out);
 }
 
-void encode_meta(const request& req, std::uint32_t opaque, std::string& out)
+void encode_meta(const request& req, std::uint32_t opaque, std::string& out,
+                 std::string_view prefix)
 {
     if (has_meta_form(req))
-        std::visit(meta_encoder{opaque, out}, req);
+        std::visit(meta_encoder{opaque, out, prefix}, req);
     else
         encode_text(req, out);
 }

@@ -47,16 +47,30 @@ bool valid_key(std::string_view key) noexcept
 }
 
 /// A valid key; with `binary_ok` (the meta dialect, base64) also one of any bytes that fits.
-bool key_ok(std::string_view key, bool binary_ok) noexcept
+/// `prefix`: the bytes of the prefix it is sent with, counted against the limits.
+bool key_ok(std::string_view key, bool binary_ok, std::size_t prefix) noexcept
 {
-    return valid_key(key) || (binary_ok && !key.empty() && key.size() <= max_binary_key_length);
+    const std::size_t whole = key.size() + prefix;
+    return (whole <= max_key_length && valid_key(key)) ||
+           (binary_ok && !key.empty() && whole <= max_binary_key_length);
 }
 
 } // namespace
 
-std::error_code check_key(std::string_view key, bool binary_ok) noexcept
+std::error_code check_key(std::string_view key, bool binary_ok, std::size_t prefix_size) noexcept
 {
-    return key_ok(key, binary_ok) ? std::error_code{} : std::error_code(errc::invalid_key);
+    return key_ok(key, binary_ok, prefix_size) ? std::error_code{}
+                                               : std::error_code(errc::invalid_key);
+}
+
+bool valid_key_prefix(std::string_view prefix) noexcept
+{
+    if (prefix.size() > max_key_prefix_length)
+        return false;
+    for (const char ch : prefix)
+        if (ch < 0x21 || ch > 0x7e) // (char may be signed: bytes from 0x80 are below 0)
+            return false;
+    return true;
 }
 
 bool needs_base64(std::string_view key) noexcept
@@ -66,45 +80,49 @@ bool needs_base64(std::string_view key) noexcept
 
 namespace {
 
-std::error_code check_keys(const string_list& keys, bool binary) noexcept
+std::error_code check_keys(const string_list& keys, bool binary, std::size_t prefix) noexcept
 {
     const std::size_t n = keys.size();
     if (n == 0)
         return errc::invalid_argument;
     for (std::size_t j = 0; j < n; ++j)
-        if (!key_ok(keys[j], binary))
+        if (!key_ok(keys[j], binary, prefix))
             return errc::invalid_key;
     return {};
 }
 
 struct validator {
-    bool binary; // keys of any bytes (the meta dialect: base64)
+    bool binary;        // keys of any bytes (the meta dialect: base64)
+    std::size_t prefix; // the key prefix's bytes, sent before every key
     std::error_code operator()(const retrieval& r) const noexcept
     {
         // A lease's placeholder must expire (N0 would never), and R0 could never trigger.
         if ((r.vivify && (*r.vivify <= 0 || *r.vivify > max_meta_ttl)) ||
             (r.recache && (*r.recache <= 0 || *r.recache > max_meta_ttl)))
             return errc::invalid_argument;
-        return check_keys(r.keys, binary);
+        return check_keys(r.keys, binary, prefix);
     }
     std::error_code operator()(const storage& r) const noexcept
     {
         if (r.values.size() != r.keys.size() || (r.mode == store_mode::cas && r.keys.size() != 1))
             return errc::invalid_argument;
-        return check_keys(r.keys, binary);
+        return check_keys(r.keys, binary, prefix);
     }
     std::error_code operator()(const deletion& r) const noexcept
     {
         // A CAS to compare belongs to one item; a stale TTL goes with an invalidation.
         if ((r.cas_unique != 0 && r.keys.size() != 1) || (r.stale_ttl && !r.invalidate))
             return errc::invalid_argument;
-        return check_keys(r.keys, binary);
+        return check_keys(r.keys, binary, prefix);
     }
     std::error_code operator()(const arithmetic& r) const noexcept
     {
-        return check_key(r.key, binary);
+        return check_key(r.key, binary, prefix);
     }
-    std::error_code operator()(const touch& r) const noexcept { return check_key(r.key, binary); }
+    std::error_code operator()(const touch& r) const noexcept
+    {
+        return check_key(r.key, binary, prefix);
+    }
     std::error_code operator()(const flush&) const noexcept { return {}; }
     std::error_code operator()(const verbosity&) const noexcept { return {}; }
     std::error_code operator()(const version&) const noexcept { return {}; }
@@ -120,9 +138,9 @@ struct validator {
 
 } // namespace
 
-std::error_code validate(const request& req, bool binary_keys) noexcept
+std::error_code validate(const request& req, bool binary_keys, std::size_t prefix_size) noexcept
 {
-    return std::visit(validator{binary_keys}, req);
+    return std::visit(validator{binary_keys, prefix_size}, req);
 }
 
 namespace {
@@ -140,6 +158,13 @@ public:
     {
         out_ += ' ';
         out_ += w;
+    }
+    /// A key, after the prefix it is sent with.
+    void key(std::string_view prefix, std::string_view k)
+    {
+        out_ += ' ';
+        out_ += prefix;
+        out_ += k;
     }
     template <std::integral Int>
     void arg(Int v)
@@ -159,8 +184,9 @@ private:
 /// position can then stay in a register while bytes are written.)
 class line_writer {
 public:
-    /// The longest line of a single key of at most 250 bytes, or a stats group of at most
-    /// 64: a storage command's name, the key, and four numbers of up to 20 digits.
+    /// The longest line of a single key of at most 250 bytes (its prefix included), or a
+    /// stats group of at most 64: a storage command's name, the key, and four numbers of up
+    /// to 20 digits.
     static constexpr std::size_t line_max = 9 + 1 + max_key_length + 4 * 21 + 2;
 
     line_writer(std::string& out, char (&buf)[line_max]) noexcept
@@ -185,6 +211,14 @@ public:
     {
         *p_++ = ' ';
         word(w);
+    }
+    /// A key, after the prefix it is sent with (nothing more when there is none).
+    void key(std::string_view prefix, std::string_view k) noexcept
+    {
+        *p_++ = ' ';
+        if (!prefix.empty()) [[unlikely]]
+            word(prefix);
+        word(k);
     }
     template <std::integral Int>
     void arg(Int v) noexcept
@@ -236,6 +270,7 @@ private:
 template <class Writer>
 struct line_encoder {
     Writer& w;
+    std::string_view prefix; // sent before every key
 
     void operator()(const retrieval& r) const
     {
@@ -243,28 +278,28 @@ struct line_encoder {
         if (r.exptime)
             w.arg(*r.exptime);
         for (std::size_t j = 0, n = r.keys.size(); j < n; ++j)
-            w.arg(r.keys[j]);
+            w.key(prefix, r.keys[j]);
         w.finish();
     }
     void operator()(const deletion& r) const
     {
         for (std::size_t j = 0, n = r.keys.size(); j < n; ++j) {
             w.word("delete");
-            w.arg(r.keys[j]);
+            w.key(prefix, r.keys[j]);
             w.finish();
         }
     }
     void operator()(const arithmetic& r) const
     {
         w.name(r.cmd());
-        w.arg(r.key);
+        w.key(prefix, r.key);
         w.arg(r.delta);
         w.finish();
     }
     void operator()(const touch& r) const
     {
         w.word("touch");
-        w.arg(r.key);
+        w.key(prefix, r.key);
         w.arg(r.exptime);
         w.finish();
     }
@@ -301,7 +336,7 @@ struct line_encoder {
     [[gnu::always_inline]] void line(const storage& r, std::size_t j) const
     {
         w.name(r.cmd());
-        w.arg(r.keys[j]);
+        w.key(prefix, r.keys[j]);
         w.arg(r.flags_of(j));
         w.arg(r.exptime);
         w.arg(r.values[j].size());
@@ -313,24 +348,26 @@ struct line_encoder {
 
 /// Is the request one short line (built on the stack)?
 struct is_one_short_line {
+    std::size_t prefix; // the bytes sent before every key
+    bool fits(std::string_view key) const noexcept { return key.size() + prefix <= max_key_length; }
     bool operator()(const retrieval& r) const noexcept
     {
-        return r.keys.size() == 1 && r.keys[0].size() <= max_key_length;
+        return r.keys.size() == 1 && fits(r.keys[0]);
     }
     bool operator()(const storage&) const noexcept { return false; }
     bool operator()(const deletion& r) const noexcept
     {
-        return r.keys.size() == 1 && r.keys[0].size() <= max_key_length;
+        return r.keys.size() == 1 && fits(r.keys[0]);
     }
     bool operator()(const stats& r) const noexcept { return r.group.size() <= 64; }
-    bool operator()(const arithmetic& r) const noexcept { return r.key.size() <= max_key_length; }
-    bool operator()(const touch& r) const noexcept { return r.key.size() <= max_key_length; }
+    bool operator()(const arithmetic& r) const noexcept { return fits(r.key); }
+    bool operator()(const touch& r) const noexcept { return fits(r.key); }
     bool operator()(const auto&) const noexcept { return true; }
 };
 
-bool one_short_line(const request& req) noexcept
+bool one_short_line(const request& req, std::size_t prefix) noexcept
 {
-    return std::visit(is_one_short_line{}, req);
+    return std::visit(is_one_short_line{prefix}, req);
 }
 
 } // namespace
@@ -341,7 +378,8 @@ namespace {
 /// stack, appended to `out` whenever the next key might not fit: a few appends per line
 /// rather than two per key.
 template <class KeyAt>
-void write_keys_line(const retrieval& head, std::size_t n, KeyAt key_at, std::string& out)
+void write_keys_line(const retrieval& head, std::size_t n, KeyAt key_at, std::string& out,
+                     std::string_view prefix)
 {
     char buf[1024];
     char* p = buf;
@@ -355,17 +393,23 @@ void write_keys_line(const retrieval& head, std::size_t n, KeyAt key_at, std::st
     }
     for (std::size_t j = 0; j < n; ++j) {
         const std::string& k = key_at(j);
-        // Room for " key" and the line's end.
-        if (static_cast<std::size_t>(end - p) < k.size() + 3) {
+        // Room for " key" (and its prefix) and the line's end.
+        const std::size_t room = prefix.size() + k.size() + 3;
+        if (static_cast<std::size_t>(end - p) < room) {
             out.append(buf, static_cast<std::size_t>(p - buf));
             p = buf;
-            if (k.size() + 3 > sizeof buf) { // (longer than any valid key)
+            if (room > sizeof buf) { // (longer than any valid key)
                 out += ' ';
+                out += prefix;
                 out += k;
                 continue;
             }
         }
         *p++ = ' ';
+        if (!prefix.empty()) [[unlikely]] {
+            std::memcpy(p, prefix.data(), prefix.size());
+            p += prefix.size();
+        }
         std::memcpy(p, k.data(), k.size());
         p += k.size();
     }
@@ -376,19 +420,19 @@ void write_keys_line(const retrieval& head, std::size_t n, KeyAt key_at, std::st
 
 } // namespace
 
-void encode_text_line(const storage& req, std::size_t j, std::string& out)
+void encode_text_line(const storage& req, std::size_t j, std::string& out, std::string_view prefix)
 {
-    if (req.keys[j].size() <= max_key_length) {
+    if (req.keys[j].size() + prefix.size() <= max_key_length) {
         char buf[line_writer::line_max];
         line_writer w(out, buf);
-        line_encoder<line_writer>{w}.line(req, j);
+        line_encoder<line_writer>{w, prefix}.line(req, j);
     } else {
         string_writer w(out);
-        line_encoder<string_writer>{w}.line(req, j);
+        line_encoder<string_writer>{w, prefix}.line(req, j);
     }
 }
 
-void encode_text(const request& req, std::string& out)
+void encode_text(const request& req, std::string& out, std::string_view prefix)
 {
     if (const auto* r = std::get_if<retrieval>(&req)) {
         if (r->keys.size() == 1 && !r->exptime) {
@@ -397,6 +441,8 @@ void encode_text(const request& req, std::string& out)
                 out.append("gets ", 5);
             else
                 out.append("get ", 4);
+            if (!prefix.empty()) [[unlikely]]
+                out += prefix;
             out += r->keys[0];
             out.append("\r\n", 2);
             return;
@@ -404,13 +450,14 @@ void encode_text(const request& req, std::string& out)
         if (r->keys.size() > 1) {
             const string_list& keys = r->keys;
             write_keys_line(
-                *r, keys.size(), [&](std::size_t j) -> const std::string& { return keys[j]; }, out);
+                *r, keys.size(), [&](std::size_t j) -> const std::string& { return keys[j]; }, out,
+                prefix);
             return;
         }
     }
     if (const auto* s = std::get_if<storage>(&req)) {
         for (std::size_t j = 0, n = s->keys.size(); j < n; ++j) {
-            encode_text_line(*s, j, out);
+            encode_text_line(*s, j, out, prefix);
             out += s->values[j];
             out += "\r\n";
         }
@@ -418,21 +465,22 @@ void encode_text(const request& req, std::string& out)
     }
     // Single-key lines (almost every request) are built on the stack and appended at once;
     // multi-key ones, of any length, piece by piece.
-    if (one_short_line(req)) {
+    if (one_short_line(req, prefix.size())) {
         char buf[line_writer::line_max];
         line_writer w(out, buf);
-        std::visit(line_encoder<line_writer>{w}, req);
+        std::visit(line_encoder<line_writer>{w, prefix}, req);
     } else {
         string_writer w(out);
-        std::visit(line_encoder<string_writer>{w}, req);
+        std::visit(line_encoder<string_writer>{w, prefix}, req);
     }
 }
 
 void encode_text_merged(const retrieval& head, std::span<const std::string* const> keys,
-                        std::string& out)
+                        std::string& out, std::string_view prefix)
 {
     write_keys_line(
-        head, keys.size(), [&](std::size_t j) -> const std::string& { return *keys[j]; }, out);
+        head, keys.size(), [&](std::size_t j) -> const std::string& { return *keys[j]; }, out,
+        prefix);
 }
 
 } // namespace memcoro::proto

@@ -8,7 +8,7 @@
 
 set -u
 # The tests give the servers, the protocol and the credentials themselves.
-unset MEMCACHED_SERVERS MEMCACHED_PROTOCOL MEMCACHED_USERNAME MEMCACHED_PASSWORD MEMCACHED_PASSWORD_FILE
+unset MEMCACHED_SERVERS MEMCACHED_PROTOCOL MEMCACHED_USERNAME MEMCACHED_PASSWORD MEMCACHED_PASSWORD_FILE MEMCACHED_PREFIX
 
 memcoro=${1:?usage: test_cli.sh PATH/TO/memcoro}
 case $memcoro in /*) ;; *) memcoro=$PWD/$memcoro ;; esac
@@ -1536,6 +1536,64 @@ expect "get --decode of several keys: VALUE KEY USER_FLAGS BYTES lines" 0 $'VALU
 mc get no-such-key --decode
 expect "get --decode of a missing key exits 1" 1 ""
 
+# gets --decode, and the value format options of add, replace and cas.
+mc_in "$tmpdir/big" --value-format php-memcached add vs-big --compress
+expect "php-memcached: add --compress stores" 0 ""
+check "  ... compressed" test "$(stored_size vs-big)" -lt 5000
+mc_in "$tmpdir/big" --value-format php-memcached add vs-big --compress
+expect "  ... add again: the key exists, exit 1" 1 ""
+mc --value-format php-memcached gets vs-big --decode
+expect "gets --decode of one key exits 0" 0
+head -n 1 "$tmpdir/out" >"$tmpdir/gets-line"
+check "  ... VALUE KEY USER_FLAGS BYTES CAS (one key too)" grep -Eq '^VALUE vs-big 0 10000 [1-9][0-9]*$' "$tmpdir/gets-line"
+tail -c +"$(($(wc -c <"$tmpdir/gets-line") + 1))" "$tmpdir/out" | head -c 10000 >"$tmpdir/gets-value"
+check "  ... then the decoded value" cmp -s "$tmpdir/gets-value" "$tmpdir/big"
+cas=$(awk '{print $5}' "$tmpdir/gets-line")
+mc --value-format php-memcached gets vs-big --decode --json
+check "  ... --json: its cas, type and codec" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+(h,) = d["hits"]
+assert h["cas"] == int(sys.argv[1]) and h["compressed_with"] == "fastlz" and h["type"] == "bytes", h
+assert len(h["value"]) == 10000, h
+' "$cas" <"$tmpdir/out"
+mc --value-format php-memcached cas vs-big "$cas" 7 --type integer
+expect "cas --type integer with the CAS gets --decode printed" 0 ""
+mc --value-format php-memcached get vs-big --decode --json
+check "  ... stored as php-memcached's integer" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+(h,) = d["hits"]
+assert h["value"] == "7" and h["type"] == "integer", h
+' <"$tmpdir/out"
+mc --value-format php-memcached cas vs-big "$cas" 8 --type integer
+expect "  ... the same CAS again: changed, exit 1" 1 ""
+mc_in "$tmpdir/big" replace vs-big --codec zlib
+expect "replace --codec zlib" 0 ""
+mc get vs-big --decode --json
+check "  ... read back zlib-compressed and whole" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+(h,) = d["hits"]
+assert h["compressed_with"] == "zlib" and len(h["value"]) == 10000, h
+' <"$tmpdir/out"
+mc replace vs-missing 1 --type integer
+expect "replace --type on a missing key exits 1" 1 ""
+mc add vs-bad x --type integer
+expect "add --type integer of a non-number is a usage error" 2 ""
+mc set vs-n1 5 --type integer
+mc set vs-n2 6 --type integer
+mc gets vs-n1 vs-n2 vs-none --decode
+expect "gets --decode of several keys, one missing, exits 1" 1
+check "  ... VALUE KEY USER_FLAGS BYTES CAS for each hit" python3 -c '
+import re, sys
+lines = open(sys.argv[1]).read().split("\n")
+assert re.fullmatch(r"VALUE vs-n1 0 1 [1-9][0-9]*", lines[0]) and lines[1] == "5", lines
+assert re.fullmatch(r"VALUE vs-n2 0 1 [1-9][0-9]*", lines[2]) and lines[3] == "6", lines
+' "$tmpdir/out"
+mc append vs-n1 x --type integer
+expect "append takes no --type" 2 ""
+
 # A value that does not decode: flags that claim compression over bytes that are not compressed.
 mc set not-zlib "plain bytes, not zlib" --flags 67108864
 mc set fine "fine"
@@ -1596,12 +1654,14 @@ mc --value-format php-memcached set t 1 --type bytes --flags 65536
 expect "user flags the format cannot keep are a usage error" 2 ""
 mc get t
 expect "  ... and nothing was stored" 1 ""
-mc add t 1 --compress
-expect "--compress applies to set only" 2 ""
+mc append t 1 --compress
+expect "--compress applies to set, add, replace and cas only" 2 ""
+check "  ... saying so" contains "$err" "--compress applies to set, add, replace and cas, not append"
 mc get fine --decode --meta
 expect "--decode with --meta is a usage error" 2 ""
-mc gets fine --decode
-expect "--decode applies to get only" 2 ""
+mc delete fine --decode
+expect "--decode applies to get and gets only" 2 ""
+check "  ... saying so" contains "$err" "--decode applies to get and gets, not delete"
 
 # PHP's own clients: what php-memcached stored compressed, and what it reads of memcoro's.
 # shellcheck disable=SC2016 # the PHP programs' $variables are PHP's
@@ -1638,6 +1698,82 @@ if command -v php >/dev/null &&
 else
     skip "php: values shared with php-memcached" "php, php-memcached or php-memcache not installed"
 fi
+
+# ---- --prefix: a key prefix (namespace), as libmemcached's and php-memcached's ------------------
+
+mc --prefix app: set pk v1
+expect "--prefix: set stores" 0 ""
+mc get app:pk
+expect "  ... under the prefixed key" 0 "v1"
+mc get pk
+expect "  ... and not under the bare key" 1 ""
+mc --prefix app: get pk
+expect "  ... get with the prefix reads it" 0 "v1"
+mc --prefix app: set pk2 v2
+mc --prefix app: get pk pk2 pk-missing
+expect "  ... several keys: printed without the prefix" 1 $'VALUE pk 0 2\nv1\nVALUE pk2 0 2\nv2'
+mc --prefix app: get pk pk-missing --json
+check "  ... --json names keys without it" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert [h["key"] for h in d["hits"]] == ["pk"] and d["misses"] == ["pk-missing"], d
+' <"$tmpdir/out"
+mc --prefix app: gets pk
+check "  ... gets: VALUE pk (without the prefix) and its CAS" grep -Eq '^VALUE pk 0 2 [0-9]+$' "$tmpdir/out"
+mc --prefix app: add pk x
+expect "  ... add on the existing key exits 1" 1 ""
+mc --prefix app: replace pk v3
+expect "  ... replace" 0 ""
+mc --prefix app: append pk +
+mc --prefix app: prepend pk +
+mc get app:pk
+expect "  ... append and prepend on the prefixed key" 0 "+v3+"
+mc --prefix app: set n 5
+mc --prefix app: incr n 2
+expect "  ... incr" 0 "7"
+mc --prefix app: decr n 1
+expect "  ... decr" 0 "6"
+mc --prefix app: touch n 100
+expect "  ... touch" 0 ""
+mc --prefix app: delete n
+expect "  ... delete" 0 ""
+mc get app:n
+expect "  ... deleted the prefixed key" 1 ""
+mc --prefix app: --protocol meta get pk
+expect "  ... on the meta protocol too" 0 "+v3+"
+MEMCACHED_PREFIX=app: mc get pk
+expect "MEMCACHED_PREFIX gives the prefix" 0 "+v3+"
+MEMCACHED_PREFIX=app: mc --prefix= get app:pk
+expect "  ... an empty --prefix wins over it: no prefix" 0 "+v3+"
+mc --prefix 'a b' get pk
+expect "--prefix with a space is a usage error" 2 ""
+check "  ... that says why" contains "$err" "--prefix: a prefix is printable ASCII"
+MEMCACHED_PREFIX=$'a\tb' mc get pk
+expect "MEMCACHED_PREFIX with a tab is a usage error" 2 ""
+check "  ... naming MEMCACHED_PREFIX" contains "$err" "MEMCACHED_PREFIX: a prefix is printable ASCII"
+mc --prefix "$(printf 'p%.0s' $(seq 1 128))" get pk
+expect "a 128-byte prefix is a usage error (libmemcached's limit: 127)" 2 ""
+check "  ... that says so" contains "$err" "a prefix is at most 127 bytes, not 128"
+mc --prefix "$(printf 'p%.0s' $(seq 1 127))" set pk v
+expect "a 127-byte prefix is fine" 0 ""
+mc --prefix ten-bytes: set "$(printf 'k%.0s' $(seq 1 240))" v
+expect "a 240-byte key with a 10-byte prefix is stored" 0 ""
+mc --prefix ten-bytes: set "$(printf 'k%.0s' $(seq 1 241))" v
+expect "a 241-byte key with a 10-byte prefix is refused" 2 ""
+check "  ... as an invalid key" contains "$err" "invalid key"
+mc --hash-with-prefix get pk
+expect "--hash-with-prefix without a prefix is a usage error" 2 ""
+# Placement: the key alone, or with --hash-with-prefix the prefix and the key.
+for i in $(seq 1 200); do echo "pkey:$i"; done >"$tmpdir/pkeys"
+sed 's/^/tenant:/' "$tmpdir/pkeys" >"$tmpdir/pkeys-prefixed"
+"$memcoro" locate --servers "$five" <"$tmpdir/pkeys" >"$tmpdir/plain-place" 2>/dev/null
+"$memcoro" locate --servers "$five" <"$tmpdir/pkeys-prefixed" >"$tmpdir/wire-place" 2>/dev/null
+"$memcoro" locate --servers "$five" --prefix tenant: <"$tmpdir/pkeys" >"$tmpdir/p1" 2>/dev/null
+check "locate --prefix: keys are placed by the key alone" cmp -s "$tmpdir/p1" "$tmpdir/plain-place"
+"$memcoro" locate --servers "$five" --prefix tenant: --hash-with-prefix <"$tmpdir/pkeys" >"$tmpdir/p2" 2>/dev/null
+check "locate --hash-with-prefix: by the prefix and the key" cmp -s "$tmpdir/p2" "$tmpdir/wire-place"
+moved=$(paste -d' ' "$tmpdir/p1" "$tmpdir/p2" | awk '$1 != $2' | wc -l)
+check "  ... which places most keys elsewhere ($moved of 200)" test "$moved" -gt 100
 
 # ---- server lists: memcoro servers, --server-list, --server-list-store (issue #17) ------------
 
@@ -1902,7 +2038,7 @@ if bash -c "source '$completion'" 2>/dev/null; then
     bad=
     for cmd in $commands; do
         want=$("$memcoro" help "$cmd" | sed -n '/^Options:/,/^$/p' | grep -oE '^  --[a-z-]+' | tr -d ' ' | sort | tr '\n' ' ')
-        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|server-list|server-list-store|domain|distribution|hash|timeout|protocol|value-format|tls|cacert|capath|cert|key|tls-server-name|tls-no-verify|user|password-file|udp|udp-port|help|version)' | sort | tr '\n' ' ')
+        got=$(complete_words memcoro "$cmd" -- | grep -vxE -- '--(servers|server-list|server-list-store|domain|distribution|hash|prefix|hash-with-prefix|timeout|protocol|value-format|tls|cacert|capath|cert|key|tls-server-name|tls-no-verify|user|password-file|udp|udp-port|help|version)' | sort | tr '\n' ' ')
         [[ $want == "$got" ]] || bad+=" $cmd(help: $want; completion: $got)"
     done
     check "completion: each command's options are the ones its help lists${bad:+:$bad}" test -z "$bad"

@@ -353,14 +353,16 @@ std::vector<request_ptr> requests_for(const selector& sel)
 }
 
 /// `share`: singleflight (the later gets of "k" follow the first one, sending nothing).
+/// `prefix`: the key prefix sent before every key, which replies must carry.
 muxed run_multiplexer(stream_buffer& buf, const selector& sel, const std::vector<std::size_t>& cuts,
-                      bool merge, bool share = false)
+                      bool merge, bool share = false, std::string_view prefix = {})
 {
     std::vector<request_ptr> reqs = requests_for(sel);
 
     recorder rec;
     multiplexer mux(limits_for(sel), merge ? 8 : 0);
     mux.set_singleflight(share);
+    mux.set_key_prefix(std::string(prefix));
     std::vector<std::shared_ptr<recording_entry>> entries;
     for (std::size_t i = 0; i < reqs.size(); ++i) {
         FUZZ_CHECK(!memcoro::proto::validate(*reqs[i]));
@@ -752,6 +754,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const muxed shared_whole = run_multiplexer(buf, sel, {}, merge, true);
         const muxed shared_chunked = run_multiplexer(buf, sel, cuts, merge, true);
         FUZZ_CHECK(shared_whole == shared_chunked);
+        // With a key prefix: the same whatever the chunking (a key without it is a desync).
+        const muxed prefixed_whole = run_multiplexer(buf, sel, {}, merge, false, "p:");
+        const muxed prefixed_chunked = run_multiplexer(buf, sel, cuts, merge, false, "p:");
+        FUZZ_CHECK(prefixed_whole == prefixed_chunked);
         if (merge) {
             // A connection moving the bytes through its own buffers answers the same.
             const muxed conn = run_connection(buf, sel, cuts);

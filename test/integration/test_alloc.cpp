@@ -281,3 +281,58 @@ TEST_CASE("steady state: mixed gets and sets over four servers take nothing from
     // slots or staging bytes at once than seen before): fewer than one per hundred operations.
     CHECK(counted * 100 < std::uint64_t(callers) * per_caller);
 }
+
+TEST_CASE("steady state with a key prefix: set, get_into and a multi-get into a reused result "
+          "allocate nothing")
+{
+    memcached_process a, b;
+    asio::io_context ioc(1);
+    constexpr int rounds = 2000, calls = 200, keys_per_call = 100;
+    std::uint64_t set_allocs = 0, get_allocs = 0, multi_allocs = 0, hits = 0, multi_hits = 0;
+    run_coro(ioc, [&]() -> asio::awaitable<void> {
+        memcoro::client_config cfg = memcoro::test::base_config();
+        cfg.servers = memcoro::server_address::parse_list(a.address() + "," + b.address());
+        cfg.key_prefix = "tenant-7:";
+        cfg.hash_with_prefix = true; // (placed keys are built in scratch strings, reused)
+        memcoro::client c(co_await asio::this_coro::executor, cfg);
+        std::vector<std::string> keys;
+        for (int i = 0; i < keys_per_call; ++i)
+            keys.push_back("prefixed:" + std::to_string(i) + ":with-a-longer-name");
+        const std::string value(100, 'v');
+        memcoro::item out;
+        for (int i = 0; i < 200; ++i) // warm-up, as above
+            co_await c.async_set(keys[i % 16], value);
+        for (int i = 0; i < 200; ++i)
+            co_await c.async_get_into(keys[i % 16], out);
+        auto before = allocations_now();
+        for (int i = 0; i < rounds; ++i)
+            co_await c.async_set(keys[i % 16], value);
+        set_allocs = allocations_now() - before;
+        before = allocations_now();
+        for (int i = 0; i < rounds; ++i) {
+            const bool hit = co_await c.async_get_into(keys[i % 16], out);
+            if (hit && out.key == keys[i % 16] && out.value == value)
+                ++hits;
+        }
+        get_allocs = allocations_now() - before;
+
+        for (const auto& k : keys)
+            co_await c.async_set(k, value);
+        memcoro::get_multi_result result;
+        for (int i = 0; i < 50; ++i)
+            co_await c.async_get_multi_into(keys, result);
+        before = allocations_now();
+        for (int i = 0; i < calls; ++i) {
+            co_await c.async_get_multi_into(keys, result);
+            if (result.hits.size() == keys.size() && result.hits.back().key == keys.back())
+                multi_hits += result.hits.size();
+        }
+        multi_allocs = allocations_now() - before;
+    });
+    CHECK(hits == rounds);
+    CHECK(multi_hits == std::uint64_t(calls) * keys_per_call);
+    CHECK(set_allocs == 0);
+    CHECK(get_allocs == 0);
+    INFO("multi-get into: " << multi_allocs << " allocations for " << calls << " calls");
+    CHECK(multi_allocs * 100 < std::uint64_t(calls));
+}

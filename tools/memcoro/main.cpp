@@ -14,6 +14,7 @@
 #include <memcoro/client.hpp>
 #include <memcoro/config.hpp>
 #include <memcoro/error.hpp>
+#include <memcoro/proto/request.hpp>
 #include <memcoro/server_address.hpp>
 #include <memcoro/server_list.hpp>
 #include <memcoro/server_list_sources.hpp>
@@ -97,8 +98,8 @@ enum command_option : unsigned {
     opt_bench = 1u << 6, ///< --concurrency, --duration, --ops, --keys, --value-size, --get-ratio
     opt_all = 1u << 7,
     opt_decode = 1u << 8,
-    opt_value_store = 1u << 9,    ///< --compress, --type, --codec, --compress-threshold (set)
-    opt_down = 1u << 10,          ///< locate --down
+    opt_value_store = 1u << 9, ///< --compress, --type, --codec, --compress-threshold (set, add...)
+    opt_down = 1u << 10,       ///< locate --down
     opt_server_source = 1u << 11, ///< servers --file, --store
     opt_server_entry = 1u << 12,  ///< servers add --weight, --name, --down
 };
@@ -132,6 +133,13 @@ constexpr option_spec option_table[] = {
      "the key hash (default: the distribution's own): one-at-a-time, md5, crc, crc32,\n"
      "fnv1_32, fnv1a_32, fnv1_64, fnv1a_64, hsieh, murmur, murmur3, jenkins, or\n"
      "MEMCACHED_HASH_*, fnv (PECL), crc32a (twemproxy); twemproxy's crc32 is crc"},
+    {"--prefix", "P", 0,
+     "a key prefix (namespace) sent before every key and taken off the keys printed, as\n"
+     "libmemcached's MEMCACHED_CALLBACK_PREFIX_KEY and php-memcached's OPT_PREFIX_KEY; keys\n"
+     "are placed without it (default: $MEMCACHED_PREFIX)"},
+    {"--hash-with-prefix", nullptr, 0,
+     "place keys by the hash of --prefix and key together\n"
+     "(MEMCACHED_BEHAVIOR_HASH_WITH_PREFIX_KEY)"},
     {"--timeout", "MS", 0, "connect and per-operation timeout in milliseconds (default 1000)"},
     {"--protocol", "NAME", 0,
      "text (default), meta: memcached's meta protocol (1.6.10 and later), every reply\n"
@@ -163,8 +171,9 @@ constexpr option_spec option_table[] = {
      "--user"},
     {"--udp-port", "N", 0, "gets over UDP to port N of every server (implies --udp)"},
     {"--value-format", "NAME", 0,
-     "the layout of a value's type, compression and user flags for get --decode and set\n"
-     "--compress/--type: memcoro (the default), php-memcached or pecl-memcache, to share\n"
+     "the layout of a value's type, compression and user flags for get/gets --decode and\n"
+     "set/add/replace/cas --compress/--type: memcoro (the default), php-memcached or\n"
+     "pecl-memcache, to share\n"
      "values with PHP's clients (default: $MEMCACHED_VALUE_FORMAT); the other commands move\n"
      "bytes and flags as they are"},
     {"--ttl", "S", opt_ttl,
@@ -260,6 +269,8 @@ struct options {
     std::optional<std::int64_t> ttl;
     std::optional<std::uint32_t> flags;
     std::optional<std::string> protocol;
+    std::optional<std::string> prefix; ///< --prefix
+    bool hash_with_prefix = false;     ///< --hash-with-prefix
     bool tls = false;
     std::optional<std::string> cacert, capath, cert, key, tls_server_name;
     bool tls_no_verify = false;
@@ -405,6 +416,10 @@ options parse_command_line(int argc, char** argv)
             o.server_name = std::string(*value);
         else if (name == "--protocol")
             o.protocol = std::string(*value);
+        else if (name == "--prefix")
+            o.prefix = std::string(*value);
+        else if (name == "--hash-with-prefix")
+            o.hash_with_prefix = true;
         else if (name == "--tls")
             o.tls = true;
         else if (name == "--tls-no-verify")
@@ -769,6 +784,25 @@ memcoro::client_config make_config(const options& o, bool connects = true,
         cfg.hash = list->hash;
     }
     cfg.values.format = value_format_of(o);
+    // The key prefix: --prefix, else $MEMCACHED_PREFIX (an empty --prefix: none).
+    const char* prefix_source = "--prefix";
+    std::optional<std::string> prefix = o.prefix;
+    if (!prefix) {
+        prefix = non_empty_env("MEMCACHED_PREFIX");
+        prefix_source = "MEMCACHED_PREFIX";
+    }
+    if (prefix) {
+        if (prefix->size() > memcoro::proto::max_key_prefix_length)
+            throw usage_error(fmt::format("{}: a prefix is at most {} bytes, not {}", prefix_source,
+                                          memcoro::proto::max_key_prefix_length, prefix->size()));
+        if (!memcoro::proto::valid_key_prefix(*prefix))
+            throw usage_error(fmt::format(
+                "{}: a prefix is printable ASCII, without spaces or control bytes", prefix_source));
+        cfg.key_prefix = *prefix;
+    }
+    if (o.hash_with_prefix && cfg.key_prefix.empty())
+        throw usage_error("--hash-with-prefix needs a prefix: --prefix P or $MEMCACHED_PREFIX");
+    cfg.hash_with_prefix = o.hash_with_prefix;
     if (connects) {
         apply_security(o, cfg);
         // The per-key failures of multi-key commands carry no cause: the trace hook keeps it.
@@ -1009,8 +1043,9 @@ std::string decode_key_error(const memcoro::client& c, std::string_view key, std
 /// get --decode: each value read through the value operations in --value-format. One key and
 /// no --json: the decoded bytes alone. Otherwise each hit as `VALUE KEY USER_FLAGS BYTES`, a
 /// newline, the decoded bytes and a newline; or JSON with each hit's type, user flags and
-/// codec. A value that does not decode fails its key only.
-asio::awaitable<int> get_decoded(const invocation& inv, memcoro::client& c)
+/// codec. A value that does not decode fails its key only. gets --decode (`with_cas`): every
+/// hit as `VALUE KEY USER_FLAGS BYTES CAS` (one key too), or in JSON with its "cas".
+asio::awaitable<int> get_decoded(const invocation& inv, memcoro::client& c, bool with_cas)
 {
     const auto& keys = inv.o.args;
     std::vector<memcoro::keyed_value<memcoro::value_item>> r;
@@ -1020,16 +1055,22 @@ asio::awaitable<int> get_decoded(const invocation& inv, memcoro::client& c)
         auto& one = r.emplace_back();
         one.key = keys.front();
         try {
-            one.value = co_await c.async_get_value(keys.front());
+            // (Not one conditional expression of two co_awaits: g++ 12 miscompiles it.)
+            if (with_cas)
+                one.value = co_await c.async_gets_value(keys.front());
+            else
+                one.value = co_await c.async_get_value(keys.front());
         } catch (const memcoro::error& e) {
             if (!is_decode_error(e.code()))
                 throw;
             one.ec = e.code();
         }
+    } else if (with_cas) {
+        r = co_await c.async_gets_multi_values(keys);
     } else {
         r = co_await c.async_get_multi_values(keys);
     }
-    const bool bare = keys.size() == 1 && !inv.o.json;
+    const bool bare = keys.size() == 1 && !inv.o.json && !with_cas;
     int rc = exit_ok;
     json hits = json::array(), misses = json::array(), errors = json::array();
     std::string text;
@@ -1060,10 +1101,14 @@ asio::awaitable<int> get_decoded(const invocation& inv, memcoro::client& c)
             h["type"] = memcoro::value::type_name(v.type);
             h["user_flags"] = v.user_flags;
             h["compressed_with"] = memcoro::value::codec_name(v.compressed_with);
+            if (with_cas)
+                h["cas"] = v.cas;
             hits.push_back(std::move(h));
         } else {
             const memcoro::value_item& v = *k.value;
-            text += fmt::format("VALUE {} {} {}\n", k.key, v.user_flags, v.data.size());
+            text += with_cas ? fmt::format("VALUE {} {} {} {}\n", k.key, v.user_flags,
+                                           v.data.size(), v.cas)
+                             : fmt::format("VALUE {} {} {}\n", k.key, v.user_flags, v.data.size());
             text += v.data;
             text += '\n';
         }
@@ -1090,7 +1135,7 @@ int cmd_get(invocation& inv)
         if (inv.o.meta)
             co_return co_await get_meta(inv, c);
         if (inv.o.decode)
-            co_return co_await get_decoded(inv, c);
+            co_return co_await get_decoded(inv, c, false);
         co_return co_await get_keys(inv, c, false);
     });
 }
@@ -1098,6 +1143,8 @@ int cmd_get(invocation& inv)
 int cmd_gets(invocation& inv)
 {
     return run_with_client(inv, [&](memcoro::client& c) -> asio::awaitable<int> {
+        if (inv.o.decode)
+            co_return co_await get_decoded(inv, c, true);
         co_return co_await get_keys(inv, c, true);
     });
 }
@@ -1241,11 +1288,18 @@ value_write value_write_of(const invocation& inv)
 
 int cmd_store(invocation& inv)
 {
-    if (inv.o.given & opt_value_store) {
+    if (inv.o.given & opt_value_store) { // (set, add, replace)
         const value_write w = value_write_of(inv);
         return run_with_client(inv, [&](memcoro::client& c) -> asio::awaitable<int> {
-            const auto s =
-                co_await c.async_set_value(inv.o.args.front(), w.type, inv.value, w.opts);
+            const std::string& cmd = inv.o.command;
+            const std::string& key = inv.o.args.front();
+            memcoro::store_status s = memcoro::store_status::stored;
+            if (cmd == "add")
+                s = co_await c.async_add_value(key, w.type, inv.value, w.opts);
+            else if (cmd == "replace")
+                s = co_await c.async_replace_value(key, w.type, inv.value, w.opts);
+            else
+                s = co_await c.async_set_value(key, w.type, inv.value, w.opts);
             co_return s == memcoro::store_status::stored ? exit_ok : exit_miss;
         });
     }
@@ -1271,6 +1325,13 @@ int cmd_store(invocation& inv)
 int cmd_cas(invocation& inv)
 {
     const auto unique = parse_number<std::uint64_t>(inv.o.args[1], "cas CAS");
+    if (inv.o.given & opt_value_store) {
+        const value_write w = value_write_of(inv);
+        return run_with_client(inv, [&, unique](memcoro::client& c) -> asio::awaitable<int> {
+            auto s = co_await c.async_cas_value(inv.o.args[0], w.type, inv.value, unique, w.opts);
+            co_return s == memcoro::store_status::stored ? exit_ok : exit_miss;
+        });
+    }
     return run_with_client(inv, [&, unique](memcoro::client& c) -> asio::awaitable<int> {
         auto s = co_await c.async_cas(inv.o.args[0], inv.value, unique, store_options_of(inv.o));
         co_return s == memcoro::store_status::stored ? exit_ok : exit_miss;
@@ -2023,11 +2084,15 @@ int cmd_locate(invocation& inv)
 {
     const options& o = inv.o;
     std::optional<key_locator> locate;
+    std::string prefix;
+    bool hash_with_prefix = false;
     try {
         // The configuration the other commands use: the same servers, distribution and hash.
         const auto list = server_list_of(o);
         const memcoro::client_config cfg = make_config(o, false, list ? &*list : nullptr);
         locate.emplace(cfg.servers, cfg.distribution, cfg.hash);
+        prefix = cfg.key_prefix;
+        hash_with_prefix = cfg.hash_with_prefix;
         if (o.down) {
             // Servers as --servers writes them, comma-separated.
             std::vector<std::string> down;
@@ -2052,7 +2117,8 @@ int cmd_locate(invocation& inv)
     // that what is located is exactly what would be sent.
     std::string key;
     while (std::getline(std::cin, key)) {
-        const std::string* owner = (*locate)(key);
+        // (The key's server is that of the bytes the client places it by: see --prefix.)
+        const std::string* owner = hash_with_prefix ? (*locate)(prefix + key) : (*locate)(key);
         if (o.json) {
             json j = json::object();
             put_bytes(j, "key", key);
@@ -2332,11 +2398,17 @@ constexpr command_spec command_table[] = {
      "memcoro get session:42 --meta\n"
      "memcoro --value-format php-memcached get page --decode",
      cmd_get},
-    {"gets", "gets KEY... [--json]", 1, many, opt_json, false,
+    {"gets", "gets KEY... [--decode] [--json]", 1, many, opt_decode | opt_json, false,
      "as get, with each value's CAS unique (for cas)",
      "Writes each hit as `VALUE KEY FLAGS BYTES CAS`, a newline, the value's bytes and a\n"
-     "newline (one key too); with --json each hit also has \"cas\". Exit status as get.",
-     "memcoro gets counter", cmd_gets},
+     "newline (one key too); with --json each hit also has \"cas\". Exit status as get.\n"
+     "\nWith --decode, each value is read in --value-format as get --decode reads it, and\n"
+     "written as `VALUE KEY USER_FLAGS BYTES CAS` (one key too), the decoded bytes and a\n"
+     "newline; --json: as get --decode --json, each hit with its \"cas\" too (for cas\n"
+     "--type or --compress).",
+     "memcoro gets counter\n"
+     "memcoro --value-format php-memcached gets page --decode",
+     cmd_gets},
     {"set",
      "set KEY [VALUE] [--ttl S] [--flags N] [--compress] [--type TYPE] [--codec NAME] "
      "[--compress-threshold N]",
@@ -2363,13 +2435,26 @@ constexpr command_spec command_table[] = {
      "memcoro --value-format php-memcached set page --compress <page.html\n"
      "memcoro set visits 0 --type integer",
      cmd_store},
-    {"add", "add KEY [VALUE] [--ttl S] [--flags N]", 1, 2, opt_ttl | opt_flags, true,
-     "store only if KEY does not exist",
-     "Stores only if KEY does not exist; exit status 1 when it does.",
-     "memcoro add lock \"$$\" --ttl 30", cmd_store},
-    {"replace", "replace KEY [VALUE] [--ttl S] [--flags N]", 1, 2, opt_ttl | opt_flags, true,
-     "store only if KEY exists", "Stores only if KEY exists; exit status 1 when it does not.",
-     "memcoro replace greeting \"hello again\"", cmd_store},
+    {"add",
+     "add KEY [VALUE] [--ttl S] [--flags N] [--compress] [--type TYPE] [--codec NAME] "
+     "[--compress-threshold N]",
+     1, 2, opt_ttl | opt_flags | opt_value_store, true, "store only if KEY does not exist",
+     "Stores only if KEY does not exist; exit status 1 when it does.\n"
+     "\nWith --compress, --type, --codec or --compress-threshold, the value is stored in\n"
+     "--value-format as set stores it (see memcoro help set).",
+     "memcoro add lock \"$$\" --ttl 30\n"
+     "memcoro add visits 0 --type integer",
+     cmd_store},
+    {"replace",
+     "replace KEY [VALUE] [--ttl S] [--flags N] [--compress] [--type TYPE] [--codec NAME] "
+     "[--compress-threshold N]",
+     1, 2, opt_ttl | opt_flags | opt_value_store, true, "store only if KEY exists",
+     "Stores only if KEY exists; exit status 1 when it does not.\n"
+     "\nWith --compress, --type, --codec or --compress-threshold, the value is stored in\n"
+     "--value-format as set stores it (see memcoro help set).",
+     "memcoro replace greeting \"hello again\"\n"
+     "memcoro --value-format php-memcached replace page --compress <page.html",
+     cmd_store},
     {"append", "append KEY [VALUE]", 1, 2, 0, true, "add bytes at the end of an existing value",
      "Adds bytes after an existing value (its flags and expiry are kept); exit status 1\n"
      "when KEY does not exist.",
@@ -2377,11 +2462,19 @@ constexpr command_spec command_table[] = {
     {"prepend", "prepend KEY [VALUE]", 1, 2, 0, true, "add bytes at the start of an existing value",
      "Adds bytes before an existing value; exit status 1 when KEY does not exist.",
      "memcoro prepend log \"line 0\"", cmd_store},
-    {"cas", "cas KEY CAS [VALUE] [--ttl S] [--flags N]", 2, 3, opt_ttl | opt_flags, true,
+    {"cas",
+     "cas KEY CAS [VALUE] [--ttl S] [--flags N] [--compress] [--type TYPE] [--codec NAME] "
+     "[--compress-threshold N]",
+     2, 3, opt_ttl | opt_flags | opt_value_store, true,
      "store only if KEY's CAS unique is still CAS (from gets)",
      "Stores VALUE (or stdin) only if the item is unchanged since `gets` read CAS; exit\n"
-     "status 1 when it changed or is gone.",
-     "memcoro cas counter 42 11", cmd_cas},
+     "status 1 when it changed or is gone.\n"
+     "\nWith --compress, --type, --codec or --compress-threshold, the value is stored in\n"
+     "--value-format as set stores it (see memcoro help set); gets --decode reads the CAS\n"
+     "of such a value.",
+     "memcoro cas counter 42 11\n"
+     "memcoro cas visits 42 43 --type integer",
+     cmd_cas},
     {"cp", "cp FILE... [--set|--add|--replace] [--ttl S] [--flags N]", 1, many,
      opt_mode | opt_ttl | opt_flags, false, "store each file under its base name (memcp)",
      "Stores each FILE's bytes under the key named by the file's base name\n"
@@ -2666,7 +2759,8 @@ std::string overview()
          "  MEMCACHED_PASSWORD       the password, when neither --password-file nor\n"
          "                           MEMCACHED_PASSWORD_FILE is given\n"
          "  MEMCACHED_VALUE_FORMAT   memcoro, php-memcached or pecl-memcache, when\n"
-         "                           --value-format is not given\n";
+         "                           --value-format is not given\n"
+         "  MEMCACHED_PREFIX         the key prefix, when --prefix is not given\n";
     return t;
 }
 
@@ -2698,7 +2792,8 @@ std::string command_help(const command_spec& c)
         ex = nl == std::string_view::npos ? std::string_view() : ex.substr(nl + 1);
     }
     t += "\nGlobal options (--servers, --server-list, --server-list-store, --domain,\n"
-         "--distribution, --hash, --timeout, --protocol, --value-format; TLS: --tls, --cacert,\n"
+         "--distribution, --hash, --prefix, --hash-with-prefix, --timeout, --protocol,\n"
+         "--value-format; TLS: --tls, --cacert,\n"
          "--capath, --cert, --key, --tls-server-name, --tls-no-verify; authentication: --user,\n"
          "--password-file; --udp, --udp-port) and exit status: memcoro --help\n";
     return t;

@@ -47,6 +47,8 @@ struct connection_options {
     /// send then fail on a text server with errc::not_supported (binary keys:
     /// errc::invalid_key), unsent.
     bool detect_dialect = false;
+    /// Sent before every key; replies must name keys with it (multiplexer::set_key_prefix).
+    std::string key_prefix{};
 };
 
 /// The key of the meta get that confirms a version that says meta (it is only read).
@@ -75,6 +77,7 @@ public:
     {
         mux_.screen_text(o.detect_dialect);
         mux_.set_singleflight(o.singleflight_gets);
+        mux_.set_key_prefix(o.key_prefix);
     }
     connection_core(const connection_core&) = delete;
     connection_core& operator=(const connection_core&) = delete;

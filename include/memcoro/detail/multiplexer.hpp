@@ -8,6 +8,7 @@
 #include <memcoro/proto/meta.hpp>
 
 #include <span>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
@@ -100,6 +101,12 @@ public:
         detecting_ = on;
         screen_ = false;
     }
+
+    /// The key prefix (the client's namespace, proto::valid_key_prefix) sent before every key
+    /// from now on. A reply naming a key must then name it with the prefix (else
+    /// errc::protocol_desync), and its sink is given the key without it. Empty: none.
+    void set_key_prefix(std::string prefix) { prefix_ = std::move(prefix); }
+    const std::string& key_prefix() const noexcept { return prefix_; }
 
     /// Are there requests waiting to be written?
     bool has_waiting() const noexcept { return !waiting_.empty(); }
@@ -246,6 +253,12 @@ private:
     /// How many waiting entries from the front can go out merged with the first; their keys
     /// are left in merged_keys_.
     std::size_t mergeable();
+    /// Is `got`, a key a reply names, the request key `key` as it was sent (after the prefix)?
+    inline bool sent_key(const std::string& key, std::string_view got) const noexcept;
+    /// `r` with its key as the caller knows it: without the prefix (copied into `scratch`
+    /// only when there is one).
+    inline const proto::reply& unprefixed(const proto::reply& r,
+                                          proto::reply& scratch) const noexcept;
 
     proto::decoder decoder_;
     std::size_t merge_config_; // merge_gets as configured (the text dialect's)
@@ -254,6 +267,7 @@ private:
     bool detecting_ = false; // screen_text(true)
     bool screen_ = false;    // settled on text while detecting: refuse at enqueue
     bool singleflight_ = false;
+    std::string prefix_; // the key prefix sent before every key (see set_key_prefix)
     /// Singleflight: the leader of each key asked (its own key's bytes).
     std::unordered_map<std::string_view, op_entry*> flights_;
     /// The barrier request (enqueue_barrier) until its reply has been read.

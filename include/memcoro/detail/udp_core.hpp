@@ -37,6 +37,9 @@ struct udp_core_options {
     /// The deadline of each request from its submission (0: none), as on TCP.
     clock::duration op_timeout{0};
     proto::decoder_limits limits{};
+    /// Sent before every key; a reply must name its key with it, and its sink is given the
+    /// key without it.
+    std::string key_prefix{};
 };
 
 /// What happened to a server's UDP requests.

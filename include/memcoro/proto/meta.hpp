@@ -80,14 +80,16 @@ inline constexpr std::size_t max_opaque_digits = 8;
 /// `opaque`, `opaque + 1`, ... (meta_opaques of them); values included; a request without a
 /// meta form is written as text. A request of several keys is a quiet batch (is_quiet_batch):
 /// one `mg`/`ms`/`md ... q` per key (misses, and writes that succeed, answer nothing) closed by
-/// `mn`. `req` must have passed validate().
-void encode_meta(const request& req, std::uint32_t opaque, std::string& out);
+/// `mn`. Every key goes out as `prefix` followed by the key (a key that needs base64 is
+/// encoded whole, prefix included). `req` must have passed validate() with the prefix's size.
+void encode_meta(const request& req, std::uint32_t opaque, std::string& out,
+                 std::string_view prefix = {});
 
 /// Appends one `mg` per key of `r` that every key answers, VA or EN (never quiet, and no `mn`),
 /// each line tagged with its key's index as its opaque number and asking its key back (`k`):
 /// where a reply can be lost whole (UDP), a missing answer shows. The keys must be printable
-/// ASCII (no base64).
-void encode_meta_get_each(const retrieval& r, std::string& out);
+/// ASCII (no base64). Each key goes out after `prefix`, and comes back with it.
+void encode_meta_get_each(const retrieval& r, std::string& out, std::string_view prefix = {});
 
 /// A write sent as a quiet batch (storage::quiet, deletion::quiet)?
 inline bool is_quiet_write(const request& r) noexcept
@@ -100,9 +102,10 @@ inline bool is_quiet_write(const request& r) noexcept
 }
 
 /// Appends the `ms` line of key `j` of a storage request, without its value (see
-/// encode_text_line), tagged with `opaque`; `quiet`: with `q` (a write of several keys).
+/// encode_text_line), tagged with `opaque`; `quiet`: with `q` (a write of several keys). The
+/// key goes out after `prefix`.
 void encode_meta_line(const storage& req, std::size_t j, std::uint32_t opaque, std::string& out,
-                      bool quiet = false);
+                      bool quiet = false, std::string_view prefix = {});
 
 /// Is the request a quiet batch on the meta dialect: each line with `q`, closed by `mn` (a
 /// get's misses, a write's successes send nothing)? Gets of several keys always; writes asked

@@ -17,6 +17,9 @@ namespace memcoro::proto {
 
 /// The longest key memcached accepts.
 inline constexpr std::size_t max_key_length = 250;
+/// The longest key prefix (client_config::key_prefix): libmemcached's MEMCACHED_MAX_NAMESPACE
+/// less its terminating NUL, as its memcached_set_namespace refuses longer ones.
+inline constexpr std::size_t max_key_prefix_length = 127;
 /// Longest `gat`/`gats` line memcached accepts: it reads more than 2048 bytes without the end
 /// of the line as an error and closes the connection (`get` and `gets` lines may be of any
 /// length). Multi-key touches are split so that every line fits.
@@ -355,8 +358,16 @@ inline constexpr std::size_t max_binary_key_length = 186;
 
 /// Checks a key: non-empty, at most 250 bytes, no byte <= 0x20 and no 0x7f. With
 /// `binary_ok` (the meta dialect, which sends such keys base64-encoded) a key of any bytes
-/// is valid up to max_binary_key_length. Returns errc::invalid_key or success.
-std::error_code check_key(std::string_view key, bool binary_ok = false) noexcept;
+/// is valid up to max_binary_key_length. `prefix_size`: the bytes of the key prefix sent
+/// before it (see encode_text), which count against both limits. Returns errc::invalid_key or
+/// success.
+std::error_code check_key(std::string_view key, bool binary_ok = false,
+                          std::size_t prefix_size = 0) noexcept;
+
+/// Is `prefix` a key prefix memcoro sends (client_config::key_prefix): at most
+/// max_key_prefix_length bytes, each printable ASCII (0x21 to 0x7e, as libmemcached's
+/// isgraph() test of a namespace)? The empty prefix (none) is valid.
+bool valid_key_prefix(std::string_view prefix) noexcept;
 
 /// Must the key (valid for the meta dialect) go out base64-encoded: does it hold a byte the
 /// text form of a key cannot (<= 0x20 or 0x7f)?
@@ -364,21 +375,26 @@ bool needs_base64(std::string_view key) noexcept;
 
 /// Checks every key and argument of `req`: nothing invalid may be encoded. A request needs at
 /// least one key where it takes keys, and a value per key for storage. `binary_keys`: keys
-/// are checked as check_key(key, true) (the meta dialect).
-std::error_code validate(const request& req, bool binary_keys = false) noexcept;
+/// are checked as check_key(key, true) (the meta dialect). `prefix_size`: the key prefix's
+/// bytes, which every key is sent with (see check_key).
+std::error_code validate(const request& req, bool binary_keys = false,
+                         std::size_t prefix_size = 0) noexcept;
 
-/// Appends the text-protocol bytes of `req` to `out`, values included. `req` must have passed
-/// validate().
-void encode_text(const request& req, std::string& out);
+/// Appends the text-protocol bytes of `req` to `out`, values included, every key sent as
+/// `prefix` followed by the key (the client's namespace; valid_key_prefix). `req` must have
+/// passed validate() with the prefix's size.
+void encode_text(const request& req, std::string& out, std::string_view prefix = {});
 
 /// Appends the command line of key `j` of a storage request ("set k f e n\r\n"), without
 /// its value: a sender that writes large values from the request itself sends them after it,
-/// each followed by "\r\n".
-void encode_text_line(const storage& req, std::size_t j, std::string& out);
+/// each followed by "\r\n". The key goes out after `prefix`.
+void encode_text_line(const storage& req, std::size_t j, std::string& out,
+                      std::string_view prefix = {});
 
 /// Appends one retrieval line asking `keys` with `head`'s command (its own keys are not
-/// used): requests for single keys, merged into one on the wire.
+/// used): requests for single keys, merged into one on the wire. Each key goes out after
+/// `prefix`.
 void encode_text_merged(const retrieval& head, std::span<const std::string* const> keys,
-                        std::string& out);
+                        std::string& out, std::string_view prefix = {});
 
 } // namespace memcoro::proto
