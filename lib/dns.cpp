@@ -471,6 +471,8 @@ bool parse_reply(std::string_view message, std::uint16_t id, std::string_view na
         std::string next;
         if (!read_rdata_name(message, *alias, 0, next, why))
             return fail(err, dns_errc::malformed_reply, "CNAME of " + current + ": " + why);
+        if (next.empty()) // (an alias of the root names nothing that has records)
+            return fail(err, dns_errc::malformed_reply, "CNAME of " + current + " to the root");
         ttl = std::min(ttl, alias->ttl);
         any = true;
         current = std::move(next);

@@ -215,6 +215,10 @@ TEST_CASE("dns: CNAME chains within the reply, compressed; loops bounded")
     loop.answers.push_back({"a.example", 5, dns_name("b.example")});
     loop.answers.push_back({"b.example", 5, dns_name("a.example")});
     CHECK(parse_fails(loop.encode(), 4, "a.example").reason == "CNAME chain over 16 links");
+    // An alias of the root (found by fuzz_dns; kept in its corpus as cname_to_root).
+    dns_message root{5, 0x8180, "a.example", 1};
+    root.answers.push_back({"a.example", 5, std::string(1, '\0')});
+    CHECK(parse_fails(root.encode(), 5, "a.example").reason == "CNAME of a.example to the root");
     // A chain that ends without the records: empty.
     loop.answers.pop_back();
     REQUIRE(memcoro::dns::parse_reply(loop.encode(), 4, "a.example", record_type::a, r, err));
