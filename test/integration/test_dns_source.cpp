@@ -441,7 +441,9 @@ TEST_CASE("dns source: SRV records over three memcached, added, removed and rewe
                     ioc,
                     [&, w]() -> asio::awaitable<void> {
                         memcoro::store_options so;
-                        for (int i = 0; !stop; ++i) {
+                        for (int i = 0;; ++i) {
+                            if (stop) // (set by the test's coroutine)
+                                break;
                             const std::string k =
                                 "w" + std::to_string(w) + "." + std::to_string(i % 50);
                             auto [sec, st] = co_await c.async_set(k, "v", so, tuple);
