@@ -1,18 +1,24 @@
 #pragma once
 /// \file
 /// Where server lists come from, and how they are edited safely (docs/server-lists.md): a JSON
-/// file watched for changes, or an item in memcached polled by its CAS unique; each source
+/// file watched for changes, an item in memcached polled by its CAS unique, an auto-discovery
+/// endpoint, or a DNS name re-resolved on an interval; each source
 /// applies every new version to a client (client::apply_server_list) and reports what it could
 /// not apply to client_config::on_server_list.
 
 #include <memcoro/client.hpp>
+#include <memcoro/dns.hpp>
 #include <memcoro/server_list.hpp>
 
+#include <asio/ip/udp.hpp>
+
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace memcoro {
 
@@ -87,6 +93,64 @@ public:
     ~server_list_discovery_source();
     server_list_discovery_source(const server_list_discovery_source&) = delete;
     server_list_discovery_source& operator=(const server_list_discovery_source&) = delete;
+
+private:
+    struct state;
+    std::shared_ptr<state> state_;
+};
+
+/// How server_list_dns_source resolves its name. Every member has a default, so designated
+/// initializers may name only what differs: `{.type = dns::record_type::srv}`.
+struct dns_source_options {
+    /// What to ask for: A or AAAA (one server per address, at `port`), or SRV (one server per
+    /// address of each target, at the record's port, weighted by the record's weight).
+    dns::record_type type = dns::record_type::a;
+    /// The servers' port, for A and AAAA (SRV records carry their own).
+    std::uint16_t port = 11211;
+    /// How often the name is resolved again (its records' TTLs are not used).
+    std::chrono::milliseconds interval = std::chrono::seconds(30);
+    /// How long one query waits for its reply (over UDP, or over TCP after a truncated reply).
+    std::chrono::milliseconds timeout = std::chrono::seconds(2);
+    /// How many times each nameserver is asked per query, in turn with the others (1 or more).
+    int attempts = 2;
+    /// The nameservers to ask (the resolver hook: a test points it at a server of its own);
+    /// empty: the `nameserver` lines of `resolv_conf`, on port 53 (the first three, as the C
+    /// library takes them), read again for every resolution.
+    std::vector<asio::ip::udp::endpoint> nameservers{};
+    /// The resolver configuration read when `nameservers` is empty.
+    std::string resolv_conf = "/etc/resolv.conf";
+};
+
+/// Keeps a client's servers in step with a DNS name, resolved at once and every
+/// `options.interval`: its A or AAAA records (one server per address, at `options.port`,
+/// weight 1), or its SRV records (RFC 2782: only those of the lowest priority; each target's
+/// addresses from the reply's additional section, else from A then AAAA queries of its own;
+/// IPv4 addresses when it has any, else IPv6; one server per address, at the record's port,
+/// with the record's weight, a weight of 0 counting as 1). The name is asked as given (fully
+/// qualified: no search domains).
+///
+/// DNS has no version: when the set of servers resolved (sorted by address, so the order of
+/// the records does not matter; the same address twice counts once) differs from the list in
+/// force, the source applies it, sorted, with a version one greater than the one in force; the
+/// same set applies nothing. Each query has a random id and a fresh socket (so a random
+/// source port), and waits `options.timeout` for its reply; datagrams from elsewhere or with
+/// another id or question are ignored. A truncated reply is asked again over TCP. A SERVFAIL,
+/// REFUSED, bad reply or silence makes it ask again (the next nameserver, `options.attempts`
+/// times each). When the name does not exist (NXDOMAIN), has no records, an SRV target does not
+/// resolve, or no nameserver answers, the failure is reported to client_config::on_server_list
+/// (source "dns NAME"; a dns::dns_errc, errc::timeout or a system error), once until something
+/// changes, and the list in force stays: an empty answer never empties the fleet. The source
+/// must not outlive the client; destroying it stops it.
+class server_list_dns_source {
+public:
+    /// Starts resolving `name` for `c`. Throws std::invalid_argument for a name that cannot be
+    /// asked for (dns::check_name), a type other than A, AAAA and SRV, an interval or timeout
+    /// that is not positive, or fewer than 1 attempt.
+    server_list_dns_source(client& c, std::string name, dns_source_options options = {});
+    /// Stops resolving.
+    ~server_list_dns_source();
+    server_list_dns_source(const server_list_dns_source&) = delete;
+    server_list_dns_source& operator=(const server_list_dns_source&) = delete;
 
 private:
     struct state;

@@ -1397,9 +1397,9 @@ check "  ... every memcoro::errc, in order from 1" test \
     "$(awk -F'[: ]' '$1 == "memcoro" {print $2}' "$tmpdir/errors.txt" | tr '\n' ' ')" = \
     "$(seq 1 "$(grep -c '^memcoro:' "$tmpdir/errors.txt")" | tr '\n' ' ')"
 check "  ... at least the 20 codes of memcoro::errc" test "$(grep -c '^memcoro:' "$tmpdir/errors.txt")" -ge 20
-check "  ... the value, compression, server list and exit categories" test \
-    "$(grep -c '^memcoro\.value:' "$tmpdir/errors.txt") $(grep -c '^memcoro\.compression:' "$tmpdir/errors.txt") $(grep -c '^memcoro\.server_list:' "$tmpdir/errors.txt") $(grep -c '^exit:' "$tmpdir/errors.txt")" \
-    = "8 6 14 3"
+check "  ... the value, compression, server list, DNS and exit categories" test \
+    "$(grep -c '^memcoro\.value:' "$tmpdir/errors.txt") $(grep -c '^memcoro\.compression:' "$tmpdir/errors.txt") $(grep -c '^memcoro\.server_list:' "$tmpdir/errors.txt") $(grep -c '^memcoro\.dns:' "$tmpdir/errors.txt") $(grep -c '^exit:' "$tmpdir/errors.txt")" \
+    = "8 6 14 12 3"
 mc error --json
 expect "error --json exits 0" 0
 check "  ... an array of {category, value, name, message, exit_status}" python3 -c '

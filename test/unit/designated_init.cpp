@@ -3,6 +3,7 @@
 // write them (`add_server(host, port, {.weight = 2})`). With -Dwerror=true a member added
 // without an initializer fails the build here.
 #include <memcoro/client.hpp>
+#include <memcoro/server_list_sources.hpp>
 
 #include <chrono>
 
@@ -18,6 +19,7 @@ namespace {
     [[maybe_unused]] memcoro::store_options store{.expiry = std::chrono::minutes(5)};
     [[maybe_unused]] memcoro::item item{.key = "k"};
     [[maybe_unused]] memcoro::ring::node node{.host = "10.0.0.1", .weight = 3};
+    [[maybe_unused]] memcoro::dns_source_options dns{.type = memcoro::dns::record_type::srv};
 }
 
 } // namespace

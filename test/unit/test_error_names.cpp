@@ -2,6 +2,7 @@
 // each category has a name of its own and a message of the library's category, and the value
 // after the last has neither (what `memcoro error` lists, so the table cannot drift).
 
+#include <memcoro/dns.hpp>
 #include <memcoro/error.hpp>
 #include <memcoro/server_list.hpp>
 #include <memcoro/value/compression.hpp>
@@ -90,4 +91,12 @@ TEST_CASE("errc_name names every server_list_errc", "[error]")
                                                 "server list: unknown error");
     CHECK(n == static_cast<int>(server_list_errc::invalid_reply));
     CHECK(memcoro::errc_name(server_list_errc::older_version) == "older_version");
+}
+
+TEST_CASE("errc_name names every dns_errc", "[error]")
+{
+    using memcoro::dns::dns_errc;
+    const int n = check_names<dns_errc>(memcoro::dns::dns_category(), "dns: unknown error");
+    CHECK(n == static_cast<int>(dns_errc::no_nameserver));
+    CHECK(memcoro::dns::errc_name(dns_errc::name_not_found) == "name_not_found");
 }

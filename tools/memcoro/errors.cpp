@@ -2,6 +2,7 @@
 
 #include "errors.hpp"
 
+#include <memcoro/dns.hpp>
 #include <memcoro/error.hpp>
 #include <memcoro/server_list.hpp>
 #include <memcoro/value/compression.hpp>
@@ -53,6 +54,7 @@ std::vector<error_entry> library_errors(int exit_status)
     append_category<memcoro::value::value_errc>(table, exit_status);
     append_category<memcoro::value::compression_errc>(table, exit_status);
     append_category<memcoro::server_list_errc>(table, exit_status);
+    append_category<memcoro::dns::dns_errc>(table, exit_status);
     return table;
 }
 
