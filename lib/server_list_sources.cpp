@@ -7,6 +7,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/write.hpp>
 
 #include <algorithm>
@@ -15,11 +16,21 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <sys/file.h>
 #include <unistd.h>
+
+// The file source watches the file's directory with inotify where there is one (Linux).
+#if defined(__linux__) && __has_include(<sys/inotify.h>)
+#define MEMCORO_FILE_SOURCE_INOTIFY 1
+#include <asio/posix/stream_descriptor.hpp>
+#include <sys/inotify.h>
+#else
+#define MEMCORO_FILE_SOURCE_INOTIFY 0
+#endif
 
 namespace memcoro {
 
@@ -85,28 +96,51 @@ std::string server_list_key(std::string_view domain)
     return std::string(prefix) + std::string(domain);
 }
 
-// ---- file ---------------------------------------------------------------------------------
+// ---- file ----------------------------------------------------------------------------------
+
+namespace {
+
+/// How long a change is left to settle before the file is read: a burst of events (an editor's
+/// create, write and rename) costs one read.
+constexpr std::chrono::milliseconds settle_time{5};
+
+} // namespace
 
 struct server_list_file_source::state {
     client* c;
     std::string path;
     std::string domain;
     std::chrono::milliseconds interval;
-    asio::steady_timer timer;
+    asio::strand<client::executor_type> strand; // the loops, the watch and stop() in turn
+    asio::steady_timer timer;                   // the next read (of the file)
     std::atomic<bool> stopped{false};
     std::string last; // the content last seen (applied or reported)
     bool seen_any = false;
+#if MEMCORO_FILE_SOURCE_INOTIFY
+    // Watching the file's directory, not the file: a rename over the file (how the file is
+    // edited safely), a deletion and a re-creation replace the inode a watch on the file
+    // itself would follow.
+    std::string dir;                          // the directory watched
+    std::string name;                         // the file's name in it
+    asio::posix::stream_descriptor watch;     // the inotify descriptor, if open
+    int wd = -1;                              // the directory's watch on it, if any
+    alignas(inotify_event) char events[4096]; // (holds one event at least: 16 + NAME_MAX + 1)
+#endif
 
     state(client& cl, std::string p, std::string d, std::chrono::milliseconds i)
         : c(&cl)
         , path(std::move(p))
         , domain(std::move(d))
         , interval(i)
-        , timer(cl.get_executor())
+        , strand(asio::make_strand(cl.get_executor()))
+        , timer(strand)
+#if MEMCORO_FILE_SOURCE_INOTIFY
+        , watch(strand)
+#endif
     {
     }
 
-    void poll()
+    void read()
     {
         std::string text, why;
         const std::string source = "file " + path;
@@ -131,29 +165,137 @@ struct server_list_file_source::state {
         }
         c->apply_server_list(list, err, source); // (the client reports the outcome)
     }
+
+    /// Reads the file at its time: at once, then every `interval`, and soon after a change.
+    asio::awaitable<void> read_loop()
+    {
+        while (!stopped.load()) {
+            if (timer.expiry() <= std::chrono::steady_clock::now()) {
+#if MEMCORO_FILE_SOURCE_INOTIFY
+                if (watch.is_open() && wd < 0)
+                    add_watch(); // (the directory is back, or was not there at first)
+#endif
+                read();
+                timer.expires_after(interval);
+            }
+            // (Woken early by soon() or stop(): the loop looks at the time again.)
+            auto [ec] = co_await timer.async_wait(as_tuple);
+            (void)ec;
+        }
+    }
+
+    /// A change was seen: the file is read within settle_time (once for a burst).
+    void soon()
+    {
+        if (timer.expiry() > std::chrono::steady_clock::now() + settle_time)
+            timer.expires_after(settle_time);
+    }
+
+#if MEMCORO_FILE_SOURCE_INOTIFY
+    static constexpr std::uint32_t watched = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+                                             IN_CREATE | IN_DELETE | IN_MOVE_SELF | IN_ONLYDIR;
+
+    /// Opens the inotify descriptor and watches the directory; on any failure (not Linux's
+    /// inotify, no instance or watch left, no such directory yet) the file is polled only.
+    void start_watch()
+    {
+        const std::filesystem::path p(path);
+        name = p.filename().string();
+        if (name.empty() || name == "." || name == "..")
+            return;
+        dir = p.has_parent_path() ? p.parent_path().string() : std::string(".");
+        const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (fd < 0)
+            return;
+        std::error_code ec;
+        watch.assign(fd, ec);
+        if (ec) {
+            ::close(fd);
+            return;
+        }
+        add_watch();
+    }
+
+    void add_watch()
+    {
+        wd = ::inotify_add_watch(watch.native_handle(), dir.c_str(), watched);
+    }
+
+    /// Whether the events read (`n` bytes) may have changed the file; drops a watch that
+    /// ended (the directory gone or moved: added again at a later read).
+    bool changed(std::size_t n)
+    {
+        bool any = false;
+        std::size_t at = 0;
+        while (n - at >= sizeof(inotify_event)) {
+            inotify_event ev;
+            std::memcpy(&ev, events + at, sizeof ev);
+            const std::size_t len = std::min<std::size_t>(ev.len, n - at - sizeof ev);
+            const char* s = events + at + sizeof ev;
+            const std::string_view ev_name(s, ::strnlen(s, len));
+            at += sizeof ev + len;
+            if (ev.mask & IN_Q_OVERFLOW) {
+                any = true; // (events were lost: read to be sure)
+                continue;
+            }
+            if (ev.wd != wd || wd < 0)
+                continue;
+            if (ev.mask & (IN_IGNORED | IN_MOVE_SELF)) {
+                if (ev.mask & IN_MOVE_SELF)
+                    ::inotify_rm_watch(watch.native_handle(), wd);
+                wd = -1;
+                any = true;
+                continue;
+            }
+            if (ev_name == name)
+                any = true;
+        }
+        return any;
+    }
+
+    /// Reads the watch's events until stopped (or the descriptor fails: polling goes on).
+    asio::awaitable<void> watch_loop()
+    {
+        while (!stopped.load()) {
+            auto [ec, n] = co_await watch.async_read_some(asio::buffer(events), as_tuple);
+            if (ec || stopped.load())
+                break;
+            if (changed(n))
+                soon();
+        }
+    }
+#endif
+
+    /// Ends both loops (on the strand).
+    void stop()
+    {
+        timer.cancel();
+#if MEMCORO_FILE_SOURCE_INOTIFY
+        std::error_code ignored;
+        watch.close(ignored);
+#endif
+    }
 };
 
 server_list_file_source::server_list_file_source(client& c, std::string path, std::string domain,
                                                  std::chrono::milliseconds interval)
     : state_(std::make_shared<state>(c, std::move(path), std::move(domain), interval))
 {
+#if MEMCORO_FILE_SOURCE_INOTIFY
+    // The watch first, then the first read: no change falls between them.
+    state_->start_watch();
+    if (state_->watch.is_open())
+        asio::co_spawn(
+            state_->strand, [st = state_] { return st->watch_loop(); }, asio::detached);
+#endif
     asio::co_spawn(
-        c.get_executor(),
-        [st = state_]() -> asio::awaitable<void> {
-            while (!st->stopped.load()) {
-                st->poll();
-                st->timer.expires_after(st->interval);
-                auto [ec] = co_await st->timer.async_wait(as_tuple);
-                (void)ec;
-            }
-        },
-        asio::detached);
+        state_->strand, [st = state_] { return st->read_loop(); }, asio::detached);
 }
 
 server_list_file_source::~server_list_file_source()
 {
     state_->stopped.store(true);
-    asio::post(state_->timer.get_executor(), [st = state_] { st->timer.cancel(); });
+    asio::post(state_->strand, [st = state_] { st->stop(); });
 }
 
 // ---- memcached ----------------------------------------------------------------------------
