@@ -83,6 +83,50 @@ bool read_file(const std::string& path, std::string& out, std::string& why)
     return true;
 }
 
+/// What the sources share: the client, a strand of its executor on which the source's loop
+/// and its stop run in turn, the timer between reads, and the flag that ends the loop. A
+/// source's state derives from it and has `run()`, its loop, and `stop()`, which ends what
+/// the loop waits for (source_core::stop, and more where the source has more).
+struct source_core {
+    client* c;
+    asio::strand<client::executor_type> strand;
+    asio::steady_timer timer;
+    std::atomic<bool> stopped{false};
+
+    explicit source_core(client& cl)
+        : c(&cl)
+        , strand(asio::make_strand(cl.get_executor()))
+        , timer(strand)
+    {
+    }
+
+    /// Waits `d` (less when stopped).
+    asio::awaitable<void> pause(std::chrono::milliseconds d)
+    {
+        timer.expires_after(d);
+        auto [ec] = co_await timer.async_wait(as_tuple);
+        (void)ec;
+    }
+
+    void stop() { timer.cancel(); }
+};
+
+/// Starts `st`'s loop on its strand; the loop keeps the state alive.
+template <class State>
+void start_source(const std::shared_ptr<State>& st)
+{
+    asio::co_spawn(
+        st->strand, [st] { return st->run(); }, asio::detached);
+}
+
+/// Stops `st`'s loop: it ends at its next step, what it waits for is ended on its strand.
+template <class State>
+void stop_source(const std::shared_ptr<State>& st)
+{
+    st->stopped.store(true);
+    asio::post(st->strand, [st] { st->stop(); });
+}
+
 } // namespace
 
 std::string server_list_key(std::string_view domain)
@@ -106,14 +150,10 @@ constexpr std::chrono::milliseconds settle_time{5};
 
 } // namespace
 
-struct server_list_file_source::state {
-    client* c;
+struct server_list_file_source::state : source_core {
     std::string path;
     std::string domain;
     std::chrono::milliseconds interval;
-    asio::strand<client::executor_type> strand; // the loops, the watch and stop() in turn
-    asio::steady_timer timer;                   // the next read (of the file)
-    std::atomic<bool> stopped{false};
     std::string last; // the content last seen (applied or reported)
     bool seen_any = false;
 #if MEMCORO_FILE_SOURCE_INOTIFY
@@ -128,12 +168,10 @@ struct server_list_file_source::state {
 #endif
 
     state(client& cl, std::string p, std::string d, std::chrono::milliseconds i)
-        : c(&cl)
+        : source_core(cl)
         , path(std::move(p))
         , domain(std::move(d))
         , interval(i)
-        , strand(asio::make_strand(cl.get_executor()))
-        , timer(strand)
 #if MEMCORO_FILE_SOURCE_INOTIFY
         , watch(strand)
 #endif
@@ -167,7 +205,7 @@ struct server_list_file_source::state {
     }
 
     /// Reads the file at its time: at once, then every `interval`, and soon after a change.
-    asio::awaitable<void> read_loop()
+    asio::awaitable<void> run()
     {
         while (!stopped.load()) {
             if (timer.expiry() <= std::chrono::steady_clock::now()) {
@@ -269,7 +307,7 @@ struct server_list_file_source::state {
     /// Ends both loops (on the strand).
     void stop()
     {
-        timer.cancel();
+        source_core::stop();
 #if MEMCORO_FILE_SOURCE_INOTIFY
         std::error_code ignored;
         watch.close(ignored);
@@ -288,38 +326,43 @@ server_list_file_source::server_list_file_source(client& c, std::string path, st
         asio::co_spawn(
             state_->strand, [st = state_] { return st->watch_loop(); }, asio::detached);
 #endif
-    asio::co_spawn(
-        state_->strand, [st = state_] { return st->read_loop(); }, asio::detached);
+    start_source(state_);
 }
 
 server_list_file_source::~server_list_file_source()
 {
-    state_->stopped.store(true);
-    asio::post(state_->strand, [st = state_] { st->stop(); });
+    stop_source(state_);
 }
 
 // ---- memcached ----------------------------------------------------------------------------
 
-struct server_list_store_source::state {
-    client* c;
+struct server_list_store_source::state : source_core {
     client* store;
     std::string domain;
     std::string key;
     std::chrono::milliseconds interval;
-    asio::steady_timer timer;
-    std::atomic<bool> stopped{false};
     std::uint64_t last_cas = 0; // the CAS unique last seen (applied or reported)
     bool reported_missing = false;
     std::string last_failure; // the store's failure last reported
 
     state(client& cl, client& st, std::string d, std::chrono::milliseconds i)
-        : c(&cl)
+        : source_core(cl)
         , store(&st)
         , domain(std::move(d))
         , key(server_list_key(domain))
         , interval(i)
-        , timer(cl.get_executor())
     {
+    }
+
+    asio::awaitable<void> run()
+    {
+        while (!stopped.load()) {
+            auto [ec, r] = co_await store->async_gets(key, as_tuple);
+            if (stopped.load())
+                break;
+            handle(ec, r);
+            co_await pause(interval);
+        }
     }
 
     void handle(std::error_code ec, const get_result& r)
@@ -365,49 +408,33 @@ server_list_store_source::server_list_store_source(client& c, client& store, std
                                                    std::chrono::milliseconds interval)
     : state_(std::make_shared<state>(c, store, std::move(domain), interval))
 {
-    asio::co_spawn(
-        c.get_executor(),
-        [st = state_]() -> asio::awaitable<void> {
-            while (!st->stopped.load()) {
-                auto [ec, r] = co_await st->store->async_gets(st->key, as_tuple);
-                if (st->stopped.load())
-                    break;
-                st->handle(ec, r);
-                st->timer.expires_after(st->interval);
-                auto [tec] = co_await st->timer.async_wait(as_tuple);
-                (void)tec;
-            }
-        },
-        asio::detached);
+    start_source(state_);
 }
 
 server_list_store_source::~server_list_store_source()
 {
-    state_->stopped.store(true);
-    asio::post(state_->timer.get_executor(), [st = state_] { st->timer.cancel(); });
+    stop_source(state_);
 }
 
 // ---- auto-discovery -----------------------------------------------------------------------
 
-struct server_list_discovery_source::state {
-    client* c;
+struct server_list_discovery_source::state
+    : source_core,
+      std::enable_shared_from_this<server_list_discovery_source::state> {
     std::string endpoint;
     server_address address;
     std::chrono::milliseconds interval;
     std::chrono::milliseconds timeout;
-    asio::steady_timer timer;
-    std::atomic<bool> stopped{false};
     std::shared_ptr<asio::ip::tcp::socket> socket; // the poll in progress
     std::string last_body;                         // the reply last handed to the client
     std::string last_failure;                      // the failure last reported
 
     state(client& cl, std::string e, std::chrono::milliseconds i, std::chrono::milliseconds t)
-        : c(&cl)
+        : source_core(cl)
         , endpoint(std::move(e))
         , address(server_address::parse(endpoint))
         , interval(i)
         , timeout(t)
-        , timer(cl.get_executor())
     {
         if (address.is_unix())
             throw std::invalid_argument("memcoro: a discovery endpoint is host:port");
@@ -475,6 +502,54 @@ struct server_list_discovery_source::state {
         co_return in;
     }
 
+    asio::awaitable<void> run()
+    {
+        while (!stopped.load()) {
+            // The poll's deadline: closing the socket ends whatever it waits for.
+            auto deadline = std::make_shared<asio::steady_timer>(timer.get_executor());
+            deadline->expires_after(timeout);
+            auto timed_out = std::make_shared<bool>(false);
+            // (The handler keeps the state: it may be queued when the loop ends.)
+            deadline->async_wait([self = shared_from_this(), timed_out](std::error_code ec) {
+                if (ec)
+                    return;
+                *timed_out = true;
+                if (self->socket) {
+                    std::error_code ignored;
+                    self->socket->close(ignored);
+                }
+            });
+            std::error_code ec;
+            std::string why;
+            const std::string reply = co_await ask(ec, why);
+            deadline->cancel();
+            if (socket) {
+                std::error_code ignored;
+                socket->close(ignored);
+                socket.reset();
+            }
+            if (stopped.load())
+                break;
+            if (!reply.empty())
+                handle(reply);
+            else if (*timed_out)
+                failed(errc::timeout,
+                       endpoint + ": no reply within " + std::to_string(timeout.count()) + " ms");
+            else
+                failed(ec, why);
+            co_await pause(interval);
+        }
+    }
+
+    void stop()
+    {
+        source_core::stop();
+        if (socket) {
+            std::error_code ignored;
+            socket->close(ignored);
+        }
+    }
+
     void handle(const std::string& reply_text)
     {
         if (reply_text == last_body)
@@ -497,59 +572,12 @@ server_list_discovery_source::server_list_discovery_source(client& c, std::strin
                                                            std::chrono::milliseconds timeout)
     : state_(std::make_shared<state>(c, std::move(endpoint), interval, timeout))
 {
-    asio::co_spawn(
-        c.get_executor(),
-        [st = state_]() -> asio::awaitable<void> {
-            while (!st->stopped.load()) {
-                // The poll's deadline: closing the socket ends whatever it waits for.
-                auto deadline = std::make_shared<asio::steady_timer>(st->timer.get_executor());
-                deadline->expires_after(st->timeout);
-                auto timed_out = std::make_shared<bool>(false);
-                deadline->async_wait([st, timed_out](std::error_code ec) {
-                    if (ec)
-                        return;
-                    *timed_out = true;
-                    if (st->socket) {
-                        std::error_code ignored;
-                        st->socket->close(ignored);
-                    }
-                });
-                std::error_code ec;
-                std::string why;
-                const std::string reply = co_await st->ask(ec, why);
-                deadline->cancel();
-                if (st->socket) {
-                    std::error_code ignored;
-                    st->socket->close(ignored);
-                    st->socket.reset();
-                }
-                if (st->stopped.load())
-                    break;
-                if (!reply.empty())
-                    st->handle(reply);
-                else if (*timed_out)
-                    st->failed(errc::timeout, st->endpoint + ": no reply within " +
-                                                  std::to_string(st->timeout.count()) + " ms");
-                else
-                    st->failed(ec, why);
-                st->timer.expires_after(st->interval);
-                auto [tec] = co_await st->timer.async_wait(as_tuple);
-                (void)tec;
-            }
-        },
-        asio::detached);
+    start_source(state_);
 }
 
 server_list_discovery_source::~server_list_discovery_source()
 {
-    state_->stopped.store(true);
-    asio::post(state_->timer.get_executor(), [st = state_] {
-        st->timer.cancel();
-        if (st->socket) {
-            std::error_code ignored;
-            st->socket->close(ignored);
-        }
-    });
+    stop_source(state_);
 }
 
 // ---- editing ------------------------------------------------------------------------------
