@@ -546,18 +546,25 @@ TEST_CASE("server lists: a watched file is read at each change, not only every i
                 CHECK(seen6);
                 CHECK(c.servers().size() == 1);
 
-                // Other files of the directory are not the list: no read, no event.
-                const std::size_t before_unrelated = events.size();
+                // Other names in the directory are not the list's: their changes are not
+                // read. The list's file is changed through a hard link of another name (the
+                // events name the link), then another file is written: the list's file is not
+                // read again, and its new version is not seen.
+                const std::size_t before_others = events.size();
+                std::filesystem::create_hard_link(path, dir + "/alias.json");
+                write_in_place(dir + "/alias.json",
+                               memcoro::with_domain_list("", list_of(6, {&m1, &m2})));
                 write_in_place(dir + "/unrelated.json", "{ not json");
                 co_await sleep_for(200ms);
-                CHECK(events.size() == before_unrelated);
+                CHECK(c.current_server_list().version == 5);
+                CHECK(events.size() == before_others);
                 events_at_stop = events.size();
             }
             // Stopped: its descriptor closed once the executor has run its stop, and no
             // change read any more.
             co_await sleep_for(50ms);
             inotify_after = inotify_descriptors();
-            write_in_place(path, memcoro::with_domain_list("", list_of(6, {&m2})));
+            write_in_place(path, memcoro::with_domain_list("", list_of(7, {&m2})));
             memcoro::edit_server_list_file(path, "test", [](memcoro::server_list&) {});
             co_await sleep_for(300ms);
             CHECK(c.current_server_list().version == 5);
