@@ -1,5 +1,7 @@
 #include <memcoro/server_list_sources.hpp>
 
+#include <memcoro/detail/dir_events.hpp>
+
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/detached.hpp>
@@ -259,38 +261,6 @@ struct server_list_file_source::state : source_core {
         wd = ::inotify_add_watch(watch.native_handle(), dir.c_str(), watched);
     }
 
-    /// Whether the events read (`n` bytes) may have changed the file; drops a watch that
-    /// ended (the directory gone or moved: added again at a later read).
-    bool changed(std::size_t n)
-    {
-        bool any = false;
-        std::size_t at = 0;
-        while (n - at >= sizeof(inotify_event)) {
-            inotify_event ev;
-            std::memcpy(&ev, events + at, sizeof ev);
-            const std::size_t len = std::min<std::size_t>(ev.len, n - at - sizeof ev);
-            const char* s = events + at + sizeof ev;
-            const std::string_view ev_name(s, ::strnlen(s, len));
-            at += sizeof ev + len;
-            if (ev.mask & IN_Q_OVERFLOW) {
-                any = true; // (events were lost: read to be sure)
-                continue;
-            }
-            if (ev.wd != wd || wd < 0)
-                continue;
-            if (ev.mask & (IN_IGNORED | IN_MOVE_SELF)) {
-                if (ev.mask & IN_MOVE_SELF)
-                    ::inotify_rm_watch(watch.native_handle(), wd);
-                wd = -1;
-                any = true;
-                continue;
-            }
-            if (ev_name == name)
-                any = true;
-        }
-        return any;
-    }
-
     /// Reads the watch's events until stopped (or the descriptor fails: polling goes on).
     asio::awaitable<void> watch_loop()
     {
@@ -298,7 +268,13 @@ struct server_list_file_source::state : source_core {
             auto [ec, n] = co_await watch.async_read_some(asio::buffer(events), as_tuple);
             if (ec || stopped.load())
                 break;
-            if (changed(n))
+            const auto seen = detail::scan_dir_events(events, n, wd, name);
+            if (seen.watch_ended && wd >= 0) {
+                // (Gone, or moved elsewhere: the next read watches the path's directory again.)
+                ::inotify_rm_watch(watch.native_handle(), wd);
+                wd = -1;
+            }
+            if (seen.file_changed)
                 soon();
         }
     }
