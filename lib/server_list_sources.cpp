@@ -1,5 +1,7 @@
 #include <memcoro/server_list_sources.hpp>
 
+#include <memcoro/detail/dir_events.hpp>
+
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/detached.hpp>
@@ -7,6 +9,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/write.hpp>
 
 #include <algorithm>
@@ -15,11 +18,21 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <sys/file.h>
 #include <unistd.h>
+
+// The file source watches the file's directory with inotify where there is one (Linux).
+#if defined(__linux__) && __has_include(<sys/inotify.h>)
+#define MEMCORO_FILE_SOURCE_INOTIFY 1
+#include <asio/posix/stream_descriptor.hpp>
+#include <sys/inotify.h>
+#else
+#define MEMCORO_FILE_SOURCE_INOTIFY 0
+#endif
 
 namespace memcoro {
 
@@ -72,6 +85,50 @@ bool read_file(const std::string& path, std::string& out, std::string& why)
     return true;
 }
 
+/// What the sources share: the client, a strand of its executor on which the source's loop
+/// and its stop run in turn, the timer between reads, and the flag that ends the loop. A
+/// source's state derives from it and has `run()`, its loop, and `stop()`, which ends what
+/// the loop waits for (source_core::stop, and more where the source has more).
+struct source_core {
+    client* c;
+    asio::strand<client::executor_type> strand;
+    asio::steady_timer timer;
+    std::atomic<bool> stopped{false};
+
+    explicit source_core(client& cl)
+        : c(&cl)
+        , strand(asio::make_strand(cl.get_executor()))
+        , timer(strand)
+    {
+    }
+
+    /// Waits `d` (less when stopped).
+    asio::awaitable<void> pause(std::chrono::milliseconds d)
+    {
+        timer.expires_after(d);
+        auto [ec] = co_await timer.async_wait(as_tuple);
+        (void)ec;
+    }
+
+    void stop() { timer.cancel(); }
+};
+
+/// Starts `st`'s loop on its strand; the loop keeps the state alive.
+template <class State>
+void start_source(const std::shared_ptr<State>& st)
+{
+    asio::co_spawn(
+        st->strand, [st] { return st->run(); }, asio::detached);
+}
+
+/// Stops `st`'s loop: it ends at its next step, what it waits for is ended on its strand.
+template <class State>
+void stop_source(const std::shared_ptr<State>& st)
+{
+    st->stopped.store(true);
+    asio::post(st->strand, [st] { st->stop(); });
+}
+
 } // namespace
 
 std::string server_list_key(std::string_view domain)
@@ -85,28 +142,45 @@ std::string server_list_key(std::string_view domain)
     return std::string(prefix) + std::string(domain);
 }
 
-// ---- file ---------------------------------------------------------------------------------
+// ---- file ----------------------------------------------------------------------------------
 
-struct server_list_file_source::state {
-    client* c;
+namespace {
+
+/// How long a change is left to settle before the file is read: a burst of events (an editor's
+/// create, write and rename) costs one read.
+constexpr std::chrono::milliseconds settle_time{5};
+
+} // namespace
+
+struct server_list_file_source::state : source_core {
     std::string path;
     std::string domain;
     std::chrono::milliseconds interval;
-    asio::steady_timer timer;
-    std::atomic<bool> stopped{false};
     std::string last; // the content last seen (applied or reported)
     bool seen_any = false;
+#if MEMCORO_FILE_SOURCE_INOTIFY
+    // Watching the file's directory, not the file: a rename over the file (how the file is
+    // edited safely), a deletion and a re-creation replace the inode a watch on the file
+    // itself would follow.
+    std::string dir;                          // the directory watched
+    std::string name;                         // the file's name in it
+    asio::posix::stream_descriptor watch;     // the inotify descriptor, if open
+    int wd = -1;                              // the directory's watch on it, if any
+    alignas(inotify_event) char events[4096]; // (holds one event at least: 16 + NAME_MAX + 1)
+#endif
 
     state(client& cl, std::string p, std::string d, std::chrono::milliseconds i)
-        : c(&cl)
+        : source_core(cl)
         , path(std::move(p))
         , domain(std::move(d))
         , interval(i)
-        , timer(cl.get_executor())
+#if MEMCORO_FILE_SOURCE_INOTIFY
+        , watch(strand)
+#endif
     {
     }
 
-    void poll()
+    void read()
     {
         std::string text, why;
         const std::string source = "file " + path;
@@ -131,53 +205,140 @@ struct server_list_file_source::state {
         }
         c->apply_server_list(list, err, source); // (the client reports the outcome)
     }
+
+    /// Reads the file at its time: at once, then every `interval`, and soon after a change.
+    asio::awaitable<void> run()
+    {
+        while (!stopped.load()) {
+            if (timer.expiry() <= std::chrono::steady_clock::now()) {
+#if MEMCORO_FILE_SOURCE_INOTIFY
+                if (watch.is_open() && wd < 0)
+                    add_watch(); // (the directory is back, or was not there at first)
+#endif
+                read();
+                timer.expires_after(interval);
+            }
+            // (Woken early by soon() or stop(): the loop looks at the time again.)
+            auto [ec] = co_await timer.async_wait(as_tuple);
+            (void)ec;
+        }
+    }
+
+    /// A change was seen: the file is read within settle_time (once for a burst).
+    void soon()
+    {
+        if (timer.expiry() > std::chrono::steady_clock::now() + settle_time)
+            timer.expires_after(settle_time);
+    }
+
+#if MEMCORO_FILE_SOURCE_INOTIFY
+    static constexpr std::uint32_t watched = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+                                             IN_CREATE | IN_DELETE | IN_MOVE_SELF | IN_ONLYDIR;
+
+    /// Opens the inotify descriptor and watches the directory; on any failure (not Linux's
+    /// inotify, no instance or watch left, no such directory yet) the file is polled only.
+    void start_watch()
+    {
+        const std::filesystem::path p(path);
+        name = p.filename().string();
+        if (name.empty() || name == "." || name == "..")
+            return;
+        dir = p.has_parent_path() ? p.parent_path().string() : std::string(".");
+        const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (fd < 0)
+            return;
+        std::error_code ec;
+        watch.assign(fd, ec);
+        if (ec) {
+            ::close(fd);
+            return;
+        }
+        add_watch();
+    }
+
+    void add_watch()
+    {
+        wd = ::inotify_add_watch(watch.native_handle(), dir.c_str(), watched);
+    }
+
+    /// Reads the watch's events until stopped (or the descriptor fails: polling goes on).
+    asio::awaitable<void> watch_loop()
+    {
+        while (!stopped.load()) {
+            auto [ec, n] = co_await watch.async_read_some(asio::buffer(events), as_tuple);
+            if (ec || stopped.load())
+                break;
+            const auto seen = detail::scan_dir_events(events, n, wd, name);
+            if (seen.watch_ended && wd >= 0) {
+                // (Gone, or moved elsewhere: the next read watches the path's directory again.)
+                ::inotify_rm_watch(watch.native_handle(), wd);
+                wd = -1;
+            }
+            if (seen.file_changed)
+                soon();
+        }
+    }
+#endif
+
+    /// Ends both loops (on the strand).
+    void stop()
+    {
+        source_core::stop();
+#if MEMCORO_FILE_SOURCE_INOTIFY
+        std::error_code ignored;
+        watch.close(ignored);
+#endif
+    }
 };
 
 server_list_file_source::server_list_file_source(client& c, std::string path, std::string domain,
                                                  std::chrono::milliseconds interval)
     : state_(std::make_shared<state>(c, std::move(path), std::move(domain), interval))
 {
-    asio::co_spawn(
-        c.get_executor(),
-        [st = state_]() -> asio::awaitable<void> {
-            while (!st->stopped.load()) {
-                st->poll();
-                st->timer.expires_after(st->interval);
-                auto [ec] = co_await st->timer.async_wait(as_tuple);
-                (void)ec;
-            }
-        },
-        asio::detached);
+#if MEMCORO_FILE_SOURCE_INOTIFY
+    // The watch first, then the first read: no change falls between them.
+    state_->start_watch();
+    if (state_->watch.is_open())
+        asio::co_spawn(
+            state_->strand, [st = state_] { return st->watch_loop(); }, asio::detached);
+#endif
+    start_source(state_);
 }
 
 server_list_file_source::~server_list_file_source()
 {
-    state_->stopped.store(true);
-    asio::post(state_->timer.get_executor(), [st = state_] { st->timer.cancel(); });
+    stop_source(state_);
 }
 
 // ---- memcached ----------------------------------------------------------------------------
 
-struct server_list_store_source::state {
-    client* c;
+struct server_list_store_source::state : source_core {
     client* store;
     std::string domain;
     std::string key;
     std::chrono::milliseconds interval;
-    asio::steady_timer timer;
-    std::atomic<bool> stopped{false};
     std::uint64_t last_cas = 0; // the CAS unique last seen (applied or reported)
     bool reported_missing = false;
     std::string last_failure; // the store's failure last reported
 
     state(client& cl, client& st, std::string d, std::chrono::milliseconds i)
-        : c(&cl)
+        : source_core(cl)
         , store(&st)
         , domain(std::move(d))
         , key(server_list_key(domain))
         , interval(i)
-        , timer(cl.get_executor())
     {
+    }
+
+    asio::awaitable<void> run()
+    {
+        while (!stopped.load()) {
+            auto [ec, r] = co_await store->async_gets(key, as_tuple);
+            if (stopped.load())
+                break;
+            handle(ec, r);
+            co_await pause(interval);
+        }
     }
 
     void handle(std::error_code ec, const get_result& r)
@@ -223,49 +384,33 @@ server_list_store_source::server_list_store_source(client& c, client& store, std
                                                    std::chrono::milliseconds interval)
     : state_(std::make_shared<state>(c, store, std::move(domain), interval))
 {
-    asio::co_spawn(
-        c.get_executor(),
-        [st = state_]() -> asio::awaitable<void> {
-            while (!st->stopped.load()) {
-                auto [ec, r] = co_await st->store->async_gets(st->key, as_tuple);
-                if (st->stopped.load())
-                    break;
-                st->handle(ec, r);
-                st->timer.expires_after(st->interval);
-                auto [tec] = co_await st->timer.async_wait(as_tuple);
-                (void)tec;
-            }
-        },
-        asio::detached);
+    start_source(state_);
 }
 
 server_list_store_source::~server_list_store_source()
 {
-    state_->stopped.store(true);
-    asio::post(state_->timer.get_executor(), [st = state_] { st->timer.cancel(); });
+    stop_source(state_);
 }
 
 // ---- auto-discovery -----------------------------------------------------------------------
 
-struct server_list_discovery_source::state {
-    client* c;
+struct server_list_discovery_source::state
+    : source_core,
+      std::enable_shared_from_this<server_list_discovery_source::state> {
     std::string endpoint;
     server_address address;
     std::chrono::milliseconds interval;
     std::chrono::milliseconds timeout;
-    asio::steady_timer timer;
-    std::atomic<bool> stopped{false};
     std::shared_ptr<asio::ip::tcp::socket> socket; // the poll in progress
     std::string last_body;                         // the reply last handed to the client
     std::string last_failure;                      // the failure last reported
 
     state(client& cl, std::string e, std::chrono::milliseconds i, std::chrono::milliseconds t)
-        : c(&cl)
+        : source_core(cl)
         , endpoint(std::move(e))
         , address(server_address::parse(endpoint))
         , interval(i)
         , timeout(t)
-        , timer(cl.get_executor())
     {
         if (address.is_unix())
             throw std::invalid_argument("memcoro: a discovery endpoint is host:port");
@@ -333,6 +478,54 @@ struct server_list_discovery_source::state {
         co_return in;
     }
 
+    asio::awaitable<void> run()
+    {
+        while (!stopped.load()) {
+            // The poll's deadline: closing the socket ends whatever it waits for.
+            auto deadline = std::make_shared<asio::steady_timer>(timer.get_executor());
+            deadline->expires_after(timeout);
+            auto timed_out = std::make_shared<bool>(false);
+            // (The handler keeps the state: it may be queued when the loop ends.)
+            deadline->async_wait([self = shared_from_this(), timed_out](std::error_code ec) {
+                if (ec)
+                    return;
+                *timed_out = true;
+                if (self->socket) {
+                    std::error_code ignored;
+                    self->socket->close(ignored);
+                }
+            });
+            std::error_code ec;
+            std::string why;
+            const std::string reply = co_await ask(ec, why);
+            deadline->cancel();
+            if (socket) {
+                std::error_code ignored;
+                socket->close(ignored);
+                socket.reset();
+            }
+            if (stopped.load())
+                break;
+            if (!reply.empty())
+                handle(reply);
+            else if (*timed_out)
+                failed(errc::timeout,
+                       endpoint + ": no reply within " + std::to_string(timeout.count()) + " ms");
+            else
+                failed(ec, why);
+            co_await pause(interval);
+        }
+    }
+
+    void stop()
+    {
+        source_core::stop();
+        if (socket) {
+            std::error_code ignored;
+            socket->close(ignored);
+        }
+    }
+
     void handle(const std::string& reply_text)
     {
         if (reply_text == last_body)
@@ -355,59 +548,12 @@ server_list_discovery_source::server_list_discovery_source(client& c, std::strin
                                                            std::chrono::milliseconds timeout)
     : state_(std::make_shared<state>(c, std::move(endpoint), interval, timeout))
 {
-    asio::co_spawn(
-        c.get_executor(),
-        [st = state_]() -> asio::awaitable<void> {
-            while (!st->stopped.load()) {
-                // The poll's deadline: closing the socket ends whatever it waits for.
-                auto deadline = std::make_shared<asio::steady_timer>(st->timer.get_executor());
-                deadline->expires_after(st->timeout);
-                auto timed_out = std::make_shared<bool>(false);
-                deadline->async_wait([st, timed_out](std::error_code ec) {
-                    if (ec)
-                        return;
-                    *timed_out = true;
-                    if (st->socket) {
-                        std::error_code ignored;
-                        st->socket->close(ignored);
-                    }
-                });
-                std::error_code ec;
-                std::string why;
-                const std::string reply = co_await st->ask(ec, why);
-                deadline->cancel();
-                if (st->socket) {
-                    std::error_code ignored;
-                    st->socket->close(ignored);
-                    st->socket.reset();
-                }
-                if (st->stopped.load())
-                    break;
-                if (!reply.empty())
-                    st->handle(reply);
-                else if (*timed_out)
-                    st->failed(errc::timeout, st->endpoint + ": no reply within " +
-                                                  std::to_string(st->timeout.count()) + " ms");
-                else
-                    st->failed(ec, why);
-                st->timer.expires_after(st->interval);
-                auto [tec] = co_await st->timer.async_wait(as_tuple);
-                (void)tec;
-            }
-        },
-        asio::detached);
+    start_source(state_);
 }
 
 server_list_discovery_source::~server_list_discovery_source()
 {
-    state_->stopped.store(true);
-    asio::post(state_->timer.get_executor(), [st = state_] {
-        st->timer.cancel();
-        if (st->socket) {
-            std::error_code ignored;
-            st->socket->close(ignored);
-        }
-    });
+    stop_source(state_);
 }
 
 // ---- editing ------------------------------------------------------------------------------

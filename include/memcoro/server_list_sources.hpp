@@ -1,10 +1,10 @@
 #pragma once
 /// \file
 /// Where server lists come from, and how they are edited safely (docs/server-lists.md): a JSON
-/// file watched for changes, an item in memcached polled by its CAS unique, an auto-discovery
-/// endpoint, or a DNS name re-resolved on an interval; each source
-/// applies every new version to a client (client::apply_server_list) and reports what it could
-/// not apply to client_config::on_server_list.
+/// file watched for changes (with inotify on Linux, and read on an interval), an item in
+/// memcached polled by its CAS unique, an auto-discovery endpoint, or a DNS name re-resolved on
+/// an interval; each source applies every new version to a client (client::apply_server_list)
+/// and reports what it could not apply to client_config::on_server_list.
 
 #include <memcoro/client.hpp>
 #include <memcoro/dns.hpp>
@@ -30,14 +30,25 @@ std::string server_list_key(std::string_view domain);
 /// Keeps a client's servers in step with one domain of a server list file.
 ///
 /// The file is read at once and then every `interval` (a small file, read on the client's
-/// executor), and each list it holds that may replace the one in force is applied. A file that
-/// cannot be read, does not parse, or holds a list the client refuses is reported to
-/// client_config::on_server_list once per content (source "file PATH"), and the list in force
-/// stays. Changes are seen by content, so an edit that keeps the file's size and time is seen
-/// too. The source must not outlive the client; destroying it stops it.
+/// executor), and each list it holds that may replace the one in force is applied. On Linux
+/// the file's directory is watched with inotify too, so that a change of the file is read
+/// within a few milliseconds of being made, whether the file is replaced by a rename
+/// (edit_server_list_file), written in place, deleted or created; a burst of changes costs
+/// one read. The reads every `interval` go on beside the watch, for the changes it cannot
+/// see (a network filesystem's other clients, a file reached through a symbolic link that
+/// points elsewhere). Where the watch cannot be set up (no inotify, no inotify instance or
+/// watch left, a directory that does not exist yet), the file is read every `interval` only,
+/// and nothing is reported; the watch is set up at a later read when the directory appears.
+///
+/// A file that cannot be read, does not parse, or holds a list the client refuses is reported
+/// to client_config::on_server_list once per content (source "file PATH"), and the list in
+/// force stays. Changes are seen by content, so an edit that keeps the file's size and time is
+/// seen too. The source must not outlive the client; destroying it stops it (its reads and
+/// its watch end on the client's executor).
 class server_list_file_source {
 public:
-    /// Starts watching `path` for `domain`'s list, for `c`.
+    /// Starts watching `path` for `domain`'s list, for `c`: the file is read at once (on the
+    /// client's executor), then on each change seen and every `interval`.
     server_list_file_source(client& c, std::string path, std::string domain,
                             std::chrono::milliseconds interval = std::chrono::seconds(1));
     /// Stops watching.

@@ -1,14 +1,17 @@
 // Server lists against real memcached: a list applied through the API (servers kept keep their
 // connections, added ones connect on first use, removed ones drain), every bad list refused with
 // the list in force kept, events; a reload under load (64 callers while the list changes 100
-// times: no failure for a key whose server never changed, no reconnect of a server that stayed);
-// a watched file and the list kept in memcached itself, edited by two editors at once.
+// times: after each change fresh keys are found where that list's ring puts them and nowhere
+// else, no key whose server never changed fails, and memcached's own connection counts show no
+// new connection to a server kept); a watched file (read at each change: inotify) and the list
+// kept in memcached itself, edited by two editors at once.
 
 #include <catch2/catch.hpp>
 
 #include "../support/config_for.hpp"
 #include "../support/memcached_process.hpp"
 #include "../support/run_coro.hpp"
+#include "../support/stat.hpp"
 
 #include <memcoro/client.hpp>
 #include <memcoro/ring/distribution.hpp>
@@ -22,6 +25,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -54,14 +58,37 @@ memcoro::server_list list_of(std::uint64_t version, const std::vector<const memc
     return l;
 }
 
-/// Where `key` goes under `l` (ketama, md5: the client's default).
+/// Where keys go under a list (ketama, md5: the client's default), computed from the list
+/// alone; the continuum is built once.
+class placement {
+public:
+    explicit placement(const memcoro::server_list& l)
+        : list_(l)
+        , ring_(memcoro::ring::distribution_kind::ketama, nodes(l))
+    {
+    }
+    /// The server ("host:port") that owns `key`.
+    std::string operator()(const std::string& key) const
+    {
+        return list_.servers[ring_.server_for(key)].address.to_string();
+    }
+
+private:
+    static std::vector<memcoro::ring::node> nodes(const memcoro::server_list& l)
+    {
+        std::vector<memcoro::ring::node> out;
+        for (const auto& e : l.servers)
+            out.push_back({e.address.host, e.address.port, e.address.weight, e.address.name});
+        return out;
+    }
+    memcoro::server_list list_;
+    memcoro::ring::continuum ring_;
+};
+
+/// Where `key` goes under `l`.
 std::string placed(const memcoro::server_list& l, const std::string& key)
 {
-    std::vector<memcoro::ring::node> nodes;
-    for (const auto& e : l.servers)
-        nodes.push_back({e.address.host, e.address.port, e.address.weight, e.address.name});
-    memcoro::ring::continuum ring(memcoro::ring::distribution_kind::ketama, std::move(nodes));
-    return l.servers[ring.server_for(key)].address.to_string();
+    return placement(l)(key);
 }
 
 asio::awaitable<void> sleep_for(std::chrono::milliseconds d)
@@ -176,10 +203,12 @@ TEST_CASE("server lists: applied at once; kept servers keep their connections; b
     CHECK(events[0].source == "api");
 }
 
-TEST_CASE("server lists: reload under load: 100 changes, 64 callers, no failure for a key whose "
-          "server never changed, no reconnect of a server that stayed")
+TEST_CASE("server lists: reload under load: 100 changes, 64 callers; keys go where each list's "
+          "ring says, no failure for a key whose server never changed, no new connection to a "
+          "server kept")
 {
     memcached_process anchor, a, b, c3;
+    const std::vector<const memcached_process*> all = {&anchor, &a, &b, &c3};
     // 100 lists over a pool: the anchor always there, the others added, removed, reweighted.
     std::vector<memcoro::server_list> lists;
     std::mt19937 rng(7);
@@ -198,11 +227,15 @@ TEST_CASE("server lists: reload under load: 100 changes, 64 callers, no failure 
     const auto initial = list_of(0, {&anchor, &a});
     std::vector<std::string> keys;
     std::map<std::string, bool> stable;
+    std::vector<placement> rings;
+    for (const auto& l : lists)
+        rings.emplace_back(l);
+    const placement initial_ring(initial);
     for (int i = 0; i < 2000; ++i) {
         const std::string k = "load:" + std::to_string(i);
-        bool s = placed(initial, k) == anchor.address();
-        for (const auto& l : lists)
-            s = s && placed(l, k) == anchor.address();
+        bool s = initial_ring(k) == anchor.address();
+        for (const auto& r : rings)
+            s = s && r(k) == anchor.address();
         keys.push_back(k);
         stable[k] = s;
     }
@@ -210,13 +243,45 @@ TEST_CASE("server lists: reload under load: 100 changes, 64 callers, no failure 
     for (const auto& [k, s] : stable)
         stable_count += s;
     REQUIRE(stable_count > 50);
+    auto in_list = [](const memcoro::server_list& l, const memcached_process* m) {
+        return std::any_of(l.servers.begin(), l.servers.end(),
+                           [&](const auto& e) { return e.address.to_string() == m->address(); });
+    };
 
     asio::io_context ioc;
     std::size_t ops = 0, stable_failures = 0, other_failures = 0, wrong = 0;
+    // After each change: fresh keys written through the client, found on their server only.
+    constexpr std::size_t probes_per_change = 16;
+    std::size_t placements = 0, misplaced = 0, probe_failures = 0;
+    std::string first_misplaced;
+    // After each change: for each server kept that the client had connected to, no new
+    // connection since the change before (memcached's total_connections).
+    std::size_t kept_checked = 0, kept_reconnected = 0, stays_over_one = 0;
+    std::string first_reconnected;
+    std::vector<long long> opened(all.size(), 0); // the client's connections to each, so far
+    const std::vector<bool> configured = {true, true, false, false}; // (anchor and a)
     bool changing = true;
     run_coro(
         ioc,
         [&]() -> asio::awaitable<void> {
+            // One-server clients of the test's own, for the read-backs and `stats`: each keeps
+            // its one connection throughout, so that a server's total_connections moves by
+            // the client under test only.
+            std::vector<std::unique_ptr<memcoro::client>> direct;
+            for (const auto* m : all)
+                direct.push_back(std::make_unique<memcoro::client>(
+                    ioc.get_executor(), memcoro::test::config_for(m->address())));
+            std::vector<long long> base(all.size());
+            auto connections_opened = [&]() -> asio::awaitable<std::vector<long long>> {
+                std::vector<long long> out;
+                for (std::size_t s = 0; s < all.size(); ++s) {
+                    const auto st = co_await direct[s]->async_stats();
+                    out.push_back(memcoro::test::stat_num(st, "total_connections") - base[s]);
+                }
+                co_return out;
+            };
+            base = co_await connections_opened();
+
             auto cfg = memcoro::test::config_for(anchor.address() + "," + a.address());
             memcoro::client cl(ioc.get_executor(), cfg);
             std::size_t running = 64;
@@ -246,9 +311,59 @@ TEST_CASE("server lists: reload under load: 100 changes, 64 callers, no failure 
                     },
                     asio::detached);
             }
-            for (const auto& l : lists) {
+            std::vector<bool> present = configured;           // is it in the list in force?
+            std::vector<long long> stay_start(all.size(), 0); // `opened` when its stay began
+            for (std::size_t v = 0; v < lists.size(); ++v) {
+                const auto& l = lists[v];
                 co_await sleep_for(5ms);
                 cl.apply_server_list(l);
+
+                std::vector<std::string> pkeys, pvalues;
+                for (std::size_t i = 0; i < probes_per_change; ++i) {
+                    pkeys.push_back("probe:" + std::to_string(v) + ":" + std::to_string(i));
+                    pvalues.push_back("list " + std::to_string(l.version));
+                }
+                auto [sec, stored] = co_await cl.async_set_multi(pkeys, pvalues, {}, tuple);
+                probe_failures += sec ? pkeys.size() : 0;
+                for (const auto& r : stored)
+                    probe_failures += r.ec || r.status != memcoro::store_status::stored;
+                for (std::size_t s = 0; s < all.size(); ++s) {
+                    auto [gec, got] = co_await direct[s]->async_get_multi(pkeys, tuple);
+                    REQUIRE(!gec);
+                    for (std::size_t i = 0; i < pkeys.size(); ++i) {
+                        const auto* hit = got.find(pkeys[i]);
+                        const bool here = hit && hit->value == pvalues[i];
+                        const bool ring_says = rings[v](pkeys[i]) == all[s]->address();
+                        ++placements;
+                        if (here != ring_says) {
+                            ++misplaced;
+                            if (first_misplaced.empty())
+                                first_misplaced = pkeys[i] + (here ? " found on " : " not on ") +
+                                                  all[s]->address();
+                        }
+                    }
+                }
+
+                const auto now = co_await connections_opened();
+                for (std::size_t s = 0; s < all.size(); ++s) {
+                    const bool listed = in_list(l, all[s]);
+                    if (listed && present[s] && opened[s] > stay_start[s]) {
+                        ++kept_checked;
+                        if (now[s] != opened[s]) {
+                            ++kept_reconnected;
+                            if (first_reconnected.empty())
+                                first_reconnected =
+                                    all[s]->address() + " at version " + std::to_string(l.version);
+                        }
+                    }
+                    if (listed && !present[s])
+                        stay_start[s] = opened[s];
+                    // (One connection per stay in the list, connections_per_server being 1.)
+                    if (listed && now[s] - stay_start[s] > 1)
+                        ++stays_over_one;
+                    present[s] = listed;
+                    opened[s] = now[s];
+                }
             }
             co_await sleep_for(50ms);
             changing = false;
@@ -263,10 +378,23 @@ TEST_CASE("server lists: reload under load: 100 changes, 64 callers, no failure 
         }(),
         std::chrono::seconds(60));
     WARN("ops " << ops << ", stable keys " << stable_count << " of " << keys.size()
-                << ", failures for other keys " << other_failures);
+                << ", failures for other keys " << other_failures << "; placements checked "
+                << placements << ", kept servers checked " << kept_checked);
     CHECK(ops > 1000);
     CHECK(stable_failures == 0);
     CHECK(wrong == 0);
+    // Every change's keys where its ring says, and only there.
+    CHECK(placements == lists.size() * probes_per_change * all.size());
+    CHECK(probe_failures == 0);
+    INFO("first misplaced: " << first_misplaced);
+    CHECK(misplaced == 0);
+    // No new connection to a server kept across a change: the anchor's one connection for the
+    // whole run, and the others' one per stay in the list.
+    INFO("first reconnected: " << first_reconnected);
+    CHECK(kept_checked > 100);
+    CHECK(kept_reconnected == 0);
+    CHECK(stays_over_one == 0);
+    CHECK(opened[0] == 1);
 }
 
 TEST_CASE("server lists: a watched file; bad contents reported and the list in force kept")
@@ -323,6 +451,173 @@ TEST_CASE("server lists: a watched file; bad contents reported and the list in f
     }
     CHECK(saw_garbage);
     CHECK(saw_older);
+}
+
+namespace {
+
+/// How many inotify descriptors the process has open (Linux; 0 elsewhere).
+int inotify_descriptors()
+{
+    int n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+        std::error_code lec;
+        const auto target = std::filesystem::read_symlink(e.path(), lec);
+        n += !lec && target.string() == "anon_inode:inotify";
+    }
+    return n;
+}
+
+/// Writes `text` to `path` in place: the same file (inode), truncated and written.
+void write_in_place(const std::string& path, const std::string& text)
+{
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << text;
+}
+
+} // namespace
+
+TEST_CASE("server lists: a watched file is read at each change, not only every interval")
+{
+#ifndef __linux__
+    SKIP("inotify is Linux's");
+#endif
+    memcached_process m1, m2;
+    // A directory of the test's own, so that the watch sees this test's files only.
+    const std::string dir = temp_path("memcoro-watch");
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directory(dir);
+    const std::string path = dir + "/servers.json";
+    write_in_place(path, memcoro::with_domain_list("", list_of(1, {&m1})));
+    const int inotify_before = inotify_descriptors();
+    asio::io_context ioc;
+    std::vector<memcoro::server_list_event> events;
+    int inotify_while = 0, inotify_after = 0;
+    std::size_t events_at_stop = 0;
+    run_coro(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            auto cfg = memcoro::test::config_for(m2.address());
+            cfg.on_server_list = [&](const memcoro::server_list_event& e) { events.push_back(e); };
+            memcoro::client c(ioc.get_executor(), cfg);
+            auto version_is = [&](std::uint64_t v) {
+                return [&c, v] { return c.current_server_list().version == v; };
+            };
+            {
+                // An interval of an hour: only the watch can see the changes below in time.
+                memcoro::server_list_file_source source(c, path, "test", std::chrono::hours(1));
+                inotify_while = inotify_descriptors();
+                const bool seen1 = co_await memcoro::test::wait_until(version_is(1), 3s);
+                CHECK(seen1);
+
+                // 1. An edit through the library: a temporary file renamed over the file.
+                memcoro::edit_server_list_file(path, "test", [&](memcoro::server_list& l) {
+                    l.servers.push_back(
+                        {memcoro::server_address::parse(m2.address()), memcoro::server_status::up});
+                });
+                const bool seen2 = co_await memcoro::test::wait_until(version_is(2), 3s);
+                CHECK(seen2);
+                CHECK(c.servers().size() == 2);
+
+                // 2. Written in place, as an editor that truncates and writes the file does.
+                write_in_place(path, memcoro::with_domain_list("", list_of(3, {&m2})));
+                const bool seen3 = co_await memcoro::test::wait_until(version_is(3), 3s);
+                CHECK(seen3);
+
+                // 3. Deleted (reported: it cannot be read), then created again.
+                std::filesystem::remove(path);
+                const bool seen4 = co_await memcoro::test::wait_until(
+                    [&] {
+                        return !events.empty() && !events.back().applied &&
+                               events.back().error.reason.find("cannot read") != std::string::npos;
+                    },
+                    3s);
+                CHECK(seen4);
+                CHECK(c.current_server_list().version == 3);
+                write_in_place(path, memcoro::with_domain_list("", list_of(4, {&m1, &m2})));
+                const bool seen5 = co_await memcoro::test::wait_until(version_is(4), 3s);
+                CHECK(seen5);
+
+                // 4. Another file renamed over it.
+                const std::string other = dir + "/other.json";
+                write_in_place(other, memcoro::with_domain_list("", list_of(5, {&m1})));
+                std::filesystem::rename(other, path);
+                const bool seen6 = co_await memcoro::test::wait_until(version_is(5), 3s);
+                CHECK(seen6);
+                CHECK(c.servers().size() == 1);
+
+                // Other names in the directory are not the list's: their changes are not
+                // read. The list's file is changed through a hard link of another name (the
+                // events name the link), then another file is written: the list's file is not
+                // read again, and its new version is not seen.
+                const std::size_t before_others = events.size();
+                std::filesystem::create_hard_link(path, dir + "/alias.json");
+                write_in_place(dir + "/alias.json",
+                               memcoro::with_domain_list("", list_of(6, {&m1, &m2})));
+                write_in_place(dir + "/unrelated.json", "{ not json");
+                co_await sleep_for(200ms);
+                CHECK(c.current_server_list().version == 5);
+                CHECK(events.size() == before_others);
+                events_at_stop = events.size();
+            }
+            // Stopped: its descriptor closed once the executor has run its stop, and no
+            // change read any more.
+            co_await sleep_for(50ms);
+            inotify_after = inotify_descriptors();
+            write_in_place(path, memcoro::with_domain_list("", list_of(7, {&m2})));
+            memcoro::edit_server_list_file(path, "test", [](memcoro::server_list&) {});
+            co_await sleep_for(300ms);
+            CHECK(c.current_server_list().version == 5);
+            CHECK(events.size() == events_at_stop);
+        }(),
+        std::chrono::seconds(30));
+    std::filesystem::remove_all(dir);
+    CHECK(inotify_while == inotify_before + 1);
+    CHECK(inotify_after == inotify_before);
+    // Each change applied once: versions 1 to 5, in order.
+    std::vector<std::uint64_t> applied;
+    for (const auto& e : events)
+        if (e.applied)
+            applied.push_back(e.new_version);
+    const std::vector<std::uint64_t> expected = {1, 2, 3, 4, 5};
+    CHECK(applied == expected);
+}
+
+TEST_CASE("server lists: a file in a directory that is not there yet is read every interval, "
+          "then watched")
+{
+    memcached_process m1;
+    const std::string dir = temp_path("memcoro-later");
+    std::filesystem::remove_all(dir);
+    const std::string path = dir + "/servers.json";
+    asio::io_context ioc;
+    run_coro(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            auto cfg = memcoro::test::config_for(m1.address());
+            memcoro::client c(ioc.get_executor(), cfg);
+            memcoro::server_list_file_source source(c, path, "test", 1s);
+            co_await sleep_for(100ms);
+            CHECK(c.current_server_list().version == 0);
+            std::filesystem::create_directory(dir);
+            write_in_place(path, memcoro::with_domain_list("", list_of(1, {&m1})));
+            // Seen by a read on the interval.
+            const bool seen7 = co_await memcoro::test::wait_until(
+                [&] { return c.current_server_list().version == 1; }, 3s);
+            CHECK(seen7);
+#ifdef __linux__
+            // The read that saw version 1 watched the directory too: a change is seen long
+            // before the next read on the interval, a second after that one.
+            const auto t0 = std::chrono::steady_clock::now();
+            write_in_place(path, memcoro::with_domain_list("", list_of(2, {&m1})));
+            const bool seen8 = co_await memcoro::test::wait_until(
+                [&] { return c.current_server_list().version == 2; }, 3s);
+            CHECK(seen8);
+            CHECK(std::chrono::steady_clock::now() - t0 < 700ms);
+#endif
+        }(),
+        std::chrono::seconds(30));
+    std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("server lists: kept in memcached; two editors at once lose nothing; clients follow")
