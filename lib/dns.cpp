@@ -44,7 +44,6 @@ public:
     }
 };
 
-constexpr std::size_t header_bytes = 12;
 constexpr std::size_t max_wire_name = 255; // RFC 1035 2.3.4, length bytes included
 constexpr int max_pointers = 64;           // backwards only, so also bounded by the message
 constexpr int max_cname_links = 16;
