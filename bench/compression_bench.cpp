@@ -49,7 +49,7 @@ std::string text_data(std::size_t n)
     return s;
 }
 
-std::string random_data(std::size_t n)
+std::string random_bytes(std::size_t n)
 {
     std::mt19937_64 gen(7);
     std::string s(n, '\0');
@@ -136,7 +136,7 @@ int main(int argc, char** argv)
     for (const char* kind : {"text", "random"}) {
         for (const auto size : sizes) {
             const std::string data =
-                std::string_view(kind) == "text" ? text_data(size) : random_data(size);
+                std::string_view(kind) == "text" ? text_data(size) : random_bytes(size);
             for (const auto c : codecs) {
                 if (!memcoro::value::codec_available(c))
                     continue;
